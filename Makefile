@@ -1,0 +1,43 @@
+# The two commands that matter: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Django 6.1 needs Python 3.12+: take the first suitable interpreter (pyenv installs included).
+PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) python3 python; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then echo $$p; break; fi; done)
+
+.PHONY: run test lint format check-deploy clean install
+
+$(BIN)/.installed: pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "cdp-crm needs Python 3.12 or newer (Django 6.1); none found on PATH." >&2; exit 1; fi
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(BIN)/.installed
+
+## Start the app: embedded PostgreSQL/Redis unless DATABASE_URL/REDIS_URL are set, demo data on first run.
+run: $(BIN)/.installed
+	@$(BIN)/python -m cdp_crm.dev run
+
+## The whole suite: linters, migration check, import contracts, pytest against real PostgreSQL + Redis.
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database cdp_crm_ci --redis-db 15 -- \
+		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && $(BIN)/pytest $(PYTEST_ARGS)'
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: $(BIN)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .devdata staticfiles *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,27 @@
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class ApiRootApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "ApiRoot",
+            {
+                "version": serializers.CharField(),
+                "resources": serializers.DictField(child=serializers.URLField()),
+            },
+        )
+    )
+    def get(self, request):
+        resources = {"me": "api-me", "schema": "api-schema", "docs": "api-docs"}
+        return Response(
+            {
+                "version": "1",
+                "resources": {
+                    key: request.build_absolute_uri(reverse(name)) for key, name in resources.items()
+                },
+            }
+        )

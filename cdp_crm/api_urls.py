@@ -1,0 +1,8 @@
+from django.urls import include, path
+
+from cdp_crm.api_root import ApiRootApi
+
+urlpatterns = [
+    path("", ApiRootApi.as_view(), name="api-root"),
+    path("", include("accounts.api_urls")),
+]

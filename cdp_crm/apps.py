@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CdpCrmConfig(AppConfig):
+    name = "cdp_crm"
+    verbose_name = "cdp-crm core"

@@ -1,0 +1,98 @@
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+
+class LifecycleStage(models.TextChoices):
+    VISITOR = "visitor", "Visitor"
+    SUBSCRIBER = "subscriber", "Subscriber"
+    LEAD = "lead", "Lead"
+    OPPORTUNITY = "opportunity", "Opportunity"
+    CUSTOMER = "customer", "Customer"
+    OTHER = "other", "Other"
+
+
+class Company(models.Model):
+    name = models.CharField(max_length=200)
+    # Stored lower-cased without "www."; contacts whose email domain matches are linked to it.
+    domain = models.CharField(max_length=253, null=True, blank=True)  # noqa: DJ001  NULL: no domain, unique when set
+    industry = models.CharField(max_length=100, blank=True)
+    size = models.CharField(max_length=20, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    custom_fields = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["domain"], name="company_domain_unique"),
+            models.CheckConstraint(
+                condition=Q(domain__isnull=True) | ~Q(domain=""), name="company_domain_not_blank"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    """The CRM person and the CDP profile in one row. Anonymous visitors are contacts too."""
+
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    # Normalised (trimmed, lower-cased) by the services before it is stored.
+    email = models.CharField(max_length=254, null=True, blank=True)  # noqa: DJ001  NULL: no email, unique when set
+    phone = models.CharField(max_length=40, blank=True)
+    title = models.CharField(max_length=150, blank=True)
+    company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.SET_NULL, related_name="contacts"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    lifecycle_stage = models.CharField(
+        max_length=20, choices=LifecycleStage.choices, default=LifecycleStage.LEAD, db_index=True
+    )
+    tags = ArrayField(models.CharField(max_length=50), default=list, blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    # Traits as last sent by identify() calls; values typed in the CRM live in the columns above.
+    traits = models.JSONField(default=dict, blank=True)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    # First-touch attribution: utm_*, referrer, landing page of the person's first event.
+    attribution = models.JSONField(default=dict, blank=True)
+    is_identified = models.BooleanField(default=True)
+    # Set when this contact was merged into another; the row stays so old URLs can redirect.
+    merged_into = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), condition=Q(merged_into__isnull=True), name="contact_live_email_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(email__isnull=True) | ~Q(email=""), name="contact_email_not_blank"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def display_name(self) -> str:
+        return self.full_name or self.email or f"Visitor #{self.pk}"

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from cdp_crm.pages import not_built_yet
+
+app_name = "pipeline"
+
+urlpatterns = [
+    path(
+        "pipeline/",
+        not_built_yet,
+        {
+            "title": "Pipeline",
+            "issue": 4,
+            "summary": "A drag-and-drop deal board per pipeline with stage totals, weighted value, "
+            "next-activity badges, rotting markers and won/lost handling.",
+        },
+        name="board",
+    ),
+    path(
+        "tasks/",
+        not_built_yet,
+        {
+            "title": "Tasks",
+            "issue": 4,
+            "summary": "Your day: overdue, today and upcoming tasks with reminders by email.",
+        },
+        name="tasks",
+    ),
+]

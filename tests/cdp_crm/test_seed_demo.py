@@ -1,0 +1,44 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from contacts.models import Company, Contact
+from events.models import Source
+from pipeline.models import Deal, Pipeline, Stage
+
+
+def _snapshot():
+    return {
+        "contacts": sorted(
+            Contact.objects.values_list("email", "lifecycle_stage", "company__domain", "owner__username")
+        ),
+        "deals": sorted(
+            Deal.objects.values_list("title", "amount", "status", "stage__name", "owner__username")
+        ),
+        "companies": Company.objects.count(),
+        "stages": Stage.objects.count(),
+    }
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_realistic_deterministic_and_idempotent():
+    call_command("seed_demo", "--contacts", "60", stdout=io.StringIO())
+    first = _snapshot()
+    assert len(first["contacts"]) == 60 and first["companies"] == 25
+    assert Pipeline.objects.count() == 2 and first["stages"] == 8
+    assert len(first["deals"]) == 75
+    assert Source.objects.filter(name="Website").count() == 1
+    # every contact's email domain is its company's
+    assert all(email.endswith("@" + domain) for email, _, domain, _ in first["contacts"])
+
+    out = io.StringIO()
+    call_command("seed_demo", "--contacts", "60", stdout=out)
+    assert "0 new contacts, 0 new deals" in out.getvalue()
+    assert _snapshot() == first
+
+    # the same seed on an empty database gives the same data
+    Deal.objects.all().delete()
+    Contact.objects.all().delete()
+    call_command("seed_demo", "--contacts", "60", stdout=io.StringIO())
+    assert _snapshot() == first

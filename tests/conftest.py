@@ -1,0 +1,138 @@
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+
+from tests.factories import make_admin, make_user
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def find_chromium() -> str | None:
+    if path := os.environ.get("CHROMIUM_PATH"):
+        return path if Path(path).exists() else None
+    for name in CHROMIUM_CANDIDATES:
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+CHROMIUM = find_chromium()
+
+
+def pytest_collection_modifyitems(config, items):
+    if CHROMIUM:
+        return
+    skip = pytest.mark.skip(reason="BROWSER TEST NOT RUN: no Chromium found (apt-get install chromium)")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if CHROMIUM:
+        return
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if "BROWSER TEST NOT RUN" in str(r.longrepr)
+    ]
+    if skipped:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(
+            f"  {len(skipped)} BROWSER TESTS WERE NOT RUN: no Chromium on this machine.", red=True, bold=True
+        )
+        terminalreporter.write_line(
+            "  Install Debian's chromium (or set CHROMIUM_PATH) to run them.", red=True
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_admin(username="admin-user", first_name="Ada")
+
+
+@pytest.fixture
+def sales_user(db):
+    return make_user(role="Sales", username="sales-user")
+
+
+@pytest.fixture
+def marketing_user(db):
+    return make_user(role="Marketing", username="marketing-user")
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def _test_database_url() -> str:
+    """The DATABASE_URL of the test database that pytest-django created (for worker processes)."""
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(
+        (parts.scheme, parts.netloc, "/" + settings.DATABASES["default"]["NAME"], parts.query, "")
+    )
+
+
+class Worker:
+    """A real `celery worker` process on the test database and the test Redis."""
+
+    def __init__(self, proc: subprocess.Popen, log: Path) -> None:
+        self.proc = proc
+        self.log = log
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Start one worker for the session. Tests using it need `transactional_db` so it sees their rows."""
+    import redis
+
+    from cdp_crm.celery import app
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "cdp_crm",
+                "worker",
+                "-Q",
+                "default,ingest,identity,segments",
+            ]
+            + ["--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", "test@%h"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    worker = Worker(proc, log)
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the Celery worker did not start:\n{worker.output()[-3000:]}")
+    yield worker
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
