@@ -108,7 +108,7 @@ USE_TZ = True
 
 # --- Static files: vendored assets served by WhiteNoise, no Node toolchain at run time.
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Production images run collectstatic and serve hashed, compressed files; a checkout serves
 # straight from the source folders so `make run` needs no build step.

@@ -65,3 +65,19 @@ def test_bad_boolean_names_the_variable():
     result = _manage("check", DJANGO_DEBUG="maybe")
     assert result.returncode != 0
     assert "DJANGO_DEBUG must be one of" in result.stderr
+
+
+def test_production_static_build_succeeds(tmp_path):
+    # the Docker image runs this; a vendored file pointing at a missing source map would break it
+    result = _manage(
+        "collectstatic",
+        "--no-input",
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY="build-only-not-a-secret",
+        DJANGO_STATIC_MANIFEST="1",
+        DJANGO_STATIC_ROOT=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    assert "vendor/htmx.min.js" in manifest and "css/app.css" in manifest
+    assert list(tmp_path.glob("vendor/bootstrap/bootstrap.min.*.css.gz"))
