@@ -218,7 +218,13 @@ CELERY_BEAT_SCHEDULE = {
     # A canary through beat -> broker -> worker; /healthz reports its age. A worker that stopped
     # consuming after a Redis reconnect (a known Celery failure) shows up as a stale heartbeat.
     "heartbeat": {"task": "cdp_crm.tasks.heartbeat", "schedule": 30.0},
+    # The sweeper: processes events whose on-commit wake-up was lost (Redis keeps nothing on disk).
+    "ingest-sweep": {"task": "events.tasks.ingest_drain", "schedule": 30.0},
+    "event-dedup-expire": {"task": "events.tasks.event_dedup_expire", "schedule": 3600.0},
 }
+# What the ingest worker does with each claimed batch of event ids (a dotted path to a function
+# taking event_ids=[...]). The identity app plugs its stitching in here; None only drains.
+INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="") or None
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".devdata" / "celerybeat-schedule")
 
 # Development prints mail to the console; production sends it through SMTP (EMAIL_* below).

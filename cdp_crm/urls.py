@@ -18,6 +18,8 @@ urlpatterns = [
     path("", include("events.urls")),
     path("", include("segments.urls")),
     path("api/v1/", include("cdp_crm.api_urls")),
+    # The public tracking API (write keys, no login, no CSRF): Segment-compatible paths.
+    path("", include("events.ingest_urls")),
     # The schema is an API resource (token or session auth, 401 otherwise); the docs are a page
     # behind the login like every other (DRF marks its views login_not_required).
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -30,3 +30,100 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class EventType(models.TextChoices):
+    TRACK = "track"
+    IDENTIFY = "identify"
+    PAGE = "page"
+    SCREEN = "screen"
+    GROUP = "group"
+    ALIAS = "alias"
+
+
+class Event(models.Model):
+    """One accepted message, exactly as sent (plus the server's timestamps). Never updated:
+    a database trigger refuses UPDATE; rows leave only through retention or privacy erasure."""
+
+    id = models.BigAutoField(primary_key=True)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    message_id = models.CharField(max_length=100)
+    type = models.CharField(max_length=10, choices=EventType.choices)
+    # track: the event name; page/screen: the page name; empty for the other types.
+    event = models.CharField(max_length=200, blank=True)
+    anonymous_id = models.CharField(max_length=200, blank=True)
+    user_id = models.CharField(max_length=200, blank=True)
+    group_id = models.CharField(max_length=200, blank=True)
+    previous_id = models.CharField(max_length=200, blank=True)
+    properties = models.JSONField(default=dict)
+    traits = models.JSONField(default=dict)
+    context = models.JSONField(default=dict)
+    # Skew-corrected: receivedAt - (sentAt - originalTimestamp), clamped when far in the future.
+    timestamp = models.DateTimeField()
+    original_timestamp = models.DateTimeField(null=True)
+    sent_at = models.DateTimeField(null=True)
+    received_at = models.DateTimeField()
+    is_bot = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["source", "-received_at"], name="event_source_received"),
+            models.Index(
+                fields=["anonymous_id"], name="event_anonymous_id", condition=~models.Q(anonymous_id="")
+            ),
+            models.Index(fields=["user_id"], name="event_user_id", condition=~models.Q(user_id="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event or ''} ({self.message_id})".strip()
+
+
+class EventDedup(models.Model):
+    """messageIds seen per source in the dedup window. A small, expiring table: a unique index
+    on the ever-growing event table would make large inserts write full WAL pages."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="+")
+    message_id = models.CharField(max_length=100)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "message_id"], name="event_dedup_unique")]
+        indexes = [models.Index(fields=["received_at"], name="event_dedup_received")]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class IngestQueue(models.Model):
+    """Work still to do for stored events: the record of work (Celery messages only wake
+    workers). Claimed with SELECT ... FOR UPDATE SKIP LOCKED and deleted in the transaction that
+    does the work."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    enqueued_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # Set once an event has failed too often; such rows are skipped and shown in the UI.
+    dead_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["enqueued_at"], name="ingest_queue_enqueued")]
+
+    def __str__(self) -> str:
+        return f"queued event {self.event_id}"
+
+
+class RejectedEvent(models.Model):
+    """A message from an authenticated request that failed validation, kept with the reason."""
+
+    source = models.ForeignKey(Source, null=True, on_delete=models.CASCADE, related_name="+")
+    received_at = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    # The message as sent, or a truncated prefix of it when it was oversize.
+    payload = models.JSONField(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["source", "-received_at"], name="rejected_source_received")]
+
+    def __str__(self) -> str:
+        return self.reason

@@ -1,0 +1,247 @@
+"""The tracking API driven the way real clients call it."""
+
+import base64
+import gzip
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.db.utils import IntegrityError
+
+from events.models import Event, EventDedup, IngestQueue, RejectedEvent, Source
+
+
+@pytest.fixture
+def source(db):
+    return Source.objects.create(name="Website")
+
+
+def _basic(key: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+
+
+def _track(**extra):
+    return {
+        "type": "track",
+        "event": "Order Completed",
+        "userId": "u1",
+        "messageId": uuid.uuid4().hex,
+        "properties": {"total": 42},
+        **extra,
+    }
+
+
+def test_rudderstack_python_style_basic_auth_gzip_batch(client, source):
+    # given a gzipped batch with Basic auth, as RudderStack's Python SDK sends it
+    batch = [
+        _track(),
+        {"type": "identify", "anonymousId": "a1", "userId": "u1", "traits": {"email": "A@x.io"}},
+    ]
+    body = gzip.compress(json.dumps({"batch": batch, "sentAt": datetime.now(UTC).isoformat()}).encode())
+    # when it is posted
+    response = client.post(
+        "/v1/batch",
+        body,
+        content_type="application/json",
+        headers={"Authorization": _basic(source.write_key), "Content-Encoding": "gzip"},
+    )
+    # then both events are stored and queued for processing
+    assert response.status_code == 200 and response.json() == {"success": True}
+    stored = Event.objects.order_by("type")
+    assert [(e.type, e.user_id) for e in stored] == [("identify", "u1"), ("track", "u1")]
+    assert stored[0].traits == {"email": "A@x.io"}
+    assert IngestQueue.objects.count() == 2
+
+
+def test_segment_python_style_basic_auth_plus_body_write_key(client, source):
+    payload = {"batch": [_track()], "writeKey": source.write_key, "sentAt": datetime.now(UTC).isoformat()}
+    response = client.post(
+        "/v1/batch", json.dumps(payload), content_type="application/json",
+        headers={"Authorization": _basic(source.write_key)},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert Event.objects.get().event == "Order Completed"
+
+
+@pytest.mark.parametrize("path", ["/v1/t", "/v1/b"])
+def test_browser_text_plain_with_body_write_key(client, source, path):
+    message = _track(anonymousId="anon-1", userId=None)
+    payload = (
+        {"batch": [message], "writeKey": source.write_key}
+        if path == "/v1/b"
+        else {**message, "writeKey": source.write_key}
+    )
+    response = client.post(
+        path, json.dumps(payload), content_type="text/plain", headers={"Origin": "https://shop.example"}
+    )
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "https://shop.example"
+    event = Event.objects.get()
+    assert (event.anonymous_id, event.user_id) == ("anon-1", "")
+
+
+def test_cors_preflight(client):
+    response = client.options("/v1/t", headers={"Origin": "https://shop.example"})
+    assert response.status_code == 204
+    assert "POST" in response["Access-Control-Allow-Methods"]
+    assert "Access-Control-Allow-Credentials" not in response
+
+
+def test_retried_batch_is_stored_once(client, source):
+    payload = json.dumps({"batch": [_track(), _track()], "writeKey": source.write_key})
+    for _ in range(3):
+        assert client.post("/v1/batch", payload, content_type="application/json").status_code == 200
+    assert Event.objects.count() == 2
+    assert EventDedup.objects.count() == 2
+
+
+def test_same_message_id_twice_in_one_batch_is_stored_once(client, source):
+    message = _track()
+    payload = json.dumps({"batch": [message, message], "writeKey": source.write_key})
+    assert client.post("/v1/batch", payload, content_type="application/json").status_code == 200
+    assert Event.objects.count() == 1
+
+
+def test_a_message_without_id_gets_a_stable_derived_one(client, source):
+    message = {k: v for k, v in _track().items() if k != "messageId"}
+    payload = json.dumps({**message, "writeKey": source.write_key})
+    client.post("/v1/track", payload, content_type="application/json")
+    client.post("/v1/track", payload, content_type="application/json")
+    event = Event.objects.get()
+    assert event.message_id.startswith("derived-")
+
+
+def test_invalid_json_is_400_and_stores_nothing(client, source):
+    response = client.post(
+        "/v1/track",
+        "{not json",
+        content_type="application/json",
+        headers={"Authorization": _basic(source.write_key)},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert Event.objects.count() == 0 and RejectedEvent.objects.count() == 0
+
+
+def test_unknown_or_disabled_write_key_is_401(client, source):
+    response = client.post(
+        "/v1/track", json.dumps({**_track(), "writeKey": "nope"}), content_type="application/json"
+    )
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_write_key"
+    Source.objects.filter(pk=source.pk).update(enabled=False)
+    from events import services
+
+    services._SOURCE_CACHE.clear()
+    response = client.post(
+        "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert Event.objects.count() == 0
+
+
+def test_body_over_the_cap_is_413_before_parsing(client, source):
+    body = b'{"writeKey": "' + source.write_key.encode() + b'", "batch": [' + b" " * 600_000 + b"]}"
+    response = client.post("/v1/batch", body, content_type="application/json")
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+
+def test_gzip_bomb_is_413(client, source):
+    bomb = gzip.compress(b'{"batch": [' + b" " * 5_000_000 + b"]}")
+    assert len(bomb) < 50_000
+    response = client.post(
+        "/v1/batch", bomb, content_type="application/json",
+        headers={"Authorization": _basic(source.write_key), "Content-Encoding": "gzip"},
+    )  # fmt: skip
+    assert response.status_code == 413
+
+
+def test_invalid_events_in_a_valid_batch_are_rejected_with_reasons_and_the_rest_stored(client, source):
+    batch = [
+        _track(),
+        {"type": "track", "event": "No ids", "messageId": "m-noid"},
+        {"type": "bogus", "userId": "u1"},
+        _track(properties={"blob": "x" * 40_000}),
+        {"type": "track", "userId": "null", "anonymousId": "undefined", "event": "junk ids"},
+    ]
+    response = client.post(
+        "/v1/batch",
+        json.dumps({"batch": batch, "writeKey": source.write_key}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200
+    assert [r["index"] for r in response.json()["rejected"]] == [1, 2, 3, 4]
+    assert Event.objects.count() == 1
+    reasons = sorted(RejectedEvent.objects.values_list("reason", flat=True))
+    assert any("needs a userId or an anonymousId" in r for r in reasons)
+    assert any("type must be one of" in r for r in reasons)
+    assert any("at most 32768 are accepted" in r for r in reasons)
+
+
+def test_batch_over_2500_events_is_400(client, source):
+    batch = [{"type": "track", "userId": "u", "event": "e"}] * 2501
+    response = client.post(
+        "/v1/batch",
+        json.dumps({"batch": batch, "writeKey": source.write_key}),
+        content_type="application/json",
+    )
+    assert response.status_code in (400, 413)
+    assert Event.objects.count() == 0
+
+
+def test_clock_skew_is_corrected_and_far_future_clamped(client, source):
+    now = datetime.now(UTC)
+    # the device clock runs one hour fast: its timestamp and sentAt are both an hour ahead
+    skewed = _track(
+        timestamp=(now + timedelta(hours=1) - timedelta(minutes=5)).isoformat(),
+        sentAt=(now + timedelta(hours=1)).isoformat(),
+    )
+    future = _track(timestamp=(now + timedelta(days=30)).isoformat())
+    client.post(
+        "/v1/batch",
+        json.dumps({"batch": [skewed, future], "writeKey": source.write_key}),
+        content_type="application/json",
+    )
+    by_id = {e.message_id: e for e in Event.objects.all()}
+    corrected = by_id[skewed["messageId"]]
+    assert abs((corrected.received_at - corrected.timestamp) - timedelta(minutes=5)) < timedelta(seconds=5)
+    clamped = by_id[future["messageId"]]
+    assert clamped.timestamp == clamped.received_at
+
+
+def test_bots_are_flagged(client, source):
+    message = _track(
+        context={"userAgent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}
+    )
+    client.post(
+        "/v1/track", json.dumps({**message, "writeKey": source.write_key}), content_type="application/json"
+    )
+    assert Event.objects.get().is_bot is True
+
+
+def test_events_are_append_only(source):
+    from events.ingest import normalise
+    from events.services import events_store
+
+    now = datetime.now(UTC)
+    events_store(
+        source=source, messages=[normalise(_track(), received_at=now)], rejections=[], received_at=now
+    )
+    with pytest.raises(IntegrityError, match="append-only"), connection.cursor() as cursor:
+        cursor.execute("UPDATE events_event SET event = 'tampered'")
+
+
+def test_database_down_answers_503_and_never_200(client, source, monkeypatch):
+    from django.db import OperationalError
+
+    from events import services
+
+    def broken(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(services, "events_store", broken)
+    response = client.post(
+        "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
+    )
+    assert response.status_code == 503 and response["Retry-After"]
