@@ -16,7 +16,13 @@ class ApiRootApi(APIView):
         )
     )
     def get(self, request):
-        resources = {"me": "api-me", "schema": "api-schema", "docs": "api-docs"}
+        resources = {
+            "me": "api-me",
+            "contacts": "api-contacts",
+            "companies": "api-companies",
+            "schema": "api-schema",
+            "docs": "api-docs",
+        }
         return Response(
             {
                 "version": "1",

@@ -5,4 +5,5 @@ from cdp_crm.api_root import ApiRootApi
 urlpatterns = [
     path("", ApiRootApi.as_view(), name="api-root"),
     path("", include("accounts.api_urls")),
+    path("", include("contacts.api_urls")),
 ]

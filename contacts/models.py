@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -84,6 +85,17 @@ class Contact(models.Model):
             models.CheckConstraint(
                 condition=Q(email__isnull=True) | ~Q(email=""), name="contact_email_not_blank"
             ),
+        ]
+        indexes = [
+            # The default CRM list (contacts.selectors.contact_list): live people, newest first.
+            # Partial, so anonymous visitors, who will far outnumber people, do not bloat it.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(merged_into__isnull=True, is_identified=True),
+                name="contact_live_list_idx",
+            ),
+            # The tag filter is `tags @> ARRAY[tag]`, which only a GIN index serves.
+            GinIndex(fields=["tags"], name="contact_tags_gin"),
         ]
 
     def __str__(self) -> str:

@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 
 from accounts import services as account_services
 from accounts.models import Role
+from contacts import services as contact_services
+from contacts.models import Company, Contact
 
 _seq = itertools.count(1)
 
@@ -23,3 +25,21 @@ def make_admin(**kwargs):
 
 def user_model():
     return get_user_model()
+
+
+def make_company(*, name: str | None = None, **fields) -> Company:
+    """A company created by the system (no actor), so it has no owner unless one is given."""
+    return contact_services.company_create(actor=None, name=name or f"Company {next(_seq)}", **fields)
+
+
+def make_contact(*, is_identified: bool = True, merged_into: Contact | None = None, **fields) -> Contact:
+    """A contact created by the system (no actor), so it has no owner unless one is given.
+
+    `is_identified` and `merged_into` belong to the identity worker, not to the CRM services, so
+    they are set on the row directly.
+    """
+    contact = contact_services.contact_create(actor=None, **fields)
+    if not is_identified or merged_into is not None:
+        Contact.objects.filter(pk=contact.pk).update(is_identified=is_identified, merged_into=merged_into)
+        contact.refresh_from_db()
+    return contact

@@ -1,0 +1,294 @@
+"""Writes to contacts and companies. Every change goes through here: normalised, validated, permitted.
+
+`actor` is the user making the change (checked against contacts.permissions), or None for the
+system itself (identity worker, imports), which skips the permission checks.
+"""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Lower
+
+from cdp_crm.errors import Conflict, NotFound
+from contacts import permissions
+from contacts.models import Company, Contact, LifecycleStage
+from contacts.normalize import clean_domain, clean_email, clean_tags, email_domain
+
+Actor = AbstractBaseUser | None
+
+CONTACT_FIELDS = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "title",
+        "company",
+        "owner",
+        "lifecycle_stage",
+        "tags",
+        "custom_fields",
+    }
+)
+COMPANY_FIELDS = frozenset({"name", "domain", "industry", "size", "owner", "custom_fields"})
+
+
+# --- contacts
+
+
+@transaction.atomic
+def contact_create(*, actor: Actor, **fields: Any) -> Contact:
+    """Create a contact. The creator owns it unless `owner` is given (as in Pipedrive).
+
+    With an email and no `company` given, the contact joins the company whose domain is the
+    email's domain.
+    """
+    _check_field_names(fields, CONTACT_FIELDS)
+    permissions.ensure_can_create(actor, kind="contacts")
+    fields.setdefault("owner", actor)
+    contact = Contact()
+    _apply_contact_fields(contact, fields)
+    if contact.email and "company" not in fields:
+        contact.company = _company_for_email(contact.email)
+    _save_contact(contact)
+    return contact
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, actor: Actor, **fields: Any) -> Contact:
+    _check_field_names(fields, CONTACT_FIELDS)
+    # Lock and re-read: the permission check and the duplicate check see the row as it is now.
+    contact = _locked(Contact, contact.pk)
+    permissions.ensure_can_change(actor, contact)
+    if contact.merged_into_id is not None:
+        raise Conflict(
+            f"Contact {contact.pk} was merged into contact {contact.merged_into_id}; change that one.",
+            code="merged",
+        )
+    changed = _apply_contact_fields(contact, fields)
+    if changed:
+        _save_contact(contact, update_fields=[*changed, "updated_at"])
+    return contact
+
+
+@transaction.atomic
+def contact_delete(*, contact: Contact, actor: Actor) -> None:
+    """Delete a contact and the tombstones merged into it. Deleting a deleted contact is a no-op."""
+    contact = Contact.objects.select_for_update().filter(pk=contact.pk).first()
+    if contact is None:
+        return
+    permissions.ensure_can_change(actor, contact)
+    # merged_into is SET_NULL, so a tombstone left behind would come back to life as a live
+    # contact; they are the same person, so they go too.
+    doomed = frontier = {contact.pk}
+    while frontier:
+        frontier = set(Contact.objects.filter(merged_into__in=frontier).values_list("pk", flat=True)) - doomed
+        doomed = doomed | frontier
+    Contact.objects.filter(pk__in=doomed).delete()
+
+
+def _apply_contact_fields(contact: Contact, fields: dict[str, Any]) -> list[str]:
+    """Normalise and validate `fields` onto `contact`; return the names that changed."""
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for name, value in fields.items():
+        try:
+            values[name] = _clean_contact_value(contact, name, value)
+        except ValidationError as exc:
+            errors[name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    changed = [name for name, value in values.items() if _current(contact, name) != _key(value)]
+    for name, value in values.items():
+        setattr(contact, name, value)
+    return changed
+
+
+def _clean_contact_value(contact: Contact, name: str, value: Any) -> Any:
+    if name == "email":
+        return clean_email(_str_or_none(value))
+    if name == "tags":
+        return clean_tags(value)
+    if name == "lifecycle_stage":
+        if value not in LifecycleStage.values:
+            raise ValidationError(
+                f"{value!r} is not a lifecycle stage; expected one of {', '.join(LifecycleStage.values)}.",
+                code="invalid_choice",
+            )
+        return value
+    if name == "company":
+        if value is not None and not isinstance(value, Company):
+            raise ValidationError("Expected a company.", code="invalid")
+        return value
+    return _clean_common(Contact, contact, name, value)
+
+
+def _save_contact(contact: Contact, *, update_fields: list[str] | None = None) -> None:
+    if contact.email and (update_fields is None or "email" in update_fields):
+        other = (
+            Contact.objects.alias(email_lower=Lower("email"))
+            .filter(email_lower=contact.email, merged_into__isnull=True)
+            .exclude(pk=contact.pk)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if other is not None:
+            raise _duplicate_email(contact.email, other)
+    try:
+        _save_in_savepoint(contact, update_fields)
+    except IntegrityError as exc:  # a concurrent request took the email after our check
+        if _constraint_name(exc) == "contact_live_email_unique":
+            raise _duplicate_email(contact.email, None) from exc
+        raise
+
+
+def _duplicate_email(email: str, other_pk: int | None) -> Conflict:
+    which = f" (contact {other_pk})" if other_pk else ""
+    message = f"Another contact already has the email {email}{which}."
+    return Conflict(message, fields={"email": [message]}, code="duplicate_email")
+
+
+def _company_for_email(email: str) -> Company | None:
+    domain = email_domain(email)
+    return Company.objects.filter(domain=domain).first() if domain else None
+
+
+# --- companies
+
+
+@transaction.atomic
+def company_create(*, actor: Actor, **fields: Any) -> Company:
+    """Create a company. The creator owns it unless `owner` is given."""
+    _check_field_names(fields, COMPANY_FIELDS)
+    permissions.ensure_can_create(actor, kind="companies")
+    fields.setdefault("owner", actor)
+    fields.setdefault("name", "")
+    company = Company()
+    _apply_company_fields(company, fields)
+    _save_company(company)
+    return company
+
+
+@transaction.atomic
+def company_update(*, company: Company, actor: Actor, **fields: Any) -> Company:
+    _check_field_names(fields, COMPANY_FIELDS)
+    company = _locked(Company, company.pk)
+    permissions.ensure_can_change(actor, company)
+    changed = _apply_company_fields(company, fields)
+    if changed:
+        _save_company(company, update_fields=[*changed, "updated_at"])
+    return company
+
+
+@transaction.atomic
+def company_delete(*, company: Company, actor: Actor) -> None:
+    """Delete a company; its contacts stay, without a company. Deleting twice is a no-op."""
+    company = Company.objects.select_for_update().filter(pk=company.pk).first()
+    if company is None:
+        return
+    permissions.ensure_can_change(actor, company)
+    company.delete()
+
+
+def _apply_company_fields(company: Company, fields: dict[str, Any]) -> list[str]:
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for name, value in fields.items():
+        try:
+            if name == "domain":
+                values[name] = clean_domain(_str_or_none(value))
+            else:
+                values[name] = _clean_common(Company, company, name, value)
+        except ValidationError as exc:
+            errors[name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    changed = [name for name, value in values.items() if _current(company, name) != _key(value)]
+    for name, value in values.items():
+        setattr(company, name, value)
+    return changed
+
+
+def _save_company(company: Company, *, update_fields: list[str] | None = None) -> None:
+    if company.domain and (update_fields is None or "domain" in update_fields):
+        other = (
+            Company.objects.filter(domain=company.domain).exclude(pk=company.pk).values_list("pk", flat=True)
+        )
+        if other_pk := other.first():
+            raise _duplicate_domain(company.domain, other_pk)
+    try:
+        _save_in_savepoint(company, update_fields)
+    except IntegrityError as exc:
+        if _constraint_name(exc) == "company_domain_unique":
+            raise _duplicate_domain(company.domain, None) from exc
+        raise
+
+
+def _duplicate_domain(domain: str, other_pk: int | None) -> Conflict:
+    which = f" (company {other_pk})" if other_pk else ""
+    message = f"Another company already has the domain {domain}{which}."
+    return Conflict(message, fields={"domain": [message]}, code="duplicate_domain")
+
+
+# --- shared
+
+
+def _locked[M: models.Model](model: type[M], pk: int) -> M:
+    instance = model.objects.select_for_update().filter(pk=pk).first()
+    if instance is None:  # deleted by someone else since it was read
+        raise NotFound(f"{model._meta.verbose_name.capitalize()} {pk} does not exist.")
+    return instance
+
+
+def _check_field_names(fields: dict[str, Any], allowed: frozenset[str]) -> None:
+    if unknown := set(fields) - allowed:
+        raise TypeError(f"unknown or read-only fields: {', '.join(sorted(unknown))}")
+
+
+def _clean_common(model: type[models.Model], instance: models.Model, name: str, value: Any) -> Any:
+    """Owner, custom fields and plain text columns, the same on contacts and companies."""
+    if name == "owner":
+        if value is not None and not isinstance(value, AbstractBaseUser):
+            raise ValidationError("Expected a user.", code="invalid")
+        return value
+    if name == "custom_fields":
+        if not isinstance(value, dict):
+            raise ValidationError("Custom fields must be an object of name to value.", code="invalid")
+        return value
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError("Expected text.", code="invalid")
+    # Field.clean checks max_length and blank=False (a company needs a name).
+    return model._meta.get_field(name).clean(value.strip(), instance)
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError("Expected text.", code="invalid")
+    return value
+
+
+def _current(instance: models.Model, name: str) -> Any:
+    field = instance._meta.get_field(name)
+    if field.is_relation:
+        return getattr(instance, field.attname)
+    return getattr(instance, name)
+
+
+def _key(value: Any) -> Any:
+    """Compare related objects by primary key, so an unchanged owner is not written."""
+    return value.pk if isinstance(value, models.Model) else value
+
+
+def _save_in_savepoint(instance: models.Model, update_fields: list[str] | None) -> None:
+    # A savepoint, so a refused row rolls back alone and the caller's transaction stays usable.
+    with transaction.atomic():
+        instance.save(update_fields=update_fields)
+
+
+def _constraint_name(exc: IntegrityError) -> str | None:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
