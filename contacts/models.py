@@ -108,3 +108,58 @@ class Contact(models.Model):
     @property
     def display_name(self) -> str:
         return self.full_name or self.email or f"Visitor #{self.pk}"
+
+
+class CustomFieldEntity(models.TextChoices):
+    CONTACT = "contact", "Contact"
+    COMPANY = "company", "Company"
+
+
+class CustomFieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    NUMBER = "number", "Number"
+    DATE = "date", "Date"
+    CHOICE = "choice", "Choice"
+    BOOLEAN = "boolean", "Yes / no"
+
+
+class CustomField(models.Model):
+    """A field an Admin adds to contacts or companies. Values live in the record's
+    `custom_fields` JSON under `key`, stored as JSON scalars (dates as ISO strings)."""
+
+    entity = models.CharField(max_length=10, choices=CustomFieldEntity.choices)
+    key = models.SlugField(max_length=50, help_text="Stable name used in the API, imports and exports.")
+    label = models.CharField(max_length=100)
+    field_type = models.CharField(max_length=10, choices=CustomFieldType.choices)
+    choices = ArrayField(models.CharField(max_length=100), default=list, blank=True)
+    position = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["entity", "position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["entity", "key"], name="custom_field_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_entity_display()}: {self.label}"
+
+
+class FieldChange(models.Model):
+    """Who changed which field of a contact or company, when, from what to what."""
+
+    entity = models.CharField(max_length=10, choices=CustomFieldEntity.choices)
+    object_id = models.BigIntegerField()
+    # A column name, or "custom_fields.<key>" for a custom field.
+    field = models.CharField(max_length=100)
+    old_value = models.JSONField(null=True)
+    new_value = models.JSONField(null=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["entity", "object_id", "-changed_at"], name="field_change_record")]
+
+    def __str__(self) -> str:
+        return f"{self.entity} {self.object_id}: {self.field}"

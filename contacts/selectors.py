@@ -5,7 +5,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Lower
 
 from cdp_crm.errors import NotFound
-from contacts.models import Company, Contact
+from contacts.models import Company, Contact, CustomField, FieldChange
 from contacts.normalize import normalize_domain, normalize_email
 from contacts.permissions import ensure_can_read
 
@@ -120,3 +120,14 @@ def _owner_q(owner: int | str, user: AbstractBaseUser) -> Q:
     if owner == "none":
         return Q(owner__isnull=True)
     return Q(owner_id=int(owner))
+
+
+def custom_field_definitions(*, entity: str) -> list[CustomField]:
+    """The Admin-defined fields of contacts or companies, in display order."""
+    return list(CustomField.objects.filter(entity=entity))
+
+
+def field_history(*, entity: str, object_id: int, limit: int = 100) -> list[FieldChange]:
+    return list(
+        FieldChange.objects.filter(entity=entity, object_id=object_id).select_related("actor")[:limit]
+    )

@@ -12,8 +12,8 @@ from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Lower
 
 from cdp_crm.errors import Conflict, NotFound
-from contacts import permissions
-from contacts.models import Company, Contact, LifecycleStage
+from contacts import custom_fields, permissions
+from contacts.models import Company, Contact, FieldChange, LifecycleStage
 from contacts.normalize import clean_domain, clean_email, clean_tags, email_domain
 
 Actor = AbstractBaseUser | None
@@ -67,9 +67,11 @@ def contact_update(*, contact: Contact, actor: Actor, **fields: Any) -> Contact:
             f"Contact {contact.pk} was merged into contact {contact.merged_into_id}; change that one.",
             code="merged",
         )
+    before = {name: _current(contact, name) for name in fields}
     changed = _apply_contact_fields(contact, fields)
     if changed:
         _save_contact(contact, update_fields=[*changed, "updated_at"])
+        _record_changes(entity="contact", instance=contact, before=before, changed=changed, actor=actor)
     return contact
 
 
@@ -176,9 +178,11 @@ def company_update(*, company: Company, actor: Actor, **fields: Any) -> Company:
     _check_field_names(fields, COMPANY_FIELDS)
     company = _locked(Company, company.pk)
     permissions.ensure_can_change(actor, company)
+    before = {name: _current(company, name) for name in fields}
     changed = _apply_company_fields(company, fields)
     if changed:
         _save_company(company, update_fields=[*changed, "updated_at"])
+        _record_changes(entity="company", instance=company, before=before, changed=changed, actor=actor)
     return company
 
 
@@ -242,6 +246,25 @@ def _locked[M: models.Model](model: type[M], pk: int) -> M:
     return instance
 
 
+def _record_changes(
+    *, entity: str, instance: models.Model, before: dict[str, Any], changed: list[str], actor: Actor
+) -> None:
+    """Field history: one row per changed column, one per changed custom field key."""
+    rows = []
+    for name in changed:
+        old, new = before[name], _current(instance, name)
+        if name == "custom_fields":
+            for key in sorted(set(old or {}) | set(new or {})):
+                if (old or {}).get(key) != (new or {}).get(key):
+                    rows.append((f"custom_fields.{key}", (old or {}).get(key), (new or {}).get(key)))
+        else:
+            rows.append((name, old, new))
+    FieldChange.objects.bulk_create(
+        FieldChange(entity=entity, object_id=instance.pk, field=f, old_value=o, new_value=n, actor=actor)
+        for f, o, n in rows
+    )
+
+
 def _check_field_names(fields: dict[str, Any], allowed: frozenset[str]) -> None:
     if unknown := set(fields) - allowed:
         raise TypeError(f"unknown or read-only fields: {', '.join(sorted(unknown))}")
@@ -254,9 +277,8 @@ def _clean_common(model: type[models.Model], instance: models.Model, name: str, 
             raise ValidationError("Expected a user.", code="invalid")
         return value
     if name == "custom_fields":
-        if not isinstance(value, dict):
-            raise ValidationError("Custom fields must be an object of name to value.", code="invalid")
-        return value
+        entity = "contact" if model is Contact else "company"
+        return custom_fields.clean_values(entity=entity, current=instance.custom_fields, values=value)
     if value is None:
         value = ""
     if not isinstance(value, str):

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from accounts import services as account_services
-from contacts.models import Company, Contact
+from contacts.models import Company, Contact, CustomField
 from tests.factories import make_company, make_contact, make_user
 
 pytestmark = pytest.mark.django_db
@@ -234,6 +234,7 @@ def test_company_list_query_count_does_not_grow_with_rows(api, django_assert_max
 
 
 def test_create_read_update_delete_a_company(api, sales_user):
+    CustomField.objects.create(entity="company", key="tier", label="Tier", field_type="number")
     # when a rep creates a company with a URL for its domain
     response = api.post_json(
         COMPANIES, {"name": "Acme", "domain": "https://www.ACME.com/about", "custom_fields": {"tier": 1}}
