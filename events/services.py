@@ -56,12 +56,9 @@ WITH fresh AS (
         %(user_ids)s::text[], %(group_ids)s::text[], %(previous_ids)s::text[], %(properties)s::text[],
         %(traits)s::text[], %(contexts)s::text[], %(timestamps)s::timestamptz[],
         %(original_timestamps)s::timestamptz[], %(sent_ats)s::timestamptz[], %(bots)s::bool[])
-        WITH ORDINALITY AS r(message_id, type, event, anonymous_id, user_id, group_id, previous_id,
-            properties, traits, context, ts, ots, sent_at, is_bot, n)
-    -- the first copy of a messageId repeated inside one batch wins
+        AS r(message_id, type, event, anonymous_id, user_id, group_id, previous_id,
+            properties, traits, context, ts, ots, sent_at, is_bot)
     WHERE r.message_id IN (SELECT message_id FROM fresh)
-      AND r.n = (SELECT min(r2.n) FROM unnest(%(message_ids)s::text[]) WITH ORDINALITY AS r2(message_id, n)
-                 WHERE r2.message_id = r.message_id)
     RETURNING id
 )
 INSERT INTO events_ingestqueue (event_id, enqueued_at, attempts, last_error)
@@ -76,6 +73,10 @@ def events_store(
     """Store accepted messages (deduplicated per source) and queue them for processing, in ONE
     transaction; rejected messages are kept with their reasons. Returns the number newly stored.
     The caller answers 200 only after this returns: an accepted event is committed."""
+    # A messageId repeated inside one request: the first copy wins (deduplicated here, in
+    # linear time, so the SQL needs no per-row lookups).
+    seen: set[str] = set()
+    messages = [m for m in messages if not (m.message_id in seen or seen.add(m.message_id))]
     with transaction.atomic():
         stored = 0
         if messages:
