@@ -377,6 +377,8 @@
     // requests after unload. The messages stay queued until an answer arrives, so a page that
     // really closes re-sends them on the next visit (deduplicated by messageId).
     if (!loaded || consent !== "granted" || inFlight) return;
+    // Backing off (the server failed or asked to wait): the next visit retries instead.
+    if (backoff().next > now()) return;
     var batch = takeBatch(readQueue());
     if (!batch.length) return;
     if (window.fetch) {
