@@ -20,6 +20,7 @@ class ApiRootApi(APIView):
             "me": "api-me",
             "contacts": "api-contacts",
             "companies": "api-companies",
+            "sources": "api-sources",
             "schema": "api-schema",
             "docs": "api-docs",
         }

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", ApiRootApi.as_view(), name="api-root"),
     path("", include("accounts.api_urls")),
     path("", include("contacts.api_urls")),
+    path("", include("events.api_urls")),
 ]

@@ -225,6 +225,10 @@ CELERY_BEAT_SCHEDULE = {
 # What the ingest worker does with each claimed batch of event ids (a dotted path to a function
 # taking event_ids=[...]). The identity app plugs its stitching in here; None only drains.
 INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="") or None
+# The public origin that tracked sites reach this app at (e.g. https://crm.example.com), filled into
+# the tracking snippet and the Segment settings document. Empty: built from each request, which is
+# wrong behind a proxy that rewrites Host.
+CDP_PUBLIC_HOST = env_str("CDP_PUBLIC_HOST", default="").rstrip("/")
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".devdata" / "celerybeat-schedule")
 
 # Development prints mail to the console; production sends it through SMTP (EMAIL_* below).

@@ -5,12 +5,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from cdp_crm.errors import DomainError
+from events import permissions
 from events.ingest import Message, Rejection
-from events.models import EventDedup, IngestQueue, RejectedEvent, Source
+from events.models import EventDedup, IngestQueue, RejectedEvent, Source, SourceKind, new_write_key
 
 logger = logging.getLogger(__name__)
 
@@ -173,3 +176,79 @@ def event_dedup_expire(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - DEDUP_WINDOW
     deleted, _ = EventDedup.objects.filter(received_at__lt=cutoff).delete()
     return deleted
+
+
+# --- sources (Settings → Sources). `actor` is the user making the change, or None for the system
+# (a management command), which skips the permission check.
+
+
+def _forget_cached_source(write_key: str) -> None:
+    """This process stops accepting a changed key at once, other processes within
+    SOURCE_CACHE_SECONDS. Forgotten now and again on commit: a request in between may re-cache
+    the row as it was before the commit."""
+
+    def forget() -> None:
+        _SOURCE_CACHE.pop(write_key, None)
+
+    forget()
+    transaction.on_commit(forget)
+
+
+@transaction.atomic
+def source_create(
+    *,
+    actor: AbstractBaseUser | None,
+    name: str,
+    kind: str = SourceKind.WEB,
+    enabled: bool = True,
+    allowed_origins: Sequence[str] = (),
+) -> Source:
+    permissions.ensure_can_manage_sources(actor)
+    name = name.strip()
+    if not name:
+        raise DomainError("A source needs a name.", fields={"name": ["This field is required."]})
+    if kind not in SourceKind.values:
+        raise DomainError(f"Unknown source kind {kind!r}.", fields={"kind": ["Not a valid choice."]})
+    return Source.objects.create(
+        name=name, kind=kind, enabled=enabled, allowed_origins=list(dict.fromkeys(allowed_origins))
+    )
+
+
+@transaction.atomic
+def source_update(
+    *,
+    actor: AbstractBaseUser | None,
+    source: Source,
+    name: str,
+    kind: str,
+    enabled: bool,
+    allowed_origins: Sequence[str],
+) -> Source:
+    permissions.ensure_can_manage_sources(actor)
+    name = name.strip()
+    if not name:
+        raise DomainError("A source needs a name.", fields={"name": ["This field is required."]})
+    if kind not in SourceKind.values:
+        raise DomainError(f"Unknown source kind {kind!r}.", fields={"kind": ["Not a valid choice."]})
+    source = Source.objects.select_for_update().get(pk=source.pk)
+    source.name = name
+    source.kind = kind
+    source.enabled = enabled
+    source.allowed_origins = list(dict.fromkeys(allowed_origins))
+    source.save(update_fields=["name", "kind", "enabled", "allowed_origins"])
+    _forget_cached_source(source.write_key)
+    return source
+
+
+@transaction.atomic
+def source_rotate_write_key(*, actor: AbstractBaseUser | None, source: Source) -> Source:
+    """Give the source a new write key; the old one stops working (within the key cache's few
+    seconds in other processes). Sites still sending with the old key get 401 until updated."""
+    permissions.ensure_can_manage_sources(actor)
+    source = Source.objects.select_for_update().get(pk=source.pk)
+    old_key = source.write_key
+    source.write_key = new_write_key()
+    source.save(update_fields=["write_key"])
+    _forget_cached_source(old_key)
+    logger.info("write key of source %s rotated", source.pk)
+    return source

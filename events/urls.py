@@ -1,6 +1,7 @@
 from django.urls import path
 
 from cdp_crm.pages import not_built_yet
+from events import views
 
 app_name = "events"
 
@@ -16,15 +17,13 @@ urlpatterns = [
         },
         name="list",
     ),
-    path(
-        "sources/",
-        not_built_yet,
-        {
-            "title": "Sources",
-            "issue": 5,
-            "summary": "Write keys for websites, servers and apps, with the tracking snippet to paste "
-            "and a test-event indicator.",
-        },
-        name="sources",
-    ),
+    path("sources/", views.source_list, name="sources"),
+    path("sources/new/", views.source_create, name="source_create"),
+    path("sources/<int:pk>/", views.source_detail, name="source_detail"),
+    path("sources/<int:pk>/edit/", views.source_edit, name="source_edit"),
+    path("sources/<int:pk>/rotate-key/", views.source_rotate_key, name="source_rotate_key"),
+    path("sources/<int:pk>/status/", views.source_status, name="source_status"),
+    # Public, loaded by tracked sites: the library and Segment's settings document.
+    path("js/cdp.js", views.cdp_js, name="cdp_js"),
+    path("v1/projects/<str:write_key>/settings", views.segment_settings, name="segment_settings"),
 ]
