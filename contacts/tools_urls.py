@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from contacts import custom_field_views
+from contacts import custom_field_views, import_views
 
 app_name = "contacts_tools"
 
@@ -14,4 +14,9 @@ urlpatterns = [
         custom_field_views.custom_field_delete,
         name="custom_field_delete",
     ),
+    path("contacts/import/", import_views.import_upload, name="import_upload"),
+    path("contacts/import/<int:pk>/", import_views.import_mapping, name="import_mapping"),
+    path("contacts/import/<int:pk>/preview/", import_views.import_preview, name="import_preview"),
+    path("contacts/import/<int:pk>/progress/", import_views.import_progress, name="import_progress"),
+    path("contacts/import/<int:pk>/rejected.csv", import_views.import_errors_csv, name="import_errors"),
 ]
