@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from contacts import custom_field_views, import_views
+from contacts import custom_field_views, duplicate_views, import_views
 
 app_name = "contacts_tools"
 
@@ -19,4 +19,6 @@ urlpatterns = [
     path("contacts/import/<int:pk>/preview/", import_views.import_preview, name="import_preview"),
     path("contacts/import/<int:pk>/progress/", import_views.import_progress, name="import_progress"),
     path("contacts/import/<int:pk>/rejected.csv", import_views.import_errors_csv, name="import_errors"),
+    path("contacts/duplicates/", duplicate_views.duplicate_list, name="duplicates"),
+    path("contacts/duplicates/merge/", duplicate_views.contact_merge, name="merge"),
 ]
