@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -576,7 +576,7 @@ def _write(ctx: _Context, batch: list[tuple[int, list[str]]]) -> list[RowResult]
             results = _plan(ctx, batch, write=True)
             now = timezone.now()
             creates = [r.contact for r in results if r.action == "create"]
-            Contact.objects.bulk_create(creates)
+            _copy_insert(creates)
             updates: dict[int, Contact] = {}
             for r in results:
                 if r.action == "update" and getattr(r.contact, "_import_changed", None):
@@ -585,15 +585,12 @@ def _write(ctx: _Context, batch: list[tuple[int, list[str]]]) -> list[RowResult]
                 names = sorted(set().union(*(c._import_changed for c in updates.values())))
                 for contact in updates.values():
                     contact.updated_at = now
-                Contact.objects.bulk_update(list(updates.values()), [*names, "updated_at"])
-                for contact in updates.values():
-                    services.field_changes_record(
-                        entity="contact",
-                        instance=contact,
-                        before=contact._import_before,
-                        changed=sorted(contact._import_changed),
-                        actor=ctx.actor,
-                    )
+                _bulk_update(list(updates.values()), [*names, "updated_at"])
+                services.field_changes_record_many(
+                    entity="contact",
+                    changes=[(c, c._import_before, sorted(c._import_changed)) for c in updates.values()],
+                    actor=ctx.actor,
+                )
             return results
     except IntegrityError:
         ctx.companies.clear()  # companies created in the rolled-back savepoint are gone
@@ -607,6 +604,43 @@ def _write(ctx: _Context, batch: list[tuple[int, list[str]]]) -> list[RowResult]
                 )
             ]
         return [result for row in batch for result in _write(ctx, [row])]
+
+
+def _copy_insert(contacts: list[Contact]) -> None:
+    """Insert new contacts with COPY, measured at 2x bulk_create's multi-row INSERT here (which
+    spends its time building and parsing one huge parametrised statement). The contacts get no
+    pk back; nothing after the insert needs one."""
+    if not contacts:
+        return
+    fields = [f for f in Contact._meta.concrete_fields if not f.primary_key]
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(Contact._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) FROM STDIN"
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for contact in contacts:
+            # pre_save fills created_at/updated_at as save() and bulk_create would.
+            copy.write_row([f.get_db_prep_save(f.pre_save(contact, add=True), connection) for f in fields])
+
+
+def _bulk_update(contacts: list[Contact], names: list[str]) -> None:
+    """UPDATE ... FROM (VALUES ...): one statement for the batch. Django's bulk_update builds a
+    CASE WHEN per row and column, which took 8.4 of the 13 s of a 5,000-row update run."""
+    fields = [Contact._meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    casts = ", ".join(["%s::bigint", *(f"%s::{f.db_type(connection)}" for f in fields)])
+    rows, params = [], []
+    for contact in contacts:
+        rows.append(f"({casts})")
+        params.append(contact.pk)
+        params.extend(f.get_db_prep_save(getattr(contact, f.attname), connection) for f in fields)
+    columns = ", ".join(quote(f.column) for f in fields)
+    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in fields)
+    sql = (
+        f"UPDATE {quote(Contact._meta.db_table)} AS c SET {assignments} "
+        f"FROM (VALUES {', '.join(rows)}) AS v(id, {columns}) WHERE c.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)  # identifiers come from the model; every value is a parameter
 
 
 def import_run(*, job_id: int, run_seconds: float = RUN_SECONDS) -> bool:

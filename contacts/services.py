@@ -346,6 +346,28 @@ def field_changes_record(
     _record_changes(entity=entity, instance=instance, before=before, changed=changed, actor=actor)
 
 
+def field_changes_record_many(
+    *, entity: str, changes: list[tuple[models.Model, dict[str, Any], list[str]]], actor: Actor
+) -> None:
+    """Field history of many records in one INSERT: (instance, values before, changed names) each."""
+    rows = []
+    for instance, before, changed in changes:
+        for name in changed:
+            old, new = before[name], _current(instance, name)
+            if name == "custom_fields":
+                for key in sorted(set(old or {}) | set(new or {})):
+                    if (old or {}).get(key) != (new or {}).get(key):
+                        rows.append(
+                            (instance.pk, f"custom_fields.{key}", (old or {}).get(key), (new or {}).get(key))
+                        )
+            else:
+                rows.append((instance.pk, name, old, new))
+    FieldChange.objects.bulk_create(
+        FieldChange(entity=entity, object_id=pk, field=f, old_value=o, new_value=n, actor=actor)
+        for pk, f, o, n in rows
+    )
+
+
 # --- custom field definitions (Admin only)
 
 

@@ -226,3 +226,29 @@ def test_a_run_resumes_after_the_last_committed_batch(sales_user, monkeypatch):
         5,
         5,
     )
+
+
+def test_a_batch_the_database_refuses_is_retried_row_by_row(sales_user, monkeypatch):
+    # given an insert that the database refuses once (as when another writer takes an email
+    # between our check and our insert; here the clashing row rolls back with the batch)
+    job = upload(sales_user, "email,first name\na@x.com,A\nb@x.com,B\nc@x.com,C\n")
+    original = importing._copy_insert
+    calls = []
+
+    def racing_insert(contacts):
+        if not calls:
+            Contact.objects.create(email="b@x.com", first_name="Concurrent")
+        calls.append(len(contacts))
+        original(contacts)
+
+    monkeypatch.setattr(importing, "_copy_insert", racing_insert)
+    # when the import runs
+    job = run(job)
+    # then the refused batch was rolled back and redone row by row, losing nothing
+    assert calls == [3, 1, 1, 1]
+    assert dict(Contact.objects.values_list("email", "first_name")) == {
+        "a@x.com": "A",
+        "b@x.com": "B",
+        "c@x.com": "C",
+    }
+    assert (job.created_count, job.updated_count, job.error_count) == (3, 0, 0)
