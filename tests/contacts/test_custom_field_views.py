@@ -99,3 +99,12 @@ def test_settings_page_links_admins_to_custom_fields(admin_client, client, sales
         reverse("contacts_tools:custom_fields")
         not in client.get(reverse("accounts:settings")).content.decode()
     )
+
+
+def test_settings_links_importers_to_import_and_duplicates(client, sales_user, marketing_user):
+    client.force_login(sales_user)
+    html = client.get(reverse("accounts:settings")).content.decode()
+    assert reverse("contacts_tools:import_upload") in html and reverse("contacts_tools:duplicates") in html
+    client.force_login(marketing_user)
+    html = client.get(reverse("accounts:settings")).content.decode()
+    assert reverse("contacts_tools:import_upload") not in html
