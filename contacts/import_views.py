@@ -12,12 +12,18 @@ from contacts.models import DedupeMode, ImportJob, ImportStatus
 
 
 class UploadForm(forms.Form):
+    entity = forms.ChoiceField(
+        choices=[("contact", "Contacts"), ("company", "Companies")],
+        initial="contact",
+        label="Import",
+        required=False,
+    )
     file = forms.FileField(label="CSV file")
 
 
 def _ensure_can_import(request: HttpRequest) -> None:
     if not permissions.can_create(request.user):
-        raise PermissionDenied("Your role may not import contacts.")
+        raise PermissionDenied("Your role may not import contacts or companies.")
 
 
 def _job(request: HttpRequest, pk: int) -> ImportJob:
@@ -40,7 +46,11 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                job = importing.import_upload(actor=request.user, uploaded=form.cleaned_data["file"])
+                job = importing.import_upload(
+                    actor=request.user,
+                    uploaded=form.cleaned_data["file"],
+                    entity=form.cleaned_data["entity"] or "contact",
+                )
             except importing.ImportRefused as exc:
                 form.add_error("file", exc.message)
             except Forbidden as exc:

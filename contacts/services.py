@@ -340,6 +340,12 @@ def contact_prepare(*, contact: Contact, fields: dict[str, Any]) -> list[str]:
     return _apply_contact_fields(contact, fields)
 
 
+def company_prepare(*, company: Company, fields: dict[str, Any]) -> list[str]:
+    """contact_prepare for companies: validate onto `company` without saving."""
+    _check_field_names(fields, COMPANY_FIELDS)
+    return _apply_company_fields(company, fields)
+
+
 def field_changes_record(
     *, entity: str, instance: models.Model, before: dict[str, Any], changed: list[str], actor: Actor
 ) -> None:

@@ -182,3 +182,16 @@ def test_a_real_worker_imports_a_csv_end_to_end(client, celery_worker):
         assert "Done" in page and "Download the rejected rows" in page
     finally:
         job.file.delete(save=False)
+
+
+@pytest.mark.django_db
+def test_companies_are_imported_through_the_same_pages(sales_client, media):
+    response = sales_client.post(
+        reverse("contacts_tools:import_upload"),
+        {"entity": "company", "file": csv_file("Organization,Website\nAcme,acme.com\n")},
+    )
+    job = ImportJob.objects.get()
+    assert job.entity == "company" and job.mapping == {"0": "name", "1": "domain"}
+    html = sales_client.get(response["Location"]).content.decode()
+    assert "When a company with the same domain" in html and "create_companies" not in html
+    assert "Acme" in html and "acme.com" in html

@@ -252,3 +252,44 @@ def test_a_batch_the_database_refuses_is_retried_row_by_row(sales_user, monkeypa
         "c@x.com": "C",
     }
     assert (job.created_count, job.updated_count, job.error_count) == (3, 0, 0)
+
+
+def test_companies_import_dedupes_on_domain_then_name(sales_user, marketing_user):
+    # given a company with a domain and one with a name only
+    acme = make_company(name="Acme", domain="acme.com", owner=sales_user)
+    make_company(name="Globex")
+    score = CustomField.objects.create(
+        entity="company", key="employees", label="Employees", field_type="number"
+    )
+    job = importing.import_upload(
+        actor=sales_user,
+        entity="company",
+        uploaded=SimpleUploadedFile(
+            "companies.csv",
+            b"Company Name,Website,Industry,Employees\n"
+            b"Acme Corp,https://www.ACME.com/about,Rockets,120\n"  # same domain: update
+            b"globex,,Energy,\n"  # same name, no domain: update
+            b"Initech,initech.com,Software,x\n"  # bad number
+            b"Hooli,hooli.com,,\n"  # new
+            b",,Nothing,\n",  # neither name nor domain
+            "text/csv",
+        ),
+    )
+    assert job.mapping == {"0": "name", "1": "domain", "2": "industry", "3": f"custom:{score.key}"}
+    preview = importing.preview(job=job, mapping=job.mapping)
+    assert [r.action for r in preview] == ["update", "update", "error", "create", "error"]
+    job = run(job)
+    assert (job.created_count, job.updated_count, job.error_count) == (1, 2, 2)
+    acme.refresh_from_db()
+    assert (acme.name, acme.industry, acme.custom_fields) == ("Acme Corp", "Rockets", {"employees": 120})
+    assert Company.objects.get(name="Globex").industry == "Energy"
+    hooli = Company.objects.get(domain="hooli.com")
+    assert (hooli.name, hooli.owner_id) == ("Hooli", sales_user.pk)
+    reasons = sorted(ImportRowError.objects.filter(job=job).values_list("row_number", "reason"))
+    assert reasons[0][0] == 3 and "'x' is not a number" in reasons[0][1]
+    assert reasons[1] == (5, "A company needs a name or a domain.")
+    assert FieldChange.objects.filter(entity="company", object_id=acme.pk, field="industry").exists()
+    with pytest.raises(Forbidden):
+        importing.import_upload(
+            actor=marketing_user, entity="company", uploaded=SimpleUploadedFile("c.csv", b"name\nX\n")
+        )
