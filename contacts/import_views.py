@@ -41,6 +41,15 @@ def _mapping_from(request: HttpRequest, job: ImportJob) -> dict[str, str]:
 @require_http_methods(["GET", "POST"])
 def import_upload(request: HttpRequest) -> HttpResponse:
     _ensure_can_import(request)
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if request.method == "POST" and length > importing.MAX_UPLOAD_BYTES + 64 * 1024:
+        # Refused before Django spools the body to a temporary file.
+        return HttpResponse(
+            f"The file is larger than {importing.MAX_UPLOAD_BYTES // (1024 * 1024)} MB.", status=413
+        )
     form = UploadForm(request.POST or None, request.FILES or None)
     status = 200
     if request.method == "POST":

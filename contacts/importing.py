@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, BinaryIO
 
 from django.contrib.auth import get_user_model
@@ -297,7 +298,8 @@ def import_start(
     job.dedupe = dedupe
     job.create_companies = create_companies
     job.status = ImportStatus.QUEUED
-    job.save(update_fields=["mapping", "dedupe", "create_companies", "status"])
+    job.heartbeat_at = timezone.now()
+    job.save(update_fields=["mapping", "dedupe", "create_companies", "status", "heartbeat_at"])
     transaction.on_commit(lambda: tasks.contact_import_run.delay(job.pk))
     return job
 
@@ -809,14 +811,40 @@ def import_run(*, job_id: int, run_seconds: float = RUN_SECONDS) -> bool:
                     updated_count=F("updated_count") + counts["update"],
                     skipped_count=F("skipped_count") + counts["skip"],
                     error_count=F("error_count") + counts["error"],
+                    heartbeat_at=timezone.now(),
                 )
             offset += len(batch)
             if time.monotonic() - started > run_seconds:
                 return True
-    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
+    done = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
         status=ImportStatus.DONE, finished_at=timezone.now(), total_rows=offset
     )
+    if done:
+        # The rows are in the CRM and the rejected ones in ImportRowError: the upload, personal
+        # data in a file nobody reads again, goes.
+        transaction.on_commit(lambda: job.file.delete(save=False))
     return False
+
+
+# A job queued or running with no committed batch for this long is stuck (a lost message or a
+# killed worker); a batch takes seconds, so this is many times the slowest one.
+STALE_AFTER = timedelta(minutes=5)
+DRAFT_TTL = timedelta(days=1)
+
+
+def import_sweep() -> list[int]:
+    """Ids of stuck jobs to queue again (safe: a duplicate run stops at the first batch), after
+    deleting drafts nobody finished mapping within a day, with their files."""
+    now = timezone.now()
+    for draft in ImportJob.objects.filter(status=ImportStatus.DRAFT, created_at__lt=now - DRAFT_TTL):
+        draft.file.delete(save=False)
+        draft.delete()
+    stale = ImportJob.objects.filter(
+        status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING], heartbeat_at__lt=now - STALE_AFTER
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    ImportJob.objects.filter(pk__in=ids).update(heartbeat_at=now)
+    return ids
 
 
 def import_fail(*, job_id: int, reason: str) -> None:

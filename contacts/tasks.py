@@ -20,3 +20,12 @@ def contact_import_run(job_id: int) -> None:
         raise
     if more:
         contact_import_run.delay(job_id)
+
+
+@shared_task(ignore_result=True)
+def contact_import_sweep() -> None:
+    """Beat: re-queue imports whose message or worker was lost; drop abandoned drafts."""
+    from contacts import importing
+
+    for job_id in importing.import_sweep():
+        contact_import_run.delay(job_id)

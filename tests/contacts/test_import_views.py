@@ -195,3 +195,14 @@ def test_companies_are_imported_through_the_same_pages(sales_client, media):
     html = sales_client.get(response["Location"]).content.decode()
     assert "When a company with the same domain" in html and "create_companies" not in html
     assert "Acme" in html and "acme.com" in html
+
+
+@pytest.mark.django_db
+def test_an_oversized_upload_is_refused_before_it_is_read(sales_client, media):
+    response = sales_client.post(
+        reverse("contacts_tools:import_upload"),
+        {"file": csv_file("email\na@x.com\n")},
+        CONTENT_LENGTH="999999999",
+    )
+    assert response.status_code == 413 and b"larger than 50 MB" in response.content
+    assert not ImportJob.objects.exists()

@@ -1,5 +1,9 @@
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from cdp_crm.errors import Forbidden
 from contacts import importing
@@ -293,3 +297,21 @@ def test_companies_import_dedupes_on_domain_then_name(sales_user, marketing_user
         importing.import_upload(
             actor=marketing_user, entity="company", uploaded=SimpleUploadedFile("c.csv", b"name\nX\n")
         )
+
+
+def test_sweeper_requeues_stuck_jobs_and_drops_abandoned_drafts(sales_user):
+    # given a job whose message was lost, a healthy one, and a draft abandoned two days ago
+    stuck = upload(sales_user, "email\na@x.com\n")
+    healthy = upload(sales_user, "email\nb@x.com\n")
+    draft = upload(sales_user, "email\nc@x.com\n")
+    long_ago = timezone.now() - timedelta(days=2)
+    ImportJob.objects.filter(pk=stuck.pk).update(status=ImportStatus.QUEUED, heartbeat_at=long_ago)
+    ImportJob.objects.filter(pk=healthy.pk).update(status=ImportStatus.RUNNING, heartbeat_at=timezone.now())
+    ImportJob.objects.filter(pk=draft.pk).update(created_at=long_ago)
+    draft_path = draft.file.path
+    # when the sweeper runs, twice in a row
+    first, second = importing.import_sweep(), importing.import_sweep()
+    # then only the stuck job is queued again, once, and the draft is gone with its file
+    assert (first, second) == ([stuck.pk], [])
+    assert not ImportJob.objects.filter(pk=draft.pk).exists()
+    assert not Path(draft_path).exists()
