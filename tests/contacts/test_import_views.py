@@ -206,3 +206,17 @@ def test_an_oversized_upload_is_refused_before_it_is_read(sales_client, media):
     )
     assert response.status_code == 413 and b"larger than 50 MB" in response.content
     assert not ImportJob.objects.exists()
+
+
+@pytest.mark.django_db
+def test_recent_imports_list_has_a_fixed_query_count(admin_client, admin_user, django_assert_max_num_queries):
+    for i in range(8):
+        ImportJob.objects.create(
+            original_name=f"file{i}.csv",
+            encoding="utf-8",
+            headers=["email"],
+            created_by=make_user(role="Sales"),
+        )
+    with django_assert_max_num_queries(6):
+        html = admin_client.get(reverse("contacts_tools:import_upload")).content.decode()
+    assert html.count(".csv</a>") == 8
