@@ -221,6 +221,8 @@ CELERY_BEAT_SCHEDULE = {
     # The sweeper: processes events whose on-commit wake-up was lost (Redis keeps nothing on disk).
     "ingest-sweep": {"task": "events.tasks.ingest_drain", "schedule": 30.0},
     "event-dedup-expire": {"task": "events.tasks.event_dedup_expire", "schedule": 3600.0},
+    # CSV imports whose wake-up message or worker was lost resume from their last batch.
+    "contact-import-sweep": {"task": "contacts.tasks.contact_import_sweep", "schedule": 60.0},
 }
 # What the ingest worker does with each claimed batch of event ids (a dotted path to a function
 # taking event_ids=[...]). The identity app plugs its stitching in here; None only drains.

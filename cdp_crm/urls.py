@@ -14,6 +14,7 @@ urlpatterns = [
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("", include("accounts.urls")),
     path("", include("contacts.urls")),
+    path("", include("contacts.tools_urls")),
     path("", include("pipeline.urls")),
     path("", include("events.urls")),
     path("", include("segments.urls")),

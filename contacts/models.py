@@ -163,3 +163,107 @@ class FieldChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity} {self.object_id}: {self.field}"
+
+
+class ImportStatus(models.TextChoices):
+    DRAFT = "draft", "Mapping columns"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class DedupeMode(models.TextChoices):
+    UPDATE = "update", "Update the existing contact"
+    SKIP = "skip", "Skip the row"
+
+
+class ImportJob(models.Model):
+    """One CSV upload: its column mapping, options and progress. The worker commits `processed_rows`
+    with each batch, so a re-run (a redelivered task) resumes after the last committed batch."""
+
+    entity = models.CharField(max_length=10, choices=CustomFieldEntity.choices, default="contact")
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    encoding = models.CharField(max_length=20)
+    headers = ArrayField(models.CharField(max_length=200), default=list)
+    # Column index (as a string: JSON keys) -> target field ("email", "custom:<key>", ...).
+    mapping = models.JSONField(default=dict, blank=True)
+    dedupe = models.CharField(max_length=10, choices=DedupeMode.choices, default=DedupeMode.UPDATE)
+    create_companies = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.DRAFT)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    skipped_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    failure = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when queued and with every committed batch: a queued or running job whose heartbeat is
+    # old lost its Celery message or its worker, and the sweeper queues it again.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Import {self.pk} ({self.original_name})"
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        return min(100, self.processed_rows * 100 // self.total_rows) if self.total_rows else 0
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
+
+
+class ImportRowError(models.Model):
+    """A rejected row, written in the same transaction as its batch: the downloadable error file."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField(help_text="1 = the first data row after the header")
+    reason = models.TextField()
+    values = ArrayField(models.TextField(), default=list)
+
+    class Meta:
+        ordering = ["job", "row_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "row_number"], name="import_row_error_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.reason}"
+
+
+class ContactMerge(models.Model):
+    """Audit of a manual merge: who folded which contact into which, keeping which values."""
+
+    winner = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    # CASCADE: deleting the surviving contact deletes its tombstones (contact_delete), and this
+    # row holds the loser's personal data, which must go with them.
+    loser = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Field name (or "custom_fields.<key>") -> "winner" or "loser": whose value was kept.
+    field_choices = models.JSONField(default=dict)
+    loser_snapshot = models.JSONField(default=dict)
+    # Related table label -> rows moved to the winner (and rows left on the tombstone, if any).
+    moved = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["loser"], name="contact_merge_loser_unique")]
+
+    def __str__(self) -> str:
+        return f"contact {self.loser_id} -> {self.winner_id}"

@@ -10,10 +10,21 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models.functions import Lower
+from django.utils.text import slugify
 
-from cdp_crm.errors import Conflict, NotFound
+from accounts.models import Role
+from accounts.roles import has_role
+from cdp_crm.errors import Conflict, Forbidden, NotFound
 from contacts import custom_fields, permissions
-from contacts.models import Company, Contact, FieldChange, LifecycleStage
+from contacts.models import (
+    Company,
+    Contact,
+    CustomField,
+    CustomFieldEntity,
+    CustomFieldType,
+    FieldChange,
+    LifecycleStage,
+)
 from contacts.normalize import clean_domain, clean_email, clean_tags, email_domain
 
 Actor = AbstractBaseUser | None
@@ -314,3 +325,137 @@ def _save_in_savepoint(instance: models.Model, update_fields: list[str] | None) 
 def _constraint_name(exc: IntegrityError) -> str | None:
     diag = getattr(exc.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None)
+
+
+# --- helpers for bulk writers (imports, merges): the same validation and history, batched writes
+
+
+def contact_prepare(*, contact: Contact, fields: dict[str, Any]) -> list[str]:
+    """Normalise and validate `fields` onto `contact` without saving it; return the changed names.
+
+    CSV imports write in batches but must refuse exactly what contact_create/contact_update refuse,
+    so they validate each row here. Raises ValidationError keyed by field name.
+    """
+    _check_field_names(fields, CONTACT_FIELDS)
+    return _apply_contact_fields(contact, fields)
+
+
+def company_prepare(*, company: Company, fields: dict[str, Any]) -> list[str]:
+    """contact_prepare for companies: validate onto `company` without saving."""
+    _check_field_names(fields, COMPANY_FIELDS)
+    return _apply_company_fields(company, fields)
+
+
+def field_changes_record(
+    *, entity: str, instance: models.Model, before: dict[str, Any], changed: list[str], actor: Actor
+) -> None:
+    _record_changes(entity=entity, instance=instance, before=before, changed=changed, actor=actor)
+
+
+def field_changes_record_many(
+    *, entity: str, changes: list[tuple[models.Model, dict[str, Any], list[str]]], actor: Actor
+) -> None:
+    """Field history of many records in one INSERT: (instance, values before, changed names) each."""
+    rows = []
+    for instance, before, changed in changes:
+        for name in changed:
+            old, new = before[name], _current(instance, name)
+            if name == "custom_fields":
+                for key in sorted(set(old or {}) | set(new or {})):
+                    if (old or {}).get(key) != (new or {}).get(key):
+                        rows.append(
+                            (instance.pk, f"custom_fields.{key}", (old or {}).get(key), (new or {}).get(key))
+                        )
+            else:
+                rows.append((instance.pk, name, old, new))
+    FieldChange.objects.bulk_create(
+        FieldChange(entity=entity, object_id=pk, field=f, old_value=o, new_value=n, actor=actor)
+        for pk, f, o, n in rows
+    )
+
+
+# --- custom field definitions (Admin only)
+
+
+def _ensure_admin(actor: Actor) -> None:
+    if actor is not None and not has_role(actor, Role.ADMIN):
+        raise Forbidden("Only Admins manage custom fields.")
+
+
+def _clean_choices(field_type: str, choices: list[str] | None) -> list[str]:
+    if field_type != CustomFieldType.CHOICE:
+        return []
+    cleaned: list[str] = []
+    for choice in choices or []:
+        choice = choice.strip()
+        if len(choice) > 100:
+            raise ValidationError({"choices": [f"Choice {choice[:20]!r}… is longer than 100 characters."]})
+        if choice and choice.lower() not in {c.lower() for c in cleaned}:
+            cleaned.append(choice)
+    if not cleaned:
+        raise ValidationError({"choices": ["A choice field needs at least one choice."]})
+    return cleaned
+
+
+@transaction.atomic
+def custom_field_create(
+    *, actor: Actor, entity: str, label: str, field_type: str, choices: list[str] | None = None
+) -> CustomField:
+    """Add a field; its key is a slug of the label (made unique with a suffix), fixed from then on
+    because imports, exports and API clients refer to it."""
+    _ensure_admin(actor)
+    label = (label or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not label:
+        errors["label"] = ["Give the field a label."]
+    if entity not in CustomFieldEntity.values:
+        errors["entity"] = [f"{entity!r} is not contact or company."]
+    if field_type not in CustomFieldType.values:
+        errors["field_type"] = [f"{field_type!r} is not a field type."]
+    if errors:
+        raise ValidationError(errors)
+    choices = _clean_choices(field_type, choices)
+    base = slugify(label).replace("-", "_")[:40] or "field"
+    if base in CONTACT_FIELDS | COMPANY_FIELDS:
+        base = f"{base}_custom"  # a CSV column or API key must never be ambiguous with a column
+    taken = set(CustomField.objects.filter(entity=entity, key__startswith=base).values_list("key", flat=True))
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}_{n}", n + 1
+    last = CustomField.objects.filter(entity=entity).order_by("-position").values_list("position", flat=True)
+    return CustomField.objects.create(
+        entity=entity,
+        key=key,
+        label=label[:100],
+        field_type=field_type,
+        choices=choices,
+        position=(last.first() or 0) + 1,
+    )
+
+
+@transaction.atomic
+def custom_field_update(
+    *, actor: Actor, field: CustomField, label: str, choices: list[str] | None, position: int
+) -> CustomField:
+    """Label, choices and position change; key and type do not (stored values depend on them).
+    Removing a choice leaves values already stored; they show until someone edits them."""
+    _ensure_admin(actor)
+    field = _locked(CustomField, field.pk)
+    label = (label or "").strip()
+    if not label:
+        raise ValidationError({"label": ["Give the field a label."]})
+    if position < 0:
+        raise ValidationError({"position": ["Position cannot be negative."]})
+    field.label = label[:100]
+    field.choices = _clean_choices(field.field_type, choices)
+    field.position = position
+    field.save(update_fields=["label", "choices", "position"])
+    return field
+
+
+@transaction.atomic
+def custom_field_delete(*, actor: Actor, field: CustomField) -> None:
+    """Delete the definition only: values stay in each record's JSON (no table rewrite, and a field
+    re-created with the same key shows them again) but are no longer shown or validated."""
+    _ensure_admin(actor)
+    CustomField.objects.filter(pk=field.pk).delete()
