@@ -51,7 +51,7 @@ def contact_list(*, user: AbstractBaseUser, filters: dict[str, Any] | None = Non
     if not filters.get("include_anonymous"):
         contacts = contacts.filter(is_identified=True)
     if q := (filters.get("q") or "").strip():
-        contacts = contacts.filter(_contact_search_q(q))
+        contacts = _contact_search(contacts, q)
     if "email" in filters:
         # Lower(email) matches the expression of the unique index, so this is an index lookup.
         contacts = contacts.alias(email_lower=Lower("email")).filter(
@@ -159,17 +159,27 @@ def field_history(*, entity: str, object_id: int, limit: int = 100) -> list[Fiel
 # scan (measured in docs/benchmarks.md).
 
 
-def _contact_search_q(q: str) -> Q:
+# Up to this many matching companies, their ids go into the query as a list; past it, a subquery.
+COMPANY_MATCH_LIST_MAX = 2000
+
+
+def _contact_search(contacts: QuerySet[Contact], q: str) -> QuerySet[Contact]:
     """Contacts whose name, email or phone contains `q`, or whose company's name or domain does.
 
-    Two index lookups (the contact and company trigram indexes) joined by a UNION: an `OR` across
-    the company join would make Postgres filter every contact row instead.
+    The matching companies are looked up first (their trigram index, usually a handful of ids),
+    so the contact condition is `search LIKE … OR company_id IN (ids)`: Postgres answers it with
+    a BitmapOr of the trigram index and the company_id index. An `OR` over a join or an `IN
+    (subquery)` makes it scan every contact instead (measured in docs/benchmarks.md).
     """
     needle = q.lower()
-    by_text = Contact.objects.alias(search=contact_search_text()).filter(search__contains=needle)
     companies = Company.objects.alias(search=company_search_text()).filter(search__contains=needle)
-    by_company = Contact.objects.filter(company__in=companies.values("pk"))
-    return Q(pk__in=by_text.values("pk").union(by_company.values("pk")))
+    company_ids = list(companies.values_list("pk", flat=True)[: COMPANY_MATCH_LIST_MAX + 1])
+    contacts = contacts.alias(search=contact_search_text())
+    if len(company_ids) > COMPANY_MATCH_LIST_MAX:  # a very broad term: correct, if slower
+        return contacts.filter(Q(search__contains=needle) | Q(company__in=companies.values("pk")))
+    if company_ids:
+        return contacts.filter(Q(search__contains=needle) | Q(company_id__in=company_ids))
+    return contacts.filter(search__contains=needle)
 
 
 def _company_search_q(q: str) -> Q:
@@ -273,7 +283,7 @@ def company_contact_counts(*, company_ids: list[int]) -> dict[int, int]:
 def count_capped(queryset: QuerySet, *, cap: int = 10_000) -> tuple[int, bool]:
     """How many rows, counting at most `cap` + 1: an exact total of 100k rows costs a full scan,
     and "10,000+" tells a rep what they need to know."""
-    n = queryset.order_by()[: cap + 1].count()
+    n = queryset.select_related(None).order_by().values("pk")[: cap + 1].count()
     return min(n, cap), n > cap
 
 

@@ -58,17 +58,17 @@
       const first = target.querySelector("input:not([type=hidden]), select");
       if (first) first.focus();
     }
-    // A cell switched to edit mode: put the cursor in its first input.
-    const cell = target.closest ? (target.classList && target.classList.contains("cell-editing") ? target : null) : null;
-    if (cell) { const inp = cell.querySelector("input, select"); if (inp) inp.focus(); }
   });
-  document.addEventListener("htmx:afterSettle", function (e) {
-    const editing = document.querySelector("td.cell-editing input, td.cell-editing select");
-    if (editing && e.detail.elt && e.detail.elt.classList && e.detail.elt.classList.contains("cell-editing")) editing.focus();
+  // A cell switched to edit mode (or came back with errors): put the cursor in its first input.
+  document.addEventListener("htmx:load", function (e) {
+    const elt = e.detail.elt;
+    if (elt.matches && elt.matches("td.cell-editing")) {
+      const input = elt.querySelector("input:not([type=hidden]), select");
+      if (input) input.focus();
+    }
   });
 
   // Quick add saved: the server answers 204 with HX-Trigger: records-changed; close the modal.
-  document.body && document.body.addEventListener("records-changed", hideModal);
   document.addEventListener("records-changed", hideModal);
   function hideModal() {
     const el = document.getElementById("app-modal");
@@ -85,6 +85,19 @@
   document.addEventListener("submit", function (e) {
     const form = e.target;
     if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
+  });
+
+  // List filters: leave empty fields out of the request, so the pushed URL stays readable.
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (!e.detail.elt.matches || !e.detail.elt.matches("[data-drop-empty]")) return;
+    const params = e.detail.parameters;
+    const names = params instanceof FormData ? Array.from(new Set(params.keys())) : Object.keys(params);
+    names.forEach(function (name) {
+      const value = params instanceof FormData ? params.getAll(name) : [].concat(params[name]);
+      if (value.every(function (v) { return v === ""; })) {
+        if (params instanceof FormData) params.delete(name); else delete params[name];
+      }
+    });
   });
 
   // Escape in an inline edit cancels it.

@@ -273,3 +273,154 @@ def test_csv_safe(value, expected):
     from contacts.views import csv_safe
 
     assert csv_safe(value) == expected
+
+
+# --- detail pages
+
+
+def test_contact_detail_shows_properties_history_timeline_and_deals_hook(sales_client, sales_user):
+    acme = make_company(name="Acme", domain="acme.com")
+    contact = make_contact(first_name="Ada", email="ada@acme.com", owner=sales_user, tags=["vip"])
+    sales_client.post(f"/contacts/{contact.pk}/cell/title/", {"title": "CTO"}, **HTMX)
+    html = sales_client.get(f"/contacts/{contact.pk}/").content.decode()
+    assert 'data-testid="record-title">Ada<' in html
+    assert f'href="/companies/{acme.pk}/"' in html and "Acme" in html
+    assert ">vip<" in html and "CTO" in html
+    # field history names the change and who made it
+    assert "title" in html and "sales-user" in html
+    # an honest empty timeline, and the deals panel loads from the pipeline app
+    assert 'data-testid="timeline-empty"' in html and 'id="timeline-slots"' in html
+    assert f'hx-get="/pipeline/contacts/{contact.pk}/deals/"' in html
+    # the rep owns it, so the cells are editable
+    assert f'hx-get="/contacts/{contact.pk}/cell/phone/?edit=1"' in html
+
+
+def test_merged_contact_url_redirects_to_the_survivor(sales_client):
+    survivor = make_contact(first_name="Survivor")
+    middle = make_contact(first_name="Middle", merged_into=survivor)
+    old = make_contact(first_name="Old", merged_into=middle)
+    response = sales_client.get(f"/contacts/{old.pk}/")
+    assert response.status_code == 301 and response["Location"] == f"/contacts/{survivor.pk}/"
+
+
+def test_unknown_contact_is_404(sales_client):
+    assert sales_client.get("/contacts/999999/").status_code == 404
+
+
+def test_company_detail_lists_its_contacts(sales_client):
+    acme = make_company(name="Acme", domain="acme.com")
+    make_contact(first_name="Ada", email="ada@acme.com")
+    make_contact(first_name="Gone", email="gone@acme.com", merged_into=make_contact(first_name="Other"))
+    make_contact(first_name="Elsewhere", email="x@other.com")
+    html = sales_client.get(f"/companies/{acme.pk}/").content.decode()
+    assert "Contacts (1)" in html and ">Ada<" in html
+    assert "Gone" not in html and "Elsewhere" not in html
+    assert f'hx-get="/pipeline/companies/{acme.pk}/deals/"' in html
+
+
+def test_field_history_partial_reloads_after_an_edit(sales_client, sales_user):
+    contact = make_contact(first_name="Ada", owner=sales_user)
+    sales_client.post(
+        f"/contacts/{contact.pk}/cell/lifecycle_stage/", {"lifecycle_stage": "customer"}, **HTMX
+    )
+    html = sales_client.get(f"/contacts/{contact.pk}/history/", **HTMX).content.decode()
+    assert "lifecycle_stage" in html and "customer" in html and "<html" not in html
+
+
+# --- create and edit
+
+
+def test_quick_add_modal_creates_and_tells_the_list_to_refresh(sales_client, sales_user):
+    form = sales_client.get("/contacts/quick-add/", **HTMX)
+    assert 'data-testid="quick-add-form"' in form.content.decode() and "<html" not in form.content.decode()
+    response = sales_client.post(
+        "/contacts/quick-add/",
+        {"first_name": "Ada", "email": "ADA@example.com", "lifecycle_stage": "lead", "owner": sales_user.pk},
+        **HTMX,
+    )
+    assert response.status_code == 204 and "records-changed" in response["HX-Trigger"]
+    contact = Contact.objects.get()
+    assert (contact.email, contact.owner) == ("ada@example.com", sales_user)
+
+
+def test_quick_add_shows_errors_on_the_fields(sales_client):
+    make_contact(email="ada@example.com")
+    dup = sales_client.post(
+        "/contacts/quick-add/", {"email": "ada@example.com", "lifecycle_stage": "lead"}, **HTMX
+    )
+    assert dup.status_code == 422
+    html = dup.content.decode()
+    assert 'data-testid="error-email"' in html and "already has the email" in html
+    bad = sales_client.post("/contacts/quick-add/", {"email": "nope", "lifecycle_stage": "lead"}, **HTMX)
+    assert bad.status_code == 422 and "valid email" in bad.content.decode()
+    assert Contact.objects.count() == 1
+
+
+def test_full_create_and_edit_forms(sales_client, sales_user):
+    CustomField.objects.create(entity="contact", key="seats", label="Seats", field_type="number")
+    acme = make_company(name="Acme", domain="acme.com")
+    page = sales_client.get("/contacts/new/")
+    assert 'name="cf_seats"' in page.content.decode() and 'name="company"' in page.content.decode()
+    response = sales_client.post(
+        "/contacts/new/",
+        {
+            "first_name": "Ada",
+            "company": f"Acme (#{acme.pk})",
+            "lifecycle_stage": "lead",
+            "tags": "a, B",
+            "cf_seats": "3",
+            "owner": sales_user.pk,
+        },
+    )
+    contact = Contact.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/contacts/{contact.pk}/"
+    assert (contact.company, contact.tags, contact.custom_fields) == (acme, ["a", "b"], {"seats": 3})
+    # edit: a bad custom value and an unknown company are reported on their fields
+    bad = sales_client.post(
+        f"/contacts/{contact.pk}/edit/",
+        {"first_name": "Ada", "company": "Nope Inc", "lifecycle_stage": "lead", "cf_seats": "x"},
+    )
+    assert bad.status_code == 422
+    html = bad.content.decode()
+    assert 'data-testid="error-company"' in html
+    ok = sales_client.post(
+        f"/contacts/{contact.pk}/edit/",
+        {
+            "first_name": "Ada",
+            "last_name": "King",
+            "company": "acme",
+            "lifecycle_stage": "customer",
+            "cf_seats": "",
+        },
+    )
+    assert ok.status_code == 302
+    contact.refresh_from_db()
+    assert (contact.last_name, contact.lifecycle_stage, contact.custom_fields) == ("King", "customer", {})
+
+
+def test_company_create_reports_a_duplicate_domain_on_the_field(sales_client):
+    make_company(name="Acme", domain="acme.com")
+    response = sales_client.post("/companies/new/", {"name": "Acme 2", "domain": "https://www.ACME.com/"})
+    assert response.status_code == 422
+    assert 'data-testid="error-domain"' in response.content.decode()
+    assert "already has the domain acme.com" in response.content.decode()
+
+
+def test_company_picker_options(sales_client):
+    make_company(name="Acme Rockets", domain="acme.com")
+    make_company(name="Globex")
+    html = sales_client.get("/companies/options/?company=acm", **HTMX).content.decode()
+    assert "Acme Rockets (#" in html and "Globex" not in html
+
+
+def test_company_list_search_sort_and_counts(sales_client):
+    acme = make_company(name="Acme", domain="acme.com")
+    make_company(name="Globex", domain="globex.com")
+    make_contact(email="a@acme.com")
+    make_contact(email="b@acme.com")
+    response = sales_client.get("/companies/?q=acme", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="company-table")
+    html = response.content.decode()
+    assert html.strip().startswith('<div id="company-table"')
+    assert f'<td id="cell-company-{acme.pk}-contacts" data-column="contacts">2</td>' in html
+    assert "Globex" not in html
+    assert names_in(sales_client.get("/companies/?sort=-name")) == ["Globex", "Acme"]
