@@ -14,6 +14,7 @@ import random
 import statistics
 import sys
 import time
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -292,6 +293,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--explain", action="store_true")
     args = parser.parse_args()
+    # DEBUG is off and no collectstatic ran: WhiteNoise's note about STATIC_ROOT is noise here.
+    warnings.filterwarnings("ignore", message="No directory at")
     setup_django(args.database)
     users = seed(reseed=args.reseed)
 
@@ -327,7 +330,9 @@ def main() -> None:
         deep = selectors.contact_page(user=rep, filters={}, sort="-created", cursor=deep.next_cursor, size=50)
     htmx = {"HX-Request": "true", "HX-Target": "contact-table"}
 
-    print(f"\n{Contact.objects.count():,} contacts; {n} requests per scenario; Sales rep session\n")
+    load = os.getloadavg()
+    print(f"\n{Contact.objects.count():,} contacts; {n} requests per scenario; Sales rep session")
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores\n")
     results = [
         report("contact list (default, full page)", measure(client, "/contacts/", requests=n)),
         report("contact list (htmx table partial)", measure(client, "/contacts/", requests=n, headers=htmx)),
@@ -348,6 +353,8 @@ def main() -> None:
             measure(client, "/search/?q=hopper", requests=n, headers={"HX-Request": "true"}),
         ),
     ]
+    load = os.getloadavg()
+    print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.explain:
         explain("search 'lovelace'", selectors.contact_list(user=rep, filters={"q": "lovelace"})[:51])
         explain("default list", selectors.contact_list(user=rep, filters={})[:51])
