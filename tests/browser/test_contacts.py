@@ -77,6 +77,7 @@ def test_quick_add_from_the_list_without_a_reload(page, live_server):
     page.evaluate("window.__marker = 1")  # survives only if the page is not reloaded
     page.click("[data-testid=quick-add]")
     page.wait_for_selector("#app-modal.show [data-testid=quick-add-form]")
+    assert page.url == live_server.url + "/contacts/"  # the modal does not change the address
     page.fill("#app-modal input[name=first_name]", "Katherine")
     page.fill("#app-modal input[name=email]", "kj@nasa.gov")
     page.click("#app-modal button[type=submit]")

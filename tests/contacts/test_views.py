@@ -424,3 +424,42 @@ def test_company_list_search_sort_and_counts(sales_client):
     assert f'<td id="cell-company-{acme.pk}-contacts" data-column="contacts">2</td>' in html
     assert "Globex" not in html
     assert names_in(sales_client.get("/companies/?sort=-name")) == ["Globex", "Acme"]
+
+
+def test_list_links_swap_the_table_and_push_the_url(sales_client):
+    make_contact(first_name="Ada")
+    html = sales_client.get("/contacts/?q=ada", **table()).content.decode()
+    # sort headers keep the search, drop the cursor, swap the table and update the address bar
+    assert 'href="/contacts/?q=ada&amp;sort=name" hx-get="/contacts/?q=ada&amp;sort=name"' in html
+    assert html.count('hx-push-url="true"') >= 5
+    # the export link carries the same filter
+    assert 'href="/contacts/export.csv?q=ada"' in html
+
+
+def test_company_bulk_owner_and_export_through_the_views(sales_client, sales_user):
+    other = make_user(role="Sales")
+    pool = make_company(name="Pool", domain="pool.example")
+    theirs = make_company(name="=Theirs", owner=other)
+    response = sales_client.post(
+        "/companies/bulk/",
+        {"ids": [pool.pk, theirs.pk], "action": "edit", "owner": sales_user.pk, "query": "sort=name"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="company-table",
+    )
+    assert "1 company updated. 1 skipped" in response.content.decode()
+    pool.refresh_from_db()
+    assert pool.owner == sales_user
+    rows = list(
+        csv.reader(
+            io.StringIO(b"".join(sales_client.get("/companies/export.csv").streaming_content).decode())
+        )
+    )
+    assert [r[1] for r in rows[1:]] == ["'=Theirs", "Pool"]
+    assert rows[2][5] == "sales-user"
+
+
+def test_company_quick_add(sales_client):
+    response = sales_client.post("/companies/quick-add/", {"name": "Acme", "domain": "acme.com"}, **HTMX)
+    assert response.status_code == 204
+    missing = sales_client.post("/companies/quick-add/", {"name": ""}, **HTMX)
+    assert missing.status_code == 422 and 'data-testid="error-name"' in missing.content.decode()
