@@ -311,6 +311,14 @@ def owner_choices() -> list:
     )
 
 
+def user_names(*, user_ids: set[int]) -> dict[int, str]:
+    return dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
+
+
+def company_names(*, company_ids: set[int]) -> dict[int, str]:
+    return dict(Company.objects.filter(pk__in=company_ids).values_list("pk", "name"))
+
+
 def company_options(*, user: AbstractBaseUser, q: str, limit: int = 10) -> list[Company]:
     """Companies for a picker: name or domain contains `q`."""
     return list(company_list(user=user, filters={"q": q}, with_counts=False)[:limit])

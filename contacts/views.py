@@ -329,6 +329,10 @@ def _list_context(request: HttpRequest, spec: ListSpec, query: QueryDict) -> dic
         "filter_owners": owners,
         "lifecycle_stages": LifecycleStage.choices,
         "sort": sort,
+        # The company filter is an id (from a company page's link); show whose it is.
+        "filter_company": selectors.company_names(company_ids={filters["company"]}).get(filters["company"])
+        if filters.get("company")
+        else None,
     }
 
 
@@ -650,9 +654,8 @@ def company_cell(request: HttpRequest, pk: int, column: str) -> HttpResponse:
 # --- detail pages
 
 
-def _properties(record, *, entity: str, editable: bool) -> list[Cell]:
+def _properties(record, *, entity: str, editable: bool, definitions: list[CustomField]) -> list[Cell]:
     spec = CONTACTS if entity == "contact" else COMPANIES
-    definitions = selectors.custom_field_definitions(entity=entity)
     by_key = {d.key: d for d in definitions}
     hidden = {"name", "created", "contacts"}
     columns = [c for c in spec.all_columns(definitions) if c.key not in hidden]
@@ -664,6 +667,56 @@ def _properties(record, *, entity: str, editable: bool) -> list[Cell]:
     return cells
 
 
+@dataclass
+class HistoryRow:
+    change: Any
+    label: str
+    old: str
+    new: str
+
+
+def _history(
+    *, entity: str, object_id: int, definitions: list[CustomField] | None = None
+) -> list[HistoryRow]:
+    """Field history with owners and companies by name, not by id (two lookups at most)."""
+    changes = selectors.field_history(entity=entity, object_id=object_id, limit=50)
+    ids: dict[str, set] = {"owner": set(), "company": set()}
+    for change in changes:
+        if change.field in ids:
+            ids[change.field].update(v for v in (change.old_value, change.new_value) if v is not None)
+    names = {
+        "owner": selectors.user_names(user_ids=ids["owner"]) if ids["owner"] else {},
+        "company": selectors.company_names(company_ids=ids["company"]) if ids["company"] else {},
+    }
+    labels = {c.key: c.label for c in (CONTACTS if entity == "contact" else COMPANIES).columns}
+    labels.update({"first_name": "First name", "last_name": "Last name"})
+    if definitions is None:
+        definitions = selectors.custom_field_definitions(entity=entity)
+    custom_labels = {d.key: d.label for d in definitions}
+
+    def show(field_name: str, value: Any) -> str:
+        if value is None or value == "" or value == []:
+            return "—"
+        if field_name in names:
+            return names[field_name].get(value, f"#{value} (deleted)")
+        if isinstance(value, list):
+            return ", ".join(map(str, value))
+        return str(value)
+
+    rows = []
+    for change in changes:
+        label = labels.get(change.field) or custom_labels.get(change.field.removeprefix("custom_fields."))
+        rows.append(
+            HistoryRow(
+                change=change,
+                label=label or change.field,
+                old=show(change.field, change.old_value),
+                new=show(change.field, change.new_value),
+            )
+        )
+    return rows
+
+
 @require_GET
 @domain_errors
 def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -672,11 +725,12 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
         survivor = selectors.contact_surviving(contact=contact)
         return redirect(survivor, permanent=True)
     editable = permissions.can_change(request.user, contact)
+    definitions = selectors.custom_field_definitions(entity="contact")
     context = {
         "contact": contact,
         "editable": editable,
-        "properties": _properties(contact, entity="contact", editable=editable),
-        "history": selectors.field_history(entity="contact", object_id=contact.pk, limit=50),
+        "properties": _properties(contact, entity="contact", editable=editable, definitions=definitions),
+        "history": _history(entity="contact", object_id=contact.pk, definitions=definitions),
         "history_url": reverse("contacts:contact_history", args=[contact.pk]),
     }
     return render(request, "contacts/contact_detail.html", context)
@@ -687,6 +741,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
     company = selectors.company_get(user=request.user, company_id=pk)
     editable = permissions.can_change(request.user, company)
+    definitions = selectors.custom_field_definitions(entity="company")
     contacts = list(
         selectors.contact_list(user=request.user, filters={"company": company.pk}).select_related("owner")[
             :100
@@ -695,9 +750,9 @@ def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "company": company,
         "editable": editable,
-        "properties": _properties(company, entity="company", editable=editable),
+        "properties": _properties(company, entity="company", editable=editable, definitions=definitions),
         "contacts": contacts,
-        "history": selectors.field_history(entity="company", object_id=company.pk, limit=50),
+        "history": _history(entity="company", object_id=company.pk, definitions=definitions),
         "history_url": reverse("contacts:company_history", args=[company.pk]),
         "all_contacts_url": reverse("contacts:list") + "?" + urlencode({"company": company.pk}),
     }
@@ -708,7 +763,7 @@ def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @domain_errors
 def contact_history(request: HttpRequest, pk: int) -> HttpResponse:
     contact = selectors.contact_get(user=request.user, contact_id=pk)
-    history = selectors.field_history(entity="contact", object_id=contact.pk, limit=50)
+    history = _history(entity="contact", object_id=contact.pk)
     return render(request, "contacts/_history.html", {"history": history})
 
 
@@ -716,7 +771,7 @@ def contact_history(request: HttpRequest, pk: int) -> HttpResponse:
 @domain_errors
 def company_history(request: HttpRequest, pk: int) -> HttpResponse:
     company = selectors.company_get(user=request.user, company_id=pk)
-    history = selectors.field_history(entity="company", object_id=company.pk, limit=50)
+    history = _history(entity="company", object_id=company.pk)
     return render(request, "contacts/_history.html", {"history": history})
 
 

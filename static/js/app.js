@@ -104,6 +104,7 @@
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;
     const form = e.target.closest && e.target.closest(".cell-form");
-    if (form) { const cancel = form.querySelector("[data-cell-cancel]"); if (cancel) cancel.click(); }
+    // htmx.ajax rather than clicking Cancel: works even before htmx has processed a fresh cell.
+    if (form && window.htmx) htmx.ajax("GET", form.dataset.cancelUrl, { target: form.closest("td"), swap: "outerHTML" });
   });
 })();

@@ -31,6 +31,8 @@ def test_search_then_inline_edit_a_cell_saves_it(page, live_server):
     # and edits the lifecycle cell inline
     cell = page.locator(f"#cell-contact-{ada.pk}-lifecycle_stage")
     cell.click()
+    # htmx has wired the new form up when it puts the cursor in its first field
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'lifecycle_stage'")
     select = page.locator(f"#cell-contact-{ada.pk}-lifecycle_stage select[name=lifecycle_stage]")
     select.select_option("customer")
     page.locator(f"#cell-contact-{ada.pk}-lifecycle_stage button[type=submit]").click()
@@ -41,6 +43,7 @@ def test_search_then_inline_edit_a_cell_saves_it(page, live_server):
     assert ada.lifecycle_stage == "customer"
     # a bad email is refused in place, and Escape cancels the edit
     page.locator(f"#cell-contact-{ada.pk}-email").click()
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'email'")
     page.fill(f"#cell-contact-{ada.pk}-email input[name=email]", "not-an-email")
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#cell-contact-{ada.pk}-email [data-testid=cell-error]")

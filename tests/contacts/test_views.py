@@ -59,7 +59,9 @@ def test_contact_list_filters_owner_lifecycle_tag_company_and_anonymous(sales_cl
     assert names_in(sales_client.get("/contacts/?owner=none")) == ["Pool"]
     assert names_in(sales_client.get("/contacts/?lifecycle_stage=customer")) == ["Mine"]
     assert names_in(sales_client.get("/contacts/?tag=VIP")) == ["Mine"]
-    assert names_in(sales_client.get(f"/contacts/?company={acme.pk}")) == ["Theirs"]
+    by_company = sales_client.get(f"/contacts/?company={acme.pk}")
+    assert names_in(by_company) == ["Theirs"]
+    assert 'data-testid="filter-company">Acme<' in by_company.content.decode()
     # "identified only" is on by default; the anonymous visitor appears on request
     assert "Anon" not in names_in(sales_client.get("/contacts/"))
     assert "Anon" in names_in(sales_client.get("/contacts/?anon=on"))
@@ -324,7 +326,7 @@ def test_field_history_partial_reloads_after_an_edit(sales_client, sales_user):
         f"/contacts/{contact.pk}/cell/lifecycle_stage/", {"lifecycle_stage": "customer"}, **HTMX
     )
     html = sales_client.get(f"/contacts/{contact.pk}/history/", **HTMX).content.decode()
-    assert "lifecycle_stage" in html and "customer" in html and "<html" not in html
+    assert "Lifecycle</span>:" in html and "→ <span>customer</span>" in html and "<html" not in html
 
 
 # --- create and edit
@@ -463,3 +465,16 @@ def test_company_quick_add(sales_client):
     assert response.status_code == 204
     missing = sales_client.post("/companies/quick-add/", {"name": ""}, **HTMX)
     assert missing.status_code == 422 and 'data-testid="error-name"' in missing.content.decode()
+
+
+def test_field_history_names_owners_and_companies(sales_client, sales_user):
+    CustomField.objects.create(entity="contact", key="seats", label="Seats", field_type="number")
+    acme = make_company(name="Acme")
+    contact = make_contact(first_name="Ada")
+    sales_client.post(f"/contacts/{contact.pk}/cell/owner/", {"owner": sales_user.pk}, **HTMX)
+    sales_client.post(f"/contacts/{contact.pk}/cell/company/", {"company": f"Acme (#{acme.pk})"}, **HTMX)
+    sales_client.post(f"/contacts/{contact.pk}/cell/cf_seats/", {"cf_seats": "4"}, **HTMX)
+    html = sales_client.get(f"/contacts/{contact.pk}/history/").content.decode()
+    assert "Owner</span>:" in html and "→ <span>sales-user</span>" in html
+    assert "Company</span>:" in html and "→ <span>Acme</span>" in html
+    assert "Seats</span>:" in html and "→ <span>4</span>" in html
