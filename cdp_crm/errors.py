@@ -1,4 +1,11 @@
-"""Domain exceptions raised by services; cdp_crm.api.exception_handler maps them to HTTP answers."""
+"""Domain exceptions raised by services; cdp_crm.api.exception_handler maps them to HTTP answers,
+and `domain_errors` does the same for HTML views."""
+
+import functools
+from collections.abc import Callable
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 
 class DomainError(Exception):
@@ -26,3 +33,18 @@ class Forbidden(DomainError):
 class Conflict(DomainError):
     http_status = 409
     code = "conflict"
+
+
+def domain_errors[V: Callable](view: V) -> V:
+    """For HTML views: Forbidden -> 403, NotFound -> 404 (Django's error pages)."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except Forbidden as exc:
+            raise PermissionDenied(exc.message) from exc
+        except NotFound as exc:
+            raise Http404(exc.message) from exc
+
+    return wrapper  # type: ignore[return-value]

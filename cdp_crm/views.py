@@ -18,3 +18,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", {"stats": selectors.home_stats(user=request.user)})
+
+
+SEARCH_LIMIT = 5
+
+
+@require_GET
+def search(request: HttpRequest) -> HttpResponse:
+    """The app shell's search box (Cmd/Ctrl-K, `/`): contacts, companies and deals as you type."""
+    q = (request.GET.get("q") or "").strip()[:200]
+    results = selectors.global_search(user=request.user, q=q, limit=SEARCH_LIMIT) if q else None
+    template = "search.html#search-results" if request.htmx else "search.html"
+    return render(request, template, {"q": q, "results": results})

@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models import Q, TextField, Value
+from django.db.models.functions import Concat, Lower
+from django.urls import reverse
 
 
 class LifecycleStage(models.TextChoices):
@@ -13,6 +14,28 @@ class LifecycleStage(models.TextChoices):
     OPPORTUNITY = "opportunity", "Opportunity"
     CUSTOMER = "customer", "Customer"
     OTHER = "other", "Other"
+
+
+def company_search_text() -> Lower:
+    """What the company search matches: name and domain, lower-cased. The trigram index below is
+    built on this exact expression, so the selectors must filter on it (not on the columns)."""
+    return Lower(Concat("name", Value(" "), "domain", output_field=TextField()))
+
+
+def contact_search_text() -> Lower:
+    """What the contact search matches (besides the company's name): name, email and phone."""
+    return Lower(
+        Concat(
+            "first_name",
+            Value(" "),
+            "last_name",
+            Value(" "),
+            "email",
+            Value(" "),
+            "phone",
+            output_field=TextField(),
+        )
+    )
 
 
 class Company(models.Model):
@@ -37,9 +60,16 @@ class Company(models.Model):
                 condition=Q(domain__isnull=True) | ~Q(domain=""), name="company_domain_not_blank"
             ),
         ]
+        indexes = [
+            # `LIKE '%q%'` on the search text: a trigram GIN index serves substring search.
+            GinIndex(OpClass(company_search_text(), name="gin_trgm_ops"), name="company_search_trgm"),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("contacts:company_detail", args=[self.pk])
 
 
 class Contact(models.Model):
@@ -96,10 +126,15 @@ class Contact(models.Model):
             ),
             # The tag filter is `tags @> ARRAY[tag]`, which only a GIN index serves.
             GinIndex(fields=["tags"], name="contact_tags_gin"),
+            # Substring search over 100k+ rows (contacts.selectors.contact_list `q`).
+            GinIndex(OpClass(contact_search_text(), name="gin_trgm_ops"), name="contact_search_trgm"),
         ]
 
     def __str__(self) -> str:
         return self.display_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("contacts:contact_detail", args=[self.pk])
 
     @property
     def full_name(self) -> str:
@@ -267,3 +302,37 @@ class ContactMerge(models.Model):
 
     def __str__(self) -> str:
         return f"contact {self.loser_id} -> {self.winner_id}"
+
+
+class SavedView(models.Model):
+    """A user's named list filter: the list page's query string, replayed when it is picked."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    entity = models.CharField(max_length=10, choices=CustomFieldEntity.choices)
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "entity", "name"], name="saved_view_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ListColumns(models.Model):
+    """The columns a user chose for a list page (the column chooser remembers them here)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    entity = models.CharField(max_length=10, choices=CustomFieldEntity.choices)
+    columns = ArrayField(models.CharField(max_length=60), default=list)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "entity"], name="list_columns_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.entity}"

@@ -1,11 +1,25 @@
+from datetime import UTC, datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Concat, Lower
 
+from accounts.models import Role
 from cdp_crm.errors import NotFound
-from contacts.models import Company, Contact, CustomField, FieldChange
+from cdp_crm.pagination import KeysetPage, keyset_page
+from contacts.models import (
+    Company,
+    Contact,
+    CustomField,
+    CustomFieldType,
+    FieldChange,
+    ListColumns,
+    SavedView,
+    company_search_text,
+    contact_search_text,
+)
 from contacts.normalize import normalize_domain, normalize_email
 from contacts.permissions import ensure_can_read
 
@@ -27,7 +41,9 @@ def contact_list(*, user: AbstractBaseUser, filters: dict[str, Any] | None = Non
     """Live contacts, newest first; identified people only unless `include_anonymous` is set.
 
     Filters: q (name, email, phone or company name contains), email (exact, normalised), owner
-    (a user id, "me" or "none"), tag, lifecycle_stage, company (id), include_anonymous.
+    (a user id, "me" or "none"), tag, lifecycle_stage, company (id), include_anonymous,
+    created_from / created_to and last_seen_from / last_seen_to (aware datetimes, from inclusive,
+    to exclusive), custom_fields ({key: value}; text contains, other types equal).
     """
     ensure_can_read(user)
     filters = filters or {}
@@ -35,14 +51,7 @@ def contact_list(*, user: AbstractBaseUser, filters: dict[str, Any] | None = Non
     if not filters.get("include_anonymous"):
         contacts = contacts.filter(is_identified=True)
     if q := (filters.get("q") or "").strip():
-        # icontains scans the table; a trigram or full-text index replaces it when lists grow.
-        contacts = contacts.filter(
-            Q(first_name__icontains=q)
-            | Q(last_name__icontains=q)
-            | Q(email__icontains=q)
-            | Q(phone__icontains=q)
-            | Q(company__name__icontains=q)
-        )
+        contacts = _contact_search(contacts, q)
     if "email" in filters:
         # Lower(email) matches the expression of the unique index, so this is an index lookup.
         contacts = contacts.alias(email_lower=Lower("email")).filter(
@@ -56,6 +65,11 @@ def contact_list(*, user: AbstractBaseUser, filters: dict[str, Any] | None = Non
         contacts = contacts.filter(lifecycle_stage=stage)
     if "company" in filters:
         contacts = contacts.filter(company_id=filters["company"])
+    for name, lookup in _RANGES.items():
+        if filters.get(name) is not None:
+            contacts = contacts.filter(**{lookup: filters[name]})
+    if custom := filters.get("custom_fields"):
+        contacts = contacts.filter(_custom_fields_q(custom, entity="contact"))
     # The pk breaks created_at ties, so limit/offset pages neither repeat nor skip rows.
     return contacts.order_by("-created_at", "-pk")
 
@@ -83,20 +97,26 @@ def contact_surviving(*, contact: Contact) -> Contact:
     return contact
 
 
-def company_list(*, user: AbstractBaseUser, filters: dict[str, Any] | None = None) -> QuerySet[Company]:
-    """Companies by name, each with its number of live contacts.
+def company_list(
+    *, user: AbstractBaseUser, filters: dict[str, Any] | None = None, with_counts: bool = True
+) -> QuerySet[Company]:
+    """Companies by name, each with its number of live contacts (unless `with_counts` is off:
+    counting joins every contact, so pages count only their own rows, see company_contact_counts).
 
-    Filters: q (name or domain contains), domain (exact, normalised), owner (id, "me", "none").
+    Filters: q (name or domain contains), domain (exact, normalised), owner (id, "me", "none"),
+    custom_fields ({key: value}).
     """
     ensure_can_read(user)
     filters = filters or {}
-    companies = _companies_with_counts()
+    companies = _companies_with_counts() if with_counts else Company.objects.all()
     if q := (filters.get("q") or "").strip():
-        companies = companies.filter(Q(name__icontains=q) | Q(domain__icontains=q))
+        companies = companies.filter(_company_search_q(q))
     if "domain" in filters:
         companies = companies.filter(domain=normalize_domain(filters["domain"]) or "")
     if "owner" in filters:
         companies = companies.filter(_owner_q(filters["owner"], user))
+    if custom := filters.get("custom_fields"):
+        companies = companies.filter(_custom_fields_q(custom, entity="company"))
     return companies.order_by("name", "pk")
 
 
@@ -131,3 +151,174 @@ def field_history(*, entity: str, object_id: int, limit: int = 100) -> list[Fiel
     return list(
         FieldChange.objects.filter(entity=entity, object_id=object_id).select_related("actor")[:limit]
     )
+
+
+# --- search
+
+# Below three characters a trigram index cannot narrow `LIKE '%q%'`; the search still works, as a
+# scan (measured in docs/benchmarks.md).
+
+
+# Up to this many matching companies, their ids go into the query as a list; past it, a subquery.
+COMPANY_MATCH_LIST_MAX = 2000
+
+
+def _contact_search(contacts: QuerySet[Contact], q: str) -> QuerySet[Contact]:
+    """Contacts whose name, email or phone contains `q`, or whose company's name or domain does.
+
+    The matching companies are looked up first (their trigram index, usually a handful of ids),
+    so the contact condition is `search LIKE … OR company_id IN (ids)`: Postgres answers it with
+    a BitmapOr of the trigram index and the company_id index. An `OR` over a join or an `IN
+    (subquery)` makes it scan every contact instead (measured in docs/benchmarks.md).
+    """
+    needle = q.lower()
+    companies = Company.objects.alias(search=company_search_text()).filter(search__contains=needle)
+    company_ids = list(companies.values_list("pk", flat=True)[: COMPANY_MATCH_LIST_MAX + 1])
+    contacts = contacts.alias(search=contact_search_text())
+    if len(company_ids) > COMPANY_MATCH_LIST_MAX:  # a very broad term: correct, if slower
+        return contacts.filter(Q(search__contains=needle) | Q(company__in=companies.values("pk")))
+    if company_ids:
+        return contacts.filter(Q(search__contains=needle) | Q(company_id__in=company_ids))
+    return contacts.filter(search__contains=needle)
+
+
+def _company_search_q(q: str) -> Q:
+    companies = Company.objects.alias(search=company_search_text()).filter(search__contains=q.lower())
+    return Q(pk__in=companies.values("pk"))
+
+
+_RANGES = {
+    "created_from": "created_at__gte",
+    "created_to": "created_at__lt",
+    "last_seen_from": "last_seen__gte",
+    "last_seen_to": "last_seen__lt",
+}
+
+
+def _custom_fields_q(values: dict[str, Any], *, entity: str) -> Q:
+    """Text fields match on contains (case-insensitive); the others on their stored JSON value."""
+    kinds = {d.key: d.field_type for d in custom_field_definitions(entity=entity)}
+    condition = Q()
+    for key, value in values.items():
+        kind = kinds.get(key)
+        if kind is None or value is None or value == "":
+            continue
+        if kind == CustomFieldType.TEXT:
+            condition &= Q(**{f"custom_fields__{key}__icontains": str(value)})
+        else:
+            condition &= Q(custom_fields__contains={key: value})
+    return condition
+
+
+# --- list pages: sorting and keyset pages
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Sort keys are NOT NULL (keyset pagination compares them); nullable columns sort as "" or 1970.
+CONTACT_SORTS = {
+    "created": F("created_at"),
+    "updated": F("updated_at"),
+    "name": Lower(Concat("first_name", Value(" "), "last_name")),
+    "email": Coalesce("email", Value("")),
+    "phone": F("phone"),
+    "title": Lower("title"),
+    "company": Coalesce(Lower("company__name"), Value("")),
+    "owner": Coalesce(Lower("owner__username"), Value("")),
+    "lifecycle_stage": F("lifecycle_stage"),
+    "last_seen": Coalesce("last_seen", Value(_EPOCH)),
+}
+COMPANY_SORTS = {
+    "name": Lower("name"),
+    "domain": Coalesce("domain", Value("")),
+    "industry": Lower("industry"),
+    "size": F("size"),
+    "owner": Coalesce(Lower("owner__username"), Value("")),
+    "created": F("created_at"),
+    "updated": F("updated_at"),
+}
+
+
+def parse_sort(sort: str | None, *, sorts: dict, default: str) -> tuple[str, bool]:
+    """'-name' -> ('name', descending); unknown keys fall back to the default."""
+    sort = sort or default
+    name = sort.removeprefix("-")
+    if name not in sorts:
+        return parse_sort(default, sorts=sorts, default=default)
+    return name, sort.startswith("-")
+
+
+def contact_page(
+    *, user: AbstractBaseUser, filters: dict[str, Any], sort: str | None, cursor: str | None, size: int = 50
+) -> KeysetPage:
+    """One page of contact_list for the HTML list, owner and company loaded with it."""
+    name, descending = parse_sort(sort, sorts=CONTACT_SORTS, default="-created")
+    contacts = contact_list(user=user, filters=filters).select_related("company", "owner")
+    return keyset_page(contacts, key=CONTACT_SORTS[name], descending=descending, cursor=cursor, size=size)
+
+
+def company_page(
+    *, user: AbstractBaseUser, filters: dict[str, Any], sort: str | None, cursor: str | None, size: int = 50
+) -> KeysetPage:
+    name, descending = parse_sort(sort, sorts=COMPANY_SORTS, default="name")
+    companies = company_list(user=user, filters=filters, with_counts=False).select_related("owner")
+    page = keyset_page(companies, key=COMPANY_SORTS[name], descending=descending, cursor=cursor, size=size)
+    counts = company_contact_counts(company_ids=[c.pk for c in page.rows])
+    for company in page.rows:
+        company.contact_count = counts.get(company.pk, 0)
+    return page
+
+
+def company_contact_counts(*, company_ids: list[int]) -> dict[int, int]:
+    """Live contacts per company, for the given companies only (one grouped index scan)."""
+    if not company_ids:
+        return {}
+    rows = (
+        Contact.objects.filter(company_id__in=company_ids, merged_into__isnull=True)
+        .values("company_id")
+        .annotate(n=Count("pk"))
+    )
+    return {row["company_id"]: row["n"] for row in rows}
+
+
+def count_capped(queryset: QuerySet, *, cap: int = 10_000) -> tuple[int, bool]:
+    """How many rows, counting at most `cap` + 1: an exact total of 100k rows costs a full scan,
+    and "10,000+" tells a rep what they need to know."""
+    n = queryset.select_related(None).order_by().values("pk")[: cap + 1].count()
+    return min(n, cap), n > cap
+
+
+# --- per-user list settings
+
+
+def saved_views(*, user: AbstractBaseUser, entity: str) -> list[SavedView]:
+    return list(SavedView.objects.filter(user=user, entity=entity))
+
+
+def list_columns(*, user: AbstractBaseUser, entity: str) -> list[str] | None:
+    """The columns the user chose for a list, or None when they never chose."""
+    row = ListColumns.objects.filter(user=user, entity=entity).values_list("columns", flat=True).first()
+    return row
+
+
+def owner_choices() -> list:
+    """Active users who may own CRM records (Admins and Sales), by username."""
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(groups__name__in=[Role.ADMIN, Role.SALES]) | Q(is_superuser=True))
+        .distinct()
+        .order_by("username")
+    )
+
+
+def user_names(*, user_ids: set[int]) -> dict[int, str]:
+    return dict(get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username"))
+
+
+def company_names(*, company_ids: set[int]) -> dict[int, str]:
+    return dict(Company.objects.filter(pk__in=company_ids).values_list("pk", "name"))
+
+
+def company_options(*, user: AbstractBaseUser, q: str, limit: int = 10) -> list[Company]:
+    """Companies for a picker: name or domain contains `q`."""
+    return list(company_list(user=user, filters={"q": q}, with_counts=False)[:limit])

@@ -4,6 +4,7 @@
 system itself (identity worker, imports), which skips the permission checks.
 """
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -24,6 +25,8 @@ from contacts.models import (
     CustomFieldType,
     FieldChange,
     LifecycleStage,
+    ListColumns,
+    SavedView,
 )
 from contacts.normalize import clean_domain, clean_email, clean_tags, email_domain
 
@@ -245,6 +248,130 @@ def _duplicate_domain(domain: str, other_pk: int | None) -> Conflict:
     which = f" (company {other_pk})" if other_pk else ""
     message = f"Another company already has the domain {domain}{which}."
     return Conflict(message, fields={"domain": [message]}, code="duplicate_domain")
+
+
+# --- bulk actions from the list pages
+
+
+@dataclass
+class BulkResult:
+    """What a bulk action did: rows changed, and rows left alone because the actor may not change
+    them (another rep's records) or they were gone."""
+
+    changed: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def contact_bulk_update(
+    *,
+    actor: Actor,
+    contact_ids: list[int],
+    owner: Any = ...,
+    lifecycle_stage: str | None = None,
+    add_tags: list[str] | None = None,
+    remove_tags: list[str] | None = None,
+) -> BulkResult:
+    """Set owner and/or lifecycle stage, add and remove tags, on each contact the actor may change.
+
+    Each contact is its own transaction through contact_update (permissions, history), so one
+    refused row does not undo the others; a rep's selection may mix their rows and others'.
+    """
+    add, remove = set(clean_tags(add_tags)), set(clean_tags(remove_tags))
+    if lifecycle_stage is not None and lifecycle_stage not in LifecycleStage.values:
+        raise ValidationError({"lifecycle_stage": [f"{lifecycle_stage!r} is not a lifecycle stage."]})
+    result = BulkResult()
+    for contact in Contact.objects.filter(pk__in=contact_ids, merged_into__isnull=True).order_by("pk"):
+        if actor is not None and not permissions.can_change(actor, contact):
+            result.skipped += 1
+            continue
+        fields: dict[str, Any] = {}
+        if owner is not ...:
+            fields["owner"] = owner
+        if lifecycle_stage:
+            fields["lifecycle_stage"] = lifecycle_stage
+        if add or remove:
+            fields["tags"] = sorted((set(contact.tags) | add) - remove)
+        try:
+            contact_update(contact=contact, actor=actor, **fields)
+        except (Forbidden, NotFound, Conflict) as exc:  # changed or deleted since it was read
+            result.skipped += 1
+            result.errors.append(f"{contact}: {exc.message}")
+            continue
+        result.changed += 1
+    result.skipped += len(set(contact_ids)) - result.changed - result.skipped
+    return result
+
+
+def contact_bulk_delete(*, actor: Actor, contact_ids: list[int]) -> BulkResult:
+    result = BulkResult()
+    for contact in Contact.objects.filter(pk__in=contact_ids, merged_into__isnull=True).order_by("pk"):
+        if actor is not None and not permissions.can_change(actor, contact):
+            result.skipped += 1
+            continue
+        try:
+            contact_delete(contact=contact, actor=actor)
+        except Forbidden as exc:
+            result.skipped += 1
+            result.errors.append(f"{contact}: {exc.message}")
+            continue
+        result.changed += 1
+    result.skipped += len(set(contact_ids)) - result.changed - result.skipped
+    return result
+
+
+def company_bulk_update(*, actor: Actor, company_ids: list[int], owner: Any = ...) -> BulkResult:
+    result = BulkResult()
+    for company in Company.objects.filter(pk__in=company_ids).order_by("pk"):
+        if actor is not None and not permissions.can_change(actor, company):
+            result.skipped += 1
+            continue
+        if owner is not ...:
+            try:
+                company_update(company=company, actor=actor, owner=owner)
+            except (Forbidden, NotFound) as exc:
+                result.skipped += 1
+                result.errors.append(f"{company}: {exc.message}")
+                continue
+        result.changed += 1
+    result.skipped += len(set(company_ids)) - result.changed - result.skipped
+    return result
+
+
+def company_bulk_delete(*, actor: Actor, company_ids: list[int]) -> BulkResult:
+    result = BulkResult()
+    for company in Company.objects.filter(pk__in=company_ids).order_by("pk"):
+        if actor is not None and not permissions.can_change(actor, company):
+            result.skipped += 1
+            continue
+        company_delete(company=company, actor=actor)
+        result.changed += 1
+    result.skipped += len(set(company_ids)) - result.changed - result.skipped
+    return result
+
+
+# --- per-user list settings
+
+
+def saved_view_create(*, user: AbstractBaseUser, entity: str, name: str, query: str) -> SavedView:
+    """Save (or overwrite, by name) a user's view of a list."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": ["Give the view a name."]})
+    view, _ = SavedView.objects.update_or_create(
+        user=user, entity=entity, name=name, defaults={"query": query.lstrip("?")[:2000]}
+    )
+    return view
+
+
+def saved_view_delete(*, user: AbstractBaseUser, view_id: int) -> None:
+    # Scoped to the owner: another user's view id deletes nothing.
+    SavedView.objects.filter(user=user, pk=view_id).delete()
+
+
+def list_columns_set(*, user: AbstractBaseUser, entity: str, columns: list[str]) -> ListColumns:
+    row, _ = ListColumns.objects.update_or_create(user=user, entity=entity, defaults={"columns": columns})
+    return row
 
 
 # --- shared

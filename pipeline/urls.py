@@ -1,10 +1,13 @@
 from django.urls import path
 
 from cdp_crm.pages import not_built_yet
+from pipeline import views
 
 app_name = "pipeline"
 
 urlpatterns = [
+    path("pipeline/contacts/<int:pk>/deals/", views.contact_deals, name="contact_deals"),
+    path("pipeline/companies/<int:pk>/deals/", views.company_deals, name="company_deals"),
     path(
         "pipeline/",
         not_built_yet,

@@ -1,0 +1,110 @@
+/* cdp-crm app shell behaviour: global search keys, modal, list selection, inline-edit keys. */
+(function () {
+  "use strict";
+
+  function isTyping(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  // --- global search: Cmd/Ctrl-K anywhere, "/" when not typing; arrows + Enter in the results.
+  function searchInput() { return document.getElementById("global-search"); }
+  function resultsBox() { return document.getElementById("global-search-results"); }
+  function options() { return Array.from(resultsBox().querySelectorAll("[role=option]")); }
+  function showResults(show) {
+    const box = resultsBox();
+    box.classList.toggle("show", show);
+    searchInput().setAttribute("aria-expanded", show ? "true" : "false");
+  }
+  function setActive(index) {
+    const opts = options();
+    opts.forEach(function (o, i) { o.classList.toggle("active", i === index); o.setAttribute("aria-selected", i === index); });
+    if (opts[index]) opts[index].scrollIntoView({ block: "nearest" });
+  }
+  function activeIndex() { return options().findIndex(function (o) { return o.classList.contains("active"); }); }
+
+  document.addEventListener("keydown", function (e) {
+    const input = searchInput();
+    if (!input) return;
+    if ((e.metaKey || e.ctrlKey) && e.key.toLowerCase() === "k") {
+      e.preventDefault(); input.focus(); input.select(); return;
+    }
+    if (e.key === "/" && !isTyping(document.activeElement)) {
+      e.preventDefault(); input.focus(); input.select();
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const input = searchInput();
+    if (!input) return;
+    input.addEventListener("keydown", function (e) {
+      const opts = options();
+      if (e.key === "ArrowDown" && opts.length) { e.preventDefault(); showResults(true); setActive(Math.min(activeIndex() + 1, opts.length - 1)); }
+      else if (e.key === "ArrowUp" && opts.length) { e.preventDefault(); setActive(Math.max(activeIndex() - 1, 0)); }
+      else if (e.key === "Enter" && activeIndex() >= 0) { e.preventDefault(); window.location.href = opts[activeIndex()].href; }
+      else if (e.key === "Escape") { showResults(false); input.blur(); }
+    });
+    input.addEventListener("blur", function () { setTimeout(function () { showResults(false); }, 150); });
+    input.addEventListener("focus", function () { if (input.value && options().length) showResults(true); });
+  });
+
+  document.addEventListener("htmx:afterSwap", function (e) {
+    const target = e.detail.target;
+    if (target.id === "global-search-results") {
+      showResults(target.children.length > 0 && searchInput().value.trim() !== "");
+      setActive(0);
+    }
+    if (target.id === "modal-body" && window.bootstrap) {
+      bootstrap.Modal.getOrCreateInstance(document.getElementById("app-modal")).show();
+      const first = target.querySelector("input:not([type=hidden]), select");
+      if (first) first.focus();
+    }
+  });
+  // A cell switched to edit mode (or came back with errors): put the cursor in its first input.
+  document.addEventListener("htmx:load", function (e) {
+    const elt = e.detail.elt;
+    if (elt.matches && elt.matches("td.cell-editing")) {
+      const input = elt.querySelector("input:not([type=hidden]), select");
+      if (input) input.focus();
+    }
+  });
+
+  // Quick add saved: the server answers 204 with HX-Trigger: records-changed; close the modal.
+  document.addEventListener("records-changed", hideModal);
+  function hideModal() {
+    const el = document.getElementById("app-modal");
+    if (el && window.bootstrap) bootstrap.Modal.getOrCreateInstance(el).hide();
+  }
+
+  // --- list selection and confirmations
+  document.addEventListener("change", function (e) {
+    if (e.target.matches("[data-select-all]")) {
+      const table = e.target.closest("table");
+      table.querySelectorAll("input[name=ids]").forEach(function (box) { box.checked = e.target.checked; });
+    }
+  });
+  document.addEventListener("submit", function (e) {
+    const form = e.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
+  });
+
+  // List filters: leave empty fields out of the request, so the pushed URL stays readable.
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (!e.detail.elt.matches || !e.detail.elt.matches("[data-drop-empty]")) return;
+    const params = e.detail.parameters;
+    const names = params instanceof FormData ? Array.from(new Set(params.keys())) : Object.keys(params);
+    names.forEach(function (name) {
+      const value = params instanceof FormData ? params.getAll(name) : [].concat(params[name]);
+      if (value.every(function (v) { return v === ""; })) {
+        if (params instanceof FormData) params.delete(name); else delete params[name];
+      }
+    });
+  });
+
+  // Escape in an inline edit cancels it.
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    const form = e.target.closest && e.target.closest(".cell-form");
+    // htmx.ajax rather than clicking Cancel: works even before htmx has processed a fresh cell.
+    if (form && window.htmx) htmx.ajax("GET", form.dataset.cancelUrl, { target: form.closest("td"), swap: "outerHTML" });
+  });
+})();

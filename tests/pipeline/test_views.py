@@ -1,0 +1,55 @@
+import pytest
+
+from pipeline.models import Deal, DealStatus, Pipeline, Stage
+from pipeline.selectors import deal_search, deals_for_contact
+from tests.factories import make_company, make_contact, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stage(db):
+    return Stage.objects.create(pipeline=Pipeline.objects.create(name="Sales"), name="Demo", probability=40)
+
+
+def _deal(stage, **fields):
+    return Deal.objects.create(pipeline=stage.pipeline, stage=stage, **fields)
+
+
+def test_contact_deals_panel_lists_open_deals_first(client, sales_user, stage):
+    contact = make_contact(first_name="Ada")
+    _deal(stage, title="Lost one", contact=contact, status=DealStatus.LOST, amount=5)
+    _deal(stage, title="Big one", contact=contact, amount=12000)
+    _deal(stage, title="Someone else's", contact=make_contact(first_name="Grace"))
+    client.force_login(sales_user)
+    html = client.get(f"/pipeline/contacts/{contact.pk}/deals/", HTTP_HX_REQUEST="true").content.decode()
+    assert html.index("Big one") < html.index("Lost one")
+    assert "12,000 USD" in html and "Someone else" not in html and "<html" not in html
+
+
+def test_company_deals_panel_and_empty_state(client, sales_user, stage):
+    acme = make_company(name="Acme")
+    client.force_login(sales_user)
+    assert "No deals yet." in client.get(f"/pipeline/companies/{acme.pk}/deals/").content.decode()
+    _deal(stage, title="Acme pilot", company=acme)
+    assert "Acme pilot" in client.get(f"/pipeline/companies/{acme.pk}/deals/").content.decode()
+
+
+def test_deal_selectors_refuse_users_without_a_role(stage):
+    from django.contrib.auth import get_user_model
+
+    from cdp_crm.errors import Forbidden
+
+    roleless = get_user_model().objects.create_user(username="r", password="x-1234567890")
+    with pytest.raises(Forbidden):
+        deals_for_contact(user=roleless, contact_id=1)
+    with pytest.raises(Forbidden):
+        deal_search(user=roleless, q="x")
+
+
+def test_deal_search_matches_titles(stage):
+    rep = make_user(role="Sales")
+    _deal(stage, title="Acme renewal")
+    _deal(stage, title="Globex pilot")
+    assert [d.title for d in deal_search(user=rep, q="RENEW")] == ["Acme renewal"]
+    assert deal_search(user=rep, q="  ") == []
