@@ -478,3 +478,15 @@ def test_field_history_names_owners_and_companies(sales_client, sales_user):
     assert "Owner</span>:" in html and "→ <span>sales-user</span>" in html
     assert "Company</span>:" in html and "→ <span>Acme</span>" in html
     assert "Seats</span>:" in html and "→ <span>4</span>" in html
+
+
+def test_list_links_to_import_and_duplicates_for_those_who_may_use_them(client, sales_user, marketing_user):
+    # a rep sees both tools on the contact list
+    client.force_login(sales_user)
+    html = client.get("/contacts/").content.decode()
+    assert 'href="/contacts/import/" data-testid="import-csv"' in html
+    assert 'href="/contacts/duplicates/" data-testid="duplicates"' in html
+    # marketing reads the list but may not import
+    client.force_login(marketing_user)
+    html = client.get("/contacts/").content.decode()
+    assert 'data-testid="import-csv"' not in html
