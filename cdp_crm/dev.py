@@ -216,15 +216,9 @@ def run(args: argparse.Namespace) -> int:
         port = env.get("PORT", "8000")
 
         _manage("migrate", "--no-input", env=env)
-        login_file = DEVDATA / "demo-login"
-        if not login_file.exists():
-            password = secrets.token_urlsafe(9)
-            log("first run: loading demo data")
-            _manage("seed_demo", env=env)
-            _manage("create_user", "--username", "admin", "--password", password, "--role", "Admin", env=env)
-            login_file.write_text(f"admin {password}\n")
-            login_file.chmod(0o600)
-        username, password = login_file.read_text().split()
+        password_file = DEVDATA / "demo-password"
+        _manage("demo_setup", "--username", "admin", "--password-file", str(password_file), env=env)
+        username, password = "admin", password_file.read_text().strip()
 
         commands = {
             "web": [

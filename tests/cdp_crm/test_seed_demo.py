@@ -42,3 +42,23 @@ def test_seed_demo_is_realistic_deterministic_and_idempotent():
     Contact.objects.all().delete()
     call_command("seed_demo", "--contacts", "60", stdout=io.StringIO())
     assert _snapshot() == first
+
+
+@pytest.mark.django_db
+def test_demo_setup_follows_the_database_not_a_marker_file(tmp_path, client):
+    from django.contrib.auth import get_user_model
+
+    password_file = tmp_path / "demo-password"
+    # an empty database: demo data and a working admin login
+    call_command("demo_setup", "--password-file", str(password_file), stdout=io.StringIO())
+    password = password_file.read_text().strip()
+    assert Contact.objects.count() == 200
+    assert client.login(username="admin", password=password)
+    # running again changes nothing
+    call_command("demo_setup", "--password-file", str(password_file), stdout=io.StringIO())
+    assert Contact.objects.count() == 200 and get_user_model().objects.filter(username="admin").count() == 1
+    # a database with data but no admin (another DATABASE_URL) gets the admin, not more data
+    get_user_model().objects.filter(username="admin").delete()
+    call_command("demo_setup", "--password-file", str(password_file), stdout=io.StringIO())
+    assert Contact.objects.count() == 200
+    assert client.login(username="admin", password=password)
