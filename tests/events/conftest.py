@@ -1,0 +1,13 @@
+import pytest
+
+from events import limits, services
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ingest_caches():
+    # The write-key, backlog and Redis-client caches are per process; each test starts clean.
+    limits.reset()
+    services._SOURCE_CACHE.clear()
+    yield
+    limits.reset()
+    services._SOURCE_CACHE.clear()
