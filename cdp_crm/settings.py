@@ -58,6 +58,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "cdp_crm.urls"
+# bench/ingest.py turns this on to route a bare view, the floor its figures are compared with.
+BENCH_URLS = env_bool("CDP_BENCH_URLS", default=False)
 WSGI_APPLICATION = "cdp_crm.wsgi.application"
 
 TEMPLATES = [
