@@ -200,6 +200,18 @@ def _process_one(*, event_id: int, processor) -> int:
             return 0
 
 
+def ingest_queue_retry(*, event_id: int) -> bool:
+    """Put a dead-lettered event back in the queue with a fresh attempt count. Returns False when
+    the row is no longer dead (already retried, or processed meanwhile)."""
+    with transaction.atomic():
+        updated = IngestQueue.objects.filter(event_id=event_id, dead_at__isnull=False).update(
+            dead_at=None, attempts=0, last_error=""
+        )
+        if updated:
+            transaction.on_commit(_wake_worker, robust=True)
+    return bool(updated)
+
+
 def event_dedup_expire(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - DEDUP_WINDOW
     deleted, _ = EventDedup.objects.filter(received_at__lt=cutoff).delete()
