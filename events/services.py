@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -81,6 +82,16 @@ RETURNING event_id
 """
 
 
+def _execute_server_bound(sql: str, params: dict) -> list[tuple]:
+    """Run one statement with server-side parameter binding. Django's cursors bind on the client,
+    which escapes the whole JSON document in Python: 2.7 ms of a 100-event batch's ~6 ms, measured.
+    Errors still surface as Django's DatabaseError (the API maps them to 503)."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def events_store(
     *, source: Source, messages: Sequence[Message], rejections: Sequence[Rejection], received_at: datetime
 ) -> int:
@@ -113,9 +124,7 @@ def events_store(
                 for n, m in enumerate(messages)
             ]
             params = {"source": source.pk, "received_at": received_at, "rows": _json(rows)}
-            with connection.cursor() as cursor:
-                cursor.execute(_INSERT_EVENTS, params)
-                stored = len(cursor.fetchall())
+            stored = len(_execute_server_bound(_INSERT_EVENTS, params))
         if rejections:
             RejectedEvent.objects.bulk_create(
                 [

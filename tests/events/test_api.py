@@ -270,3 +270,18 @@ def test_a_batch_mixing_valid_rejected_and_repeated_events_keeps_order_and_first
     assert response.status_code == 200 and [r["index"] for r in response.json()["rejected"]] == [1]
     assert list(Event.objects.order_by("id").values_list("event", flat=True)) == ["First", "Second"]
     assert RejectedEvent.objects.count() == 1 and IngestQueue.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # the failed statement aborts the test's own transaction
+def test_a_failing_insert_statement_surfaces_as_503_not_500(client, source, monkeypatch):
+    # given the server-bound insert fails inside Postgres (psycopg's own exception type)
+    from events import services
+
+    monkeypatch.setattr(services, "_INSERT_EVENTS", "SELECT 1 / 0 WHERE %(source)s IS NOT NULL")
+    # when an event arrives
+    response = client.post(
+        "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
+    )
+    # then it is mapped to Django's DatabaseError and answered 503, nothing stored
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+    assert Event.objects.count() == 0
