@@ -41,15 +41,22 @@ class EventFilterForm(forms.Form):
     after = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
     def filters(self) -> selectors.EventFilters:
-        if not self.is_valid():
-            return selectors.EventFilters()
+        # Valid fields apply and an invalid one is ignored (and shown as invalid): one bad value in
+        # a hand-edited URL must not turn the poll into a full-list response.
+        self.is_valid()
         data = self.cleaned_data
+        source = data.get("source")
         return selectors.EventFilters(
-            type=data["type"],
-            name=data["name"].strip(),
-            source_id=data["source"].pk if data["source"] else None,
-            person=data["person"].strip(),
+            type=data.get("type") or "",
+            name=(data.get("name") or "").strip(),
+            source_id=source.pk if source else None,
+            person=(data.get("person") or "").strip(),
         )
+
+    def cursor(self) -> int | None:
+        """The poll's `after` id: only events stored after it are wanted."""
+        self.is_valid()
+        return self.cleaned_data.get("after")
 
     def query_string(self) -> str:
         """The active filters as a query string, for the poll URL (never the `after` cursor)."""
@@ -109,7 +116,7 @@ def event_list(request: HttpRequest) -> HttpResponse:
     _ensure_can_view(request)
     form = EventFilterForm(request.GET)
     filters = form.filters()
-    after = form.cleaned_data.get("after") if form.is_valid() else None
+    after = form.cursor()
     events = selectors.event_debug_list(filters=filters, after_id=after, limit=PAGE_SIZE)
     context = {
         "form": form,

@@ -234,3 +234,14 @@ def test_the_page_shows_the_counts_as_a_chart_and_as_numbers(admin_client, web):
     assert 'id="per-minute-data"' in html
     table = html[html.index('data-testid="per-minute-table"') :]
     assert '<td class="text-end">2</td>' in table
+
+
+def test_an_invalid_filter_value_is_ignored_and_the_poll_still_returns_rows_only(admin_client, web):
+    (old,) = _store(web, _track("Old"))
+    (new,) = _store(web, _track("New"))
+    response = admin_client.get(
+        reverse("events:list"), {"source": "999999", "after": old.pk}, headers={"HX-Request": "true"}
+    )
+    html = response.content.decode()
+    assert _shown_ids(html) == [new.pk]
+    assert 'id="event-list"' not in html
