@@ -53,3 +53,33 @@ def test_new_events_appear_live_expand_to_escaped_json_and_pause_holds_them(page
     assert rows.first.locator(".event-name").inner_text() == "While paused"
     # the per-minute chart was drawn by Chart.js
     assert page.evaluate("!!Chart.getChart(document.getElementById('per-minute-chart'))")
+
+
+def test_filters_swap_the_list_and_the_poll_keeps_them(page, live_server):
+    # given an Admin on the Events page with events of two types
+    make_user(role="Admin", username="ada")
+    source = Source.objects.create(name="Website")
+    _store(source, "Signed Up")
+    _store(source, "Order Completed")
+    page.goto(live_server.url + "/login/?next=/events/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/events/")
+    rows = page.locator("#event-rows .event-row")
+    assert rows.count() == 2
+    # when she types part of an event name
+    page.fill("#f-name", "order")
+    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 1")
+    # then only the matching event is listed and the URL carries the filter
+    assert rows.first.locator(".event-name").inner_text() == "Order Completed"
+    assert "name=order" in page.url
+    # and the live poll honours it: a matching event appears, a non-matching one does not
+    _store(source, "Signed Up Again")
+    _store(source, "Order Refunded Order")
+    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 2", timeout=8000)
+    page.wait_for_timeout(2500)
+    assert [rows.nth(i).locator(".event-name").inner_text() for i in range(rows.count())] == [
+        "Order Refunded Order",
+        "Order Completed",
+    ]
