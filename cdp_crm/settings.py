@@ -58,6 +58,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "cdp_crm.urls"
+# bench/ingest.py turns this on to route a bare view, the floor its figures are compared with.
+BENCH_URLS = env_bool("CDP_BENCH_URLS", default=False)
 WSGI_APPLICATION = "cdp_crm.wsgi.application"
 
 TEMPLATES = [
@@ -231,6 +233,14 @@ INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="") or None
 # the tracking snippet and the Segment settings document. Empty: built from each request, which is
 # wrong behind a proxy that rewrites Host.
 CDP_PUBLIC_HOST = env_str("CDP_PUBLIC_HOST", default="").rstrip("/")
+# Admission control on /v1/* (events/limits.py). The limit counts events, not requests: storing
+# and processing cost scales with events, and a 500-event batch is 500 units of work. A source's
+# own Source.rate_limit_per_second overrides the default.
+INGEST_RATE_LIMIT_PER_SECOND = env_int("INGEST_RATE_LIMIT_PER_SECOND", default=5_000)
+# Above this many unprocessed queue rows the API answers 429: the workers are behind, and
+# accepting more only lengthens the delay before anything is stitched or segmented.
+INGEST_MAX_BACKLOG = env_int("INGEST_MAX_BACKLOG", default=1_000_000)
+INGEST_BACKLOG_RETRY_AFTER = env_int("INGEST_BACKLOG_RETRY_AFTER", default=30)
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".devdata" / "celerybeat-schedule")
 
 # Development prints mail to the console; production sends it through SMTP (EMAIL_* below).

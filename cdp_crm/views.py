@@ -2,6 +2,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from cdp_crm import health, selectors
@@ -30,3 +31,11 @@ def search(request: HttpRequest) -> HttpResponse:
     results = selectors.global_search(user=request.user, q=q, limit=SEARCH_LIMIT) if q else None
     template = "search.html#search-results" if request.htmx else "search.html"
     return render(request, template, {"q": q, "results": results})
+
+
+@csrf_exempt
+@login_not_required
+def bench_ok(request: HttpRequest) -> HttpResponse:
+    """The floor for bench/ingest.py: the full middleware stack and a 200, no work. Routed only
+    when BENCH_URLS is on."""
+    return HttpResponse(b'{"success":true}', content_type="application/json")

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from events import ingest, services
+from events import ingest, limits, services
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +80,8 @@ def track_api(request: HttpRequest, kind: str) -> HttpResponse:
                 403, f"origin {origin} is not allowed for this source", "origin_not_allowed"
             )
         raw_messages = ingest.messages_from(kind, payload)
+        # Before anything is stored (rejections included): a 429 leaves nothing behind.
+        limits.ensure_admitted(source=source, cost=len(raw_messages))
         accepted, rejected = [], []
         batch_sent_at = payload.get("sentAt") if kind == "batch" else None
         for index, raw_message in enumerate(raw_messages):
@@ -92,7 +94,8 @@ def track_api(request: HttpRequest, kind: str) -> HttpResponse:
             source=source, messages=accepted, rejections=[r for _, r in rejected], received_at=received_at
         )
     except ingest.RequestError as exc:
-        return _error(exc.status, exc.message, exc.code, origin)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        return _error(exc.status, exc.message, exc.code, origin, **headers)
     except DatabaseError:
         logger.exception("ingestion failed: database unavailable")
         # Never a 200 for an event that was not stored: the client keeps it and retries.

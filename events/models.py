@@ -23,6 +23,8 @@ class Source(models.Model):
     enabled = models.BooleanField(default=True)
     # Empty: any origin may send (write keys are public anyway); otherwise only these, for CORS.
     allowed_origins = ArrayField(models.CharField(max_length=200), default=list, blank=True)
+    # Events per second this source may send; empty means the INGEST_RATE_LIMIT_PER_SECOND default.
+    rate_limit_per_second = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,10 +1,11 @@
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, TruncMinute
 from django.utils import timezone
 
-from events.models import Event, Source
+from events.models import Event, IngestQueue, RejectedEvent, Source
 
 
 def source_counts() -> dict[str, int]:
@@ -44,3 +45,71 @@ def source_latest_event_at(*, source: Source) -> datetime | None:
 def source_by_write_key(*, write_key: str) -> Source | None:
     """An enabled source by its key, read fresh (no cache): for pages, not the ingestion hot path."""
     return Source.objects.filter(write_key=write_key, enabled=True).first()
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilters:
+    type: str = ""
+    name: str = ""
+    source_id: int | None = None
+    # matches the anonymous id or the user id, exactly (both have indexes)
+    person: str = ""
+
+
+def event_debug_list(*, filters: EventFilters, after_id: int | None = None, limit: int = 50) -> list[Event]:
+    """Newest events first, across sources; `after_id` returns only events stored after that one
+    (the debugger's poll). Ordered by id: it is the arrival order and walks the primary key."""
+    events = Event.objects.select_related("source").order_by("-id")
+    if filters.type:
+        events = events.filter(type=filters.type)
+    if filters.name:
+        events = events.filter(event__icontains=filters.name)
+    if filters.source_id:
+        events = events.filter(source_id=filters.source_id)
+    if filters.person:
+        events = events.filter(Q(anonymous_id=filters.person) | Q(user_id=filters.person))
+    if after_id is not None:
+        events = events.filter(id__gt=after_id)
+    return list(events[:limit])
+
+
+def rejected_event_list(*, source_id: int | None = None, limit: int = 50) -> QuerySet[RejectedEvent]:
+    rejected = RejectedEvent.objects.select_related("source").order_by("-received_at", "-id")
+    if source_id:
+        rejected = rejected.filter(source_id=source_id)
+    return rejected[:limit]
+
+
+def dead_letter_list(*, limit: int = 100) -> QuerySet[IngestQueue]:
+    """Queue rows that failed too often and are no longer retried automatically."""
+    return (
+        IngestQueue.objects.filter(dead_at__isnull=False)
+        .select_related("event", "event__source")
+        .order_by("-dead_at", "-event_id")[:limit]
+    )
+
+
+def dead_letter_count() -> int:
+    return IngestQueue.objects.filter(dead_at__isnull=False).count()
+
+
+def event_counts_per_minute(
+    *, now: datetime, minutes: int = 60, source_id: int | None = None
+) -> list[tuple[datetime, int]]:
+    """Events received per minute over the last `minutes` minutes, oldest first, zeros included.
+    The source filter always names the sources so that Postgres can range-scan the
+    (source, received_at) index instead of reading the whole event table."""
+    end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    start = end - timedelta(minutes=minutes)
+    source_ids = [source_id] if source_id else list(Source.objects.values_list("pk", flat=True))
+    rows = (
+        Event.objects.filter(source_id__in=source_ids, received_at__gte=start, received_at__lt=end)
+        .annotate(minute=TruncMinute("received_at"))
+        .values("minute")
+        .annotate(n=Count("id"))
+        .values_list("minute", "n")
+    )
+    counts = dict(rows)
+    return [
+        (start + timedelta(minutes=i), counts.get(start + timedelta(minutes=i), 0)) for i in range(minutes)
+    ]

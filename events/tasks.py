@@ -7,6 +7,11 @@ from django.db import InterfaceError, OperationalError
 # wake-up or the beat sweep carries on.
 DRAIN_BATCH = 500
 DRAIN_SECONDS = 60
+# Once the queue is empty a drain keeps looking for this long: the API sends at most one wake-up
+# per process per services.WAKE_UP_INTERVAL_SECONDS, so events committed just after a wake-up
+# rely on this tail (it must stay longer than that interval).
+IDLE_POLL_SECONDS = 1.0
+IDLE_POLL_STEP = 0.1
 
 
 @shared_task(
@@ -18,12 +23,18 @@ def ingest_drain() -> int:
     from events import services
 
     done = 0
-    deadline = time.monotonic() + DRAIN_SECONDS
-    while time.monotonic() < deadline:
+    now = time.monotonic()
+    deadline = now + DRAIN_SECONDS
+    idle_until = now + IDLE_POLL_SECONDS
+    while (now := time.monotonic()) < deadline:
         processed = services.ingest_queue_process(limit=DRAIN_BATCH)
         done += processed
-        if processed < DRAIN_BATCH:
+        if processed:
+            idle_until = now + IDLE_POLL_SECONDS
+        elif now >= idle_until:
             break
+        if processed < DRAIN_BATCH:
+            time.sleep(IDLE_POLL_STEP)
     return done
 
 

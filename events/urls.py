@@ -1,22 +1,14 @@
 from django.urls import path
 
-from cdp_crm.pages import not_built_yet
-from events import views
+from events import debugger, views
 
 app_name = "events"
 
 urlpatterns = [
-    path(
-        "events/",
-        not_built_yet,
-        {
-            "title": "Events",
-            "issue": 5,
-            "summary": "A live debugger of incoming page, identify and track events per source, "
-            "with rejected events and their reasons.",
-        },
-        name="list",
-    ),
+    path("events/", debugger.event_list, name="list"),
+    path("events/rejected/", debugger.rejected_list, name="rejected"),
+    path("events/dead/", debugger.dead_letter_list, name="dead_letters"),
+    path("events/dead/<int:pk>/retry/", debugger.dead_letter_retry, name="dead_letter_retry"),
     path("sources/", views.source_list, name="sources"),
     path("sources/new/", views.source_create, name="source_create"),
     path("sources/<int:pk>/", views.source_detail, name="source_detail"),

@@ -245,3 +245,43 @@ def test_database_down_answers_503_and_never_200(client, source, monkeypatch):
         "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
     )
     assert response.status_code == 503 and response["Retry-After"]
+
+
+def test_nul_characters_are_dropped_and_an_escaped_backslash_before_u0000_is_kept(client, source):
+    # given properties with a real NUL (jsonb refuses it) and the literal text \u0000
+    message = _track(properties={"nul": "a\x00b", "text": "C:\\u0000dir", "n\x00k": 1})
+    # when it is sent
+    response = client.post(
+        "/v1/track", json.dumps({**message, "writeKey": source.write_key}), content_type="application/json"
+    )
+    # then the event is stored without the NUL and with the literal text intact
+    assert response.status_code == 200
+    assert Event.objects.get().properties == {"nul": "ab", "text": "C:\\u0000dir", "nk": 1}
+
+
+def test_a_batch_mixing_valid_rejected_and_repeated_events_keeps_order_and_first_copies(client, source):
+    first = _track(event="First")
+    batch = [first, {"type": "bogus"}, _track(event="Second"), {**first, "event": "Repeat of first"}]
+    response = client.post(
+        "/v1/batch",
+        json.dumps({"batch": batch, "writeKey": source.write_key}),
+        content_type="application/json",
+    )
+    assert response.status_code == 200 and [r["index"] for r in response.json()["rejected"]] == [1]
+    assert list(Event.objects.order_by("id").values_list("event", flat=True)) == ["First", "Second"]
+    assert RejectedEvent.objects.count() == 1 and IngestQueue.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)  # the failed statement aborts the test's own transaction
+def test_a_failing_insert_statement_surfaces_as_503_not_500(client, source, monkeypatch):
+    # given the server-bound insert fails inside Postgres (psycopg's own exception type)
+    from events import services
+
+    monkeypatch.setattr(services, "_INSERT_EVENTS", "SELECT 1 / 0 WHERE %(source)s IS NOT NULL")
+    # when an event arrives
+    response = client.post(
+        "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
+    )
+    # then it is mapped to Django's DatabaseError and answered 503, nothing stored
+    assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
+    assert Event.objects.count() == 0

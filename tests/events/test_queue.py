@@ -64,6 +64,18 @@ def test_a_poison_event_is_dead_lettered_and_does_not_block_the_others(settings)
     assert services.ingest_queue_process(limit=10) == 0
 
 
+def _wait_until_worker_idle(timeout: float = 15) -> None:
+    from cdp_crm.celery import app
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        active = app.control.inspect(timeout=0.5).active() or {}
+        if not any(active.values()):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the worker stayed busy")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_drains_what_the_api_queued(client, celery_worker):
     source = Source.objects.create(name="Website")
@@ -87,7 +99,9 @@ def test_a_real_worker_drains_what_the_api_queued(client, celery_worker):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_sweeper_drains_events_whose_wake_up_was_lost(celery_worker, monkeypatch):
-    # given events stored while the broker lost every wake-up message
+    # given an idle worker (an earlier test's drain may still be polling its idle tail)
+    _wait_until_worker_idle()
+    # and events stored while the broker lost every wake-up message
     monkeypatch.setattr(tasks.ingest_drain, "delay", lambda *a, **k: None)
     source = Source.objects.create(name="s")
     _store(source, "x", "y")
@@ -108,3 +122,31 @@ def test_the_sweeper_is_scheduled():
 
     assert app.conf.beat_schedule["ingest-sweep"]["task"] == "events.tasks.ingest_drain"
     assert app.conf.beat_schedule["ingest-sweep"]["schedule"] <= 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wake_ups_are_coalesced_and_the_drain_tail_catches_what_a_skipped_one_would_have(
+    client, celery_worker, monkeypatch
+):
+    # given a worker woken by a first request
+    sent = []
+    real_delay = tasks.ingest_drain.delay
+    monkeypatch.setattr(tasks.ingest_drain, "delay", lambda: sent.append(1) or real_delay())
+    source = Source.objects.create(name="s")
+
+    def post(name):
+        message = {"type": "track", "userId": "u", "event": name, "messageId": uuid.uuid4().hex}
+        body = json.dumps({**message, "writeKey": source.write_key})
+        assert client.post("/v1/track", body, content_type="application/json").status_code == 200
+
+    post("first")
+    # when more events follow within the wake-up interval
+    post("second")
+    post("third")
+    # then only one wake-up message was sent, and still every event is processed promptly
+    assert len(sent) == 1
+    deadline = time.monotonic() + 10
+    while IngestQueue.objects.exists():
+        assert time.monotonic() < deadline, celery_worker.output()[-3000:]
+        time.sleep(0.05)
+    assert Event.objects.count() == 3

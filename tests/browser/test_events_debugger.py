@@ -1,0 +1,85 @@
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from events import services
+from events.ingest import normalise
+from events.models import Source
+from tests.factories import PASSWORD, make_user
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _store(source, name, **extra):
+    now = datetime.now(UTC)
+    message = normalise(
+        {"type": "track", "event": name, "userId": "u1", "messageId": uuid.uuid4().hex, **extra},
+        received_at=now,
+    )
+    services.events_store(source=source, messages=[message], rejections=[], received_at=now)
+
+
+def test_new_events_appear_live_expand_to_escaped_json_and_pause_holds_them(page, live_server):
+    # given a marketer on the Events page with one event already stored
+    make_user(role="Marketing", username="mo")
+    source = Source.objects.create(name="Website")
+    _store(source, "Signed Up")
+    page.goto(live_server.url + "/login/?next=/events/")
+    page.fill("#id_username", "mo")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/events/")
+    rows = page.locator("#event-rows .event-row")
+    assert rows.count() == 1
+    # when a new event arrives, it appears at the top within a few seconds, without a reload
+    _store(source, "Order Completed", properties={"note": "<img src=x onerror=alert(1)>"})
+    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 2", timeout=8000)
+    assert rows.first.locator(".event-name").inner_text() == "Order Completed"
+    # and expanding it shows the JSON as text, the payload inert
+    rows.first.locator("summary").click()
+    json_text = rows.first.locator("pre").inner_text()
+    assert '"note": "<img src=x onerror=alert(1)>"' in json_text
+    assert page.locator("#event-rows img").count() == 0
+    # when the marketer pauses, later events are not fetched
+    page.click("#live-toggle")
+    assert page.get_attribute("#live-toggle", "aria-pressed") == "true"
+    _store(source, "While paused")
+    page.wait_for_timeout(3000)
+    assert rows.count() == 2
+    # and after resuming they arrive
+    page.click("#live-toggle")
+    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 3", timeout=8000)
+    assert rows.first.locator(".event-name").inner_text() == "While paused"
+    # the per-minute chart was drawn by Chart.js
+    assert page.evaluate("!!Chart.getChart(document.getElementById('per-minute-chart'))")
+
+
+def test_filters_swap_the_list_and_the_poll_keeps_them(page, live_server):
+    # given an Admin on the Events page with events of two types
+    make_user(role="Admin", username="ada")
+    source = Source.objects.create(name="Website")
+    _store(source, "Signed Up")
+    _store(source, "Order Completed")
+    page.goto(live_server.url + "/login/?next=/events/")
+    page.fill("#id_username", "ada")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/events/")
+    rows = page.locator("#event-rows .event-row")
+    assert rows.count() == 2
+    # when she types part of an event name
+    page.fill("#f-name", "order")
+    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 1")
+    # then only the matching event is listed and the URL carries the filter
+    assert rows.first.locator(".event-name").inner_text() == "Order Completed"
+    assert "name=order" in page.url
+    # and the live poll honours it: a matching event appears, a non-matching one does not
+    _store(source, "Signed Up Again")
+    _store(source, "Order Refunded Order")
+    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 2", timeout=8000)
+    page.wait_for_timeout(2500)
+    assert [rows.nth(i).locator(".event-name").inner_text() for i in range(rows.count())] == [
+        "Order Refunded Order",
+        "Order Completed",
+    ]
