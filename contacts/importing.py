@@ -141,7 +141,9 @@ def guess_mapping(*, headers: list[str], entity: str = "contact") -> dict[str, s
     """Column index -> target for the headers we recognise ("E-mail", "First Name", "Company")."""
     custom = {}
     for d in selectors.custom_field_definitions(entity=entity):
-        custom[_squash(d.key)] = custom[_squash(d.label)] = f"custom:{d.key}"
+        # "custom.<key>" is how the list export names the column: an export imports back as is.
+        for name in (d.key, d.label, f"custom.{d.key}"):
+            custom[_squash(name)] = f"custom:{d.key}"
     mapping: dict[str, str] = {}
     used: set[str] = set()
     for index, header in enumerate(headers):

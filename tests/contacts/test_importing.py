@@ -315,3 +315,17 @@ def test_sweeper_requeues_stuck_jobs_and_drops_abandoned_drafts(sales_user):
     assert (first, second) == ([stuck.pk], [])
     assert not ImportJob.objects.filter(pk=draft.pk).exists()
     assert not Path(draft_path).exists()
+
+
+def test_a_list_export_imports_back_with_its_custom_columns(client, sales_user):
+    # given a contact with a custom value, exported from the contact list
+    CustomField.objects.create(entity="contact", key="plan", label="Plan tier", field_type="text")
+    make_contact(email="ada@example.com", first_name="Ada", custom_fields={"plan": "Pro"})
+    client.force_login(sales_user)
+    exported = b"".join(client.get("/contacts/export.csv").streaming_content).decode()
+    header = exported.splitlines()[0].split(",")
+    assert "custom.plan" in header
+    # when that file is uploaded for import, every column is recognised, the custom one included
+    job = upload(sales_user, exported)
+    assert job.mapping[str(header.index("custom.plan"))] == "custom:plan"
+    assert job.mapping[str(header.index(next(h for h in header if h.lower() == "email")))] == "email"
