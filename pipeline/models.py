@@ -67,8 +67,20 @@ class Deal(models.Model):
     status = models.CharField(
         max_length=10, choices=DealStatus.choices, default=DealStatus.OPEN, db_index=True
     )
+    # The reason's name as chosen when the deal was lost (the list of reasons may change later).
     lost_reason = models.CharField(max_length=200, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Other people on the deal besides the primary contact.
+    participants = models.ManyToManyField(Contact, blank=True, related_name="deals_participating")
+    # Order inside its stage column (drag and drop within a column); lower first.
+    position = models.FloatField(default=0)
+    # When the deal entered its current stage: the rotting clock.
+    stage_entered_at = models.DateTimeField(null=True, blank=True)
+    # Kept up to date by the activity and task services: the board's badges and sort key.
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    next_activity_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # First-touch attribution copied from the contact when the deal is created.
+    attribution = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,6 +88,120 @@ class Deal(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="deal_amount_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(status="lost") | ~Q(lost_reason=""), name="deal_lost_needs_reason"
+            ),
+        ]
+        indexes = [models.Index(fields=["pipeline", "status", "stage"], name="deal_board")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class LostReason(models.Model):
+    """The configurable list a rep picks from when a deal is lost (Admin edits it in Settings)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    position = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StageChange(models.Model):
+    """Every move of a deal between stages (and in or out of won/lost), for history and reports."""
+
+    deal = models.ForeignKey(Deal, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    from_status = models.CharField(max_length=10, choices=DealStatus.choices, blank=True)
+    to_status = models.CharField(max_length=10, choices=DealStatus.choices, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["deal", "-changed_at"], name="stage_change_deal")]
+
+    def __str__(self) -> str:
+        return f"{self.deal_id}: {self.from_stage_id} -> {self.to_stage_id}"
+
+
+class ActivityKind(models.TextChoices):
+    NOTE = "note", "Note"
+    CALL = "call", "Call"
+    EMAIL = "email", "Email"
+    MEETING = "meeting", "Meeting"
+
+
+class Activity(models.Model):
+    """Something that happened with a person or a deal: a note, a call, an email, a meeting."""
+
+    kind = models.CharField(max_length=10, choices=ActivityKind.choices)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    deal = models.ForeignKey(Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="activities")
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "activities"
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(contact__isnull=False) | Q(deal__isnull=False) | Q(company__isnull=False),
+                name="activity_linked_to_a_record",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "-occurred_at"], name="activity_contact"),
+            models.Index(fields=["company", "-occurred_at"], name="activity_company"),
+            models.Index(fields=["deal", "-occurred_at"], name="activity_deal"),
+            models.Index(fields=["author", "-occurred_at"], name="activity_author"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject or self.body[:40]}"
+
+
+class Task(models.Model):
+    """A to-do with a due time for one person, optionally on a contact, company or deal."""
+
+    title = models.CharField(max_length=200)
+    due_at = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    done = models.BooleanField(default=False)
+    done_at = models.DateTimeField(null=True, blank=True)
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    deal = models.ForeignKey(Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks")
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set when the reminder email went out, in the same transaction that claims it: sent once.
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["done", "due_at", "pk"]
+        indexes = [
+            models.Index(fields=["assignee", "done", "due_at"], name="task_assignee_due"),
+            models.Index(
+                fields=["due_at"],
+                name="task_reminder_due",
+                condition=Q(done=False, reminder_sent_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

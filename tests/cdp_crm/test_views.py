@@ -81,7 +81,14 @@ def test_home_shows_real_counts(admin_client):
     pipeline = Pipeline.objects.create(name="Sales")
     stage = Stage.objects.create(pipeline=pipeline, name="Demo", probability=40)
     Deal.objects.create(title="Big one", amount=1000, pipeline=pipeline, stage=stage)
-    Deal.objects.create(title="Lost one", amount=500, pipeline=pipeline, stage=stage, status=DealStatus.LOST)
+    Deal.objects.create(
+        title="Lost one",
+        amount=500,
+        pipeline=pipeline,
+        stage=stage,
+        status=DealStatus.LOST,
+        lost_reason="Price",
+    )
     # when the home page renders
     html = admin_client.get(reverse("home")).content.decode()
     # then it shows those numbers

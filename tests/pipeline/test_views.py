@@ -18,7 +18,7 @@ def _deal(stage, **fields):
 
 def test_contact_deals_panel_lists_open_deals_first(client, sales_user, stage):
     contact = make_contact(first_name="Ada")
-    _deal(stage, title="Lost one", contact=contact, status=DealStatus.LOST, amount=5)
+    _deal(stage, title="Lost one", contact=contact, status=DealStatus.LOST, lost_reason="Price", amount=5)
     _deal(stage, title="Big one", contact=contact, amount=12000)
     _deal(stage, title="Someone else's", contact=make_contact(first_name="Grace"))
     client.force_login(sales_user)
