@@ -12,6 +12,9 @@ from django.utils import timezone
 HEARTBEAT_KEY = "cdp:health:heartbeat"
 # Beat sends the heartbeat every 30 s; three missed beats mean the beat -> worker path is broken.
 HEARTBEAT_STALE_AFTER = 90
+# A busy worker answers control pings between tasks; 2 s still keeps the probe well inside a load
+# balancer's usual 5-10 s health-check timeout.
+PING_TIMEOUT = 2.0
 
 
 def _redis_client() -> redis.Redis:
@@ -47,9 +50,9 @@ def _celery() -> dict:
     from cdp_crm.celery import app
 
     with app.connection_for_write(settings.REDIS_URL) as conn:
-        replies = app.control.ping(timeout=1.0, limit=1, connection=conn)
+        replies = app.control.ping(timeout=PING_TIMEOUT, limit=1, connection=conn)
     if not replies:
-        raise RuntimeError("no Celery worker answered a ping within 1 s")
+        raise RuntimeError(f"no Celery worker answered a ping within {PING_TIMEOUT:g} s")
     info: dict = {"workers_answering": [next(iter(reply)) for reply in replies]}
     raw = _redis_client().get(HEARTBEAT_KEY)
     if raw:
