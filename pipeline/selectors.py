@@ -233,12 +233,16 @@ def board_get(*, user: AbstractBaseUser, pipeline: Pipeline, filters: BoardFilte
     """The whole board: totals, and the first page of cards of every column in one query (a
     window per stage), so the page costs the same with 50 deals or 5,000."""
     board = board_totals(user=user, pipeline=pipeline, filters=filters)
-    ranked = (
-        _cards(_open(pipeline, filters, user))
-        .annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=board_order()))
+    order = board_order()
+    # Rank the bare deal rows first and join contact, company and owner only for the ~20 per
+    # column that survive: joining all 5,000 before the window filter cost twice as much.
+    first_pages = (
+        _open(pipeline, filters, user)
+        .annotate(rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=order))
         .filter(rank__lte=CARDS_PER_PAGE + 1)
-        .order_by("stage_id", "rank")
+        .values("pk")
     )
+    ranked = _cards(Deal.objects.filter(pk__in=first_pages)).order_by("stage_id", *order)
     by_stage: dict[int, list[Deal]] = {}
     for deal in ranked:
         by_stage.setdefault(deal.stage_id, []).append(deal)

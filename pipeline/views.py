@@ -61,9 +61,17 @@ def initials(user) -> str:
     return user.get_username()[:2].upper()
 
 
+def _url_maker(name: str):
+    """reverse() once, then format: 160 cards x 3 links of reverse() was a fifth of the board's time."""
+    prefix, _, suffix = reverse(name, args=[0]).rpartition("/0/")
+    return lambda pk: f"{prefix}/{pk}/{suffix}"
+
+
 def _decorate(deals: list[Deal], *, now) -> list[Deal]:
-    """Badge, rotting and avatar for each card, computed once here rather than in the template."""
+    """Badge, rotting, avatar and links for each card, computed here rather than in the template."""
+    detail, won, lost = (_url_maker(f"pipeline:{n}") for n in ("deal_detail", "deal_won", "deal_lost"))
     for deal in deals:
+        deal.url, deal.won_url, deal.lost_url = detail(deal.pk), won(deal.pk), lost(deal.pk)
         deal.badge = selectors.next_activity_badge(deal.next_activity_at, now=now)
         deal.rotting = selectors.rotting_days(
             stage_entered_at=deal.stage_entered_at,
