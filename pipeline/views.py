@@ -67,11 +67,12 @@ def _url_maker(name: str):
     return lambda pk: f"{prefix}/{pk}/{suffix}"
 
 
-def _decorate(deals: list[Deal], *, now) -> list[Deal]:
+def _decorate(deals: list[Deal], *, now, user) -> list[Deal]:
     """Badge, rotting, avatar and links for each card, computed here rather than in the template."""
     detail, won, lost = (_url_maker(f"pipeline:{n}") for n in ("deal_detail", "deal_won", "deal_lost"))
     for deal in deals:
         deal.url, deal.won_url, deal.lost_url = detail(deal.pk), won(deal.pk), lost(deal.pk)
+        deal.editable = permissions.can_change_deal(user, deal)
         deal.badge = selectors.next_activity_badge(deal.next_activity_at, now=now)
         deal.rotting = selectors.rotting_days(
             stage_entered_at=deal.stage_entered_at,
@@ -98,7 +99,7 @@ def board(request: HttpRequest) -> HttpResponse:
     the_board = selectors.board_get(user=request.user, pipeline=pipeline, filters=filters)
     now = timezone.now()
     for column in the_board.columns:
-        _decorate(column.cards, now=now)
+        _decorate(column.cards, now=now, user=request.user)
     context = {
         "board": the_board,
         "pipelines": selectors.pipeline_list(user=request.user),
@@ -122,7 +123,9 @@ def board_column(request: HttpRequest, pk: int) -> HttpResponse:
     filters = _board_filters(request)
     offset = int(request.GET["offset"]) if request.GET.get("offset", "").isdigit() else 0
     cards, has_more = selectors.column_cards(user=request.user, stage=stage, filters=filters, offset=offset)
-    column = selectors.Column(stage=stage, cards=_decorate(cards, now=timezone.now()), has_more=has_more)
+    column = selectors.Column(
+        stage=stage, cards=_decorate(cards, now=timezone.now(), user=request.user), has_more=has_more
+    )
     context = {
         "column": column,
         "next_offset": offset + len(cards),
@@ -307,7 +310,7 @@ def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _deal_context(request: HttpRequest, deal: Deal, form: DealForm | None = None) -> dict:
     now = timezone.now()
-    _decorate([deal], now=now)
+    _decorate([deal], now=now, user=request.user)
     stages = list(deal.pipeline.stages.all())
     current = next((i for i, s in enumerate(stages) if s.pk == deal.stage_id), 0)
     return {

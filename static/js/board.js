@@ -28,6 +28,9 @@
       Sortable.create(list, {
         group: "deals",
         draggable: ".deal-card",
+        // Another rep's deal is read-only here (the server would refuse the move anyway).
+        filter: ".locked",
+        preventOnFilter: false,
         animation: 120,
         onEnd: function (evt) {
           if (evt.from === evt.to && evt.oldIndex === evt.newIndex) return;

@@ -50,7 +50,10 @@ def test_sales_see_their_own_deals_by_default_and_the_team_on_request(client, sa
     client.force_login(sales_user)
     html = client.get("/pipeline/").content.decode()
     assert "Mine" in html and "Colleague" not in html
-    assert "Colleague&#x27;s" in client.get("/pipeline/?owner=all").content.decode()
+    team = client.get("/pipeline/?owner=all").content.decode()
+    assert "Colleague&#x27;s" in team
+    # the colleague's card is read-only: no Won/Lost menu, and SortableJS will not drag it
+    assert team.count("deal-card card shadow-sm mb-2 locked") == 1 and team.count('data-testid="won"') == 1
 
 
 def test_drag_move_saves_and_answers_with_out_of_band_headers(client, sales_user, stages):
