@@ -20,6 +20,8 @@ class ApiRootApi(APIView):
             "me": "api-me",
             "contacts": "api-contacts",
             "companies": "api-companies",
+            "pipelines": "api-pipelines",
+            "deals": "api-deals",
             "sources": "api-sources",
             "schema": "api-schema",
             "docs": "api-docs",

@@ -6,5 +6,6 @@ urlpatterns = [
     path("", ApiRootApi.as_view(), name="api-root"),
     path("", include("accounts.api_urls")),
     path("", include("contacts.api_urls")),
+    path("", include("pipeline.api_urls")),
     path("", include("events.api_urls")),
 ]

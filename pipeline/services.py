@@ -1,0 +1,431 @@
+"""Writes to pipelines and deals. Every change goes through here: validated, permitted, recorded.
+
+`actor` is the user making the change (checked against pipeline.permissions), or None for the
+system itself, which skips the checks.
+"""
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from cdp_crm.errors import Conflict
+from contacts import services as contact_services
+from contacts.models import Company, Contact, LifecycleStage
+from pipeline import permissions
+from pipeline.models import Deal, DealStatus, LostReason, Pipeline, Stage, StageChange
+
+Actor = AbstractBaseUser | None
+
+# Lifecycle stages a new deal lifts to `opportunity`; a customer with a new deal stays a customer.
+BEFORE_OPPORTUNITY = frozenset({LifecycleStage.VISITOR, LifecycleStage.SUBSCRIBER, LifecycleStage.LEAD})
+DEAL_FIELDS = frozenset(
+    {"title", "amount", "currency", "contact", "company", "owner", "expected_close_date", "participants"}
+)
+
+
+# --- deals
+
+
+@transaction.atomic
+def deal_create(*, actor: Actor, title: str, stage: Stage, **fields: Any) -> Deal:
+    """Create an open deal at the top of its stage column. The creator owns it unless `owner` is
+    given; the contact's first-touch attribution is copied, and the contact becomes an opportunity."""
+    _check_field_names(fields, DEAL_FIELDS)
+    permissions.ensure_can_create_deal(actor)
+    fields.setdefault("owner", actor)
+    participants = fields.pop("participants", None)
+    now = timezone.now()
+    deal = Deal(pipeline_id=stage.pipeline_id, stage=stage, stage_entered_at=now, title=title)
+    _apply_deal_fields(deal, {"title": title, **fields})
+    # Newest first inside a column without renumbering: a smaller position sorts higher.
+    deal.position = -now.timestamp()
+    if deal.contact is not None:
+        deal.attribution = dict(deal.contact.attribution or {})
+        if deal.company is None:
+            deal.company = deal.contact.company
+    deal.save()
+    if participants:
+        deal.participants.set(participants)
+    StageChange.objects.create(deal=deal, to_stage=stage, to_status=DealStatus.OPEN, actor=actor)
+    if deal.contact is not None and deal.contact.lifecycle_stage in BEFORE_OPPORTUNITY:
+        _set_lifecycle(deal.contact, LifecycleStage.OPPORTUNITY)
+    return deal
+
+
+@transaction.atomic
+def deal_update(*, deal: Deal, actor: Actor, **fields: Any) -> Deal:
+    """Change a deal's properties. Stage and status have their own services (they leave history)."""
+    _check_field_names(fields, DEAL_FIELDS)
+    deal = _locked(deal)
+    permissions.ensure_can_change_deal(actor, deal)
+    participants = fields.pop("participants", None)
+    changed = _apply_deal_fields(deal, fields)
+    if changed:
+        deal.save(update_fields=[*changed, "updated_at"])
+    if participants is not None:
+        deal.participants.set(participants)
+    return deal
+
+
+@transaction.atomic
+def deal_move(
+    *,
+    deal: Deal,
+    to_stage: Stage,
+    actor: Actor,
+    after: Deal | None = None,
+    before: Deal | None = None,
+) -> Deal:
+    """Move a deal to `to_stage`, between `after` (the card above it) and `before` (the card
+    below it) when given. A stage change is recorded and restarts the rotting clock; a move
+    inside the same stage only reorders. Moving to where it already is changes nothing."""
+    deal = _locked(deal)
+    permissions.ensure_can_change_deal(actor, deal)
+    if to_stage.pipeline_id != deal.pipeline_id:
+        raise ValidationError({"stage": [f"Stage {to_stage.name!r} is not in the deal's pipeline."]})
+    if deal.status != DealStatus.OPEN:
+        raise Conflict(f"The deal is {deal.status}; reopen it before moving it.", code="closed")
+    update_fields = ["updated_at"]
+    if deal.stage_id != to_stage.pk:
+        StageChange.objects.create(
+            deal=deal,
+            from_stage_id=deal.stage_id,
+            to_stage=to_stage,
+            from_status=DealStatus.OPEN,
+            to_status=DealStatus.OPEN,
+            actor=actor,
+        )
+        deal.stage = to_stage
+        deal.stage_entered_at = timezone.now()
+        update_fields += ["stage", "stage_entered_at"]
+    position = _position_between(deal, to_stage, after=after, before=before)
+    if position is not None and position != deal.position:
+        deal.position = position
+        update_fields.append("position")
+    if len(update_fields) > 1:
+        deal.save(update_fields=update_fields)
+    return deal
+
+
+@transaction.atomic
+def deal_mark_won(*, deal: Deal, actor: Actor) -> Deal:
+    """Win a deal: it leaves the board, and its contact becomes a customer."""
+    deal = _close(deal, actor=actor, status=DealStatus.WON, reason="")
+    if deal.contact_id is not None:
+        contact = Contact.objects.get(pk=deal.contact_id)
+        if contact.lifecycle_stage != LifecycleStage.CUSTOMER:
+            _set_lifecycle(contact, LifecycleStage.CUSTOMER)
+    return deal
+
+
+@transaction.atomic
+def deal_mark_lost(*, deal: Deal, actor: Actor, reason: str) -> Deal:
+    """Lose a deal for one of the configured reasons. It leaves the board but stays findable."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"lost_reason": ["Pick the reason the deal was lost."]})
+    if not LostReason.objects.filter(name=reason, active=True).exists():
+        raise ValidationError({"lost_reason": [f"{reason!r} is not one of the configured lost reasons."]})
+    return _close(deal, actor=actor, status=DealStatus.LOST, reason=reason)
+
+
+@transaction.atomic
+def deal_reopen(*, deal: Deal, actor: Actor) -> Deal:
+    """Put a won or lost deal back on the board, in the stage it left from."""
+    deal = _locked(deal)
+    permissions.ensure_can_change_deal(actor, deal)
+    if deal.status == DealStatus.OPEN:
+        return deal
+    StageChange.objects.create(
+        deal=deal,
+        from_stage_id=deal.stage_id,
+        to_stage_id=deal.stage_id,
+        from_status=deal.status,
+        to_status=DealStatus.OPEN,
+        actor=actor,
+    )
+    deal.status = DealStatus.OPEN
+    deal.lost_reason = ""
+    deal.closed_at = None
+    deal.stage_entered_at = timezone.now()
+    deal.save(update_fields=["status", "lost_reason", "closed_at", "stage_entered_at", "updated_at"])
+    return deal
+
+
+def _close(deal: Deal, *, actor: Actor, status: str, reason: str) -> Deal:
+    deal = _locked(deal)
+    permissions.ensure_can_change_deal(actor, deal)
+    if deal.status == status and deal.lost_reason == reason:
+        return deal
+    StageChange.objects.create(
+        deal=deal,
+        from_stage_id=deal.stage_id,
+        to_stage_id=deal.stage_id,
+        from_status=deal.status,
+        to_status=status,
+        actor=actor,
+    )
+    deal.status = status
+    deal.lost_reason = reason
+    deal.closed_at = timezone.now()
+    deal.save(update_fields=["status", "lost_reason", "closed_at", "updated_at"])
+    return deal
+
+
+def _set_lifecycle(contact: Contact, stage: str) -> None:
+    # The system moves the lifecycle as a consequence of the rep's deal (actor=None): a rep may
+    # open a deal with a contact someone else owns, and the contact's history still shows it.
+    contact_services.contact_update(contact=contact, actor=None, lifecycle_stage=stage)
+
+
+def _position_between(deal: Deal, stage: Stage, *, after: Deal | None, before: Deal | None) -> float | None:
+    """A position between the neighbours' (floats: no renumbering on an ordinary drop)."""
+    above = after.position if after is not None and after.stage_id == stage.pk else None
+    below = before.position if before is not None and before.stage_id == stage.pk else None
+    if above is not None and below is not None:
+        if above >= below:  # neighbours tie (rows made outside deal_create): spread the column
+            _renumber(stage)
+            above = Deal.objects.get(pk=after.pk).position
+            below = Deal.objects.get(pk=before.pk).position
+        return (above + below) / 2
+    if above is not None:
+        return above + 1
+    if below is not None:
+        return below - 1
+    return None
+
+
+def _renumber(stage: Stage) -> None:
+    from pipeline.selectors import board_order
+
+    deals = list(
+        Deal.objects.filter(stage=stage, status=DealStatus.OPEN)
+        .order_by(*board_order())
+        .only("pk", "position")
+    )
+    for index, row in enumerate(deals):
+        row.position = float(index)
+    Deal.objects.bulk_update(deals, ["position"], batch_size=1000)
+
+
+def _locked(deal: Deal) -> Deal:
+    return Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
+
+
+def _check_field_names(fields: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in sorted(unknown)})
+
+
+def _apply_deal_fields(deal: Deal, fields: dict[str, Any]) -> list[str]:
+    """Validate `fields` onto `deal`; return the names that changed."""
+    errors: dict[str, list[str]] = {}
+    changed = []
+    for name, value in fields.items():
+        try:
+            value = _clean_deal_value(name, value)
+        except ValidationError as exc:
+            errors[name] = exc.messages
+            continue
+        attname = Deal._meta.get_field(name).attname
+        current = getattr(deal, attname)
+        new = value.pk if hasattr(value, "pk") else value
+        if current != new or deal.pk is None:
+            setattr(deal, name, value)
+            changed.append(name)
+    if errors:
+        raise ValidationError(errors)
+    return changed
+
+
+def _clean_deal_value(name: str, value: Any) -> Any:
+    if name == "title":
+        value = (value or "").strip()
+        if not value:
+            raise ValidationError("A deal needs a title.")
+        return value[:200]
+    if name == "amount":
+        try:
+            amount = Decimal(str(value if value not in (None, "") else "0"))
+        except InvalidOperation:
+            raise ValidationError("Enter an amount, like 1200 or 1200.50.") from None
+        if amount < 0:
+            raise ValidationError("The amount cannot be negative.")
+        if amount >= Decimal("1e12"):
+            raise ValidationError("The amount is too large.")
+        return amount.quantize(Decimal("0.01"))
+    if name == "currency":
+        value = (value or "").strip().upper()
+        if len(value) != 3 or not value.isalpha():
+            raise ValidationError("Use a three-letter currency code, like USD or EUR.")
+        return value
+    if name == "expected_close_date":
+        if value in (None, ""):
+            return None
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise ValidationError("Enter a date as YYYY-MM-DD.") from None
+    if name == "contact" and value is not None and not isinstance(value, Contact):
+        raise ValidationError("Expected a contact.")
+    if name == "company" and value is not None and not isinstance(value, Company):
+        raise ValidationError("Expected a company.")
+    return value
+
+
+# --- pipelines, stages and lost reasons (Settings → Pipelines, Admin only)
+
+
+@transaction.atomic
+def pipeline_create(*, actor: Actor, name: str, stages: list[tuple[str, int]] | None = None) -> Pipeline:
+    """A new pipeline, with the given (name, probability) stages or a sensible default set."""
+    permissions.ensure_can_configure(actor)
+    name = _clean_name(name, field="name")
+    if Pipeline.objects.filter(name__iexact=name).exists():
+        raise ValidationError({"name": [f"A pipeline named {name!r} exists already."]})
+    position = (Pipeline.objects.aggregate(m=Max("position"))["m"] or 0) + 1
+    pipeline = Pipeline.objects.create(name=name, position=position)
+    default = [("Qualified", 10), ("Contact made", 20), ("Proposal", 50), ("Negotiation", 80)]
+    for index, (stage_name, probability) in enumerate(stages or default):
+        Stage.objects.create(pipeline=pipeline, name=stage_name, probability=probability, position=index)
+    return pipeline
+
+
+@transaction.atomic
+def pipeline_rename(*, actor: Actor, pipeline: Pipeline, name: str) -> Pipeline:
+    permissions.ensure_can_configure(actor)
+    name = _clean_name(name, field="name")
+    if Pipeline.objects.filter(name__iexact=name).exclude(pk=pipeline.pk).exists():
+        raise ValidationError({"name": [f"A pipeline named {name!r} exists already."]})
+    pipeline.name = name
+    pipeline.save(update_fields=["name"])
+    return pipeline
+
+
+@transaction.atomic
+def stage_create(
+    *, actor: Actor, pipeline: Pipeline, name: str, probability: int = 0, rotting_days: int | None = None
+) -> Stage:
+    """Add a stage at the end of the pipeline."""
+    permissions.ensure_can_configure(actor)
+    stage = Stage(pipeline=pipeline)
+    _apply_stage(stage, name=name, probability=probability, rotting_days=rotting_days)
+    stage.position = (pipeline.stages.aggregate(m=Max("position"))["m"] or 0) + 1
+    stage.save()
+    return stage
+
+
+@transaction.atomic
+def stage_update(
+    *, actor: Actor, stage: Stage, name: str, probability: int, rotting_days: int | None
+) -> Stage:
+    permissions.ensure_can_configure(actor)
+    _apply_stage(stage, name=name, probability=probability, rotting_days=rotting_days)
+    stage.save(update_fields=["name", "probability", "rotting_days"])
+    return stage
+
+
+@transaction.atomic
+def stage_reorder(*, actor: Actor, pipeline: Pipeline, stage_ids: list[int]) -> None:
+    """Put the pipeline's stages in the order given (every stage of the pipeline, once)."""
+    permissions.ensure_can_configure(actor)
+    stages = {s.pk: s for s in pipeline.stages.select_for_update().order_by("pk")}
+    if sorted(stage_ids) != sorted(stages):
+        raise ValidationError({"stages": ["Give every stage of the pipeline exactly once."]})
+    for index, pk in enumerate(stage_ids):
+        stages[pk].position = index
+    Stage.objects.bulk_update(stages.values(), ["position"])
+
+
+@transaction.atomic
+def stage_delete(*, actor: Actor, stage: Stage) -> None:
+    """Delete an empty stage. A stage that holds deals (any status) stays: move them first."""
+    permissions.ensure_can_configure(actor)
+    stage = Stage.objects.select_for_update().get(pk=stage.pk)
+    count = Deal.objects.filter(stage=stage).count()
+    if count:
+        raise Conflict(
+            f"Stage {stage.name!r} holds {count} deal{'s' if count != 1 else ''}; "
+            "move them to another stage before deleting it.",
+            code="stage_has_deals",
+        )
+    if stage.pipeline.stages.count() == 1:
+        raise Conflict("A pipeline needs at least one stage.", code="last_stage")
+    stage.delete()
+
+
+def _apply_stage(stage: Stage, *, name: str, probability: Any, rotting_days: Any) -> None:
+    errors: dict[str, list[str]] = {}
+    try:
+        stage.name = _clean_name(name, field="name")
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    else:
+        clash = Stage.objects.filter(pipeline_id=stage.pipeline_id, name__iexact=stage.name).exclude(
+            pk=stage.pk
+        )
+        if clash.exists():
+            errors["name"] = [f"The pipeline has a stage named {stage.name!r} already."]
+    try:
+        stage.probability = int(probability if probability not in (None, "") else 0)
+        if not 0 <= stage.probability <= 100:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["probability"] = ["A probability is a whole number from 0 to 100."]
+    try:
+        # Empty or 0 turns rotting off (as Odoo's "days to rot").
+        days = int(rotting_days) if rotting_days not in (None, "") else None
+        if days is not None and days < 0:
+            raise ValueError
+        stage.rotting_days = days or None
+    except (TypeError, ValueError):
+        errors["rotting_days"] = ["Rotting days is a whole number of days, or empty for never."]
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def lost_reason_create(*, actor: Actor, name: str) -> LostReason:
+    permissions.ensure_can_configure(actor)
+    name = _clean_name(name, field="name")
+    if LostReason.objects.filter(name__iexact=name).exists():
+        raise ValidationError({"name": [f"The lost reason {name!r} exists already."]})
+    position = (LostReason.objects.aggregate(m=Max("position"))["m"] or 0) + 1
+    return LostReason.objects.create(name=name, position=position)
+
+
+@transaction.atomic
+def lost_reason_update(*, actor: Actor, reason: LostReason, name: str, active: bool) -> LostReason:
+    """Rename or retire a reason. Deals keep the name they were lost with (a copy, not a key)."""
+    permissions.ensure_can_configure(actor)
+    name = _clean_name(name, field="name")
+    if LostReason.objects.filter(name__iexact=name).exclude(pk=reason.pk).exists():
+        raise ValidationError({"name": [f"The lost reason {name!r} exists already."]})
+    reason.name = name
+    reason.active = active
+    reason.save(update_fields=["name", "active"])
+    return reason
+
+
+@transaction.atomic
+def lost_reason_delete(*, actor: Actor, reason: LostReason) -> None:
+    permissions.ensure_can_configure(actor)
+    reason.delete()
+
+
+def _clean_name(value: Any, *, field: str, max_length: int = 100) -> str:
+    value = str(value or "").strip()
+    if not value:
+        raise ValidationError({field: ["This cannot be empty."]})
+    if len(value) > max_length:
+        raise ValidationError({field: [f"At most {max_length} characters."]})
+    return value
