@@ -21,6 +21,8 @@ class ApiRootApi(APIView):
             "contacts": "api-contacts",
             "companies": "api-companies",
             "sources": "api-sources",
+            "activities": "api-activities",
+            "tasks": "api-tasks",
             "schema": "api-schema",
             "docs": "api-docs",
         }

@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("accounts.api_urls")),
     path("", include("contacts.api_urls")),
     path("", include("events.api_urls")),
+    path("", include("pipeline.activity_api_urls")),
 ]

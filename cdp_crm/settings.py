@@ -174,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `kind` field with its own choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {"ActivityKindEnum": "pipeline.models.ActivityKind"},
 }
 
 # --- Celery (Redis broker). Messages are wake-up calls; Postgres holds the record of work.
