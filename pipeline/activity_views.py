@@ -40,6 +40,8 @@ def _panel_context(request: HttpRequest, *, scope: str, record, activity_form=No
         "task_form": task_form
         or TaskForm(users=users, initial={"due_at": default_due(), "assignee": user.pk}),
         "now": timezone.now(),
+        # Where a done checkbox lands without JavaScript: the record page, not this fragment.
+        "back_url": record.get_absolute_url() if hasattr(record, "get_absolute_url") else "",
     }
 
 
@@ -129,15 +131,24 @@ def task_toggle(request: HttpRequest, pk: int) -> HttpResponse:
         task = activities.task_reopen(task=task, actor=request.user)
     if not request.htmx:
         return _redirect_next(request)
-    context = {"task": task, "now": timezone.now(), "show_record": request.POST.get("show_record") == "1"}
+    context = {
+        "task": task,
+        "now": timezone.now(),
+        "show_record": request.POST.get("show_record") == "1",
+        "back_url": _safe_next(request),
+    }
     return render(request, "pipeline/activities/_task_row.html", context)
 
 
-def _redirect_next(request: HttpRequest) -> HttpResponse:
+def _safe_next(request: HttpRequest) -> str:
     target = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = reverse("pipeline:tasks")
-    return redirect(target)
+        return reverse("pipeline:tasks")
+    return target
+
+
+def _redirect_next(request: HttpRequest) -> HttpResponse:
+    return redirect(_safe_next(request))
 
 
 # --- My day

@@ -16,7 +16,7 @@
       { label: "Value", data: data.forecast.value }, { label: "Weighted", data: data.forecast.weighted }] } });
     chart("chart-win-rate", { type: "bar", data: { labels: data.winRate.labels, datasets: [
       { label: "Win rate %", data: data.winRate.rate }] } });
-    chart("chart-activities", { type: "line", data: { labels: data.activities.labels,
+    chart("chart-activities", { type: "bar", data: { labels: data.activities.labels,
       datasets: data.activities.series } });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);

@@ -272,3 +272,18 @@ def test_activity_panel_query_count_is_pinned(sales_client, sales_user, django_a
     with django_assert_max_num_queries(7):
         html = sales_client.get(f"/contacts/{contact.pk}/activities/").content.decode()
     assert html.count('data-testid="activity"') == 25 and html.count('data-testid="task-row"') == 25
+
+
+def test_without_htmx_the_done_checkbox_returns_to_a_safe_page(sales_client, sales_user):
+    contact = make_contact()
+    task = activities.task_create(actor=sales_user, title="Call", contact=contact)
+    # the panel's checkbox points back at the contact page, not at the fragment
+    panel = sales_client.get(f"/contacts/{contact.pk}/activities/").content.decode()
+    assert f'name="next" value="/contacts/{contact.pk}/"' in panel
+    response = sales_client.post(
+        f"/tasks/{task.pk}/toggle/", {"done": "on", "next": f"/contacts/{contact.pk}/"}
+    )
+    assert response.status_code == 302 and response.url == f"/contacts/{contact.pk}/"
+    # and an off-site target is replaced by My day
+    response = sales_client.post(f"/tasks/{task.pk}/toggle/", {"next": "https://evil.example/"})
+    assert response.url == "/tasks/" and not Task.objects.get(pk=task.pk).done
