@@ -31,6 +31,8 @@ urlpatterns = [
             ),
         )
     ],
+    path("activities/<int:pk>/", activity_views.activity_item, name="item"),
+    path("activities/<int:pk>/edit/", activity_views.activity_edit, name="edit"),
     path("activities/<int:pk>/delete/", activity_views.activity_delete, name="delete"),
     path("tasks/<int:pk>/toggle/", activity_views.task_toggle, name="task_toggle"),
     path("reports/", report_views.reports, name="reports"),

@@ -5,12 +5,13 @@ The panel is one partial swapped whole (`outerHTML`) after each post: the compos
 empty (or with its errors, as 422) and the feed and task list come back fresh, with no reload.
 """
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import is_admin
 from cdp_crm.errors import DomainError, domain_errors
@@ -81,6 +82,45 @@ def activity_create(request: HttpRequest, scope: str, pk: int) -> HttpResponse:
     if not request.htmx:
         return _back(request, scope=scope, pk=pk)
     return _render_panel(request, scope=scope, pk=pk)
+
+
+def _item_context(request: HttpRequest, activity) -> dict:
+    activity.editable = activities.can_change_activity(request.user, activity)
+    return {"activity": activity, "record": activity.contact or activity.company}
+
+
+@require_GET
+@domain_errors
+def activity_item(request: HttpRequest, pk: int) -> HttpResponse:
+    """One feed item: what Cancel in the edit form swaps back."""
+    activity = activity_selectors.activity_get(user=request.user, activity_id=pk)
+    return render(request, "pipeline/activities/_activity_item.html", _item_context(request, activity))
+
+
+@require_http_methods(["GET", "POST"])
+@domain_errors
+def activity_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Edit in place (author or Admin): GET swaps the item for a form, POST saves and swaps back."""
+    activity = activity_selectors.activity_get(user=request.user, activity_id=pk)
+    if not activities.can_change_activity(request.user, activity):
+        raise PermissionDenied("Only the author or an Admin may change this activity.")
+    if request.method == "GET":
+        initial = {f: getattr(activity, f) for f in ("kind", "subject", "body")}
+        initial["occurred_at"] = timezone.localtime(activity.occurred_at)
+        form = ActivityForm(initial=initial, auto_id=f"id_edit{pk}_%s")
+        return render(
+            request, "pipeline/activities/_activity_edit.html", {"activity": activity, "form": form}
+        )
+    form = ActivityForm(request.POST, auto_id=f"id_edit{pk}_%s")
+    if form.is_valid():
+        fields = {k: v for k, v in form.cleaned_data.items() if k != "occurred_at" or v is not None}
+        activity = activities.activity_update(activity=activity, actor=request.user, **fields)
+        if not request.htmx:
+            record = activity.contact or activity.company
+            return redirect(record.get_absolute_url() if record else reverse("pipeline:tasks"))
+        return render(request, "pipeline/activities/_activity_item.html", _item_context(request, activity))
+    context = {"activity": activity, "form": form}
+    return render(request, "pipeline/activities/_activity_edit.html", context, status=422)
 
 
 @require_POST

@@ -287,3 +287,34 @@ def test_without_htmx_the_done_checkbox_returns_to_a_safe_page(sales_client, sal
     # and an off-site target is replaced by My day
     response = sales_client.post(f"/tasks/{task.pk}/toggle/", {"next": "https://evil.example/"})
     assert response.url == "/tasks/" and not Task.objects.get(pk=task.pk).done
+
+
+def test_the_author_edits_an_activity_in_place(sales_client, sales_user, deal):
+    # given a note the rep wrote on a deal
+    activity = activities.activity_log(actor=sales_user, kind="note", subject="Draft", body="old", deal=deal)
+    # when she opens the edit form, it is prefilled
+    form = sales_client.get(f"/activities/{activity.pk}/edit/", **HTMX).content.decode()
+    assert 'value="Draft"' in form and "\nold</textarea>" in form and 'data-testid="activity-edit"' in form
+    # and saving swaps the item back with the new text (escaped) and keeps the time
+    html = sales_client.post(
+        f"/activities/{activity.pk}/edit/", {"kind": "call", "subject": "Final", "body": "<i>new</i>"}, **HTMX
+    ).content.decode()
+    assert "Final" in html and "&lt;i&gt;new&lt;/i&gt;" in html and 'data-testid="activity"' in html
+    fresh = Activity.objects.get(pk=activity.pk)
+    assert (fresh.kind, fresh.body, fresh.occurred_at) == ("call", "<i>new</i>", activity.occurred_at)
+    # an empty edit comes back with its error
+    response = sales_client.post(
+        f"/activities/{activity.pk}/edit/", {"kind": "note", "subject": "", "body": ""}, **HTMX
+    )
+    assert response.status_code == 422 and "Write a subject" in response.content.decode()
+    # cancel swaps the display item back
+    assert "Final" in sales_client.get(f"/activities/{activity.pk}/", **HTMX).content.decode()
+
+
+def test_another_rep_cannot_open_or_post_the_edit_form(sales_client):
+    activity = activities.activity_log(actor=make_user(), kind="note", body="theirs", contact=make_contact())
+    assert sales_client.get(f"/activities/{activity.pk}/edit/", **HTMX).status_code == 403
+    response = sales_client.post(
+        f"/activities/{activity.pk}/edit/", {"kind": "note", "body": "mine now"}, **HTMX
+    )
+    assert response.status_code == 403 and Activity.objects.get().body == "theirs"
