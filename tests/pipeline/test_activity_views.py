@@ -318,3 +318,13 @@ def test_another_rep_cannot_open_or_post_the_edit_form(sales_client):
         f"/activities/{activity.pk}/edit/", {"kind": "note", "body": "mine now"}, **HTMX
     )
     assert response.status_code == 403 and Activity.objects.get().body == "theirs"
+
+
+def test_my_day_caps_a_huge_backlog_with_a_note(sales_client, sales_user):
+    now = timezone.now()
+    Task.objects.bulk_create(
+        Task(title=f"Backlog {i}", assignee=sales_user, due_at=now + timedelta(hours=i)) for i in range(205)
+    )
+    html = sales_client.get("/tasks/").content.decode()
+    assert html.count('data-testid="task-row"') == 200 and 'data-testid="tasks-truncated"' in html
+    assert "Backlog 199<" in html and "Backlog 200<" not in html
