@@ -23,6 +23,8 @@ class ApiRootApi(APIView):
             "pipelines": "api-pipelines",
             "deals": "api-deals",
             "sources": "api-sources",
+            "activities": "api-activities",
+            "tasks": "api-tasks",
             "schema": "api-schema",
             "docs": "api-docs",
         }

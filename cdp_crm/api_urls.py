@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("contacts.api_urls")),
     path("", include("pipeline.api_urls")),
     path("", include("events.api_urls")),
+    path("", include("pipeline.activity_api_urls")),
 ]

@@ -10,6 +10,7 @@ NAV = [
     ("Companies", "contacts:company_list", "building", "/companies/"),
     ("Pipeline", "pipeline:board", "kanban", "/pipeline/"),
     ("Tasks", "pipeline:tasks", "check2-square", "/tasks/"),
+    ("Reports", "activities:reports", "bar-chart", "/reports/"),
     ("Segments", "segments:list", "funnel", "/segments/"),
     ("Events", "events:list", "activity", "/events/"),
     ("Sources", "events:sources", "plug", "/sources/"),

@@ -174,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a `kind` field with its own choices: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {"ActivityKindEnum": "pipeline.models.ActivityKind"},
 }
 
 # --- Celery (Redis broker). Messages are wake-up calls; Postgres holds the record of work.
@@ -225,7 +227,12 @@ CELERY_BEAT_SCHEDULE = {
     "event-dedup-expire": {"task": "events.tasks.event_dedup_expire", "schedule": 3600.0},
     # CSV imports whose wake-up message or worker was lost resume from their last batch.
     "contact-import-sweep": {"task": "contacts.tasks.contact_import_sweep", "schedule": 60.0},
+    # Task reminders: each run claims the tasks now within the lead time, so it must run at least
+    # as often as the lead time is short; once a minute keeps reminders on time to the minute.
+    "task-reminders": {"task": "pipeline.tasks.tasks_send_reminders", "schedule": 60.0},
 }
+# How long before a task's due time its assignee gets the reminder email.
+TASK_REMINDER_LEAD_MINUTES = env_int("TASK_REMINDER_LEAD_MINUTES", default=15)
 # What the ingest worker does with each claimed batch of event ids (a dotted path to a function
 # taking event_ids=[...]). The identity app plugs its stitching in here; None only drains.
 INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="") or None

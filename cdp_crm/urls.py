@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("contacts.urls")),
     path("", include("contacts.tools_urls")),
     path("", include("pipeline.urls")),
+    path("", include("pipeline.activity_urls")),
     path("", include("events.urls")),
     path("", include("segments.urls")),
     path("api/v1/", include("cdp_crm.api_urls")),

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from cdp_crm.pages import not_built_yet
-from pipeline import views
+from pipeline import activity_views, views
 
 app_name = "pipeline"
 
@@ -29,14 +29,5 @@ urlpatterns = [
         )
         for action in views.SETTINGS_ACTIONS
     ),
-    path(
-        "tasks/",
-        not_built_yet,
-        {
-            "title": "Tasks",
-            "issue": 4,
-            "summary": "Your day: overdue, today and upcoming tasks with reminders by email.",
-        },
-        name="tasks",
-    ),
+    path("tasks/", activity_views.my_day, name="tasks"),
 ]

@@ -1,0 +1,194 @@
+"""Reads for activities and tasks: record feeds, the "My day" page and the API lists."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from cdp_crm.errors import NotFound
+from contacts import selectors as contact_selectors
+from contacts.permissions import ensure_can_read
+from pipeline.models import Activity, Deal, Task
+
+FEED_LIMIT = 50
+
+
+def _record_q(*, contact_id: int | None, deal_id: int | None, company_id: int | None) -> Q:
+    if contact_id is not None:
+        return Q(contact_id=contact_id)
+    if deal_id is not None:
+        return Q(deal_id=deal_id)
+    if company_id is not None:
+        # A company's feed also shows what was logged on its people.
+        return Q(company_id=company_id) | Q(contact__company_id=company_id)
+    raise ValueError("a record is required")
+
+
+def activity_feed(
+    *,
+    user: AbstractBaseUser,
+    contact_id: int | None = None,
+    deal_id: int | None = None,
+    company_id: int | None = None,
+    limit: int = FEED_LIMIT,
+) -> list[Activity]:
+    """A record's activities, newest first."""
+    ensure_can_read(user)
+    q = _record_q(contact_id=contact_id, deal_id=deal_id, company_id=company_id)
+    return list(
+        Activity.objects.filter(q)
+        .select_related("author", "contact", "deal", "company")
+        .order_by("-occurred_at", "-pk")[:limit]
+    )
+
+
+def activity_list(*, user: AbstractBaseUser, filters: dict[str, Any] | None = None) -> QuerySet[Activity]:
+    ensure_can_read(user)
+    filters = filters or {}
+    activities = Activity.objects.all()
+    for name in ("contact", "deal", "company", "author"):
+        if filters.get(name) is not None:
+            activities = activities.filter(**{f"{name}_id": filters[name]})
+    if filters.get("kind"):
+        activities = activities.filter(kind=filters["kind"])
+    return activities.order_by("-occurred_at", "-pk")
+
+
+def activity_get(*, user: AbstractBaseUser, activity_id: int) -> Activity:
+    ensure_can_read(user)
+    activity = Activity.objects.select_related("author").filter(pk=activity_id).first()
+    if activity is None:
+        raise NotFound(f"Activity {activity_id} does not exist.")
+    return activity
+
+
+def tasks_for_record(
+    *,
+    user: AbstractBaseUser,
+    contact_id: int | None = None,
+    deal_id: int | None = None,
+    company_id: int | None = None,
+    limit: int = FEED_LIMIT,
+) -> list[Task]:
+    """A record's open tasks, soonest first (no due time last)."""
+    ensure_can_read(user)
+    if company_id is not None:
+        q = Q(company_id=company_id)  # a company's own tasks; its people's tasks are on their pages
+    else:
+        q = _record_q(contact_id=contact_id, deal_id=deal_id, company_id=None)
+    return list(
+        Task.objects.filter(q, done=False)
+        .select_related("assignee")
+        .order_by("due_at", "pk")[:limit]  # Postgres sorts NULLs last ascending
+    )
+
+
+def task_list(
+    *, user: AbstractBaseUser, filters: dict[str, Any] | None = None, now: datetime | None = None
+) -> QuerySet[Task]:
+    """Tasks for the API: filters assignee (id or "me"), done, due ("overdue", "today", "upcoming",
+    "none"), contact, deal, company."""
+    ensure_can_read(user)
+    filters = filters or {}
+    tasks = Task.objects.all()
+    assignee = filters.get("assignee")
+    if assignee is not None:
+        tasks = tasks.filter(assignee_id=user.pk if assignee == "me" else assignee)
+    if filters.get("done") is not None:
+        tasks = tasks.filter(done=filters["done"])
+    if filters.get("due"):
+        tasks = tasks.filter(_due_q(filters["due"], now or timezone.now()))
+    for name in ("contact", "deal", "company"):
+        if filters.get(name) is not None:
+            tasks = tasks.filter(**{f"{name}_id": filters[name]})
+    return tasks.order_by("done", "due_at", "pk")
+
+
+def _day_bounds(now: datetime) -> tuple[datetime, datetime]:
+    start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, start + timedelta(days=1)
+
+
+def _due_q(due: str, now: datetime) -> Q:
+    start, end = _day_bounds(now)
+    return {
+        "overdue": Q(due_at__lt=now, done=False),
+        "today": Q(due_at__gte=start, due_at__lt=end),
+        "upcoming": Q(due_at__gte=end),
+        "none": Q(due_at__isnull=True),
+    }[due]
+
+
+def task_get(*, user: AbstractBaseUser, task_id: int) -> Task:
+    ensure_can_read(user)
+    task = Task.objects.select_related("assignee").filter(pk=task_id).first()
+    if task is None:
+        raise NotFound(f"Task {task_id} does not exist.")
+    return task
+
+
+@dataclass
+class MyDay:
+    overdue: list[Task] = field(default_factory=list)
+    today: list[Task] = field(default_factory=list)
+    upcoming: list[Task] = field(default_factory=list)
+    someday: list[Task] = field(default_factory=list)  # no due time
+    done: list[Task] = field(default_factory=list)
+    truncated: bool = False  # more tasks than the page shows
+
+
+def my_day(
+    *,
+    user: AbstractBaseUser,
+    assignee_id: int,
+    q: str = "",
+    show_done: bool = False,
+    now: datetime | None = None,
+    limit: int = 200,
+) -> MyDay:
+    """One person's tasks split into overdue, today (not yet overdue), upcoming and undated, in one
+    query. Done tasks (finished today, or all with `show_done`) stay visible under their section
+    so a ticked checkbox does not make the row vanish. At most `limit` tasks, soonest first: the
+    page renders ~1 ms per row, so a backlog of hundreds is cut off with a note, not rendered."""
+    ensure_can_read(user)
+    now = now or timezone.now()
+    start, end = _day_bounds(now)
+    tasks = Task.objects.filter(assignee_id=assignee_id)
+    if not show_done:
+        tasks = tasks.filter(Q(done=False) | Q(done_at__gte=start))
+    if q.strip():
+        tasks = tasks.filter(title__icontains=q.strip())
+    tasks = list(tasks.select_related("contact", "deal", "company").order_by("due_at", "pk")[: limit + 1])
+    day = MyDay(truncated=len(tasks) > limit)
+    for task in tasks[:limit]:
+        if task.due_at is None:
+            day.someday.append(task)
+        elif task.due_at < now and not task.done:
+            day.overdue.append(task)
+        elif task.due_at < end:
+            day.today.append(task) if task.due_at >= start else day.done.append(task)
+        else:
+            day.upcoming.append(task)
+    return day
+
+
+def record_get(*, user: AbstractBaseUser, scope: str, pk: int):
+    """The contact, company or deal an activity panel belongs to."""
+    if scope == "contact":
+        return contact_selectors.contact_get(user=user, contact_id=pk)
+    if scope == "company":
+        return contact_selectors.company_get(user=user, company_id=pk)
+    ensure_can_read(user)
+    deal = Deal.objects.filter(pk=pk).first()
+    if deal is None:
+        raise NotFound(f"Deal {pk} does not exist.")
+    return deal
+
+
+def assignee_choices(*, user: AbstractBaseUser) -> list:
+    """Who a task may be assigned to (Admins and Sales), the current user first."""
+    users = contact_selectors.owner_choices()
+    return sorted(users, key=lambda u: u.pk != user.pk)
