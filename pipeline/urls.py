@@ -1,6 +1,5 @@
 from django.urls import path
 
-from cdp_crm.pages import not_built_yet
 from pipeline import activity_views, views
 
 app_name = "pipeline"

@@ -141,6 +141,10 @@ def test_deal_page_shows_stage_bar_history_and_people(client, sales_user, stages
     assert (
         "Lead in → Proposal" in html and 'aria-current="step"' in html and 'id="deal-activity-slot"' in html
     )
+    # the activities panel is lazy-loaded into the deal page from the activities feature's URL
+    assert f'hx-get="/deals/{deal.pk}/activities/" hx-trigger="load"' in html
+    panel = client.get(f"/deals/{deal.pk}/activities/", HTTP_HX_REQUEST="true")
+    assert panel.status_code == 200 and "<html" not in panel.content.decode()
     client.post(f"/deals/{deal.pk}/move/", {"stage": stages[1].pk})
     assert Deal.objects.get(pk=deal.pk).stage == stages[1]
 
