@@ -2,7 +2,7 @@ import pytest
 
 from pipeline import services
 from pipeline.models import Deal, StageChange
-from tests.factories import make_user
+from tests.factories import make_contact, make_user
 from tests.pipeline.helpers import make_pipeline, make_reason, stages_of
 
 pytestmark = pytest.mark.django_db
@@ -191,3 +191,21 @@ def test_marketing_reads_the_board_but_cannot_change_or_add(client, marketing_us
     assert "Pool deal" in html and 'data-testid="won"' not in html and "/deals/new/" not in html
     assert client.post(f"/deals/{deal.pk}/won/").status_code == 403
     assert client.get("/deals/new/").status_code == 403
+
+
+def test_participants_are_added_from_the_picker_and_removed(client, sales_user, stages):
+    ada = make_contact(first_name="Ada", last_name="Lovelace", email="ada@example.com")
+    grace = make_contact(first_name="Grace", last_name="Hopper", email="grace@example.com")
+    deal = services.deal_create(actor=sales_user, title="Acme", stage=stages[0], contact=ada)
+    client.force_login(sales_user)
+    options = client.get("/pipeline/contact-options/?add=hopp").content.decode()
+    assert f'value="Grace Hopper (#{grace.pk})"' in options and "Ada" not in options
+    client.post(f"/deals/{deal.pk}/participants/", {"add": f"Grace Hopper (#{grace.pk})"})
+    client.post(
+        f"/deals/{deal.pk}/participants/", {"add": f"Ada Lovelace (#{ada.pk})"}
+    )  # the primary: ignored
+    assert [p.pk for p in deal.participants.all()] == [grace.pk]
+    page = client.post(f"/deals/{deal.pk}/participants/", {"add": "nobody"}, follow=True).content.decode()
+    assert "Pick a contact from the list" in page
+    client.post(f"/deals/{deal.pk}/participants/", {"remove": grace.pk})
+    assert not deal.participants.exists()
