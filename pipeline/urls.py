@@ -17,6 +17,7 @@ urlpatterns = [
     path("deals/<int:pk>/won/", views.deal_won, name="deal_won"),
     path("deals/<int:pk>/lost/", views.deal_lost, name="deal_lost"),
     path("deals/<int:pk>/reopen/", views.deal_reopen, name="deal_reopen"),
+    path("deals/<int:pk>/participants/", views.deal_participants, name="deal_participants"),
     path("settings/pipelines/", views.pipeline_settings, name="settings"),
     # One POST endpoint per settings form, spelled out (no catch-all route to guess at).
     *(

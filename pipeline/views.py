@@ -16,7 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from cdp_crm.errors import Conflict, domain_errors
 from contacts import selectors as contact_selectors
 from pipeline import permissions, selectors, services
-from pipeline.forms import BoardFilterForm, DealForm, contact_label
+from pipeline.forms import BoardFilterForm, ContactPickerField, DealForm, contact_label
 from pipeline.models import Deal, LostReason, Pipeline, Stage
 from pipeline.selectors import BoardFilters
 
@@ -291,7 +291,7 @@ def _errors_onto(form, exc: ValidationError) -> None:
 @domain_errors
 def contact_options(request: HttpRequest) -> HttpResponse:
     """<option>s for the contact picker's datalist, as the user types."""
-    q = (request.GET.get("contact") or request.GET.get("q") or "").strip()
+    q = (request.GET.get("contact") or request.GET.get("add") or request.GET.get("q") or "").strip()
     contacts = (
         list(contact_selectors.contact_list(user=request.user, filters={"q": q})[:10]) if len(q) >= 2 else []
     )
@@ -449,3 +449,23 @@ def _get(model, data):
     if obj is None:
         raise Http404(f"No such {model._meta.verbose_name}.")
     return obj
+
+
+@require_POST
+@domain_errors
+def deal_participants(request: HttpRequest, pk: int) -> HttpResponse:
+    """Add (`add`: the contact picker's value) or remove (`remove`: a contact id) a participant."""
+    deal = selectors.deal_get(user=request.user, deal_id=pk)
+    people = {p.pk: p for p in deal.participants.all()}
+    if request.POST.get("remove", "").isdigit():
+        people.pop(int(request.POST["remove"]), None)
+    else:
+        try:
+            contact = ContactPickerField(required=True).clean(request.POST.get("add", ""))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(deal_url(deal))
+        if contact.pk != deal.contact_id:
+            people[contact.pk] = contact
+    services.deal_update(deal=deal, actor=request.user, participants=list(people.values()))
+    return redirect(deal_url(deal))

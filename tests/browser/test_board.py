@@ -70,3 +70,32 @@ def test_lose_a_deal_from_the_card_menu_asks_for_a_reason(page, live_server):
     page.wait_for_selector(f"#deal-card-{acme.pk}", state="detached")
     assert page.inner_text(f"#column-header-{stages[0].pk} [data-testid=column-count]") == "0"
     assert Deal.objects.get(pk=acme.pk).lost_reason == "Price"
+
+
+def test_drag_within_a_column_keeps_the_new_order_after_a_reload(page, live_server):
+    # given three deals in one column, shown newest first: C, B, A
+    rita = make_user(role="Sales", username="rita")
+    stages = stages_of(make_pipeline())
+    a, _b, c = (services.deal_create(actor=rita, title=t, stage=stages[0]) for t in "ABC")
+    log_in(page, live_server, "rita")
+    page.goto(live_server.url + "/pipeline/")
+    column = f".board-cards[data-stage-id='{stages[0].pk}']"
+    titles = (
+        f'Array.from(document.querySelectorAll("{column} .deal-card a.fw-semibold")).map(e => e.textContent)'
+    )
+    assert page.evaluate(titles) == ["C", "B", "A"]
+    # when she drags A up over C
+    source = page.locator(f"#deal-card-{a.pk}").bounding_box()
+    goal = page.locator(f"#deal-card-{c.pk}").bounding_box()
+    page.mouse.move(source["x"] + 40, source["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(source["x"] + 45, source["y"] + 10, steps=5)
+    page.mouse.move(goal["x"] + 40, goal["y"] + 5, steps=20)
+    page.mouse.up()
+    # then A has moved up, and the order she sees is the one saved: a reload shows it again
+    dropped = page.evaluate(titles)
+    assert dropped.index("A") < 2, dropped
+    page.wait_for_load_state("networkidle")
+    page.reload()
+    assert page.evaluate(titles) == dropped
+    assert not StageChange.objects.filter(deal=a, from_stage__isnull=False).exists()

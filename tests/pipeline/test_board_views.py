@@ -2,7 +2,7 @@ import pytest
 
 from pipeline import services
 from pipeline.models import Deal, StageChange
-from tests.factories import make_user
+from tests.factories import make_contact, make_user
 from tests.pipeline.helpers import make_pipeline, make_reason, stages_of
 
 pytestmark = pytest.mark.django_db
@@ -162,3 +162,54 @@ def test_pipeline_settings_are_admin_only_and_refuse_deleting_a_stage_with_deals
     assert "Manage pipelines" in admin_client.get("/settings/").content.decode()
     admin_client.force_login(sales_user)
     assert admin_client.get("/settings/pipelines/").status_code == 403
+
+
+def test_won_from_the_board_removes_the_card_and_updates_the_headers(client, sales_user, stages):
+    # given two deals in the first column
+    acme = services.deal_create(actor=sales_user, title="Acme", stage=stages[0], amount=1000)
+    services.deal_create(actor=sales_user, title="Globex", stage=stages[0], amount=500)
+    client.force_login(sales_user)
+    # when the card menu's Won is clicked
+    html = client.post(f"/deals/{acme.pk}/won/", {"from": "board"}, HTTP_HX_REQUEST="true").content.decode()
+    # then the headers come back out of band with the deal counted out (the card is swapped away)
+    header = html.split(f'id="column-header-{stages[0].pk}"')[1].split("</header>")[0]
+    assert 'data-testid="column-count">1<' in header and 'data-testid="column-value">500<' in header
+    assert "Acme" not in html and Deal.objects.get(pk=acme.pk).status == "won"
+
+
+def test_lost_from_the_deal_page_redirects_back_to_it(client, sales_user, stages):
+    make_reason("Timing")
+    deal = services.deal_create(actor=sales_user, title="Acme", stage=stages[0])
+    client.force_login(sales_user)
+    form = client.get(f"/deals/{deal.pk}/lost/", HTTP_HX_REQUEST="true").content.decode()
+    assert '<option value="Timing">Timing</option>' in form and "<html" not in form
+    response = client.post(f"/deals/{deal.pk}/lost/", {"lost_reason": "Timing"}, HTTP_HX_REQUEST="true")
+    assert response.headers["HX-Redirect"] == f"/deals/{deal.pk}/"
+    assert "Lost: Timing" in client.get(f"/deals/{deal.pk}/").content.decode()
+
+
+def test_marketing_reads_the_board_but_cannot_change_or_add(client, marketing_user, stages):
+    deal = services.deal_create(actor=None, title="Pool deal", stage=stages[0])
+    client.force_login(marketing_user)
+    html = client.get("/pipeline/").content.decode()
+    assert "Pool deal" in html and 'data-testid="won"' not in html and "/deals/new/" not in html
+    assert client.post(f"/deals/{deal.pk}/won/").status_code == 403
+    assert client.get("/deals/new/").status_code == 403
+
+
+def test_participants_are_added_from_the_picker_and_removed(client, sales_user, stages):
+    ada = make_contact(first_name="Ada", last_name="Lovelace", email="ada@example.com")
+    grace = make_contact(first_name="Grace", last_name="Hopper", email="grace@example.com")
+    deal = services.deal_create(actor=sales_user, title="Acme", stage=stages[0], contact=ada)
+    client.force_login(sales_user)
+    options = client.get("/pipeline/contact-options/?add=hopp").content.decode()
+    assert f'value="Grace Hopper (#{grace.pk})"' in options and "Ada" not in options
+    client.post(f"/deals/{deal.pk}/participants/", {"add": f"Grace Hopper (#{grace.pk})"})
+    client.post(
+        f"/deals/{deal.pk}/participants/", {"add": f"Ada Lovelace (#{ada.pk})"}
+    )  # the primary: ignored
+    assert [p.pk for p in deal.participants.all()] == [grace.pk]
+    page = client.post(f"/deals/{deal.pk}/participants/", {"add": "nobody"}, follow=True).content.decode()
+    assert "Pick a contact from the list" in page
+    client.post(f"/deals/{deal.pk}/participants/", {"remove": grace.pk})
+    assert not deal.participants.exists()
