@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from contacts.models import Company, Contact
 from events.models import Source
-from pipeline.models import Deal, Pipeline, Stage
+from pipeline.models import Deal, DealStatus, Pipeline, Stage, Task
 
 
 def _snapshot():
@@ -18,6 +18,7 @@ def _snapshot():
         ),
         "companies": Company.objects.count(),
         "stages": Stage.objects.count(),
+        "tasks": sorted(Task.objects.values_list("deal__title", "title")),
     }
 
 
@@ -29,6 +30,10 @@ def test_seed_demo_is_realistic_deterministic_and_idempotent():
     assert Pipeline.objects.count() == 2 and first["stages"] == 8
     assert len(first["deals"]) == 75
     assert Source.objects.filter(name="Website").count() == 1
+    # most open deals have a next step, so the board's badges are not all "none scheduled"
+    open_deals = Deal.objects.filter(status=DealStatus.OPEN)
+    assert open_deals.filter(next_activity_at__isnull=False).count() > open_deals.count() // 2
+    assert not open_deals.filter(stage_entered_at__isnull=True).exists()
     # every contact's email domain is its company's
     assert all(email.endswith("@" + domain) for email, _, domain, _ in first["contacts"])
 

@@ -13,7 +13,8 @@ from accounts import services as account_services
 from accounts.models import Role
 from contacts.models import Company, Contact, LifecycleStage
 from events.models import Source, SourceKind
-from pipeline.models import Deal, DealStatus, Pipeline, Stage
+from pipeline.activities import deal_activity_dates_refresh
+from pipeline.models import Deal, DealStatus, Pipeline, Stage, Task
 
 FIRST_NAMES = [
     "Ada",
@@ -296,11 +297,22 @@ class Command(BaseCommand):
                         expected_close_date=(now + timedelta(days=rng.randint(-20, 120))).date(),
                         lost_reason="Chose a competitor" if status == DealStatus.LOST else "",
                         closed_at=now - timedelta(days=rng.randint(1, 60)),
+                        stage_entered_at=now - timedelta(days=rng.randint(0, 40), hours=rng.randint(0, 23)),
                     )
                     if status == DealStatus.OPEN:
                         deal.closed_at = None
+                    # A next step on most open deals, some overdue, some today, most ahead: the
+                    # board's badges and "My day" show something real on first run.
+                    task_due = now + timedelta(days=rng.randint(-4, 12), hours=rng.randint(1, 8))
+                    has_task = status == DealStatus.OPEN and rng.random() < 0.7
                     if title in existing:
                         continue
                     deal.save()
+                    if has_task:
+                        Task.objects.create(
+                            title=f"Follow up: {product}", due_at=task_due, assignee=deal.owner, deal=deal,
+                            contact=deal.contact,
+                        )  # fmt: skip
+                        deal_activity_dates_refresh(deal_id=deal.pk)
                     created += 1
         return created
