@@ -1,9 +1,12 @@
-"""Shared REST API plumbing: the one exception handler every API view answers through."""
+"""Shared REST API plumbing: the exception handler every API view answers through, pagination,
+and the owner fields every CRM resource has."""
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -34,3 +37,33 @@ def exception_handler(exc, context):
         detail = response.data["detail"]
         response.data["code"] = getattr(detail, "code", None) or "error"
     return response
+
+
+class Pagination(LimitOffsetPagination):
+    # Bounds the rows (and serializer work) one request can ask for; bigger reads page through.
+    max_limit = 500
+
+
+def paginated_response(serializer_class, queryset, *, request, view) -> Response:
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+def owner_field():
+    """An owner on input: an active user's id, or null for nobody."""
+    return serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.filter(is_active=True), allow_null=True, required=False
+    )
+
+
+class OwnerFilterField(serializers.CharField):
+    """A user id, "me" (the caller) or "none" (records nobody owns)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data).strip().lower()
+        if value in {"me", "none"}:
+            return value
+        if value.isdigit():
+            return int(value)
+        raise serializers.ValidationError('Expected a user id, "me" or "none".')

@@ -2,47 +2,16 @@
 
 import json
 
-from django.contrib.auth import get_user_model
 from django.http.response import HttpResponseRedirectBase
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cdp_crm.api import OwnerFilterField, Pagination, owner_field, paginated_response
 from contacts import selectors, services
 from contacts.models import Company, Contact, LifecycleStage
-
-
-class Pagination(LimitOffsetPagination):
-    # Bounds the rows (and serializer work) one request can ask for; bigger reads page through.
-    max_limit = 500
-
-
-def paginated_response(serializer_class, queryset, *, request, view) -> Response:
-    paginator = view.pagination_class()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-def _owner_field():
-    return serializers.PrimaryKeyRelatedField(
-        queryset=get_user_model().objects.filter(is_active=True), allow_null=True, required=False
-    )
-
-
-class OwnerFilterField(serializers.CharField):
-    """A user id, "me" (the caller) or "none" (records nobody owns)."""
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data).strip().lower()
-        if value in {"me", "none"}:
-            return value
-        if value.isdigit():
-            return int(value)
-        raise serializers.ValidationError('Expected a user id, "me" or "none".')
-
 
 # --- contacts
 
@@ -82,7 +51,7 @@ class ContactInputSerializer(serializers.Serializer):
     company = serializers.PrimaryKeyRelatedField(
         queryset=Company.objects.all(), allow_null=True, required=False
     )
-    owner = _owner_field()
+    owner = owner_field()
     lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
     tags = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
     custom_fields = serializers.DictField(required=False)
@@ -197,7 +166,7 @@ class CompanyInputSerializer(serializers.Serializer):
     domain = serializers.CharField(allow_null=True, allow_blank=True, required=False)
     industry = serializers.CharField(allow_blank=True, required=False)
     size = serializers.CharField(allow_blank=True, required=False)
-    owner = _owner_field()
+    owner = owner_field()
     custom_fields = serializers.DictField(required=False)
 
 

@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contacts.api import Pagination, paginated_response
+from cdp_crm.api import Pagination, paginated_response
 from contacts.models import Company, Contact
 from pipeline import activities, activity_selectors
 from pipeline.models import ActivityKind, Deal

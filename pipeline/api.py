@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contacts.api import OwnerFilterField, Pagination, _owner_field, paginated_response
+from cdp_crm.api import OwnerFilterField, Pagination, owner_field, paginated_response
 from contacts.models import Company, Contact
 from pipeline import selectors, services
 from pipeline.models import DealStatus, Stage
@@ -83,7 +83,7 @@ class DealInputSerializer(serializers.Serializer):
     participants = serializers.PrimaryKeyRelatedField(
         queryset=Contact.objects.filter(merged_into=None), many=True, required=False
     )
-    owner = _owner_field()
+    owner = owner_field()
     expected_close_date = serializers.DateField(allow_null=True, required=False)
     status = serializers.ChoiceField(
         choices=DealStatus.choices,
