@@ -180,3 +180,25 @@ def test_rows_a_unique_constraint_refuses_to_move_stay_on_the_tombstone(db):
     # then the colliding row stays where it was and nothing else broke
     assert (moved, left) == (0, 1)
     assert sorted(ContactMerge.objects.values_list("loser_id", flat=True)) == sorted([a.pk, b.pk])
+
+
+def test_activities_tasks_and_deal_participation_follow_the_winner(pair, admin_user):
+    # given the loser has a logged call, an open task and takes part in a deal as a participant
+    from django.utils import timezone
+
+    from pipeline.models import Activity, Task
+
+    winner, loser = pair
+    pipeline = Pipeline.objects.create(name="Merge test")
+    stage = Stage.objects.create(pipeline=pipeline, name="Open")
+    deal = Deal.objects.create(title="Shared", pipeline=pipeline, stage=stage)
+    deal.participants.add(loser)
+    call = Activity.objects.create(kind="call", subject="Intro", contact=loser, occurred_at=timezone.now())
+    task = Task.objects.create(title="Send deck", assignee=admin_user, contact=loser)
+    # when the two are merged
+    merging.contact_merge(winner=winner, loser=loser, field_choices={}, actor=admin_user)
+    # then everything that was on the loser is on the winner (contacts imports no pipeline code)
+    call.refresh_from_db()
+    task.refresh_from_db()
+    assert call.contact_id == winner.pk and task.contact_id == winner.pk
+    assert list(deal.participants.values_list("pk", flat=True)) == [winner.pk]
