@@ -108,9 +108,6 @@ class IngestQueue(models.Model):
     # Set once an event has failed too often; such rows are skipped and shown in the UI.
     dead_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        indexes = [models.Index(fields=["enqueued_at"], name="ingest_queue_enqueued")]
-
     def __str__(self) -> str:
         return f"queued event {self.event_id}"
 

@@ -173,7 +173,9 @@ def ingest_queue_process(*, limit: int = 500) -> int:
     with transaction.atomic():
         ids = list(
             IngestQueue.objects.filter(dead_at__isnull=True)
-            .order_by("enqueued_at", "event_id")
+            # Oldest first by the primary key (event ids grow with arrival): no second index to
+            # maintain on every stored event.
+            .order_by("event_id")
             .select_for_update(skip_locked=True)
             .values_list("event_id", flat=True)[:limit]
         )
