@@ -279,8 +279,18 @@ class ImportRowError(models.Model):
         return f"row {self.row_number}: {self.reason}"
 
 
+class MergeReason(models.TextChoices):
+    MANUAL = "manual", "Merged by hand"
+    IDENTIFY = "identify", "identify() linked their identifiers"
+    ALIAS = "alias", "alias() linked their identifiers"
+    EMAIL = "email", "Same email address"
+    PHONE = "phone", "Same phone number"
+    EXTERNAL_ID = "external_id", "Same external id"
+
+
 class ContactMerge(models.Model):
-    """Audit of a manual merge: who folded which contact into which, keeping which values."""
+    """The merge log: who or what folded which contact into which, why, keeping which values.
+    A merge can be split again; the row then stays as history with `split_at` set."""
 
     winner = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     # CASCADE: deleting the surviving contact deletes its tombstones (contact_delete), and this
@@ -294,11 +304,27 @@ class ContactMerge(models.Model):
     loser_snapshot = models.JSONField(default=dict)
     # Related table label -> rows moved to the winner (and rows left on the tombstone, if any).
     moved = models.JSONField(default=dict)
+    # Related table label -> primary keys of the rows moved, so a split can send them back.
+    moved_ids = models.JSONField(default=dict)
+    # The winner's own values before the merge (what a split restores where the loser's won).
+    winner_snapshot = models.JSONField(default=dict)
+    reason = models.CharField(max_length=20, choices=MergeReason.choices, default=MergeReason.MANUAL)
+    # The event that triggered an automatic merge (events.Event id; contacts does not import events).
+    event_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    split_at = models.DateTimeField(null=True, blank=True)
+    split_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        constraints = [models.UniqueConstraint(fields=["loser"], name="contact_merge_loser_unique")]
+        constraints = [
+            # One standing merge per loser; a split one stays as history and may be merged again.
+            models.UniqueConstraint(
+                fields=["loser"], condition=Q(split_at__isnull=True), name="contact_merge_loser_unique"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"contact {self.loser_id} -> {self.winner_id}"

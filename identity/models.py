@@ -1,0 +1,188 @@
+"""The identity graph and what the stitching worker derives from the event log.
+
+Everything here is derived data: `rebuild_identity` can replay it from the append-only events.
+Rows point at contacts with CASCADE, so erasing a person takes their identity data with them.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from contacts.models import Contact
+from events.models import Event
+
+
+class IdentityKind(models.TextChoices):
+    ANONYMOUS_ID = "anonymous_id", "Anonymous id"
+    USER_ID = "user_id", "User id"
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    # context.externalIds entries, stored as "<type>:<id>" (e.g. "hubspot_id:123").
+    EXTERNAL = "external", "External id"
+
+
+class Identity(models.Model):
+    """One identifier of a person: (kind, value) belongs to exactly one live contact."""
+
+    kind = models.CharField(max_length=20, choices=IdentityKind.choices)
+    # Normalised: emails lower-cased and trimmed, phones E.164, the others trimmed.
+    value = models.CharField(max_length=300)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    # The event that first carried it (None for identities taken from CRM-typed values).
+    first_event_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="identity_kind_value_unique")]
+        indexes = [models.Index(fields=["contact", "kind"], name="identity_contact_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}={self.value}"
+
+
+class ContactEvent(models.Model):
+    """Which contact an event belongs to, with the columns the CRM and segments filter on.
+
+    Events are immutable and keep the identifiers they were sent with; this projection is where
+    they meet contacts. A merge repoints rows; a split sends back the rows whose `identity`
+    went back with the loser.
+    """
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    # The identifier that resolved the event to the contact.
+    identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    type = models.CharField(max_length=10)
+    # track: event name; page/screen: page name (events.Event.event).
+    name = models.CharField(max_length=200, blank=True)
+    # page: properties.path (or context.page.path), else "".
+    path = models.CharField(max_length=500, blank=True)
+    timestamp = models.DateTimeField()
+    is_bot = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            # A person's timeline and web activity panel, newest first.
+            models.Index(fields=["contact", "-timestamp"], name="contact_event_timeline"),
+            # Segment conditions: "type/name (or path) within a window", across all contacts.
+            models.Index(fields=["type", "name", "timestamp"], name="contact_event_name_time"),
+            models.Index(fields=["type", "timestamp"], name="contact_event_type_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} -> contact {self.contact_id}"
+
+
+class ActivityKind(models.TextChoices):
+    PAGE = "page", "Page view"
+    SCREEN = "screen", "Screen view"
+    EVENT = "event", "Track event"
+
+
+class DailyActivity(models.Model):
+    """Per contact, per day, per page path or event name: how many times. The input for segment
+    counts and behavioural badges ("viewed pricing 3x this week"); rebuilt from ContactEvent."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    kind = models.CharField(max_length=10, choices=ActivityKind.choices)
+    # page/screen: the path (or screen name); event: the event name.
+    key = models.CharField(max_length=500)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "daily activities"
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "day", "kind", "key"], name="daily_activity_unique")
+        ]
+        indexes = [models.Index(fields=["kind", "key", "day"], name="daily_activity_key_day")]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} {self.day} {self.kind}:{self.key} x{self.count}"
+
+
+class WarningKind(models.TextChoices):
+    REFUSED_MERGE = "refused_merge", "Merge refused (different user ids)"
+    BLOCKED_VALUE = "blocked_value", "Blocked identifier ignored"
+    CAP_HIT = "cap_hit", "Identifier cap reached"
+
+
+class IdentityWarning(models.Model):
+    """Something the stitching worker declined to do, for a person to review."""
+
+    kind = models.CharField(max_length=20, choices=WarningKind.choices)
+    detail = models.CharField(max_length=500)
+    event_id = models.BigIntegerField(null=True, blank=True)
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    other_contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    identity_kind = models.CharField(max_length=20, blank=True)
+    identity_value = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["kind", "-created_at"], name="identity_warning_kind")]
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class BlockedValue(models.Model):
+    """An identifier value the worker ignores ("null", "undefined", "0", ...); editable by Admins.
+    An empty kind blocks the value for every kind."""
+
+    kind = models.CharField(max_length=20, choices=IdentityKind.choices, blank=True)
+    value = models.CharField(max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kind", "value"]
+        constraints = [models.UniqueConstraint(fields=["kind", "value"], name="blocked_value_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind or '*'}={self.value}"
+
+
+class ProfileUpdate(models.Model):
+    """Contacts whose profile or behaviour the stitching worker changed, waiting for downstream
+    work (segment re-evaluation). Written in the stitching transaction, so nothing is lost when
+    a wake-up message is; consumers claim rows with SKIP LOCKED and delete them."""
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    updated_at = models.DateTimeField()
+    # When the first unprocessed change happened (for latency figures).
+    first_changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"profile update {self.contact_id}"
+
+
+# The values every install starts with in BlockedValue (kind ""), from what peers learned to block.
+# Compared case-insensitively after trimming (stored lower-cased).
+DEFAULT_BLOCKED_VALUES = [
+    "",
+    "null",
+    "none",
+    "nil",
+    "undefined",
+    "nan",
+    "0",
+    "-1",
+    "anonymous",
+    "guest",
+    "unknown",
+    "[object object]",
+    "true",
+    "false",
+    "{}",
+    "[]",
+    "00000000-0000-0000-0000-000000000000",
+    "test@test.com",
+    "email@example.com",
+    "noreply@example.com",
+]
