@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cdp_crm import views
 
@@ -29,7 +29,13 @@ urlpatterns = [
     # The schema is an API resource (token or session auth, 401 otherwise); the docs are a page
     # behind the login like every other (DRF marks its views login_not_required).
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    # The split view serves its start-up script as a file: the Content-Security-Policy allows no
+    # inline script.
+    path(
+        "api/docs/",
+        login_required(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
 ]
 
 if settings.BENCH_URLS:

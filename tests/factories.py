@@ -43,3 +43,10 @@ def make_contact(*, is_identified: bool = True, merged_into: Contact | None = No
         Contact.objects.filter(pk=contact.pk).update(is_identified=is_identified, merged_into=merged_into)
         contact.refresh_from_db()
     return contact
+
+
+def logs_in(client, username: str, password: str) -> bool:
+    """Log in through the real login form (the way a person does, throttling included); True
+    when it let the user in."""
+    response = client.post("/login/", {"username": username, "password": password})
+    return response.status_code == 302 and "_auth_user_id" in client.session

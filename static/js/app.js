@@ -47,6 +47,15 @@
     input.addEventListener("focus", function () { if (input.value && options().length) showResults(true); });
   });
 
+  // Forms that ask first: <form data-confirm="Really?">. An attribute, not an inline onsubmit
+  // handler, because the Content-Security-Policy allows no inline script.
+  document.addEventListener("submit", function (e) {
+    const form = e.target;
+    if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      e.preventDefault();
+    }
+  }, true);
+
   document.addEventListener("htmx:afterSwap", function (e) {
     const target = e.detail.target;
     if (target.id === "global-search-results") {

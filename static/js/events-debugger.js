@@ -31,6 +31,14 @@
       : "Live: checking for new events every 2 seconds.";
   });
 
+  // While paused the poll still ticks but sends nothing. (Not an hx-trigger "[condition]": htmx
+  // evaluates those with eval, which the Content-Security-Policy refuses.)
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.id !== "event-poller") return;
+    var list = document.getElementById("event-list");
+    if (list && list.hasAttribute("data-paused")) event.preventDefault();
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail.target.id !== "event-rows") return;
     var empty = document.getElementById("no-events");

@@ -93,6 +93,11 @@ def test_api_docs_page_uses_local_assets(client, sales_user):
     html = client.get(reverse("api-docs")).content.decode()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
     assert "cdn" not in html.lower()
+    # its start-up script is a separate file: the Content-Security-Policy allows no inline script
+    assert "<script>" not in html
+    script = client.get(reverse("api-docs") + "?script=")
+    assert script.headers["Content-Type"].startswith("application/javascript")
+    assert b"SwaggerUIBundle" in script.content
 
 
 @pytest.mark.django_db

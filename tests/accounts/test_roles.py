@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from accounts.models import Role
 from accounts.roles import primary_role
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, logs_in, make_user
 
 
 @pytest.mark.django_db
@@ -31,7 +31,7 @@ def test_admin_adds_a_user_who_can_then_log_in(admin_client, client):
         {"username": "carol", "email": "carol@example.com", "role": "Marketing", "password": PASSWORD},
     )
     assert response.status_code == 302
-    assert client.login(username="carol", password=PASSWORD)
+    assert logs_in(client, "carol", PASSWORD)
     html = client.get(reverse("home")).content.decode()
     assert "Marketing" in html
 

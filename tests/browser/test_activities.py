@@ -1,6 +1,7 @@
 import pytest
 
 from pipeline.models import Activity, Task
+from tests.browser.conftest import wait_until
 from tests.browser.test_contacts import log_in
 from tests.factories import make_contact, make_user
 
@@ -50,6 +51,4 @@ def test_my_day_and_reports_render_in_a_browser(page, live_server):
     assert Task.objects.get().done is True
     page.goto(f"{live_server.url}/reports/")
     # Chart.js drew each chart from the embedded numbers
-    page.wait_for_function(
-        "window.Chart && Chart.getChart('chart-stages') && Chart.getChart('chart-activities')"
-    )
+    wait_until(page, "window.Chart && Chart.getChart('chart-stages') && Chart.getChart('chart-activities')")

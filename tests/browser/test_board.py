@@ -2,6 +2,7 @@ import pytest
 
 from pipeline import services
 from pipeline.models import Deal, StageChange
+from tests.browser.conftest import wait_until
 from tests.browser.test_contacts import log_in
 from tests.factories import make_user
 from tests.pipeline.helpers import make_pipeline, make_reason, stages_of
@@ -38,9 +39,7 @@ def test_drag_a_card_to_another_column_saves_and_updates_the_headers(page, live_
         page.locator(f".board-cards[data-stage-id='{stages[1].pk}']"),
     )
     # then the headers and the weighted total update without a reload
-    page.wait_for_function(
-        f"document.querySelector('{second} [data-testid=column-count]').textContent === '1'"
-    )
+    wait_until(page, f"document.querySelector('{second} [data-testid=column-count]').textContent === '1'")
     assert page.inner_text(f"{first} [data-testid=column-count]") == "1"
     assert page.inner_text(f"{second} [data-testid=column-value]") == "1,000"
     assert page.inner_text("[data-testid=board-weighted]") == "450"  # 1000 x 40% + 500 x 10%

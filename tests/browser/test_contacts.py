@@ -1,6 +1,7 @@
 import pytest
 
 from contacts.models import Contact
+from tests.browser.conftest import wait_until
 from tests.factories import PASSWORD, make_company, make_contact, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,13 +27,13 @@ def test_search_then_inline_edit_a_cell_saves_it(page, live_server):
     # when she searches, the table swaps in place and the URL follows
     page.fill("[data-testid=list-search]", "lovel")
     page.wait_for_url(live_server.url + "/contacts/?sort=-created&q=lovel")  # empty filters left out
-    page.wait_for_function("document.querySelectorAll('#contact-table tbody tr').length === 1")
+    wait_until(page, "document.querySelectorAll('#contact-table tbody tr').length === 1")
     assert "Ada Lovelace" in page.inner_text("#contact-table")
     # and edits the lifecycle cell inline
     cell = page.locator(f"#cell-contact-{ada.pk}-lifecycle_stage")
     cell.click()
     # htmx has wired the new form up when it puts the cursor in its first field
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'lifecycle_stage'")
+    wait_until(page, "document.activeElement && document.activeElement.name === 'lifecycle_stage'")
     select = page.locator(f"#cell-contact-{ada.pk}-lifecycle_stage select[name=lifecycle_stage]")
     select.select_option("customer")
     page.locator(f"#cell-contact-{ada.pk}-lifecycle_stage button[type=submit]").click()
@@ -43,14 +44,14 @@ def test_search_then_inline_edit_a_cell_saves_it(page, live_server):
     assert ada.lifecycle_stage == "customer"
     # a bad email is refused in place, and Escape cancels the edit
     page.locator(f"#cell-contact-{ada.pk}-email").click()
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'email'")
+    wait_until(page, "document.activeElement && document.activeElement.name === 'email'")
     page.fill(f"#cell-contact-{ada.pk}-email input[name=email]", "not-an-email")
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#cell-contact-{ada.pk}-email [data-testid=cell-error]")
     # the cursor is back in the input, so she can fix it or press Escape
-    page.wait_for_function("document.activeElement && document.activeElement.name === 'email'")
+    wait_until(page, "document.activeElement && document.activeElement.name === 'email'")
     page.keyboard.press("Escape")
-    page.wait_for_function(f"!document.querySelector('#cell-contact-{ada.pk}-email input')")
+    wait_until(page, f"!document.querySelector('#cell-contact-{ada.pk}-email input')")
     assert Contact.objects.get(pk=ada.pk).email == "ada@acme.com"
     # the page reloaded from its URL renders the same state
     page.reload()
@@ -84,6 +85,6 @@ def test_quick_add_from_the_list_without_a_reload(page, live_server):
     page.fill("#app-modal input[name=first_name]", "Katherine")
     page.fill("#app-modal input[name=email]", "kj@nasa.gov")
     page.click("#app-modal button[type=submit]")
-    page.wait_for_function("document.querySelector('#contact-table').innerText.includes('Katherine')")
+    wait_until(page, "document.querySelector('#contact-table').innerText.includes('Katherine')")
     assert page.evaluate("window.__marker") == 1
     assert Contact.objects.get().email == "kj@nasa.gov"

@@ -6,6 +6,7 @@ import pytest
 from events import services
 from events.ingest import normalise
 from events.models import Source
+from tests.browser.conftest import wait_until
 from tests.factories import PASSWORD, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -34,7 +35,7 @@ def test_new_events_appear_live_expand_to_escaped_json_and_pause_holds_them(page
     assert rows.count() == 1
     # when a new event arrives, it appears at the top within a few seconds, without a reload
     _store(source, "Order Completed", properties={"note": "<img src=x onerror=alert(1)>"})
-    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 2", timeout=8000)
+    wait_until(page, "document.querySelectorAll('#event-rows .event-row').length === 2", timeout=8)
     assert rows.first.locator(".event-name").inner_text() == "Order Completed"
     # and expanding it shows the JSON as text, the payload inert
     rows.first.locator("summary").click()
@@ -49,7 +50,7 @@ def test_new_events_appear_live_expand_to_escaped_json_and_pause_holds_them(page
     assert rows.count() == 2
     # and after resuming they arrive
     page.click("#live-toggle")
-    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 3", timeout=8000)
+    wait_until(page, "document.querySelectorAll('#event-rows .event-row').length === 3", timeout=8)
     assert rows.first.locator(".event-name").inner_text() == "While paused"
     # the per-minute chart was drawn by Chart.js
     assert page.evaluate("!!Chart.getChart(document.getElementById('per-minute-chart'))")
@@ -70,14 +71,14 @@ def test_filters_swap_the_list_and_the_poll_keeps_them(page, live_server):
     assert rows.count() == 2
     # when she types part of an event name
     page.fill("#f-name", "order")
-    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 1")
+    wait_until(page, "document.querySelectorAll('#event-rows .event-row').length === 1")
     # then only the matching event is listed and the URL carries the filter
     assert rows.first.locator(".event-name").inner_text() == "Order Completed"
     assert "name=order" in page.url
     # and the live poll honours it: a matching event appears, a non-matching one does not
     _store(source, "Signed Up Again")
     _store(source, "Order Refunded Order")
-    page.wait_for_function("document.querySelectorAll('#event-rows .event-row').length === 2", timeout=8000)
+    wait_until(page, "document.querySelectorAll('#event-rows .event-row').length === 2", timeout=8)
     page.wait_for_timeout(2500)
     assert [rows.nth(i).locator(".event-name").inner_text() for i in range(rows.count())] == [
         "Order Refunded Order",

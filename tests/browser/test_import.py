@@ -3,6 +3,7 @@ import os
 import pytest
 
 from contacts.models import Contact, ImportJob
+from tests.browser.conftest import wait_until
 from tests.factories import PASSWORD, make_contact, make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -38,7 +39,7 @@ def test_import_a_csv_watching_the_progress_bar(page, live_server, celery_worker
         assert "Enter a valid email address." in page.locator("tr[data-row='2']").inner_text()
         # when she maps the job column, the preview follows without a reload
         page.select_option("#col_3", "title")
-        page.wait_for_function("document.querySelector('#import-preview').innerText.includes('updates #')")
+        wait_until(page, "document.querySelector('#import-preview').innerText.includes('updates #')")
         if SHOTS:
             page.screenshot(path=f"{SHOTS}/import-mapping.png", full_page=True)
         page.click("button[name=start]")

@@ -6,6 +6,7 @@ from django.core.management import call_command
 from contacts.models import Company, Contact
 from events.models import Source
 from pipeline.models import Deal, DealStatus, Pipeline, Stage, Task
+from tests.factories import logs_in
 
 
 def _snapshot():
@@ -58,7 +59,7 @@ def test_demo_setup_follows_the_database_not_a_marker_file(tmp_path, client):
     call_command("demo_setup", "--password-file", str(password_file), stdout=io.StringIO())
     password = password_file.read_text().strip()
     assert Contact.objects.count() == 200
-    assert client.login(username="admin", password=password)
+    assert logs_in(client, "admin", password)
     # running again changes nothing
     call_command("demo_setup", "--password-file", str(password_file), stdout=io.StringIO())
     assert Contact.objects.count() == 200 and get_user_model().objects.filter(username="admin").count() == 1
@@ -66,4 +67,4 @@ def test_demo_setup_follows_the_database_not_a_marker_file(tmp_path, client):
     get_user_model().objects.filter(username="admin").delete()
     call_command("demo_setup", "--password-file", str(password_file), stdout=io.StringIO())
     assert Contact.objects.count() == 200
-    assert client.login(username="admin", password=password)
+    assert logs_in(client, "admin", password)

@@ -1,0 +1,110 @@
+"""Login throttling and the Content-Security-Policy."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.factories import PASSWORD, logs_in, make_user
+
+TEMPLATES = Path(settings.BASE_DIR) / "templates"
+
+
+@pytest.mark.django_db
+def test_five_wrong_passwords_lock_that_username_from_that_address(client):
+    make_user(username="dana")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = client.post("/login/", {"username": "dana", "password": "wrong"})
+        assert response.status_code == 200  # the form again, with its error
+    response = client.post("/login/", {"username": "dana", "password": "wrong"})
+    assert response.status_code == 429
+    assert "Too many failed log-in attempts" in response.content.decode()
+    # locked: even the right password is refused now, and the session stays anonymous
+    response = client.post("/login/", {"username": "dana", "password": PASSWORD})
+    assert response.status_code == 429 and "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_a_lockout_does_not_reach_other_addresses_or_other_users(client):
+    make_user(username="erin")
+    make_user(username="fred")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/login/", {"username": "erin", "password": "wrong"}, REMOTE_ADDR="203.0.113.9")
+    assert (
+        client.post(
+            "/login/", {"username": "erin", "password": PASSWORD}, REMOTE_ADDR="203.0.113.9"
+        ).status_code
+        == 429
+    )
+    # the same person from their office, and a colleague from the attacker's address, still get in
+    response = client.post("/login/", {"username": "erin", "password": PASSWORD}, REMOTE_ADDR="198.51.100.7")
+    assert response.status_code == 302
+    client.logout()
+    response = client.post("/login/", {"username": "fred", "password": PASSWORD}, REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_right_password_resets_the_failure_count(client):
+    make_user(username="gina")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/login/", {"username": "gina", "password": "wrong"})
+    assert logs_in(client, "gina", PASSWORD)
+    client.logout()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post("/login/", {"username": "gina", "password": "wrong"})
+    assert logs_in(client, "gina", PASSWORD)
+
+
+@pytest.mark.django_db
+def test_a_forged_forwarded_for_header_does_not_dodge_the_lockout(client, settings):
+    settings.BEHIND_PROXY = True
+    make_user(username="hank")
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        # the client makes up a new left-most address each time; our proxy appends the real one
+        client.post(
+            "/login/",
+            {"username": "hank", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}, 203.0.113.50",
+        )
+    response = client.post(
+        "/login/", {"username": "hank", "password": PASSWORD}, HTTP_X_FORWARDED_FOR="10.9.9.9, 203.0.113.50"
+    )
+    assert response.status_code == 429
+
+
+@pytest.mark.django_db
+def test_logging_in_rotates_the_session_key(client):
+    make_user(username="ivy")
+    client.get("/login/")
+    client.session.save()
+    before = client.session.session_key
+    assert logs_in(client, "ivy", PASSWORD)
+    assert client.session.session_key != before
+
+
+@pytest.mark.django_db
+def test_app_pages_carry_a_policy_that_allows_only_our_own_scripts(admin_client):
+    response = admin_client.get("/")
+    policy = response.headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";") if d.strip())
+    assert directives["script-src"] == "'self'"
+    assert directives["object-src"] == "'none'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe-eval" not in policy and "unsafe-inline" not in directives["script-src"]
+
+
+def test_no_template_holds_inline_script():
+    """The policy forbids inline script, so a template that has some is broken in the browser."""
+    offenders = []
+    for path in TEMPLATES.rglob("*.html"):
+        text = path.read_text()
+        for match in re.finditer(r"<script\b[^>]*>", text):
+            if "src=" not in match.group(0):
+                offenders.append(f"{path.name}: {match.group(0)}")
+        for match in re.finditer(r"\s(on[a-z]+)=[\"']", text):
+            offenders.append(f"{path.name}: {match.group(1)} handler")
+        if "javascript:" in text:
+            offenders.append(f"{path.name}: javascript: URL")
+    assert offenders == []
