@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from accounts.roles import has_role
+from cdp_crm.csvsafe import csv_safe
 from cdp_crm.errors import DomainError, NotFound
 from contacts import custom_fields, permissions, selectors, services
 from contacts.models import (
@@ -855,14 +856,6 @@ def import_fail(*, job_id: int, reason: str) -> None:
     )
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _safe_cell(value: str) -> str:
-    # Spreadsheet apps run a cell starting with these as a formula (CSV injection).
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
 def error_csv_lines(*, job: ImportJob) -> Iterator[str]:
     """The rejected rows as CSV, original columns plus row number and reason, streamed."""
     buffer = io.StringIO()
@@ -871,7 +864,7 @@ def error_csv_lines(*, job: ImportJob) -> Iterator[str]:
     def line(cells: list[str]) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow([_safe_cell(c) for c in cells])
+        writer.writerow([csv_safe(c) for c in cells])
         return buffer.getvalue()
 
     yield line(["row", "reason", *job.headers])

@@ -24,6 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from cdp_crm.csvsafe import csv_safe
 from cdp_crm.errors import Conflict, domain_errors
 from contacts import permissions, selectors, services
 from contacts.forms import (
@@ -477,14 +478,6 @@ def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- CSV export
-
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_safe(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 class _Echo:
