@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) python3 python; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: run test lint format check-deploy clean install
+.PHONY: run test test-faults lint format check-deploy clean install
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "cdp-crm needs Python 3.12 or newer (Django 6.1); none found on PATH." >&2; exit 1; fi
@@ -29,6 +29,12 @@ test: $(BIN)/.installed
 	$(BIN)/lint-imports
 	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database cdp_crm_ci --redis-db 15 -- \
 		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && $(BIN)/pytest $(PYTEST_ARGS)'
+
+## The fault soak (not part of `make test`: ~2-3 min): 100k events through the API while a worker is
+## SIGKILLed, Redis restarts empty and Postgres connections are cut; fails on any loss or duplicate.
+test-faults: $(BIN)/.installed
+	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database cdp_crm_soak_admin --redis-db 8 -- \
+		$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
