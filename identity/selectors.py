@@ -214,6 +214,45 @@ def _landing(properties: Any, context: Any) -> tuple[str, str, dict[str, str]]:
     return referrer, url, utm
 
 
+# --- attribution
+
+_ATTRIBUTION_LABELS = {
+    "utm_source": "UTM source",
+    "utm_medium": "UTM medium",
+    "utm_campaign": "UTM campaign",
+    "utm_term": "UTM term",
+    "utm_content": "UTM content",
+    "referrer": "Referrer",
+    "landing_page": "Landing page",
+    "landing_url": "Landing URL",
+}
+
+
+@dataclass(frozen=True)
+class AttributionRow:
+    key: str
+    label: str
+    value: str
+
+
+def contact_attribution(*, contact: Contact) -> list[AttributionRow]:
+    """The person's first-touch attribution for display: known keys first, in a fixed order,
+    with readable labels; any other key the worker stored after them."""
+    stored = contact.attribution if isinstance(contact.attribution, dict) else {}
+    known = [key for key in _ATTRIBUTION_LABELS if key in stored]
+    others = sorted(key for key in stored if key not in _ATTRIBUTION_LABELS)
+    rows = []
+    for key in known + others:
+        value = stored[key]
+        if value in (None, ""):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        rows.append(
+            AttributionRow(key, _ATTRIBUTION_LABELS.get(key) or key.replace("_", " ").capitalize(), text)
+        )
+    return rows
+
+
 # --- events, identities
 
 

@@ -63,6 +63,7 @@ def web_activity(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "contact": contact,
         "identities": selectors.contact_identities(user=request.user, contact=contact),
+        "attribution": selectors.contact_attribution(contact=contact),
         "sessions": sessions,
         "more_sessions": more_sessions,
         "events": selectors.web_events(user=request.user, contact=contact, size=EVENTS_PER_PAGE),

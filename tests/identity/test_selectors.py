@@ -305,3 +305,19 @@ def test_deal_signals_cost_a_fixed_number_of_queries(pipeline_stages, django_ass
         signals = selectors.deal_signals(deal_ids=[d.pk for d in deals], now=now)
     assert len(signals) == 30
     assert all(len(s) == 1 for s in signals.values())
+
+
+def test_attribution_rows_put_known_keys_first_with_labels():
+    ada = make_contact(first_name="Ada")
+    ada.attribution = {
+        "zeta": {"a": 1},
+        "referrer": "https://r.example/",
+        "utm_source": "ads",
+        "utm_term": "",
+    }
+    rows = selectors.contact_attribution(contact=ada)
+    assert [(r.label, r.value) for r in rows] == [
+        ("UTM source", "ads"),
+        ("Referrer", "https://r.example/"),
+        ("Zeta", '{"a": 1}'),
+    ]
