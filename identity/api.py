@@ -5,7 +5,7 @@ contact API does."""
 import json
 
 from django.urls import reverse
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -93,7 +93,12 @@ class IdentityOutputSerializer(serializers.Serializer):
 class ContactIdentityListApi(APIView):
     """Every identifier linked to the person (a handful: caps bound them), by kind then value."""
 
-    @extend_schema(responses={200: IdentityOutputSerializer(many=True), 308: _MERGED})
+    @extend_schema(
+        responses={
+            200: inline_serializer("IdentityList", {"results": IdentityOutputSerializer(many=True)}),
+            308: _MERGED,
+        }
+    )
     def get(self, request, pk: int):
         contact = contact_selectors.contact_get(user=request.user, contact_id=pk)
         if moved := _merged_redirect(request, contact, "api-contact-identities"):
