@@ -161,19 +161,19 @@ def hot_deals_notify(*, contact_ids: Collection[int], now: datetime | None = Non
         if not deals:
             continue
         people = pipeline_selectors.deal_contact_ids(deal_ids=[d.pk for d in deals])
+        names = {c.pk: c.display_name for c in Contact.objects.filter(pk__in=matched.keys())}
         with transaction.atomic():
             claimed = _claim(rule, deal_ids=[d.pk for d in deals], now=now)
             for deal in deals:
                 if deal.pk in claimed:
-                    _notify(rule, deal=deal, matched=matched, people=people.get(deal.pk, []))
+                    _notify(rule, deal=deal, matched=matched, people=people.get(deal.pk, []), names=names)
                     created += 1
     return created
 
 
-def _notify(rule: HotRule, *, deal: Deal, matched: dict[int, int], people: list[int]) -> None:
+def _notify(rule: HotRule, *, deal: Deal, matched: dict[int, int], people: list[int], names: dict) -> None:
     hottest = max((cid for cid in people if cid in matched), key=lambda cid: matched[cid])
-    contact = Contact.objects.filter(pk=hottest).first()
-    who = contact.display_name if contact else f"Contact #{hottest}"
+    who = names.get(hottest) or f"Contact #{hottest}"
     notifications.notification_create(
         user=deal.owner,
         title=f"Hot deal: {deal.title}",
