@@ -7,7 +7,7 @@ from identity import hot
 from pipeline import services as pipeline_services
 from tests.browser.test_contacts import log_in
 from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import add_rollup, record_event
+from tests.identity.crm_factories import add_rollup, default_hot_rule, record_event
 from tests.pipeline.helpers import make_pipeline, stages_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -17,6 +17,7 @@ PAYLOAD = "<img src=x onerror=window.__xss=1>"
 
 def test_contact_web_activity_loads_and_deal_cards_show_signals(page, live_server):
     # given Rita's deal with Ada, who browsed the site before and after identifying
+    default_hot_rule()
     rita = make_user(role="Sales", username="rita")
     now = timezone.now()
     ada = make_contact(first_name="Ada", last_name="Lovelace", owner=rita)

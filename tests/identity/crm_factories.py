@@ -56,3 +56,13 @@ def add_rollup(contact, *, day: date, key: str, count: int, kind: str = "page") 
 
 def link_identity(contact, *, kind: str, value: str) -> Identity:
     return Identity.objects.create(contact=contact, kind=kind, value=value)
+
+
+def default_hot_rule():
+    """The "pricing" rule the migration seeds. Transactional tests flush the database, seeded rows
+    included, so tests that rely on it ask for it through here."""
+    from identity.models import HotRule
+
+    return HotRule.objects.get_or_create(
+        name="pricing", defaults={"path_contains": "/pricing", "min_views": 2, "window_hours": 24}
+    )[0]

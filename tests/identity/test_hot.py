@@ -11,10 +11,15 @@ from identity import hot
 from identity.models import HotDealAlert, HotRule
 from pipeline.models import Deal, DealStatus
 from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import record_event
+from tests.identity.crm_factories import default_hot_rule, record_event
 from tests.pipeline.helpers import make_pipeline, stages_of
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def pricing_rule(db):
+    return default_hot_rule()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pipeline import activities
 from pipeline import services as pipeline_services
 from pipeline.models import Deal
 from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import add_rollup, record_event
+from tests.identity.crm_factories import add_rollup, default_hot_rule, record_event
 from tests.pipeline.helpers import make_pipeline, stages_of
 
 pytestmark = pytest.mark.django_db
@@ -147,6 +147,7 @@ def test_web_events_are_newest_first_in_keyset_pages(reader, t0):
 
 @pytest.fixture
 def pipeline_stages():
+    default_hot_rule()
     return stages_of(make_pipeline())
 
 
@@ -269,7 +270,7 @@ def test_deal_signals_sum_over_participants_and_flag_hot_deals(pipeline_stages):
     add_rollup(bob, day=today, key="/pricing", count=2)
     deal = _deal(pipeline_stages[0], contact=ada)
     deal.participants.add(bob)
-    rule = HotRule.objects.get(name="pricing")
+    rule = default_hot_rule()
     HotDealAlert.objects.create(rule=rule, deal=deal, notified_at=now - timedelta(hours=1))
 
     [views] = selectors.deal_signals(deal_ids=[deal.pk], now=now)[deal.pk]

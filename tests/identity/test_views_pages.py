@@ -7,12 +7,17 @@ from identity.models import BlockedValue, HotRule, IdentityWarning, WarningKind
 from pipeline import services as pipeline_services
 from pipeline.models import Deal
 from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import add_rollup
+from tests.identity.crm_factories import add_rollup, default_hot_rule
 from tests.pipeline.helpers import make_pipeline, stages_of
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def pricing_rule(db):
+    return default_hot_rule()
 
 
 @pytest.fixture
