@@ -1,8 +1,9 @@
 """The notifications page, the navbar bell it counts for, and the email preference in Settings."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import notifications
@@ -33,6 +34,19 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
     notifications.notification_mark_read(user=request.user, notification_id=pk)
     return _back_to_list(request)
+
+
+@require_POST
+def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """Follow a notification's link and mark it read (a POST: reading changes state)."""
+    notification = notifications.notification_list(user=request.user).filter(pk=pk).first()
+    if notification is None:
+        raise Http404("No such notification.")
+    notifications.notification_mark_read(user=request.user, notification_id=pk)
+    target = notification.url
+    if not target or not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect("accounts:notifications")
+    return redirect(target)
 
 
 @require_POST

@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     path("notifications/", notification_views.notification_list, name="notifications"),
     path("notifications/bell/", notification_views.notification_bell, name="notification_bell"),
+    path("notifications/<int:pk>/open/", notification_views.notification_open, name="notification_open"),
     path("notifications/<int:pk>/read/", notification_views.notification_read, name="notification_read"),
     path("notifications/read-all/", notification_views.notification_read_all, name="notification_read_all"),
 ]

@@ -103,3 +103,17 @@ def test_a_real_worker_emails_an_opted_in_user(celery_worker, rita):
             break
         time.sleep(0.1)
     assert note.emailed_at is not None, celery_worker.output()[-2000:]
+
+
+def test_opening_a_notification_marks_it_read_and_goes_to_its_page(client, rita):
+    note = _notify(rita)
+    client.force_login(rita)
+    response = client.post(f"/notifications/{note.pk}/open/")
+    assert response.status_code == 302 and response["Location"] == "/deals/1/"
+    note.refresh_from_db()
+    assert note.read_at is not None
+    offsite = notifications.notification_create(user=rita, title="x", url="https://evil.example/")
+    assert client.post(f"/notifications/{offsite.pk}/open/")["Location"] == "/notifications/"
+    theirs = _notify(make_user(username="other"))
+    assert client.post(f"/notifications/{theirs.pk}/open/").status_code == 404
+    assert client.get(f"/notifications/{note.pk}/open/").status_code == 405
