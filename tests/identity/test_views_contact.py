@@ -188,3 +188,28 @@ def test_contact_page_lazy_loads_both_identity_slots_with_links(marketing_client
     assert f'hx-get="/contacts/{ada.pk}/web-activity/" hx-trigger="load"' in html
     assert f'href="/contacts/{ada.pk}/web-activity/"' in html
     assert f'hx-get="/contacts/{ada.pk}/timeline/" hx-trigger="load"' in html
+
+
+def test_panel_and_timeline_query_counts_do_not_grow_with_history(client, django_assert_max_num_queries):
+    from pipeline import services as pipeline_services
+    from tests.pipeline.helpers import make_pipeline, stages_of
+
+    rep = make_user(role="Sales", username="rep")
+    ada = make_contact(first_name="Ada")
+    stages = stages_of(make_pipeline())
+    t0 = timezone.now() - timedelta(days=30)
+    for i in range(30):
+        record_event(ada, at=t0 + timedelta(hours=i), path=f"/p{i}")
+        record_event(ada, at=t0 + timedelta(hours=i, minutes=1), type="track", name=f"E{i}")
+        activities.activity_log(
+            actor=rep, kind="note", body=f"n{i}", contact=ada, occurred_at=t0 + timedelta(hours=i, minutes=2)
+        )
+    for i in range(5):
+        deal = pipeline_services.deal_create(actor=rep, title=f"D{i}", stage=stages[0], contact=ada)
+        pipeline_services.deal_move(deal=deal, to_stage=stages[1], actor=rep)
+    link_identity(ada, kind=IdentityKind.USER_ID, value="u-1")
+    client.force_login(rep)
+    with django_assert_max_num_queries(9):
+        assert client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).status_code == 200
+    with django_assert_max_num_queries(9):
+        assert client.get(f"/contacts/{ada.pk}/timeline/", **HTMX).status_code == 200

@@ -98,6 +98,10 @@ def test_warnings_page_lists_and_filters_with_links_to_contacts(sales_client):
     )
     body = filtered.content.decode()
     assert body.count('data-testid="warning"') == 1 and "Ignored user_id" in body and "<html" not in body
+    nobody = make_user(username="nobody")
+    nobody.groups.clear()
+    sales_client.force_login(nobody)
+    assert sales_client.get("/identity/warnings/").status_code == 403
 
 
 # --- settings: hot rules and blocked values
