@@ -35,3 +35,9 @@ class UserCreateForm(forms.Form):
 
 class UserRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class NotificationPreferencesForm(forms.Form):
+    email_notifications = forms.BooleanField(
+        required=False, label="Email me my notifications (e.g. when one of my deals gets hot)"
+    )

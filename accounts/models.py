@@ -37,3 +37,44 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class Notification(models.Model):
+    """An in-app message for one user (the navbar bell); emailed too when the user opted in."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    # A path inside the app (the deal, the contact); emails prefix it with CDP_PUBLIC_HOST.
+    url = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    # Set by the email task in the transaction that sends it: a redelivered task sends nothing.
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="notification_user_time"),
+            # The bell counts unread rows on every page: a partial index keeps that count small.
+            models.Index(
+                fields=["user"], condition=models.Q(read_at__isnull=True), name="notification_unread"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class UserPreferences(models.Model):
+    """Per-user settings; a user without a row has the defaults."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Off by default: in-app notifications always; email only for those who ask for it.
+    email_notifications = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "user preferences"
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import views
+from accounts import notification_views, views
 
 app_name = "accounts"
 
@@ -10,4 +10,14 @@ urlpatterns = [
     path("settings/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
     path("settings/users/", views.user_create, name="user_create"),
     path("settings/users/<int:pk>/role/", views.user_set_role, name="user_set_role"),
+    path(
+        "settings/notifications/",
+        notification_views.notification_preferences,
+        name="notification_preferences",
+    ),
+    path("notifications/", notification_views.notification_list, name="notifications"),
+    path("notifications/bell/", notification_views.notification_bell, name="notification_bell"),
+    path("notifications/<int:pk>/open/", notification_views.notification_open, name="notification_open"),
+    path("notifications/<int:pk>/read/", notification_views.notification_read, name="notification_read"),
+    path("notifications/read-all/", notification_views.notification_read_all, name="notification_read_all"),
 ]

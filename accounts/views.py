@@ -6,8 +6,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import services
-from accounts.forms import ApiTokenForm, UserCreateForm, UserRoleForm
+from accounts.forms import ApiTokenForm, NotificationPreferencesForm, UserCreateForm, UserRoleForm
 from accounts.models import ApiToken, Role
+from accounts.notifications import user_preferences_get
 from accounts.roles import is_admin, primary_role
 
 
@@ -17,6 +18,9 @@ def _settings_context(request: HttpRequest, **extra) -> dict:
         "token_form": extra.pop("token_form", None) or ApiTokenForm(),
         "is_admin": is_admin(request.user),
         "roles": Role.values,
+        "notification_form": NotificationPreferencesForm(
+            initial={"email_notifications": user_preferences_get(user=request.user).email_notifications}
+        ),
     }
     if context["is_admin"]:
         users = get_user_model().objects.order_by("username").prefetch_related("groups")

@@ -186,3 +186,48 @@ DEFAULT_BLOCKED_VALUES = [
     "email@example.com",
     "noreply@example.com",
 ]
+
+
+class HotRule(models.Model):
+    """When a deal's person is "hot": page views whose path contains `path_contains`, at least
+    `min_views` of them within `window_hours`. The rule's name also labels the behavioural signal
+    on deal cards ("viewed pricing 3x this week"). Admins edit the rules in Settings."""
+
+    name = models.CharField(max_length=60, unique=True, help_text='Shown as "viewed <name> 3x this week".')
+    path_contains = models.CharField(max_length=200, help_text="Matched case-insensitively.")
+    min_views = models.PositiveIntegerField(default=2)
+    window_hours = models.PositiveIntegerField(default=24)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(min_views__gte=1), name="hot_rule_min_views_positive"),
+            # One hour to thirty days: a longer window is a segment, not an alert.
+            models.CheckConstraint(
+                condition=models.Q(window_hours__gte=1, window_hours__lte=720), name="hot_rule_window_range"
+            ),
+            models.CheckConstraint(condition=~models.Q(path_contains=""), name="hot_rule_path_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HotDealAlert(models.Model):
+    """The last time a rule alerted a deal's owner. One row per (rule, deal): the notifier claims it
+    with one conditional upsert, so a deal is notified once per rule window however often (and
+    however concurrently) the stitching worker reports its contacts."""
+
+    rule = models.ForeignKey(HotRule, on_delete=models.CASCADE, related_name="+")
+    deal = models.ForeignKey("pipeline.Deal", on_delete=models.CASCADE, related_name="+")
+    notified_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "deal"], name="hot_deal_alert_unique")]
+        indexes = [models.Index(fields=["deal", "-notified_at"], name="hot_deal_alert_deal")]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} deal {self.deal_id} at {self.notified_at}"

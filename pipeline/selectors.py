@@ -1,3 +1,4 @@
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -322,3 +323,50 @@ def deal_stage_history(*, user: AbstractBaseUser, deal: Deal, limit: int = 100) 
 def lost_reasons(*, active_only: bool = True) -> list[LostReason]:
     reasons = LostReason.objects.all()
     return list(reasons.filter(active=True) if active_only else reasons)
+
+
+# --- for the identity app's CRM views (contact timeline, deal signals, hot-deal alerts)
+
+
+def _deals_of_contacts(contact_ids: Collection[int]) -> Q:
+    """Deals a contact is on, as the primary contact or as a participant."""
+    participating = Deal.participants.through.objects.filter(contact_id__in=contact_ids).values("deal_id")
+    return Q(contact_id__in=contact_ids) | Q(pk__in=participating)
+
+
+def stage_changes_for_contact(
+    *, user: AbstractBaseUser, contact_id: int, until: datetime | None = None, limit: int = 20
+) -> list[StageChange]:
+    """Stage changes of the deals a contact is on, newest first, at or before `until`."""
+    ensure_can_read(user)
+    changes = StageChange.objects.filter(deal__in=Deal.objects.filter(_deals_of_contacts([contact_id])))
+    if until is not None:
+        changes = changes.filter(changed_at__lte=until)
+    return list(
+        changes.select_related("deal", "from_stage", "to_stage", "actor").order_by("-changed_at", "-pk")[
+            :limit
+        ]
+    )
+
+
+def deal_contact_ids(*, deal_ids: Collection[int]) -> dict[int, list[int]]:
+    """Each deal's people: the primary contact first, then participants (two queries in all)."""
+    people: dict[int, list[int]] = {}
+    for deal_id, contact_id in Deal.objects.filter(pk__in=deal_ids).values_list("pk", "contact_id"):
+        people[deal_id] = [contact_id] if contact_id else []
+    through = Deal.participants.through.objects.filter(deal_id__in=deal_ids).order_by("pk")
+    for deal_id, contact_id in through.values_list("deal_id", "contact_id"):
+        if contact_id not in people.setdefault(deal_id, []):
+            people[deal_id].append(contact_id)
+    return people
+
+
+def open_deals_for_contacts(*, contact_ids: Collection[int]) -> list[Deal]:
+    """Open deals any of these contacts is on, with their owners, oldest first."""
+    if not contact_ids:
+        return []
+    return list(
+        Deal.objects.filter(_deals_of_contacts(contact_ids), status=DealStatus.OPEN)
+        .select_related("owner")
+        .order_by("pk")
+    )

@@ -290,8 +290,10 @@ def test_contact_detail_shows_properties_history_timeline_and_deals_hook(sales_c
     assert ">vip<" in html and "CTO" in html
     # field history names the change and who made it
     assert "title" in html and "sales-user" in html
-    # the timeline lazy-loads the pipeline app's activity panel, and the deals panel too
-    assert 'id="timeline-slots"' in html and f'hx-get="/contacts/{contact.pk}/activities/"' in html
+    # the timeline lazy-loads the identity app's combined timeline (which holds the activity
+    # panel), the web activity panel, and the deals panel
+    assert 'id="timeline-slots"' in html and f'hx-get="/contacts/{contact.pk}/timeline/"' in html
+    assert f'hx-get="/contacts/{contact.pk}/web-activity/"' in html
     assert f'hx-get="/pipeline/contacts/{contact.pk}/deals/"' in html
     # the rep owns it, so the cells are editable
     assert f'hx-get="/contacts/{contact.pk}/cell/phone/?edit=1"' in html

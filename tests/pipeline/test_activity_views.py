@@ -24,7 +24,10 @@ def test_contact_and_company_pages_lazy_load_the_activity_panel(sales_client):
     contact = make_contact(first_name="Ada", company=acme)
     contact_html = sales_client.get(f"/contacts/{contact.pk}/").content.decode()
     company_html = sales_client.get(f"/companies/{acme.pk}/").content.decode()
-    assert f'hx-get="/contacts/{contact.pk}/activities/" hx-trigger="load"' in contact_html
+    # the contact page's timeline (served by identity) holds the panel, without its own feed
+    assert f'hx-get="/contacts/{contact.pk}/timeline/" hx-trigger="load"' in contact_html
+    timeline_html = sales_client.get(f"/contacts/{contact.pk}/timeline/").content.decode()
+    assert f'hx-get="/contacts/{contact.pk}/activities/?feed=0" hx-trigger="load"' in timeline_html
     assert f'hx-get="/companies/{acme.pk}/activities/" hx-trigger="load"' in company_html
     assert f'href="/companies/{acme.pk}/activities/"' in company_html  # works without JS too
 

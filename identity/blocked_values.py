@@ -1,0 +1,39 @@
+"""The editable list of identifier values the stitching worker ignores ("null", "undefined", ...)."""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from accounts.roles import is_admin
+from cdp_crm.errors import Conflict, DomainError, Forbidden
+from identity.models import BlockedValue, IdentityKind
+
+
+def _ensure_admin(actor: AbstractBaseUser | None) -> None:
+    if actor is not None and not is_admin(actor):
+        raise Forbidden("Only Admins change the blocked values.")
+
+
+def blocked_value_add(*, actor: AbstractBaseUser | None, value: str, kind: str = "") -> BlockedValue:
+    """Block a value for one identifier kind, or for every kind when `kind` is empty. Values are
+    stored trimmed and lower-cased: the worker compares them that way."""
+    _ensure_admin(actor)
+    value = (value or "").strip().lower()
+    if kind and kind not in IdentityKind.values:
+        raise DomainError(
+            "Unknown identifier kind.", fields={"kind": [f"Expected one of {IdentityKind.values}."]}
+        )
+    if len(value) > 300:
+        raise DomainError("Too long.", fields={"value": ["At most 300 characters."]})
+    try:
+        with transaction.atomic():
+            return BlockedValue.objects.create(kind=kind, value=value, created_by=actor)
+    except IntegrityError:
+        raise Conflict(
+            "This value is already blocked.", fields={"value": ["This value is already blocked."]}
+        ) from None
+
+
+@transaction.atomic
+def blocked_value_remove(*, actor: AbstractBaseUser | None, blocked: BlockedValue) -> None:
+    _ensure_admin(actor)
+    BlockedValue.objects.filter(pk=blocked.pk).delete()

@@ -1,0 +1,185 @@
+"""Hot deals: when a deal's person matches a hot rule (e.g. /pricing viewed twice in 24 h), the
+deal's owner is told, once per deal per rule window.
+
+The stitching worker calls `hot_deals_notify(contact_ids=...)` after each batch with the contacts
+the batch touched. The rule is evaluated on `ContactEvent` (exact timestamps; the daily rollups
+cannot answer "within 24 hours"). Who was told when lives in `HotDealAlert`, claimed by one
+conditional upsert per rule: concurrent or repeated calls notify once.
+"""
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import notifications
+from accounts.roles import is_admin
+from cdp_crm.errors import Conflict, DomainError, Forbidden
+from contacts.models import Contact
+from identity.models import ContactEvent, HotDealAlert, HotRule
+from pipeline import selectors as pipeline_selectors
+from pipeline.models import Deal
+
+RULE_FIELDS = ("name", "path_contains", "min_views", "window_hours", "enabled")
+
+
+# --- the rules (Admins edit them in Settings)
+
+
+def _ensure_admin(actor: AbstractBaseUser | None) -> None:
+    if actor is not None and not is_admin(actor):
+        raise Forbidden("Only Admins change hot-deal rules.")
+
+
+def _clean_rule(values: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    name = str(values.get("name") or "").strip()
+    path = str(values.get("path_contains") or "").strip()
+    if not name:
+        errors["name"] = ["Give the rule a name (it labels the signal: “viewed pricing 3x this week”)."]
+    if not path:
+        errors["path_contains"] = ["Say what the page path must contain, e.g. /pricing."]
+    try:
+        min_views = int(values.get("min_views", 2))
+        if min_views < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["min_views"] = ["A whole number of views, 1 or more."]
+        min_views = 0
+    try:
+        window_hours = int(values.get("window_hours", 24))
+        if not 1 <= window_hours <= 720:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["window_hours"] = ["Between 1 and 720 hours (30 days)."]
+        window_hours = 0
+    if errors:
+        raise DomainError("The rule is not valid.", fields=errors)
+    return {
+        "name": name[:60],
+        "path_contains": path[:200],
+        "min_views": min_views,
+        "window_hours": window_hours,
+        "enabled": bool(values.get("enabled", True)),
+    }
+
+
+@transaction.atomic
+def hot_rule_create(*, actor: AbstractBaseUser | None, **values: Any) -> HotRule:
+    _ensure_admin(actor)
+    cleaned = _clean_rule(values)
+    if HotRule.objects.filter(name__iexact=cleaned["name"]).exists():
+        raise Conflict("A rule with this name exists.", fields={"name": ["A rule with this name exists."]})
+    return HotRule.objects.create(**cleaned)
+
+
+@transaction.atomic
+def hot_rule_update(*, actor: AbstractBaseUser | None, rule: HotRule, **values: Any) -> HotRule:
+    _ensure_admin(actor)
+    cleaned = _clean_rule(values)
+    if HotRule.objects.filter(name__iexact=cleaned["name"]).exclude(pk=rule.pk).exists():
+        raise Conflict("A rule with this name exists.", fields={"name": ["A rule with this name exists."]})
+    rule = HotRule.objects.select_for_update().get(pk=rule.pk)
+    for name, value in cleaned.items():
+        setattr(rule, name, value)
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def hot_rule_delete(*, actor: AbstractBaseUser | None, rule: HotRule) -> None:
+    _ensure_admin(actor)
+    HotRule.objects.filter(pk=rule.pk).delete()
+
+
+# --- matching and notifying
+
+
+def _contacts_matching(rule: HotRule, *, contact_ids: list[int], now: datetime) -> dict[int, int]:
+    """contact id -> views matching the rule within its window ending at `now`, for those at or
+    over the threshold. Served by the (contact, -timestamp) index: one range per contact."""
+    since = now - timedelta(hours=rule.window_hours)
+    return dict(
+        ContactEvent.objects.filter(
+            contact_id__in=contact_ids,
+            type="page",
+            is_bot=False,
+            timestamp__gt=since,
+            timestamp__lte=now,
+            path__icontains=rule.path_contains,
+        )
+        .values("contact_id")
+        .annotate(views=Count("pk"))
+        .filter(views__gte=rule.min_views)
+        .values_list("contact_id", "views")
+    )
+
+
+def _claim(rule: HotRule, *, deal_ids: list[int], now: datetime) -> set[int]:
+    """Record that `rule` alerted these deals at `now`, except those it alerted within its window;
+    return the deals claimed. One statement: the unique (rule, deal) row serialises concurrent
+    callers, and the loser of a race sees the winner's fresh `notified_at` and claims nothing."""
+    if not deal_ids:
+        return set()
+    table = connection.ops.quote_name(HotDealAlert._meta.db_table)
+    statement = f"""
+        INSERT INTO {table} (rule_id, deal_id, notified_at)
+        SELECT %s, deal_id, %s FROM unnest(%s::bigint[]) AS deal_id
+        ON CONFLICT (rule_id, deal_id) DO UPDATE SET notified_at = EXCLUDED.notified_at
+        WHERE {table}.notified_at <= EXCLUDED.notified_at - make_interval(hours => %s)
+        RETURNING deal_id
+    """  # the table name is our model's; every value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [rule.pk, now, sorted(deal_ids), rule.window_hours])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def hot_deals_notify(*, contact_ids: Collection[int], now: datetime | None = None) -> int:
+    """Tell owners about their open deals whose people (primary contact or participants) among
+    `contact_ids` match an enabled hot rule now. Once per deal per rule window: calling again,
+    or concurrently, notifies no one twice. Deals without an active owner are skipped (and not
+    claimed, so an owner assigned later is told). Returns the number of notifications created."""
+    now = now or timezone.now()
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return 0
+    created = 0
+    for rule in HotRule.objects.filter(enabled=True).order_by("pk"):
+        matched = _contacts_matching(rule, contact_ids=ids, now=now)
+        if not matched:
+            continue
+        deals = [
+            d
+            for d in pipeline_selectors.open_deals_for_contacts(contact_ids=matched.keys())
+            if d.owner_id is not None and d.owner.is_active
+        ]
+        if not deals:
+            continue
+        people = pipeline_selectors.deal_contact_ids(deal_ids=[d.pk for d in deals])
+        names = {c.pk: c.display_name for c in Contact.objects.filter(pk__in=matched.keys())}
+        with transaction.atomic():
+            claimed = _claim(rule, deal_ids=[d.pk for d in deals], now=now)
+            for deal in deals:
+                if deal.pk in claimed:
+                    _notify(rule, deal=deal, matched=matched, people=people.get(deal.pk, []), names=names)
+                    created += 1
+    return created
+
+
+def _notify(rule: HotRule, *, deal: Deal, matched: dict[int, int], people: list[int], names: dict) -> None:
+    hottest = max((cid for cid in people if cid in matched), key=lambda cid: matched[cid])
+    who = names.get(hottest) or f"Contact #{hottest}"
+    notifications.notification_create(
+        user=deal.owner,
+        title=f"Hot deal: {deal.title}",
+        body=(
+            f"{who} viewed pages with “{rule.path_contains}” in the path {matched[hottest]} times "
+            f"in the last {rule.window_hours} h (rule “{rule.name}”)."
+        ),
+        url=reverse("pipeline:deal_detail", args=[deal.pk]),
+    )

@@ -1,0 +1,534 @@
+"""Reads behind the CRM views of identity: a person's web activity (sessions, events, identifiers,
+attribution), the contact timeline that interleaves it with activities and stage changes, and the
+behavioural signals on deal cards.
+
+Everything reads `ContactEvent` (the event -> contact projection) and `DailyActivity` (the daily
+rollups), never the event table by contact: events keep the identifiers they were sent with, so a
+person's anonymous history is found through the projection the stitching worker maintains.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F, Q
+from django.utils import timezone
+
+from cdp_crm.pagination import KeysetPage, keyset_page
+from contacts.models import Contact
+from contacts.permissions import ensure_can_read
+from events.models import Event
+from identity.models import (
+    ActivityKind,
+    BlockedValue,
+    ContactEvent,
+    DailyActivity,
+    HotDealAlert,
+    HotRule,
+    Identity,
+    IdentityWarning,
+)
+from pipeline import activity_selectors
+from pipeline import selectors as pipeline_selectors
+
+# A visit ends after this much inactivity (the convention of Google Analytics, Matomo, PostHog).
+SESSION_GAP = timedelta(minutes=30)
+PAGE_TYPES = ("page", "screen")
+# Rows read per query while walking a person's page views newest first.
+SCAN_CHUNK = 500
+# A session lists at most this many of its pages; the rest are counted.
+SESSION_PAGES_SHOWN = 30
+# Event JSON longer than this is cut in the panel (the API returns it whole).
+JSON_SHOWN_CHARS = 4000
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# Segment's context.campaign names utm_campaign "name"; the others drop the prefix.
+CAMPAIGN_KEYS = {
+    "utm_source": "source",
+    "utm_medium": "medium",
+    "utm_campaign": "name",
+    "utm_term": "term",
+    "utm_content": "content",
+}
+SIGNAL_DAYS = 7
+
+
+# --- sessions
+
+
+@dataclass
+class PageView:
+    event_id: int
+    at: datetime
+    type: str
+    path: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        return self.path or self.name or "(no path)"
+
+
+@dataclass
+class Session:
+    """Page and screen views with no gap longer than SESSION_GAP, oldest first."""
+
+    pages: list[PageView]
+    referrer: str = ""
+    landing_url: str = ""
+    utm: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def started_at(self) -> datetime:
+        return self.pages[0].at
+
+    @property
+    def ended_at(self) -> datetime:
+        return self.pages[-1].at
+
+    @property
+    def duration(self) -> timedelta:
+        return self.ended_at - self.started_at
+
+    @property
+    def landing(self) -> PageView:
+        return self.pages[0]
+
+    @property
+    def key(self) -> int:
+        return self.landing.event_id
+
+    @property
+    def shown_pages(self) -> list[PageView]:
+        return self.pages[:SESSION_PAGES_SHOWN]
+
+    @property
+    def hidden_pages(self) -> int:
+        return max(0, len(self.pages) - SESSION_PAGES_SHOWN)
+
+
+def _page_views(
+    contact_id: int, *, before: datetime | None = None, since: datetime | None = None
+) -> Iterator[PageView]:
+    """A person's (non-bot) page and screen views: newest first before `before`, or oldest first
+    from `since` on. Read in chunks, so a caller that stops early reads only what it used."""
+    views = ContactEvent.objects.filter(contact_id=contact_id, type__in=PAGE_TYPES, is_bot=False)
+    ascending = since is not None
+    if ascending:
+        views = views.filter(timestamp__gte=since)
+    elif before is not None:
+        views = views.filter(timestamp__lt=before)
+    order = ("timestamp", "event_id") if ascending else ("-timestamp", "-event_id")
+    edge: tuple[datetime, int] | None = None
+    while True:
+        chunk = views
+        if edge is not None:
+            at, event_id = edge
+            if ascending:
+                chunk = chunk.filter(Q(timestamp__gt=at) | Q(timestamp=at, event_id__gt=event_id))
+            else:
+                chunk = chunk.filter(Q(timestamp__lt=at) | Q(timestamp=at, event_id__lt=event_id))
+        rows = list(
+            chunk.order_by(*order).values_list("event_id", "timestamp", "type", "path", "name")[:SCAN_CHUNK]
+        )
+        for row in rows:
+            yield PageView(*row)
+        if len(rows) < SCAN_CHUNK:
+            return
+        edge = (rows[-1][1], rows[-1][0])
+
+
+def web_sessions(
+    *, user: AbstractBaseUser, contact: Contact, started_before: datetime | None = None, limit: int = 10
+) -> tuple[list[Session], bool]:
+    """A person's visits that started before `started_before` (all, when None), newest first, and
+    whether older ones exist. Reads page views newest first and stops one view into the session
+    after the last one returned, so a page costs the views of its sessions, not the history."""
+    ensure_can_read(user)
+    sessions: list[list[PageView]] = []  # each newest first while scanning
+    current: list[PageView] = []
+    has_more = False
+    for view in _page_views(contact.pk, before=started_before):
+        if current and current[-1].at - view.at > SESSION_GAP:
+            sessions.append(current)
+            if len(sessions) == limit:
+                has_more = True
+                current = []
+                break
+            current = []
+        current.append(view)
+    if current:
+        sessions.append(current)
+    result = [Session(pages=list(reversed(pages))) for pages in sessions]
+    if result and started_before is not None:
+        _extend_forward(result[0], contact_id=contact.pk, since=started_before)
+    _add_landing_details(result)
+    return result, has_more
+
+
+def _extend_forward(session: Session, *, contact_id: int, since: datetime) -> None:
+    """The newest session before a cut-off time may continue after it (a timeline page boundary
+    falls inside a visit): follow its views past the cut-off while the gaps stay short."""
+    for view in _page_views(contact_id, since=since):
+        if view.at - session.ended_at > SESSION_GAP:
+            return
+        session.pages.append(view)
+
+
+def _add_landing_details(sessions: list[Session]) -> None:
+    """Referrer, landing URL and UTM tags of each session's first view, from the stored event."""
+    if not sessions:
+        return
+    events = Event.objects.filter(pk__in=[s.key for s in sessions]).values_list("pk", "properties", "context")
+    by_id = {pk: (properties, context) for pk, properties, context in events}
+    for session in sessions:
+        properties, context = by_id.get(session.key, ({}, {}))
+        session.referrer, session.landing_url, session.utm = _landing(properties, context)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _landing(properties: Any, context: Any) -> tuple[str, str, dict[str, str]]:
+    properties = properties if isinstance(properties, dict) else {}
+    context = context if isinstance(context, dict) else {}
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    referrer = _text(properties.get("referrer")) or _text(page.get("referrer"))
+    url = _text(properties.get("url")) or _text(page.get("url"))
+    utm: dict[str, str] = {}
+    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
+    for key in UTM_KEYS:
+        if value := _text(campaign.get(CAMPAIGN_KEYS[key])):
+            utm[key] = value
+    if not utm:  # libraries without context.campaign: the landing URL's query string
+        query = _text(properties.get("search")) or (urlsplit(url).query if url else "")
+        for key, values in parse_qs(query.lstrip("?")).items():
+            if key in UTM_KEYS and values:
+                utm[key] = values[0]
+    return referrer, url, utm
+
+
+# --- attribution
+
+_ATTRIBUTION_LABELS = {
+    "utm_source": "UTM source",
+    "utm_medium": "UTM medium",
+    "utm_campaign": "UTM campaign",
+    "utm_term": "UTM term",
+    "utm_content": "UTM content",
+    "referrer": "Referrer",
+    "landing_page": "Landing page",
+    "landing_url": "Landing URL",
+}
+
+
+@dataclass(frozen=True)
+class AttributionRow:
+    key: str
+    label: str
+    value: str
+
+
+def contact_attribution(*, contact: Contact) -> list[AttributionRow]:
+    """The person's first-touch attribution for display: known keys first, in a fixed order,
+    with readable labels; any other key the worker stored after them."""
+    stored = contact.attribution if isinstance(contact.attribution, dict) else {}
+    known = [key for key in _ATTRIBUTION_LABELS if key in stored]
+    others = sorted(key for key in stored if key not in _ATTRIBUTION_LABELS)
+    rows = []
+    for key in known + others:
+        value = stored[key]
+        if value in (None, ""):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        rows.append(
+            AttributionRow(key, _ATTRIBUTION_LABELS.get(key) or key.replace("_", " ").capitalize(), text)
+        )
+    return rows
+
+
+# --- events, identities
+
+
+@dataclass
+class EventRow:
+    contact_event: ContactEvent
+
+    @property
+    def event(self) -> Event:
+        return self.contact_event.event
+
+    @property
+    def summary(self) -> str:
+        ce = self.contact_event
+        if ce.type in PAGE_TYPES:
+            return ce.path or ce.name or "(no path)"
+        return ce.name or ce.type
+
+    @property
+    def properties_json(self) -> str:
+        return _json_shown(self.event.properties)
+
+    @property
+    def context_json(self) -> str:
+        return _json_shown(self.event.context)
+
+    @property
+    def traits_json(self) -> str:
+        return _json_shown(self.event.traits) if self.event.traits else ""
+
+
+def _json_shown(value: Any) -> str:
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return (
+        text if len(text) <= JSON_SHOWN_CHARS else text[:JSON_SHOWN_CHARS] + "\n… (cut; the API has it all)"
+    )
+
+
+def web_events(
+    *, user: AbstractBaseUser, contact: Contact, cursor: str | None = None, size: int = 25
+) -> KeysetPage:
+    """Every event resolved to the person (anonymous history included), newest first; rows are
+    EventRow. Keyset pages over the (contact, -timestamp) index."""
+    ensure_can_read(user)
+    events = ContactEvent.objects.filter(contact_id=contact.pk).select_related("event")
+    page = keyset_page(events, key=F("timestamp"), descending=True, cursor=cursor, size=size)
+    page.rows = [EventRow(row) for row in page.rows]
+    return page
+
+
+def contact_event_list(*, user: AbstractBaseUser, contact: Contact):
+    """The person's events for the API, newest first (ContactEvent rows with their event)."""
+    ensure_can_read(user)
+    return (
+        ContactEvent.objects.filter(contact_id=contact.pk)
+        .select_related("event")
+        .order_by("-timestamp", "-event_id")
+    )
+
+
+def contact_identities(
+    *, user: AbstractBaseUser, contact: Contact, limit: int | None = 200
+) -> list[Identity]:
+    """The person's identifiers, by kind then value."""
+    ensure_can_read(user)
+    identities = Identity.objects.filter(contact_id=contact.pk).order_by("kind", "value", "pk")
+    return list(identities if limit is None else identities[:limit])
+
+
+# --- the combined contact timeline
+
+# Order of kinds among items at the same instant (newest first puts higher values first).
+_KIND_RANK = {"session": 0, "event": 1, "stage_change": 2, "activity": 3}
+
+
+@dataclass
+class TimelineItem:
+    kind: str  # "activity", "stage_change", "session" or "event"
+    at: datetime
+    key: int
+    obj: Any
+
+    @property
+    def sort_key(self) -> tuple[datetime, int, int]:
+        return (self.at, _KIND_RANK[self.kind], self.key)
+
+
+@dataclass
+class TimelinePage:
+    items: list[TimelineItem]
+    next_cursor: str | None
+
+
+def _encode_timeline_cursor(item: TimelineItem) -> str:
+    raw = json.dumps([item.at.isoformat(), item.kind, item.key]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_timeline_cursor(cursor: str | None) -> tuple[datetime, int, int] | None:
+    if not cursor:
+        return None
+    try:
+        at, kind, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        when = datetime.fromisoformat(at)
+        if kind not in _KIND_RANK or not isinstance(key, int) or when.tzinfo is None:
+            return None
+        return when, _KIND_RANK[kind], key
+    except (ValueError, TypeError, binascii.Error):
+        return None
+
+
+def contact_timeline(
+    *, user: AbstractBaseUser, contact: Contact, cursor: str | None = None, size: int = 20
+) -> TimelinePage:
+    """One page of the person's timeline, newest first: activities logged on them, stage changes
+    of their deals, their web sessions (at the time each started) and their other events (track,
+    identify, ...). Each source reads at most size+1 rows at or before the cursor, so a page costs
+    the same at any depth of history."""
+    ensure_can_read(user)
+    edge = _decode_timeline_cursor(cursor)
+    until = edge[0] if edge else None
+    per_source = size + 1
+    items: list[TimelineItem] = []
+    capped = False
+
+    activities = activity_selectors.activity_list(user=user, filters={"contact": contact.pk})
+    if until is not None:
+        activities = activities.filter(occurred_at__lte=until)
+    rows = list(activities.select_related("author", "contact", "deal", "company")[:per_source])
+    capped |= len(rows) == per_source
+    items += [TimelineItem("activity", a.occurred_at, a.pk, a) for a in rows]
+
+    changes = pipeline_selectors.stage_changes_for_contact(
+        user=user, contact_id=contact.pk, until=until, limit=per_source
+    )
+    capped |= len(changes) == per_source
+    items += [TimelineItem("stage_change", c.changed_at, c.pk, c) for c in changes]
+
+    others = ContactEvent.objects.filter(contact_id=contact.pk, is_bot=False).exclude(type__in=PAGE_TYPES)
+    if until is not None:
+        others = others.filter(timestamp__lte=until)
+    events = list(others.select_related("event").order_by("-timestamp", "-event_id")[:per_source])
+    capped |= len(events) == per_source
+    items += [TimelineItem("event", e.timestamp, e.event_id, EventRow(e)) for e in events]
+
+    # Sessions starting at the cursor's instant are included, then cut by the cursor like the rest.
+    started_before = until + timedelta(microseconds=1) if until is not None else None
+    sessions, more_sessions = web_sessions(
+        user=user, contact=contact, started_before=started_before, limit=per_source
+    )
+    capped |= more_sessions
+    items += [TimelineItem("session", s.started_at, s.key, s) for s in sessions]
+
+    if edge is not None:
+        items = [item for item in items if item.sort_key < edge]
+    items.sort(key=lambda item: item.sort_key, reverse=True)
+    page = items[:size]
+    has_more = len(items) > size or capped
+    return TimelinePage(
+        items=page, next_cursor=_encode_timeline_cursor(page[-1]) if page and has_more else None
+    )
+
+
+# --- behavioural signals on deal cards
+
+
+@dataclass(frozen=True)
+class Signal:
+    kind: str  # "views" (a hot rule's pages viewed this week) or "last_seen"
+    label: str
+    title: str
+    hot: bool = False  # the rule alerted the owner within its window
+
+
+def ago(delta: timedelta) -> str:
+    """A short relative time: "just now", "5m ago", "2h ago", "3d ago"."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60}m ago"
+    if seconds < 86400:
+        return f"{seconds // 3600}h ago"
+    return f"{seconds // 86400}d ago"
+
+
+def deal_signals(*, deal_ids: Collection[int], now: datetime | None = None) -> dict[int, list[Signal]]:
+    """Behavioural signals for each deal, from its people's daily rollups: for every enabled hot
+    rule, "viewed <rule name> Nx this week" (page views whose path contains the rule's text over
+    the last 7 days), flagged hot when the rule alerted the owner within its window; and "last
+    seen" of the most recently active person. Six queries whatever the number of deals; a deal
+    with nothing to show maps to an empty list."""
+    now = now or timezone.now()
+    deal_ids = sorted(set(deal_ids))
+    signals: dict[int, list[Signal]] = {deal_id: [] for deal_id in deal_ids}
+    if not deal_ids:
+        return signals
+    people = pipeline_selectors.deal_contact_ids(deal_ids=deal_ids)
+    contact_ids = {cid for ids in people.values() for cid in ids}
+    if not contact_ids:
+        return signals
+    last_seen = dict(
+        Contact.objects.filter(pk__in=contact_ids, last_seen__isnull=False).values_list("pk", "last_seen")
+    )
+    rules = list(HotRule.objects.filter(enabled=True).order_by("name", "pk"))
+    # views[contact][rule] = page views this week
+    views: dict[int, dict[int, int]] = {}
+    if rules:
+        today = timezone.localdate(now)
+        matches_any = Q()
+        for rule in rules:
+            matches_any |= Q(key__icontains=rule.path_contains)
+        rollups = DailyActivity.objects.filter(
+            matches_any,
+            contact_id__in=contact_ids,
+            kind=ActivityKind.PAGE,
+            day__gt=today - timedelta(days=SIGNAL_DAYS),
+            day__lte=today,
+        ).values_list("contact_id", "key", "count")
+        for contact_id, key, count in rollups:
+            for rule in rules:
+                if rule.path_contains.lower() in key.lower():
+                    per_rule = views.setdefault(contact_id, {})
+                    per_rule[rule.pk] = per_rule.get(rule.pk, 0) + count
+    hot = {
+        (rule_id, deal_id)
+        for rule_id, deal_id, at, hours in HotDealAlert.objects.filter(
+            deal_id__in=deal_ids, rule__enabled=True
+        ).values_list("rule_id", "deal_id", "notified_at", "rule__window_hours")
+        if at > now - timedelta(hours=hours)
+    }
+    for deal_id in deal_ids:
+        ids = people.get(deal_id, [])
+        for rule in rules:
+            counts = [views.get(cid, {}).get(rule.pk, 0) for cid in ids]
+            total = sum(counts)
+            if not total:
+                continue
+            viewers = sum(1 for c in counts if c)
+            who = "Viewed" if viewers == 1 else f"{viewers} people viewed"
+            signals[deal_id].append(
+                Signal(
+                    kind="views",
+                    label=f"{who} {rule.name} {total}\N{MULTIPLICATION SIGN} this week",
+                    title=f"Page views with “{rule.path_contains}” in the path, last {SIGNAL_DAYS} days",
+                    hot=(rule.pk, deal_id) in hot,
+                )
+            )
+        seen = [last_seen[cid] for cid in ids if cid in last_seen]
+        if seen:
+            latest = max(seen)
+            signals[deal_id].append(
+                Signal(
+                    kind="last_seen",
+                    label=f"Last seen {ago(now - latest)}",
+                    title=f"Last activity on the site or app: {timezone.localtime(latest):%Y-%m-%d %H:%M}",
+                )
+            )
+    return signals
+
+
+# --- warnings and settings pages
+
+
+def identity_warning_list(*, user: AbstractBaseUser, kind: str | None = None):
+    """Identity warnings, newest first, with the contacts they name."""
+    ensure_can_read(user)
+    warnings = IdentityWarning.objects.select_related("contact", "other_contact").order_by(
+        "-created_at", "-pk"
+    )
+    return warnings.filter(kind=kind) if kind else warnings
+
+
+def blocked_value_list() -> list[BlockedValue]:
+    return list(BlockedValue.objects.select_related("created_by").order_by("kind", "value", "pk"))
+
+
+def hot_rule_list() -> list[HotRule]:
+    return list(HotRule.objects.order_by("name", "pk"))

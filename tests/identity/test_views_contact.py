@@ -1,0 +1,215 @@
+"""The contact page's identity slots: web activity panel and combined timeline."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from identity.models import IdentityKind
+from pipeline import activities
+from tests.factories import make_contact, make_user
+from tests.identity.crm_factories import link_identity, record_event
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+XSS = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def ada():
+    contact = make_contact(first_name="Ada", email="ada@example.com")
+    contact.attribution = {"utm_source": "newsletter", "landing_page": "/pricing", "referrer": XSS}
+    contact.first_seen = timezone.now() - timedelta(days=5)
+    contact.last_seen = timezone.now() - timedelta(hours=2)
+    contact.save(update_fields=["attribution", "first_seen", "last_seen"])
+    return contact
+
+
+@pytest.fixture
+def history(ada):
+    """Ada's anonymous visit (before she identified), then an identify and a track call."""
+    t0 = timezone.now() - timedelta(days=2)
+    record_event(
+        ada, at=t0, path="/pricing", properties={"path": "/pricing", "referrer": "https://news.example/"}
+    )
+    record_event(ada, at=t0 + timedelta(minutes=4), path="/docs/" + XSS)
+    record_event(
+        ada, at=t0 + timedelta(hours=1), type="identify", user_id="u-1", traits={"email": "ada@example.com"}
+    )
+    record_event(
+        ada,
+        at=t0 + timedelta(hours=1, minutes=1),
+        type="track",
+        name="Clicked " + XSS,
+        properties={"label": XSS},
+    )
+    link_identity(ada, kind=IdentityKind.ANONYMOUS_ID, value="anon-1")
+    link_identity(ada, kind=IdentityKind.EMAIL, value="ada@example.com")
+    return t0
+
+
+@pytest.fixture
+def marketing_client(client, marketing_user):
+    client.force_login(marketing_user)
+    return client
+
+
+def test_web_activity_panel_shows_sessions_events_identities_and_attribution(marketing_client, ada, history):
+    response = marketing_client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX)
+    assert response.status_code == 200
+    html = response.content.decode()
+    # one session of two pages, landing on /pricing from the newsletter link
+    assert html.count('data-testid="session"') == 1
+    assert "2 pages" in html and "https://news.example/" in html
+    # every event, the anonymous ones included, newest first, with properties
+    assert html.count('data-testid="event"') == 4
+    events = html.split('data-testid="events"')[1]
+    assert events.index("Clicked") < events.index("identify") < events.index(">/pricing</span>")
+    # identities and first-touch attribution
+    assert html.count('data-testid="identity"') == 2 and "anon-1" in html
+    assert 'data-testid="attribution-utm_source">newsletter<' in html
+
+
+def test_hostile_event_data_is_escaped_everywhere(marketing_client, ada, history):
+    for url in (f"/contacts/{ada.pk}/web-activity/", f"/contacts/{ada.pk}/timeline/"):
+        html = marketing_client.get(url, **HTMX).content.decode()
+        assert "<script>" not in html, url
+        assert "&lt;script&gt;" in html, url
+
+
+def test_event_rows_page_with_load_more(marketing_client, ada):
+    t0 = timezone.now() - timedelta(days=1)
+    for i in range(30):
+        record_event(ada, at=t0 + timedelta(seconds=i), type="track", name=f"Event {i:02d}")
+    html = marketing_client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).content.decode()
+    assert html.count('data-testid="event"') == 25 and "Event 29" in html and "Event 04" not in html
+    more_url = html.split('data-testid="more-events"')[0].rsplit('hx-get="', 1)[1].split('"')[0]
+    more = marketing_client.get(more_url.replace("&amp;", "&"), **HTMX).content.decode()
+    assert more.count('data-testid="event"') == 5 and "Event 04" in more and "Event 05" not in more
+    assert 'data-testid="more-events"' not in more
+
+
+def test_older_sessions_load_by_start_time(marketing_client, ada):
+    t0 = timezone.now() - timedelta(days=20)
+    for day in range(12):
+        record_event(ada, at=t0 + timedelta(days=day, microseconds=123), path=f"/day{day}")
+    html = marketing_client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).content.decode()
+    assert html.count('data-testid="session"') == 10
+    more_url = html.split('data-testid="more-sessions"')[0].rsplit('hx-get="', 1)[1].split('"')[0]
+    more = marketing_client.get(more_url, **HTMX).content.decode()
+    assert more.count('data-testid="session"') == 2 and "/day1<" in more and "/day0<" in more
+    assert (
+        marketing_client.get(f"/contacts/{ada.pk}/web-activity/sessions/?before=yesterday").status_code == 400
+    )
+
+
+def test_timeline_interleaves_notes_with_web_activity(client, ada, history):
+    rep = make_user(role="Sales", username="rep")
+    note = activities.activity_log(
+        actor=rep,
+        kind="note",
+        body="Asked about SSO",
+        contact=ada,
+        occurred_at=history + timedelta(minutes=30),
+    )
+    client.force_login(rep)
+    html = client.get(f"/contacts/{ada.pk}/timeline/", **HTMX).content.decode()
+    # the composer is pipeline's panel, without its own feed
+    assert f'hx-get="/contacts/{ada.pk}/activities/?feed=0"' in html
+    # newest first: the track event, the identify, the note (during the visit), the session
+    order = [
+        html.index(marker)
+        for marker in ('data-testid="timeline-event"', "Asked about SSO", 'data-testid="timeline-session"')
+    ]
+    assert order == sorted(order)
+    assert html.count('data-testid="timeline-event"') == 2
+    # the author may edit her note in place
+    assert f'hx-get="/activities/{note.pk}/edit/"' in html
+
+
+def test_activities_panel_without_feed_keeps_its_composer_posting_feedless(client, ada):
+    rep = make_user(role="Sales", username="rep")
+    client.force_login(rep)
+    html = client.get(f"/contacts/{ada.pk}/activities/?feed=0", **HTMX).content.decode()
+    assert 'data-testid="activity-composer"' in html and 'data-testid="activity-feed"' not in html
+    assert f'hx-post="/contacts/{ada.pk}/activities/log/?feed=0"' in html
+    posted = client.post(f"/contacts/{ada.pk}/activities/log/?feed=0", {"kind": "note", "body": "hi"}, **HTMX)
+    assert posted.status_code == 200 and 'data-testid="activity-feed"' not in posted.content.decode()
+    # and the timeline's first page (what the post refreshes) shows the new note
+    feed = client.get(f"/contacts/{ada.pk}/timeline/?part=feed", **HTMX).content.decode()
+    assert ">hi<" in feed and 'data-testid="activity-composer"' not in feed
+
+
+def test_timeline_loads_older_items_by_cursor(marketing_client, ada):
+    t0 = timezone.now() - timedelta(days=40)
+    for i in range(25):
+        record_event(ada, at=t0 + timedelta(hours=i), type="track", name=f"Track {i:02d}")
+    first = marketing_client.get(f"/contacts/{ada.pk}/timeline/", **HTMX).content.decode()
+    assert first.count('data-testid="timeline-event"') == 20
+    more_url = first.split('data-testid="timeline-more"')[0].rsplit('hx-get="', 1)[1].split('"')[0]
+    older = marketing_client.get(more_url, **HTMX).content.decode()
+    assert (
+        older.count('data-testid="timeline-event"') == 5 and "Track 00" in older and "Track 05" not in older
+    )
+    assert 'data-testid="activity-composer"' not in older and "timeline-more" not in older
+
+
+@pytest.mark.parametrize("path", ["web-activity/", "timeline/", "web-activity/events/"])
+def test_unknown_contact_is_404_and_no_role_is_403(client, path):
+    client.force_login(make_user(role="Sales", username="rep"))
+    assert client.get(f"/contacts/999999/{path}").status_code == 404
+    ada = make_contact(first_name="Ada")
+    nobody = make_user(role="Sales", username="nobody")
+    nobody.groups.clear()
+    client.force_login(nobody)
+    assert client.get(f"/contacts/{ada.pk}/{path}").status_code == 403
+    client.logout()
+    assert client.get(f"/contacts/{ada.pk}/{path}").status_code == 302  # to the login page
+
+
+@pytest.mark.parametrize("role", ["Admin", "Sales", "Marketing"])
+def test_every_crm_role_reads_web_activity(client, ada, history, role):
+    client.force_login(make_user(role=role))
+    for path in ("web-activity/", "timeline/"):
+        assert client.get(f"/contacts/{ada.pk}/{path}", **HTMX).status_code == 200
+
+
+def test_a_merged_contact_slot_follows_the_survivor(marketing_client, ada, history):
+    loser = make_contact(first_name="Old", merged_into=ada)
+    response = marketing_client.get(f"/contacts/{loser.pk}/web-activity/")
+    assert response.status_code == 302 and response["Location"] == f"/contacts/{ada.pk}/web-activity/"
+    response = marketing_client.get(f"/contacts/{loser.pk}/timeline/?part=feed")
+    assert response["Location"] == f"/contacts/{ada.pk}/timeline/?part=feed"
+
+
+def test_contact_page_lazy_loads_both_identity_slots_with_links(marketing_client, ada):
+    html = marketing_client.get(f"/contacts/{ada.pk}/").content.decode()
+    assert f'hx-get="/contacts/{ada.pk}/web-activity/" hx-trigger="load"' in html
+    assert f'href="/contacts/{ada.pk}/web-activity/"' in html
+    assert f'hx-get="/contacts/{ada.pk}/timeline/" hx-trigger="load"' in html
+
+
+def test_panel_and_timeline_query_counts_do_not_grow_with_history(client, django_assert_max_num_queries):
+    from pipeline import services as pipeline_services
+    from tests.pipeline.helpers import make_pipeline, stages_of
+
+    rep = make_user(role="Sales", username="rep")
+    ada = make_contact(first_name="Ada")
+    stages = stages_of(make_pipeline())
+    t0 = timezone.now() - timedelta(days=30)
+    for i in range(30):
+        record_event(ada, at=t0 + timedelta(hours=i), path=f"/p{i}")
+        record_event(ada, at=t0 + timedelta(hours=i, minutes=1), type="track", name=f"E{i}")
+        activities.activity_log(
+            actor=rep, kind="note", body=f"n{i}", contact=ada, occurred_at=t0 + timedelta(hours=i, minutes=2)
+        )
+    for i in range(5):
+        deal = pipeline_services.deal_create(actor=rep, title=f"D{i}", stage=stages[0], contact=ada)
+        pipeline_services.deal_move(deal=deal, to_stage=stages[1], actor=rep)
+    link_identity(ada, kind=IdentityKind.USER_ID, value="u-1")
+    client.force_login(rep)
+    with django_assert_max_num_queries(9):
+        assert client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).status_code == 200
+    with django_assert_max_num_queries(9):
+        assert client.get(f"/contacts/{ada.pk}/timeline/", **HTMX).status_code == 200
