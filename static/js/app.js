@@ -56,6 +56,15 @@
     }
   }, true);
 
+  // A successful htmx POST announces itself as a bubbling "cdp:posted" event, so a panel can
+  // refresh on `hx-trigger="cdp:posted from:#composer"` (an htmx "[condition]" filter would need
+  // eval, which the Content-Security-Policy refuses).
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (e.detail.successful && e.detail.requestConfig && e.detail.requestConfig.verb === "post") {
+      e.detail.elt.dispatchEvent(new CustomEvent("cdp:posted", { bubbles: true }));
+    }
+  });
+
   document.addEventListener("htmx:afterSwap", function (e) {
     const target = e.detail.target;
     if (target.id === "global-search-results") {
