@@ -96,6 +96,18 @@ def related_counts(*, contact: Contact) -> dict[str, int]:
     return counts
 
 
+def contacts_with_related_rows(*, contact_ids: list[int], ignore: frozenset[str]) -> set[int]:
+    """Which of `contact_ids` some row in another table points at, leaving out the relations
+    named in `ignore` (see `relation_label`): what tells a record people worked on."""
+    found: set[int] = set()
+    for model, name in _relations():
+        if _label(model, name) in ignore:
+            continue
+        rows = model._default_manager.filter(**{f"{name}__in": contact_ids}).values_list(name, flat=True)
+        found.update(rows.distinct())
+    return found
+
+
 def _label(model: type[models.Model], name: str) -> str:
     return f"{model._meta.label}.{name}"
 

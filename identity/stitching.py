@@ -395,7 +395,7 @@ def events_process(*, event_ids: list[int]) -> None:
             else:
                 keys.append(key)
         previous = normalise(IdentityKind.USER_ID, event.previous_id) if event.type == "alias" else None
-        if previous and (IdentityKind.ANONYMOUS_ID, previous) in keys:
+        if previous and previous != event.user_id.strip() and (IdentityKind.ANONYMOUS_ID, previous) in keys:
             # previousId is usually an anonymous id, but may be a user id the graph knows:
             # both readings are locked and looked up, and _alias_prune keeps one.
             keys.append((IdentityKind.USER_ID, previous))
@@ -403,30 +403,27 @@ def events_process(*, event_ids: list[int]) -> None:
         every_key.update(keys)
     identifiers_lock(every_key)
     _lock_contacts(batch, every_key)
-    _alias_prune(batch)
     _load_counts(batch, set(batch.contacts))
     for event in events:
         _event_stitch(batch, event)
     _flush(batch)
 
 
-def _alias_prune(batch: Batch) -> None:
-    """alias(previousId) tried both readings of previousId; keep the one the graph knows (the
-    anonymous id when neither is known)."""
-    for event in batch.events:
-        if event.type != "alias":
-            continue
-        previous = normalise(IdentityKind.ANONYMOUS_ID, event.previous_id)
-        user = normalise(IdentityKind.USER_ID, event.user_id)
-        as_user = (IdentityKind.USER_ID, previous)
-        if previous and previous != user and as_user in batch.keys[event.pk]:
-            as_anonymous = (IdentityKind.ANONYMOUS_ID, previous)
-            drop = as_anonymous if as_user in batch.ident and as_anonymous not in batch.ident else as_user
-            batch.keys[event.pk] = [k for k in batch.keys[event.pk] if k != drop]
+def _alias_reading(batch: Batch, event: Event, keys: list[Key]) -> list[Key]:
+    """alias(previousId) was locked and looked up both as an anonymous id and as a user id; keep
+    the reading the graph knows now (the anonymous id when neither is known)."""
+    previous = normalise(IdentityKind.ANONYMOUS_ID, event.previous_id)
+    as_user, as_anonymous = (IdentityKind.USER_ID, previous), (IdentityKind.ANONYMOUS_ID, previous)
+    if not previous or as_user not in keys or previous == normalise(IdentityKind.USER_ID, event.user_id):
+        return keys
+    drop = as_anonymous if as_user in batch.ident and as_anonymous not in batch.ident else as_user
+    return [k for k in keys if k != drop]
 
 
 def _event_stitch(batch: Batch, event: Event) -> None:
     keys = batch.keys[event.pk]
+    if event.type == "alias":
+        keys = _alias_reading(batch, event, keys)
     event_user = next((v for k, v in keys if k == IdentityKind.USER_ID), None)
     if event.type == "alias":
         event_user = normalise(IdentityKind.USER_ID, event.user_id)
