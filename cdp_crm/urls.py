@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("pipeline.urls")),
     path("", include("pipeline.activity_urls")),
     path("", include("events.urls")),
+    path("", include("identity.urls")),
     path("", include("segments.urls")),
     path("api/v1/", include("cdp_crm.api_urls")),
     # The schema is an API resource (token or session auth, 401 otherwise); the docs are a page
