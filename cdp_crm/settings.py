@@ -252,6 +252,9 @@ IDENTITY_CAPS = {
     "external": env_int("IDENTITY_MAX_EXTERNAL_IDS", default=20),
     "anonymous_id": env_int("IDENTITY_MAX_ANONYMOUS_IDS", default=200),
 }
+# Called by contacts.merging.contact_merge for every merge, before rows move (contacts imports no
+# higher app): identity sums the loser's daily rollups and keeps its own bookkeeping rows apart.
+CONTACT_MERGE_HOOKS = ["identity.merging.contact_merge_prepare"]
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
 IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None

@@ -8,12 +8,14 @@ generically. The loser stays as a tombstone (`merged_into`) so its old URLs redi
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import CharField, Count, F, Func, IntegerField, Q, Value
 from django.db.models.functions import Length, Lower, Right, Trim
+from django.utils.module_loading import import_string
 from psycopg import sql
 
 from cdp_crm.errors import Conflict
@@ -201,8 +203,12 @@ def contact_merge(
 
     `actor` None is the system (the identity worker): no permission check. `reason` and
     `event_id` say why an automatic merge happened. Relations named (see `relation_label`) in
-    `untracked` move without their ids recorded (high-volume rows the caller knows how to send
+    `untracked` move without their ids recorded (high-volume rows the owner knows how to send
     back), and those in `staying` do not move at all (rows that describe the loser itself).
+
+    Apps above this one take part through settings.CONTACT_MERGE_HOOKS (this app imports none of
+    them): each is called with winner= and loser= once both are locked, before any row moves,
+    and returns the relation labels to add to `untracked` and `staying`.
     """
     if winner.pk == loser.pk:
         raise ValidationError("A contact cannot be merged into itself.")
@@ -226,6 +232,9 @@ def contact_merge(
     if winner.merged_into_id is not None:
         raise Conflict(f"Contact {winner.pk} was merged into contact {winner.merged_into_id}.", code="merged")
     _check_choices(field_choices, winner, loser)
+    for path in getattr(settings, "CONTACT_MERGE_HOOKS", ()):
+        more_untracked, more_staying = import_string(path)(winner=winner, loser=loser)
+        untracked, staying = untracked | more_untracked, staying | more_staying
     choices = {**default_choices(winner=winner, loser=loser), **field_choices}
     loser_data = snapshot(loser)
     winner_data = snapshot(winner)

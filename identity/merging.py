@@ -48,6 +48,7 @@ from identity.models import (
     ProfileUpdate,
     TrackedContact,
 )
+from identity.projection import daily_activity_recompute, event_attribution, profile_updates_mark
 
 label = contact_merging.relation_label
 IDENTITY_LABEL = label(Identity, "contact")
@@ -84,20 +85,19 @@ def _daily_activity_fold(*, winner_id: int, loser_id: int) -> None:
     DailyActivity.objects.filter(contact_id=loser_id).delete()
 
 
+def contact_merge_prepare(*, winner: Contact, loser: Contact) -> tuple[frozenset[str], frozenset[str]]:
+    """settings.CONTACT_MERGE_HOOKS entry, for every merge (the worker's and a person's): sum the
+    loser's daily rollups into the winner's, and say which identity rows move untracked or stay."""
+    _daily_activity_fold(winner_id=winner.pk, loser_id=loser.pk)
+    return UNTRACKED, STAYING
+
+
 @transaction.atomic
 def contacts_merge_auto(*, winner: Contact, loser: Contact, reason: str, event_id: int | None) -> Contact:
     """The worker's merge: no actor, CRM values win where the winner has them (the default
     choices), logged with `reason` and the triggering event."""
-    _daily_activity_fold(winner_id=winner.pk, loser_id=loser.pk)
     return contact_merging.contact_merge(
-        winner=winner,
-        loser=loser,
-        field_choices={},
-        actor=None,
-        reason=reason,
-        event_id=event_id,
-        untracked=UNTRACKED,
-        staying=STAYING,
+        winner=winner, loser=loser, field_choices={}, actor=None, reason=reason, event_id=event_id
     )
 
 
@@ -143,8 +143,6 @@ def _restore_winner(winner: Contact, merge: ContactMerge) -> tuple[dict[str, Any
 
 def _seen_recompute(contact: Contact) -> None:
     """first/last seen and first-touch attribution from the contact's events (if it has any)."""
-    from identity.stitching import event_attribution
-
     events = ContactEvent.objects.filter(contact=contact)
     first = events.order_by("timestamp", "event_id").values_list("event_id", "timestamp").first()
     if first is None:
@@ -152,27 +150,6 @@ def _seen_recompute(contact: Contact) -> None:
     contact.first_seen = first[1]
     contact.attribution = event_attribution(Event.objects.get(pk=first[0]))
     contact.last_seen = events.order_by("-timestamp").values_list("timestamp", flat=True).first()
-
-
-def daily_activity_recompute(*, contact_ids: list[int]) -> None:
-    """Rebuild these contacts' daily rollups from their events (the same keys the worker uses)."""
-    DailyActivity.objects.filter(contact_id__in=contact_ids).delete()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO identity_dailyactivity (contact_id, day, kind, key, count)
-            SELECT contact_id, day, kind, key, count(*) FROM (
-                SELECT contact_id, (timestamp AT TIME ZONE 'UTC')::date AS day,
-                       CASE type WHEN 'track' THEN 'event' ELSE type END AS kind,
-                       CASE WHEN type = 'page' THEN COALESCE(NULLIF(path, ''), name) ELSE name END AS key
-                FROM identity_contactevent
-                WHERE contact_id = ANY(%s::bigint[]) AND type IN ('page', 'screen', 'track')
-            ) AS rows
-            WHERE key <> ''
-            GROUP BY contact_id, day, kind, key
-            """,
-            [sorted(contact_ids)],
-        )
 
 
 def _rows_return(merge: ContactMerge, *, winner: Contact, loser: Contact) -> None:
@@ -188,8 +165,6 @@ def _rows_return(merge: ContactMerge, *, winner: Contact, loser: Contact) -> Non
 @transaction.atomic
 def merge_split(*, merge: ContactMerge, actor: AbstractBaseUser | None) -> ContactMerge:
     """Undo a standing merge (Admin only; None is the system). See the module docstring."""
-    from identity.stitching import profile_updates_mark
-
     if actor is not None and not has_role(actor, Role.ADMIN):
         raise Forbidden("Only Admins may split a merge.")
     merge = ContactMerge.objects.select_for_update().filter(pk=merge.pk).first()

@@ -38,7 +38,6 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from cdp_crm.errors import Conflict
 from contacts import services as contact_services
@@ -47,7 +46,6 @@ from contacts.normalize import normalize_domain
 from events.models import Event
 from identity import merging
 from identity.models import (
-    ActivityKind,
     BlockedValue,
     CompanyGroup,
     ContactEvent,
@@ -56,6 +54,13 @@ from identity.models import (
     IdentityWarning,
     TrackedContact,
     WarningKind,
+)
+from identity.projection import (
+    activity_key,
+    daily_activity_add,
+    event_attribution,
+    event_path,
+    profile_updates_mark,
 )
 
 logger = logging.getLogger(__name__)
@@ -203,48 +208,6 @@ def identifiers_lock(keys: set[Key]) -> None:
 
 
 # --- what an event contributes to its contact
-
-
-def event_path(event: Event) -> str:
-    properties = event.properties if isinstance(event.properties, dict) else {}
-    context = event.context if isinstance(event.context, dict) else {}
-    page = context.get("page") if isinstance(context.get("page"), dict) else {}
-    path = properties.get("path") or page.get("path") or ""
-    return str(path)[:500] if isinstance(path, str | int | float) else ""
-
-
-def event_attribution(event: Event) -> dict[str, str]:
-    """First-touch attribution an event would give its person: UTM from context.campaign,
-    referrer and landing page."""
-    properties = event.properties if isinstance(event.properties, dict) else {}
-    context = event.context if isinstance(event.context, dict) else {}
-    page = context.get("page") if isinstance(context.get("page"), dict) else {}
-    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
-    found = {}
-    for name, utm in (("source", "source"), ("medium", "medium"), ("name", "campaign"), ("term", "term")):
-        if isinstance(campaign.get(name), str) and campaign[name].strip():
-            found[f"utm_{utm}"] = campaign[name].strip()[:200]
-    if isinstance(campaign.get("content"), str) and campaign["content"].strip():
-        found["utm_content"] = campaign["content"].strip()[:200]
-    referrer = properties.get("referrer") or page.get("referrer")
-    if isinstance(referrer, str) and referrer:
-        found["referrer"] = referrer[:500]
-    landing = properties.get("url") or page.get("url") or event_path(event)
-    if isinstance(landing, str) and landing:
-        found["landing_page"] = landing[:500]
-    return found
-
-
-def activity_key(event: Event) -> tuple[str, str] | None:
-    """The daily rollup an event counts in: (kind, key), or None (identify, group, alias)."""
-    if event.type == "page":
-        key = event_path(event) or event.event
-        return (ActivityKind.PAGE, key[:500]) if key else None
-    if event.type == "screen":
-        return (ActivityKind.SCREEN, event.event[:500]) if event.event else None
-    if event.type == "track":
-        return ActivityKind.EVENT, event.event[:500]
-    return None
 
 
 # --- the batch
@@ -700,29 +663,6 @@ def _flush(batch: Batch) -> None:
     profile_updates_mark(contact_ids=touched)
 
 
-def daily_activity_add(rollup: Counter) -> None:
-    """Add counts to the daily rollups: {(contact id, day, kind, key): n}."""
-    if not rollup:
-        return
-    items = sorted(rollup.items())
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO identity_dailyactivity (contact_id, day, kind, key, count)
-            SELECT * FROM unnest(%s::bigint[], %s::date[], %s::text[], %s::text[], %s::int[])
-            ON CONFLICT (contact_id, day, kind, key)
-            DO UPDATE SET count = identity_dailyactivity.count + EXCLUDED.count
-            """,
-            [
-                [k[0] for k, _ in items],
-                [k[1] for k, _ in items],
-                [k[2] for k, _ in items],
-                [k[3] for k, _ in items],
-                [n for _, n in items],
-            ],
-        )
-
-
 # A flood of "null" ids (or one shared device) must not become a million rows: one warning per
 # (kind, identifier) per UTC day.
 def _warnings_write(warnings: list[IdentityWarning]) -> None:
@@ -743,23 +683,3 @@ def _warnings_write(warnings: list[IdentityWarning]) -> None:
             seen.add(key)
             fresh.append(warning)
     IdentityWarning.objects.bulk_create(fresh)
-
-
-def profile_updates_mark(*, contact_ids: list[int]) -> None:
-    """Record that these contacts changed (segments pick them up), then call the
-    PROFILE_UPDATE_HOOK after commit."""
-    if not contact_ids:
-        return
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO identity_profileupdate (contact_id, updated_at, first_changed_at)
-            SELECT c.id, %s, %s FROM contacts_contact c WHERE c.id = ANY(%s::bigint[])
-            ON CONFLICT (contact_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
-            """,
-            [now, now, sorted(contact_ids)],
-        )
-    if path := getattr(settings, "PROFILE_UPDATE_HOOK", None):
-        hook = import_string(path)
-        transaction.on_commit(hook, robust=True)

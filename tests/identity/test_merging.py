@@ -119,3 +119,25 @@ def test_a_manual_merge_can_be_split_too_and_its_deal_goes_back(admin_user):
     assert Deal.objects.get(pk=deal.pk).contact_id == b.pk
     b.refresh_from_db()
     assert b.merged_into_id is None and b.email == "b@example.com"
+
+
+def test_a_manual_merge_sums_daily_rollups_and_leaves_the_visitor_marker(client, source, admin_user):
+    from identity.models import TrackedContact
+
+    # given two visitors who viewed the same page on the same day
+    send(
+        client,
+        source,
+        page("/p", anonymous_id="m1", at=0),
+        page("/p", anonymous_id="m1", at=1),
+        page("/p", anonymous_id="m2", at=2),
+    )
+    drain()
+    first, second = _owner("anonymous_id", "m1"), _owner("anonymous_id", "m2")
+    # when a person merges them from the duplicate finder
+    contact_merging.contact_merge(winner=first, loser=second, field_choices={}, actor=admin_user)
+    # then the winner's rollup counts all three views, and the "made by the worker" marker of
+    # each stays with its own record
+    assert list(DailyActivity.objects.values_list("contact_id", "key", "count")) == [(first.pk, "/p", 3)]
+    assert set(TrackedContact.objects.values_list("contact_id", flat=True)) == {first.pk, second.pk}
+    assert event_paths(first) == ["/p", "/p", "/p"]
