@@ -269,3 +269,44 @@ def test_phone_numbers_are_stored_in_e164(settings):
     assert normalise("phone", "not a phone") is None
     assert normalise("email", " Ada@Example.COM ") == "ada@example.com"
     assert normalise("email", "nope") is None
+
+
+HOOK_CALLS: list[int] = []
+
+
+def record_hook() -> None:
+    HOOK_CALLS.append(ProfileUpdate.objects.count())
+
+
+def test_the_profile_update_hook_runs_after_commit(
+    client, source, settings, django_capture_on_commit_callbacks
+):
+    settings.PROFILE_UPDATE_HOOK = "tests.identity.test_stitching.record_hook"
+    HOOK_CALLS.clear()
+    send(client, source, page("/", anonymous_id="h1", at=0), page("/", anonymous_id="h2", at=1))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        drain()
+    # nothing ran inside the transaction; on commit the hook sees both contacts' update rows
+    assert HOOK_CALLS == []
+    for callback in callbacks:
+        callback()
+    assert HOOK_CALLS and HOOK_CALLS[-1] == 2
+
+
+def test_external_ids_and_phones_join_people_with_their_reason(client, source):
+    send(
+        client,
+        source,
+        page("/", anonymous_id="d1", at=0, context={"externalIds": [{"id": "42", "type": "hubspot_id"}]}),
+        page("/", anonymous_id="d2", at=1),
+    )
+    drain()
+    send(
+        client,
+        source,
+        identify({}, anonymous_id="d2", at=2, context={"externalIds": [{"id": "42", "type": "HubSpot_ID"}]}),
+    )
+    drain()
+    (person,) = live()
+    assert ("external", "hubspot_id:42") in identities(person)
+    assert ContactMerge.objects.get().reason == MergeReason.EXTERNAL_ID
