@@ -310,3 +310,13 @@ def test_external_ids_and_phones_join_people_with_their_reason(client, source):
     (person,) = live()
     assert ("external", "hubspot_id:42") in identities(person)
     assert ContactMerge.objects.get().reason == MergeReason.EXTERNAL_ID
+
+
+def test_the_drain_runs_on_the_identity_queue_and_dedup_expiry_stays_on_ingest():
+    from cdp_crm.celery import app
+
+    def queue(name: str) -> str:
+        return app.amqp.router.route({}, name, (), {})["queue"].name
+
+    assert queue("events.tasks.ingest_drain") == "identity"
+    assert queue("events.tasks.event_dedup_expire") == "ingest"
