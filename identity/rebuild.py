@@ -38,6 +38,7 @@ from identity.models import (
     RebuildState,
     TrackedContact,
 )
+from identity.projection import profile_updates_mark
 from identity.stitching import events_process
 
 label = contact_merging.relation_label
@@ -93,9 +94,14 @@ def identity_reset() -> ResetResult:
         model.objects.all().delete()
     Contact.objects.filter(pk__in=doomed).delete()
     TrackedContact.objects.all().delete()
-    Contact.objects.filter(merged_into__isnull=True).exclude(
+    reset = Contact.objects.filter(merged_into__isnull=True).exclude(
         Q(traits={}) & Q(first_seen__isnull=True) & Q(last_seen__isnull=True) & Q(attribution={})
-    ).update(traits={}, first_seen=None, last_seen=None, attribution={}, updated_at=timezone.now())
+    )
+    changed = list(reset.values_list("pk", flat=True))
+    reset.update(traits={}, first_seen=None, last_seen=None, attribution={}, updated_at=timezone.now())
+    # Segments re-evaluate the survivors whose profile just lost its derived data (the replay
+    # marks the ones it touches again).
+    profile_updates_mark(contact_ids=changed)
     RebuildState.objects.all().delete()
     RebuildState.objects.create(started_at=timezone.now(), last_event_id=0)
     return ResetResult(

@@ -360,7 +360,7 @@ def events_process(*, event_ids: list[int]) -> None:
         previous = normalise(IdentityKind.USER_ID, event.previous_id) if event.type == "alias" else None
         if previous and previous != event.user_id.strip() and (IdentityKind.ANONYMOUS_ID, previous) in keys:
             # previousId is usually an anonymous id, but may be a user id the graph knows:
-            # both readings are locked and looked up, and _alias_prune keeps one.
+            # both readings are locked and looked up, and _alias_reading keeps one.
             keys.append((IdentityKind.USER_ID, previous))
         batch.keys[event.pk] = keys
         every_key.update(keys)
