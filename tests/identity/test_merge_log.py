@@ -99,3 +99,5 @@ def test_api_lists_filters_and_splits(client, auto_merge, admin_user, sales_user
     assert again.status_code == 409 and "already split" in again.json()["detail"]
     assert client.post("/api/v1/identity/merges/999999/split/", **admin).status_code == 404
     assert client.get("/api/v1/identity/merges/").status_code == 401
+    root = client.get("/api/v1/", **admin).json()
+    assert root["resources"]["identity_merges"].endswith("/api/v1/identity/merges/")
