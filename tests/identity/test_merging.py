@@ -141,3 +141,19 @@ def test_a_manual_merge_sums_daily_rollups_and_leaves_the_visitor_marker(client,
     assert list(DailyActivity.objects.values_list("contact_id", "key", "count")) == [(first.pk, "/p", 3)]
     assert set(TrackedContact.objects.values_list("contact_id", flat=True)) == {first.pk, second.pk}
     assert event_paths(first) == ["/p", "/p", "/p"]
+
+
+def test_split_gives_the_email_back_to_the_loser_when_the_winner_had_taken_it(admin_user):
+    # given an older record without email that took the newer record's email in a merge
+    older = make_contact(first_name="Noor")
+    newer = make_contact(first_name="Noor", email="noor@example.com", tags=["vip"])
+    contact_merging.contact_merge(winner=older, loser=newer, field_choices={}, actor=admin_user)
+    older.refresh_from_db()
+    assert older.email == "noor@example.com" and older.tags == ["vip"]
+    # when the merge is split
+    merge_split(merge=ContactMerge.objects.get(), actor=admin_user)
+    # then each has its own values again (the unique live email passes back without a clash)
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert older.email is None and older.tags == []
+    assert newer.email == "noor@example.com" and newer.merged_into_id is None
