@@ -365,6 +365,14 @@ def events_process(*, event_ids: list[int]) -> None:
         batch.keys[event.pk] = keys
         every_key.update(keys)
     identifiers_lock(every_key)
+    # Under the identifier locks, drop what another processor stitched meanwhile (a rebuild
+    # racing the live worker, a re-queued event): the check above ran before the locks.
+    projected = ContactEvent.objects.filter(event_id__in=[e.pk for e in events])
+    if done := set(projected.values_list("event_id", flat=True)):
+        batch.events = events = [e for e in events if e.pk not in done]
+        batch.warnings = [w for w in batch.warnings if w.event_id not in done]
+        if not events:
+            return
     _lock_contacts(batch, every_key)
     _load_counts(batch, set(batch.contacts))
     for event in events:

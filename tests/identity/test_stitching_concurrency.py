@@ -9,24 +9,38 @@ import pytest
 from django.db import connection, transaction
 
 from contacts.models import Contact
-from events import services as event_services
 from events.ingest import normalise
 from events.models import Event, Source
-from identity.models import ContactEvent, Identity
+from identity.models import ContactEvent, DailyActivity, Identity
 from identity.stitching import events_process
 
 ROUNDS = 6
 
 
 def _store(source, raws) -> list[int]:
+    """Events as the API stores them, but with no queue row: only the two threads below may
+    stitch them (the session's Celery worker must not)."""
     now = datetime(2026, 11, 3, tzinfo=UTC)
-    messages = []
+    rows = []
     for n, raw in enumerate(raws):
         raw = {**raw, "messageId": uuid.uuid4().hex, "timestamp": (now + timedelta(seconds=n)).isoformat()}
-        messages.append(normalise(raw, received_at=now))
-    before = set(Event.objects.values_list("pk", flat=True))
-    event_services.events_store(source=source, messages=messages, rejections=[], received_at=now)
-    return sorted(set(Event.objects.values_list("pk", flat=True)) - before)
+        m = normalise(raw, received_at=now)
+        rows.append(
+            Event(
+                source=source,
+                message_id=m.message_id,
+                type=m.type,
+                event=m.event,
+                anonymous_id=m.anonymous_id,
+                user_id=m.user_id,
+                properties=m.properties,
+                traits=m.traits,
+                context=m.context,
+                timestamp=m.timestamp,
+                received_at=now,
+            )
+        )
+    return [e.pk for e in Event.objects.bulk_create(rows)]
 
 
 def _run_together(*batches: list[int]) -> list[BaseException]:
@@ -95,3 +109,19 @@ def test_overlapping_identities_stitched_concurrently_make_one_person_without_de
         ) == {person}
     # and nobody is left over: one live person per round
     assert Contact.objects.filter(merged_into__isnull=True).count() == ROUNDS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_events_stitched_by_two_processors_at_once_count_once():
+    # e.g. rebuild_identity replaying while a live worker drains the same events
+    source = Source.objects.create(name="s")
+    # (a batch long enough that the second processor reads it before the first one commits)
+    pages = [
+        {"type": "page", "anonymousId": f"twice-{n % 50}", "properties": {"path": "/"}} for n in range(400)
+    ]
+    ids = _store(source, [*pages, {"type": "identify", "anonymousId": "twice-0", "userId": "twice-user"}])
+    errors = _run_together(ids, ids)
+    assert not errors, errors
+    assert ContactEvent.objects.filter(event_id__in=ids).count() == len(ids)
+    assert sum(DailyActivity.objects.values_list("count", flat=True)) == 400
+    assert Contact.objects.count() == 50
