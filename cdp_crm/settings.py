@@ -254,6 +254,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "ingest", "identity", "segments")]
 # Work is split by kind so each queue can get its own workers when it needs to scale.
 CELERY_TASK_ROUTES = {
+    # Draining the ingest queue IS the stitching worker (INGEST_PROCESSOR below): it scales with
+    # the identity workers, while dedup expiry stays on the ingest queue.
+    "events.tasks.ingest_drain": {"queue": "identity"},
     "events.tasks.*": {"queue": "ingest"},
     "identity.tasks.*": {"queue": "identity"},
     "segments.tasks.*": {"queue": "segments"},
@@ -274,8 +277,27 @@ CELERY_BEAT_SCHEDULE = {
 # How long before a task's due time its assignee gets the reminder email.
 TASK_REMINDER_LEAD_MINUTES = env_int("TASK_REMINDER_LEAD_MINUTES", default=15)
 # What the ingest worker does with each claimed batch of event ids (a dotted path to a function
-# taking event_ids=[...]). The identity app plugs its stitching in here; None only drains.
-INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="") or None
+# taking event_ids=[...]): identity stitching. An empty INGEST_PROCESSOR env var only drains.
+INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="identity.stitching.events_process") or None
+# Called (no arguments) after a stitching transaction that changed profiles commits: a dotted
+# path, e.g. to a function that wakes the segment worker. The ProfileUpdate rows are the record.
+PROFILE_UPDATE_HOOK = env_str("PROFILE_UPDATE_HOOK", default="") or None
+# How many identifiers of a kind one contact may hold; more is refused with a warning. One user id
+# (a second one means two people on one device); bounded emails and anonymous ids stop one
+# shared or junk identifier from merging thousands of people into one.
+IDENTITY_CAPS = {
+    "user_id": 1,
+    "email": env_int("IDENTITY_MAX_EMAILS", default=5),
+    "phone": env_int("IDENTITY_MAX_PHONES", default=5),
+    "external": env_int("IDENTITY_MAX_EXTERNAL_IDS", default=20),
+    "anonymous_id": env_int("IDENTITY_MAX_ANONYMOUS_IDS", default=200),
+}
+# Called by contacts.merging.contact_merge for every merge, before rows move (contacts imports no
+# higher app): identity sums the loser's daily rollups and keeps its own bookkeeping rows apart.
+CONTACT_MERGE_HOOKS = ["identity.merging.contact_merge_prepare"]
+# Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
+# are not used as identities (they stay in traits).
+IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None
 # The public origin that tracked sites reach this app at (e.g. https://crm.example.com), filled into
 # the tracking snippet and the Segment settings document. Empty: built from each request, which is
 # wrong behind a proxy that rewrites Host.

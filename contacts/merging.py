@@ -8,16 +8,19 @@ generically. The loser stays as a tombstone (`merged_into`) so its old URLs redi
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import CharField, Count, F, Func, IntegerField, Q, Value
 from django.db.models.functions import Length, Lower, Right, Trim
+from django.utils.module_loading import import_string
+from psycopg import sql
 
 from cdp_crm.errors import Conflict
 from contacts import permissions, services
-from contacts.models import Contact, ContactMerge, CustomField
+from contacts.models import Contact, ContactMerge, CustomField, MergeReason
 
 Actor = AbstractBaseUser | None
 
@@ -95,31 +98,67 @@ def related_counts(*, contact: Contact) -> dict[str, int]:
     return counts
 
 
+def contacts_with_related_rows(*, contact_ids: list[int], ignore: frozenset[str]) -> set[int]:
+    """Which of `contact_ids` some row in another table points at, leaving out the relations
+    named in `ignore` (see `relation_label`): what tells a record people worked on."""
+    found: set[int] = set()
+    for model, name in _relations():
+        if _label(model, name) in ignore:
+            continue
+        rows = model._default_manager.filter(**{f"{name}__in": contact_ids}).values_list(name, flat=True)
+        found.update(rows.distinct())
+    return found
+
+
 def _label(model: type[models.Model], name: str) -> str:
     return f"{model._meta.label}.{name}"
 
 
-def _repoint(model: type[models.Model], name: str, *, loser: Contact, winner: Contact) -> tuple[int, int]:
+def _repoint(
+    model: type[models.Model], name: str, *, loser: Contact, winner: Contact, moved_pks: list | None = None
+) -> tuple[int, int]:
     """Point every `model.name == loser` row at the winner: (moved, left on the loser).
 
     One UPDATE normally. When a unique constraint refuses it (the winner already has that row,
     say the same segment membership), rows move one by one and the duplicates stay on the
-    tombstone, where nothing is lost.
+    tombstone, where nothing is lost. The primary keys of the moved rows are appended to
+    `moved_pks` when it is given (what a split sends back).
     """
     rows = model._default_manager.filter(**{name: loser.pk})
     try:
         with transaction.atomic():
-            return rows.update(**{name: winner.pk}), 0
+            if moved_pks is None:
+                return rows.update(**{name: winner.pk}), 0
+            # The rows are locked by the UPDATE ... RETURNING itself: no other writer can slip a
+            # row in between reading the ids and moving them.
+            pks = _update_returning_pks(model, name, loser=loser, winner=winner)
+            moved_pks.extend(pks)
+            return len(pks), 0
     except IntegrityError:
         pass
     moved = left = 0
     for pk in rows.values_list("pk", flat=True).order_by("pk"):
         try:
             with transaction.atomic():
-                moved += model._default_manager.filter(pk=pk).update(**{name: winner.pk})
+                n = model._default_manager.filter(pk=pk).update(**{name: winner.pk})
         except IntegrityError:
             left += 1
+            continue
+        moved += n
+        if n and moved_pks is not None:
+            moved_pks.append(pk)
     return moved, left
+
+
+def _update_returning_pks(model: type[models.Model], name: str, *, loser: Contact, winner: Contact) -> list:
+    meta = model._meta
+    column = meta.get_field(name).column
+    query = sql.SQL("UPDATE {table} SET {col} = %s WHERE {col} = %s RETURNING {pk}").format(
+        table=sql.Identifier(meta.db_table), col=sql.Identifier(column), pk=sql.Identifier(meta.pk.column)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query.as_string(cursor.connection), [winner.pk, loser.pk])
+        return sorted(row[0] for row in cursor.fetchall())
 
 
 def _check_choices(field_choices: dict[str, str], winner: Contact, loser: Contact) -> None:
@@ -135,15 +174,41 @@ def _check_choices(field_choices: dict[str, str], winner: Contact, loser: Contac
         raise ValidationError(errors)
 
 
+def relation_label(model: type[models.Model], name: str) -> str:
+    """How `moved` / `moved_ids` and the `untracked` / `staying` arguments name a relation:
+    "<app_label>.<Model>.<field>", e.g. "identity.Identity.contact"."""
+    return _label(model, name)
+
+
 @transaction.atomic
-def contact_merge(*, winner: Contact, loser: Contact, field_choices: dict[str, str], actor: Actor) -> Contact:
+def contact_merge(
+    *,
+    winner: Contact,
+    loser: Contact,
+    field_choices: dict[str, str],
+    actor: Actor,
+    reason: str = MergeReason.MANUAL,
+    event_id: int | None = None,
+    untracked: frozenset[str] = frozenset(),
+    staying: frozenset[str] = frozenset(),
+) -> Contact:
     """Fold `loser` into `winner` and return the winner.
 
     `field_choices` maps a field name (or "custom_fields.<key>") to "winner" or "loser": whose
     value survives; a field left out keeps the winner's value unless it has none. Tags are
     unioned. Every row pointing at the loser moves to the winner; the loser becomes a tombstone;
-    a ContactMerge row and the winner's field history record it all. Merging a pair again is a
+    a ContactMerge row (with the moved rows' primary keys and the winner's values before, so a
+    split can undo it) and the winner's field history record it all. Merging a pair again is a
     no-op.
+
+    `actor` None is the system (the identity worker): no permission check. `reason` and
+    `event_id` say why an automatic merge happened. Relations named (see `relation_label`) in
+    `untracked` move without their ids recorded (high-volume rows the owner knows how to send
+    back), and those in `staying` do not move at all (rows that describe the loser itself).
+
+    Apps above this one take part through settings.CONTACT_MERGE_HOOKS (this app imports none of
+    them): each is called with winner= and loser= once both are locked, before any row moves,
+    and returns the relation labels to add to `untracked` and `staying`.
     """
     if winner.pk == loser.pk:
         raise ValidationError("A contact cannot be merged into itself.")
@@ -167,8 +232,12 @@ def contact_merge(*, winner: Contact, loser: Contact, field_choices: dict[str, s
     if winner.merged_into_id is not None:
         raise Conflict(f"Contact {winner.pk} was merged into contact {winner.merged_into_id}.", code="merged")
     _check_choices(field_choices, winner, loser)
+    for path in getattr(settings, "CONTACT_MERGE_HOOKS", ()):
+        more_untracked, more_staying = import_string(path)(winner=winner, loser=loser)
+        untracked, staying = untracked | more_untracked, staying | more_staying
     choices = {**default_choices(winner=winner, loser=loser), **field_choices}
     loser_data = snapshot(loser)
+    winner_data = snapshot(winner)
 
     # The loser leaves the live set first, so its email may pass to the winner under the
     # unique-among-live-contacts constraint.
@@ -176,10 +245,17 @@ def contact_merge(*, winner: Contact, loser: Contact, field_choices: dict[str, s
     loser.save(update_fields=["merged_into", "updated_at"])
 
     moved: dict[str, Any] = {}
+    moved_ids: dict[str, list] = {}
     for model, name in _relations():
-        n, left = _repoint(model, name, loser=loser, winner=winner)
+        label = _label(model, name)
+        if label in staying:
+            continue
+        pks: list | None = None if label in untracked else []
+        n, left = _repoint(model, name, loser=loser, winner=winner, moved_pks=pks)
         if n or left:
-            moved[_label(model, name)] = {"moved": n, "left": left} if left else n
+            moved[label] = {"moved": n, "left": left} if left else n
+        if pks:
+            moved_ids[label] = pks
 
     before = {name: _value(winner, name) for name in services.CONTACT_FIELDS}
     fields: dict[str, Any] = {name: getattr(loser, name) for name in MERGE_FIELDS if choices[name] == LOSER}
@@ -206,7 +282,16 @@ def contact_merge(*, winner: Contact, loser: Contact, field_choices: dict[str, s
         entity="contact", instance=winner, before=before, changed=changed, actor=actor
     )
     ContactMerge.objects.create(
-        winner=winner, loser=loser, actor=actor, field_choices=choices, loser_snapshot=loser_data, moved=moved
+        winner=winner,
+        loser=loser,
+        actor=actor,
+        field_choices=choices,
+        loser_snapshot=loser_data,
+        winner_snapshot=winner_data,
+        moved=moved,
+        moved_ids=moved_ids,
+        reason=reason,
+        event_id=event_id,
     )
     return winner
 

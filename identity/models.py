@@ -231,3 +231,41 @@ class HotDealAlert(models.Model):
 
     def __str__(self) -> str:
         return f"rule {self.rule_id} deal {self.deal_id} at {self.notified_at}"
+
+
+class TrackedContact(models.Model):
+    """A contact the stitching worker created for a new visitor (not typed in the CRM).
+
+    `rebuild_identity` deletes these (unless someone has since attached CRM data to them) and
+    lets the replay create them again; contacts made by people are never deleted. A merge
+    leaves this row on the tombstone: it describes the loser, not the person."""
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    first_event_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"tracked contact {self.contact_id}"
+
+
+class CompanyGroup(models.Model):
+    """A `group` call's groupId, resolved to the CRM company it names (the identity graph of
+    companies: groupIds have no column on Company, and companies need no CDP columns)."""
+
+    group_id = models.CharField(max_length=200, unique=True)
+    company = models.ForeignKey("contacts.Company", on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"group {self.group_id} -> company {self.company_id}"
+
+
+class RebuildState(models.Model):
+    """The checkpoint of `rebuild_identity` (one row): a run interrupted after its reset resumes
+    after `last_event_id` instead of starting over."""
+
+    started_at = models.DateTimeField()
+    # The newest event when the run started: the replay covers events up to here, then catches up.
+    last_event_id = models.BigIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"rebuild from {self.started_at:%Y-%m-%d %H:%M} at event {self.last_event_id}"

@@ -12,16 +12,17 @@ import binascii
 import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from cdp_crm.errors import NotFound
 from cdp_crm.pagination import KeysetPage, keyset_page
-from contacts.models import Contact
+from contacts.models import Contact, ContactMerge
 from contacts.permissions import ensure_can_read
 from events.models import Event
 from identity.models import (
@@ -461,7 +462,8 @@ def deal_signals(*, deal_ids: Collection[int], now: datetime | None = None) -> d
     # views[contact][rule] = page views this week
     views: dict[int, dict[int, int]] = {}
     if rules:
-        today = timezone.localdate(now)
+        # Rollup days are UTC dates (the stitching worker's), whatever TIME_ZONE shows.
+        today = now.astimezone(UTC).date()
         matches_any = Q()
         for rule in rules:
             matches_any |= Q(key__icontains=rule.path_contains)
@@ -532,3 +534,25 @@ def blocked_value_list() -> list[BlockedValue]:
 
 def hot_rule_list() -> list[HotRule]:
     return list(HotRule.objects.order_by("name", "pk"))
+
+
+# --- merge log
+
+
+def merge_list(*, user: AbstractBaseUser, contact_id: int | None = None) -> QuerySet[ContactMerge]:
+    """The merge log, newest first; with `contact_id`, the merges that contact won or lost.
+    Every CRM role reads it (splitting is Admin only)."""
+    ensure_can_read(user)
+    merges = ContactMerge.objects.select_related("winner", "loser", "actor", "split_by").order_by(
+        "-created_at", "-pk"
+    )
+    if contact_id is not None:
+        merges = merges.filter(Q(winner_id=contact_id) | Q(loser_id=contact_id))
+    return merges
+
+
+def merge_get(*, user: AbstractBaseUser, merge_id: int) -> ContactMerge:
+    merge = merge_list(user=user).filter(pk=merge_id).first()
+    if merge is None:
+        raise NotFound(f"Merge {merge_id} does not exist.")
+    return merge

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from identity import views
+from identity import merge_views, views
 
 app_name = "identity"
 
@@ -22,4 +22,9 @@ urlpatterns = [
         views.blocked_value_remove,
         name="blocked_value_remove",
     ),
+    # --- merge log (identity core)
+    path("identity/merges/", merge_views.merge_list, name="merge_list"),
+    path("identity/merges/<int:pk>/", merge_views.merge_detail, name="merge_detail"),
+    path("identity/merges/<int:pk>/split/", merge_views.merge_split, name="merge_split"),
+    # --- end of merge log
 ]
