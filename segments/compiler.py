@@ -800,3 +800,91 @@ def _numeric_compare(expr, compare: str, value: float | int) -> Q:
 def _truthy(expr) -> Q:
     """A boolean expression as a Q, with NULL counting as false (so ~ includes missing keys)."""
     return Q(_BoolExpr(expr, template="COALESCE(%(expressions)s, false)"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain-language labels (the "why" panel, the segment page)
+
+_OP_WORDS = {
+    "eq": "is",
+    "neq": "is not",
+    "contains": "contains",
+    "not_contains": "does not contain",
+    "starts_with": "starts with",
+    "ends_with": "ends with",
+    "in": "is one of",
+    "is_set": "is set",
+    "is_not_set": "is not set",
+    "gt": ">",
+    "gte": "≥",
+    "lt": "<",
+    "lte": "≤",
+    "within_last_days": "within the last",
+    "more_than_days_ago": "more than",
+}
+_COUNT_WORDS = {
+    "eq": "exactly",
+    "neq": "not exactly",
+    "gt": "more than",
+    "gte": "at least",
+    "lt": "fewer than",
+    "lte": "at most",
+}
+
+
+def _filter_words(f: Filter, label: str) -> str:
+    op = _OP_WORDS[f.operator]
+    if f.operator in ("is_set", "is_not_set"):
+        return f"{label} {op}"
+    if f.operator == "within_last_days":
+        return f"{label} within the last {f.value} days"
+    if f.operator == "more_than_days_ago":
+        return f"{label} more than {f.value} days ago"
+    value = ", ".join(map(str, f.value)) if f.operator == "in" else f.value
+    return f"{label} {op} {value!s}"
+
+
+def describe(node: Node) -> str:
+    if isinstance(node, Group):
+        return f"{'all' if node.op == 'and' else 'any'} of {len(node.children)} conditions"
+    if isinstance(node, Behaviour):
+        what = {"page": "Viewed a page", "screen": "Viewed a screen", "event": f"Did “{node.name}”"}[
+            node.type
+        ]
+        if node.type != "event" and node.name:
+            what += f" named “{node.name}”"
+        parts = [what]
+        if node.filters:
+            parts.append("where " + " and ".join(_filter_words(f, f.target) for f in node.filters))
+        c = node.count
+        if (c.operator, c.value) == ("eq", 0) or (c.operator, c.value) == ("lt", 1):
+            parts = ["Never: " + parts[0].lower(), *parts[1:]]
+        elif (c.operator, c.value) != ("gte", 1):
+            parts.append(f"{_COUNT_WORDS[c.operator]} {c.value} times")
+        w = node.window
+        if w.start_days_ago is not None and w.end_days_ago == 0:
+            parts.append(f"in the last {w.start_days_ago + 1} days")
+        elif w.start_days_ago is not None:
+            parts.append(f"between {w.start_days_ago} and {w.end_days_ago} days ago")
+        return " ".join(parts)
+    if isinstance(node, FieldCondition):
+        label = node.filter.target if node.type == "trait" else _field_label(node.filter.target)
+        return _filter_words(node.filter, ("Trait " if node.type == "trait" else "") + label)
+    if isinstance(node, TagCondition):
+        return f"{'Has' if node.operator == 'has' else 'Does not have'} tag “{node.value}”"
+    if isinstance(node, DealCondition):
+        where = " and ".join(_filter_words(f, "deal " + f.target.removesuffix("_id")) for f in node.filters)
+        c = node.count
+        if (c.operator, c.value) in (("eq", 0), ("lt", 1)):
+            return "Has no deal" + (f" where {where}" if where else "")
+        return f"Has {_COUNT_WORDS[c.operator]} {c.value} deal(s)" + (f" where {where}" if where else "")
+    if isinstance(node, SegmentCondition):
+        return f"{'Not in' if node.negate else 'In'} segment #{node.segment_id}"
+    raise TypeError(node)
+
+
+def _field_label(target: str) -> str:
+    for name, (column, _) in CONTACT_FIELDS.items():
+        if column == target:
+            return name.replace("_", " ").capitalize()
+    return target
