@@ -25,6 +25,7 @@ class ApiRootApi(APIView):
             "sources": "api-sources",
             "activities": "api-activities",
             "tasks": "api-tasks",
+            "segments": "api-segments",
             "schema": "api-schema",
             "docs": "api-docs",
         }

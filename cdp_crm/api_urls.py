@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("pipeline.api_urls")),
     path("", include("events.api_urls")),
     path("", include("pipeline.activity_api_urls")),
+    path("", include("segments.api_urls")),
 ]

@@ -137,8 +137,9 @@ def builder_suggestions() -> dict[str, list[str]]:
     with connection.cursor() as cursor:
         # A sample keeps this cheap on large tables; keys are few and repeat across contacts.
         cursor.execute(
-            "SELECT DISTINCT k FROM (SELECT traits FROM contacts_contact WHERE jsonb_typeof(traits) = 'object' "
-            "LIMIT 5000) t, jsonb_object_keys(t.traits) k ORDER BY k LIMIT 200"
+            "SELECT DISTINCT k FROM (SELECT traits FROM contacts_contact "
+            "WHERE jsonb_typeof(traits) = 'object' LIMIT 5000) t, jsonb_object_keys(t.traits) k "
+            "ORDER BY k LIMIT 200"
         )
         trait_keys = [row[0] for row in cursor.fetchall()]
     suggestions = {
