@@ -27,7 +27,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append({"headers": dict(self.headers), "body": body, "path": self.path})
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
@@ -69,7 +69,9 @@ def verify(secret: str, headers: dict, body: bytes) -> bool:
 
 def vip_segment():
     return services.segment_create(
-        actor=None, name="VIPs", definition={"op": "and", "conditions": [{"type": "tag", "operator": "has", "value": "vip"}]}
+        actor=None,
+        name="VIPs",
+        definition={"op": "and", "conditions": [{"type": "tag", "operator": "has", "value": "vip"}]},
     )
 
 
@@ -103,7 +105,11 @@ def test_failures_retry_with_backoff_and_the_same_message_id(receiver, settings)
     services.segment_refresh(segment=segment)
     webhooks.deliveries_send()
     delivery = WebhookDelivery.objects.get()
-    assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1 and delivery.last_status_code == 500
+    assert (
+        delivery.status == DeliveryStatus.PENDING
+        and delivery.attempts == 1
+        and delivery.last_status_code == 500
+    )
     wait = delivery.next_attempt_at - timezone.now()
     assert dt.timedelta(seconds=25) < wait < dt.timedelta(seconds=35)
     assert webhooks.deliveries_send() == 0  # not due yet
@@ -177,14 +183,18 @@ def test_private_check_runs_again_on_each_delivery(receiver):
 def test_only_admins_allow_private_addresses(receiver):
     segment = vip_segment()
     with pytest.raises(Forbidden):
-        webhooks.webhook_create(actor=make_user(role="Marketing"), segment=segment, url=receiver.url, allow_private=True)
+        webhooks.webhook_create(
+            actor=make_user(role="Marketing"), segment=segment, url=receiver.url, allow_private=True
+        )
     with pytest.raises(webhooks.WebhookError):
         webhooks.webhook_create(actor=None, segment=segment, url="ftp://example.com/x")
 
 
 def test_static_segment_changes_are_delivered(receiver):
     segment = services.segment_create(actor=None, name="Static", kind="static")
-    webhooks.webhook_create(actor=make_admin(), segment=segment, url=receiver.url, allow_private=True, on_exit=False)
+    webhooks.webhook_create(
+        actor=make_admin(), segment=segment, url=receiver.url, allow_private=True, on_exit=False
+    )
     contact = make_contact(email="s@x.io")
     services.segment_members_add(actor=None, segment=segment, contact_ids=[contact.pk])
     services.segment_members_remove(actor=None, segment=segment, contact_ids=[contact.pk])
