@@ -175,7 +175,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `kind` field with its own choices: name each enum after its model.
-    "ENUM_NAME_OVERRIDES": {"ActivityKindEnum": "pipeline.models.ActivityKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "ActivityKindEnum": "pipeline.models.ActivityKind",
+        "SegmentKindEnum": "segments.models.SegmentKind",
+    },
 }
 
 # --- Celery (Redis broker). Messages are wake-up calls; Postgres holds the record of work.

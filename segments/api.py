@@ -61,6 +61,7 @@ class SegmentListApi(APIView):
 class SegmentDetailApi(APIView):
     OutputSerializer = SegmentOutputSerializer
 
+    @extend_schema_serializer(component_name="SegmentPatch")
     class PatchSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(allow_blank=True, required=False, max_length=5000)
@@ -101,9 +102,11 @@ class SegmentMembersApi(APIView):
 class SegmentPreviewApi(APIView):
     """Count and a sample of the contacts an unsaved definition matches."""
 
+    @extend_schema_serializer(component_name="SegmentPreviewInput")
     class InputSerializer(serializers.Serializer):
         definition = _DefinitionField()
 
+    @extend_schema_serializer(component_name="SegmentPreview")
     class OutputSerializer(serializers.Serializer):
         count = serializers.IntegerField()
         sample = ContactOutputSerializer(many=True)
