@@ -18,7 +18,8 @@ group or a leaf with a ``type``:
 
 Windows are day-granular, so the daily rollups and the raw events give the same answer and a
 scheduled recompute after midnight is all that window expiry needs. Empty groups are ignored.
-Text comparisons (contains, starts_with, ends_with) ignore case; ``eq`` is exact.
+Text comparisons (contains, starts_with, ends_with) ignore case, except on page paths and event
+names, which are case-sensitive like the URLs they come from; ``eq`` is exact.
 
 Every user value reaches SQL as a query parameter: the ORM builds the statement, and JSON keys go
 through ``jsonb_extract_path(_text)`` with the key as a parameter. Values that Postgres would
@@ -578,7 +579,7 @@ def compile_q(node: Node, ctx: Context) -> Q:
 
 def matching_contacts(tree: Group, ctx: Context) -> QuerySet[Contact]:
     """Live contacts the definition matches (restricted to `ctx.scope` when set)."""
-    contacts = Contact.objects.filter(merged_into__isnull=True)
+    contacts = Contact.objects.filter(merged_into__isnull=True).order_by()
     if ctx.scope is not None:
         contacts = contacts.filter(pk__in=ctx.scope)
     return contacts.filter(compile_q(tree, ctx))
@@ -616,7 +617,7 @@ def _behaviour_q(node: Behaviour, ctx: Context) -> Q:
         if node.type == "event":
             rows = rows.filter(key=node.name)
         for f in node.filters:
-            rows = rows.filter(_column_q(f, "key", ctx))
+            rows = rows.filter(_column_q(f, "key", ctx, case_sensitive=True))
         if window.start_days_ago is not None:
             rows = rows.filter(
                 day__gte=ctx.today - dt.timedelta(days=window.start_days_ago),
@@ -630,7 +631,7 @@ def _behaviour_q(node: Behaviour, ctx: Context) -> Q:
         rows = rows.filter(name=node.name)
     for f in node.filters:
         if f.target in EVENT_COLUMNS:
-            rows = rows.filter(_column_q(f, f.target, ctx))
+            rows = rows.filter(_column_q(f, f.target, ctx, case_sensitive=True))
         else:
             rows = rows.filter(_json_q(f, "event__properties", f.target, ctx))
     if window.start_days_ago is not None:
@@ -673,7 +674,10 @@ def _count_q(rows: QuerySet, test: CountTest, ctx: Context, *, total: str | None
     return ~Q(pk__in=grouped.filter(seg_total=n).values("contact_id"))  # neq n >= 1
 
 
-def _column_q(f: Filter, column: str, ctx: Context) -> Q:
+def _column_q(f: Filter, column: str, ctx: Context, *, case_sensitive: bool = False) -> Q:
+    """A filter on a column. Text operators ignore case, except on page paths and event or page
+    names (`case_sensitive`): URLs are case-sensitive, and an exact-case prefix can use the
+    rollups' pattern index (`LIKE '/pricing%'`)."""
     op, v = f.operator, f.value
     if op == "is_set":
         q = Q(**{f"{column}__isnull": False})
@@ -695,6 +699,8 @@ def _column_q(f: Filter, column: str, ctx: Context) -> Q:
         "lt": "lt",
         "lte": "lte",
     }[op]
+    if case_sensitive and lookup.startswith("i") and lookup != "in":
+        lookup = lookup[1:]
     q = Q(**{f"{column}__{lookup}": list(v) if op == "in" else v})
     return ~q if op in ("neq", "not_contains") else q
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum, Window
 from django.utils import timezone
 
 from cdp_crm.errors import NotFound
@@ -51,9 +51,10 @@ def segment_preview(
     ensure_can_read(user)
     tree = compiler.parse(definition)
     matching = compiler.matching_contacts(tree, _ctx())
-    count = matching.count()
-    contacts = list(matching.order_by("-pk")[:sample]) if count else []
-    return {"count": count, "sample": contacts}
+    # One query: the window count rides along with the sample rows (running the definition
+    # twice, for count() and for the sample, doubled the preview's time).
+    rows = list(matching.annotate(preview_total=Window(Count("pk"))).order_by("-pk")[:sample])
+    return {"count": rows[0].preview_total if rows else 0, "sample": rows}
 
 
 def contact_segments(*, user: AbstractBaseUser, contact: Contact) -> list[dict[str, Any]]:
