@@ -244,13 +244,53 @@ def bench_preview(runs: int) -> None:
         )
 
 
-def bench_realtime(batch: int, rounds: int) -> None:
-    """New pricing-page views for `batch` contacts per round, then the realtime pass."""
+def write_pricing_views(ids: list[int]) -> None:
+    """What the stitching worker commits for three /pricing views per contact: events, their
+    projection, the rollups and the ProfileUpdate rows."""
     import datetime as dt
 
     from django.db import connection, transaction
     from django.utils import timezone
 
+    now = timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # What the stitching worker writes for three pricing views per contact.
+        cursor.execute(
+            """
+            WITH ev AS (
+                INSERT INTO events_event (source_id, message_id, type, event, anonymous_id, user_id,
+                    group_id, previous_id, properties, traits, context, timestamp, received_at, is_bot)
+                SELECT (SELECT id FROM events_source LIMIT 1), 'rt-' || c || '-' || n || '-' || %s,
+                    'page', '', 'c' || c, '', '', '', '{"path": "/pricing"}', '{}', '{}', %s, %s, false
+                FROM unnest(%s::bigint[]) c, generate_series(1, 3) n
+                RETURNING id, anonymous_id, timestamp
+            )
+            INSERT INTO identity_contactevent (event_id, contact_id, type, name, path, timestamp, is_bot)
+            SELECT id, substr(anonymous_id, 2)::bigint, 'page', '', '/pricing', timestamp, false FROM ev
+            """,
+            [f"{time.time_ns()}", now, now, ids],
+        )
+        cursor.execute(
+            """
+            INSERT INTO identity_dailyactivity (contact_id, day, kind, key, count)
+            SELECT c, %s, 'page', '/pricing', 3 FROM unnest(%s::bigint[]) c
+            ON CONFLICT (contact_id, day, kind, key) DO UPDATE
+                SET count = identity_dailyactivity.count + 3
+            """,
+            [now.astimezone(dt.UTC).date(), ids],
+        )
+        cursor.execute(
+            """
+            INSERT INTO identity_profileupdate (contact_id, updated_at, first_changed_at)
+            SELECT c, %s, %s FROM unnest(%s::bigint[]) c
+            ON CONFLICT (contact_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
+            """,
+            [now, now, ids],
+        )
+
+
+def bench_realtime(batch: int, rounds: int) -> None:
+    """New pricing-page views for `batch` contacts per round, then the realtime pass."""
     from segments import services
     from segments.models import Segment
 
@@ -258,49 +298,12 @@ def bench_realtime(batch: int, rounds: int) -> None:
     moved = 0
     pricing = Segment.objects.get(name="pricing-curious, never bought")
     # Contacts with average activity that are not members yet (fresh on every run).
-    taken = set(pricing.memberships.values_list("contact_id", flat=True))
-    pool = [c for c in range(40_000, 100_000) if c not in taken and c % 7 != 3]
-    start_id = pool[(time.time_ns() // 1000) % (len(pool) - batch * rounds)]
+    pool = _fresh_contacts(pricing, batch * rounds)
     for r in range(rounds):
-        first = pool.index(start_id) + r * batch
-        ids = pool[first : first + batch]
-        now = timezone.now()
-        with transaction.atomic(), connection.cursor() as cursor:
-            # What the stitching worker writes for three pricing views per contact.
-            cursor.execute(
-                """
-                WITH ev AS (
-                    INSERT INTO events_event (source_id, message_id, type, event, anonymous_id, user_id,
-                        group_id, previous_id, properties, traits, context, timestamp, received_at, is_bot)
-                    SELECT (SELECT id FROM events_source LIMIT 1), 'rt-' || c || '-' || n || '-' || %s,
-                        'page', '', 'c' || c, '', '', '', '{"path": "/pricing"}', '{}', '{}', %s, %s, false
-                    FROM unnest(%s::bigint[]) c, generate_series(1, 3) n
-                    RETURNING id, anonymous_id, timestamp
-                )
-                INSERT INTO identity_contactevent (event_id, contact_id, type, name, path, timestamp, is_bot)
-                SELECT id, substr(anonymous_id, 2)::bigint, 'page', '', '/pricing', timestamp, false FROM ev
-                """,
-                [f"{time.time_ns()}", now, now, ids],
-            )
-            cursor.execute(
-                """
-                INSERT INTO identity_dailyactivity (contact_id, day, kind, key, count)
-                SELECT c, %s, 'page', '/pricing', 3 FROM unnest(%s::bigint[]) c
-                ON CONFLICT (contact_id, day, kind, key) DO UPDATE
-                    SET count = identity_dailyactivity.count + 3
-                """,
-                [now.astimezone(dt.UTC).date(), ids],
-            )
-            cursor.execute(
-                """
-                INSERT INTO identity_profileupdate (contact_id, updated_at, first_changed_at)
-                SELECT c, %s, %s FROM unnest(%s::bigint[]) c
-                ON CONFLICT (contact_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
-                """,
-                [now, now, ids],
-            )
-        committed = time.perf_counter()
+        ids = pool[r * batch : (r + 1) * batch]
         before = pricing.memberships.filter(contact_id__in=ids, exited_at__isnull=True).count()
+        write_pricing_views(ids)
+        committed = time.perf_counter()
         while services.profile_updates_process(limit=max(batch, 1)):
             pass
         latencies.append(time.perf_counter() - committed)
@@ -309,6 +312,75 @@ def bench_realtime(batch: int, rounds: int) -> None:
         f"realtime        batch of {batch:<3} contacts ({rounds} rounds)      entered {moved:>5}  "
         f"p50 {ms(pct(latencies, 0.5)):>7}  p95 {ms(pct(latencies, 0.95)):>7}  max {ms(max(latencies)):>7}"
     )
+
+
+def _fresh_contacts(pricing, count: int) -> list[int]:
+    """Contacts with average activity that are neither members nor buyers (whom three pricing
+    views would not bring in)."""
+    from identity.models import DailyActivity
+
+    taken = set(pricing.memberships.values_list("contact_id", flat=True))
+    taken |= set(
+        DailyActivity.objects.filter(kind="event", key="Order Completed").values_list("contact_id", flat=True)
+    )
+    pool = [c for c in range(40_000, 100_000) if c not in taken and c % 7 != 3]
+    start = (time.time_ns() // 1000) % (len(pool) - count)
+    return pool[start : start + count]
+
+
+def bench_realtime_worker(rounds: int) -> None:
+    """End to end through Celery: commit the activity, call the PROFILE_UPDATE_HOOK as the
+    stitching worker does, poll until the membership row appears (a real worker process)."""
+    import subprocess
+
+    from django.conf import settings
+    from django.db import close_old_connections
+    from django.utils.module_loading import import_string
+
+    from cdp_crm.celery import app
+    from segments.models import Membership, Segment
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cdp_crm", "worker", "-Q", "segments", "--concurrency=1"]
+        + [
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+            "-n",
+            f"bench-segments-{os.getpid()}@%h",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):
+            assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start"
+        pricing = Segment.objects.get(name="pricing-curious, never bought")
+        hook = import_string(settings.PROFILE_UPDATE_HOOK)
+        latencies = []
+        for contact_id in _fresh_contacts(pricing, rounds):
+            write_pricing_views([contact_id])
+            committed = time.perf_counter()
+            hook()
+            member = Membership.objects.filter(segment=pricing, contact_id=contact_id, exited_at__isnull=True)
+            while not member.exists():
+                assert time.perf_counter() - committed < 30, "no membership after 30 s"
+                time.sleep(0.005)
+            latencies.append(time.perf_counter() - committed)
+            close_old_connections()
+            time.sleep(0.1)  # events arrive spaced out, not back to back
+        print(
+            f"realtime        via Celery worker, 1 contact ({rounds} rounds)         "
+            f"p50 {ms(pct(latencies, 0.5)):>7}  p95 {ms(pct(latencies, 0.95)):>7}  "
+            f"max {ms(max(latencies)):>7}"
+        )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
 
 
 def main() -> None:
@@ -330,6 +402,7 @@ def main() -> None:
     bench_preview(max(args.runs, 10))
     bench_realtime(1, 40)
     bench_realtime(100, 10)
+    bench_realtime_worker(40)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Segment writes: definitions, recomputes (full, per contact, scheduled), static members.
 
-Membership changes are applied by one SQL statement per segment (`_apply`): the compiled query
-becomes a CTE, and the same statement closes exits, opens entries, writes the change log and the
-webhook deliveries. Each segment's writes hold a transaction-level advisory lock on the segment,
+Membership changes are applied by one SQL statement per segment (`_apply`): given the contacts
+entering and leaving, it closes exits, opens entries, writes the change log and the webhook
+deliveries. Each segment's writes hold a transaction-level advisory lock on the segment,
 so a full recompute and the realtime path never race on the same rows; locks are taken in
 dependency order, then by id, so two workers cannot deadlock.
 """
@@ -164,22 +164,17 @@ def _clean_name(name: str) -> str:
 # Applying a membership diff
 
 _APPLY_SQL = """
-WITH matched(id) AS MATERIALIZED (SELECT unnest(%s::bigint[])),
-exited AS (
+WITH exited AS (
     UPDATE segments_membership m SET exited_at = GREATEST(%s, m.entered_at)
-    WHERE m.segment_id = %s AND m.exited_at IS NULL {scope}
-      AND NOT EXISTS (SELECT 1 FROM matched WHERE matched.id = m.contact_id)
+    WHERE m.segment_id = %s AND m.exited_at IS NULL AND m.contact_id = ANY(%s)
     RETURNING m.contact_id
 ),
 entered AS (
     INSERT INTO segments_membership (segment_id, contact_id, entered_at)
-    SELECT %s, matched.id, %s FROM matched
-    WHERE NOT EXISTS (
-        SELECT 1 FROM segments_membership m
-        WHERE m.segment_id = %s AND m.contact_id = matched.id AND m.exited_at IS NULL
-    )
+    SELECT %s, t.id, %s FROM unnest(%s::bigint[]) AS t(id)
     ON CONFLICT ON CONSTRAINT segment_membership_unique
     DO UPDATE SET entered_at = EXCLUDED.entered_at, exited_at = NULL
+    WHERE segments_membership.exited_at IS NOT NULL
     RETURNING contact_id
 ),
 changes AS (
@@ -224,21 +219,26 @@ def _lock(segment_id: int) -> None:
 def _apply(
     segment: Segment, tree: compiler.Group, *, scope: list[int] | None, now: dt.datetime
 ) -> tuple[int, int, int]:
-    """Bring the segment's membership in line with its definition (for `scope`, or everyone)."""
+    """Bring the segment's membership in line with its definition (for `scope`, or everyone).
+    The caller holds the segment's advisory lock. Returns (entered, exited, deliveries)."""
     ctx = compiler.Context(today=now.astimezone(dt.UTC).date(), scope=scope)
-    # The matching query runs on its own first: Postgres plans no parallel workers for a
-    # statement that writes, and the diff below needs only the ids (measured: 1.8 s -> 0.7 s
-    # for the 5-condition bench segment).
-    matched = list(compiler.matching_contacts(tree, ctx).values_list("pk", flat=True))
-    scope_sql = "AND m.contact_id = ANY(%s)" if scope is not None else ""
-    sql = _APPLY_SQL.format(scope=scope_sql)
-    sid = segment.pk
-    params: list[Any] = [matched, now, sid]
+    # The matching query runs on its own (Postgres plans no parallel workers for a statement that
+    # writes), and the diff is a set difference here: inside SQL it hinged on statistics of a
+    # membership table that changes under it (a stale estimate turned a no-change recompute of
+    # 4,000 members into a 1.3 s nested loop).
+    matched = set(compiler.matching_contacts(tree, ctx).values_list("pk", flat=True))
+    current = Membership.objects.filter(segment_id=segment.pk, exited_at__isnull=True)
     if scope is not None:
-        params.append(list(scope))
-    params += [sid, now, sid, sid, now, sid, now, now.isoformat(), sid, segment.name, now, now, sid]
+        current = current.filter(contact_id__in=scope)
+    members = set(current.values_list("contact_id", flat=True))
+    entering, exiting = sorted(matched - members), sorted(members - matched)
+    if not entering and not exiting:
+        return 0, 0, 0
+    sid = segment.pk
+    params: list[Any] = [now, sid, exiting, sid, now, entering, sid, now, sid, now]
+    params += [now.isoformat(), sid, segment.name, now, now, sid]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_APPLY_SQL, params)
         entered, exited, deliveries = cursor.fetchone()
     if deliveries:
         from .tasks import webhook_deliveries_send
@@ -273,7 +273,7 @@ def segment_refresh(*, segment: Segment) -> Segment:
                 error_count=0,
                 last_error="",
             )
-            SizeSample.objects.create(segment=fresh, at=now, size=count)
+            _sample_size(fresh, count=count, now=now)
     except (DatabaseError, compiler.DefinitionError) as exc:
         logger.warning("segment %s recompute failed: %s", segment.pk, exc)
         Segment.objects.filter(pk=segment.pk).update(
@@ -285,6 +285,17 @@ def segment_refresh(*, segment: Segment) -> Segment:
         )
     segment.refresh_from_db()
     return segment
+
+
+SAMPLE_EVERY = dt.timedelta(hours=1)
+
+
+def _sample_size(segment: Segment, *, count: int, now: dt.datetime) -> None:
+    """A point for the size chart when the size changed, else at most one an hour (a segment
+    recomputed every 15 minutes would otherwise add 96 identical points a day)."""
+    last = SizeSample.objects.filter(segment=segment).order_by("-at").first()
+    if last is None or last.size != count or now - last.at >= SAMPLE_EVERY:
+        SizeSample.objects.create(segment=segment, at=now, size=count)
 
 
 def segments_refresh_due(*, limit: int = 5) -> list[int]:
@@ -464,7 +475,7 @@ def _static_change(segment: Segment, *, add: list[int], remove: list[int]) -> in
     )
     count = Membership.objects.filter(segment=segment, exited_at__isnull=True).count()
     Segment.objects.filter(pk=segment.pk).update(member_count=count, last_computed_at=now)
-    SizeSample.objects.create(segment=segment, at=now, size=count)
+    _sample_size(segment, count=count, now=now)
     segment.member_count = count
     _webhooks_for_changes(segment, joining, leaving, now)
     return len(joining) + len(leaving)
