@@ -47,13 +47,14 @@ def webhook_deliveries_send() -> None:
 
 
 # Wake-ups from the stitching worker (settings.PROFILE_UPDATE_HOOK) are throttled per process:
-# at most one message per interval, plus one delayed message covering calls inside the interval,
-# so a busy worker sends a few messages a second rather than one per batch, and nothing waits
-# longer than the interval. The beat sweeper covers a lost message.
+# at most one message per interval. A call inside the interval schedules one message for the
+# interval's end (with a countdown), which covers every later call until then, so a busy worker
+# sends a few messages a second rather than one per batch and no update waits longer than the
+# interval. The beat sweeper covers a lost message.
 WAKE_INTERVAL = 0.25
 _wake_lock = threading.Lock()
-_last_wake = 0.0
-_pending_until = 0.0
+_last_wake = float("-inf")  # when the latest message was sent, or is due
+_pending_until = float("-inf")
 
 
 def profile_updates_wake() -> None:
@@ -62,13 +63,13 @@ def profile_updates_wake() -> None:
     with _wake_lock:
         if now - _last_wake >= WAKE_INTERVAL:
             _last_wake = now
-            send = "now"
+            countdown = 0.0
         elif now >= _pending_until:
-            _pending_until = _last_wake + WAKE_INTERVAL
-            send = "later"
+            _pending_until = _last_wake = _last_wake + WAKE_INTERVAL
+            countdown = _pending_until - now
         else:
-            return
-    if send == "now":
+            return  # the scheduled message runs after this caller's commit
+    if countdown <= 0:
         profile_updates_drain.delay()
     else:
-        profile_updates_drain.apply_async(countdown=WAKE_INTERVAL)
+        profile_updates_drain.apply_async(countdown=countdown)

@@ -59,12 +59,19 @@ def test_realtime_membership_follows_a_profile_update_within_seconds(celery_work
 def test_the_hook_throttles_wake_ups(monkeypatch):
     sent = []
     monkeypatch.setattr(tasks.profile_updates_drain, "delay", lambda: sent.append("now"))
-    monkeypatch.setattr(tasks.profile_updates_drain, "apply_async", lambda **kw: sent.append("later"))
-    monkeypatch.setattr(tasks, "_last_wake", 0.0)
-    monkeypatch.setattr(tasks, "_pending_until", 0.0)
-    for _ in range(50):
+    monkeypatch.setattr(
+        tasks.profile_updates_drain, "apply_async", lambda countdown: sent.append(round(countdown, 1))
+    )
+    monkeypatch.setattr(tasks, "_last_wake", float("-inf"))
+    monkeypatch.setattr(tasks, "_pending_until", float("-inf"))
+    for _ in range(50):  # a burst: one message now, one at the end of the interval
         tasks.profile_updates_wake()
-    assert sent == ["now", "later"]
+    assert sent == ["now", 0.2] or sent == ["now", 0.3]
+    deadline = time.monotonic() + 1.5 * tasks.WAKE_INTERVAL
+    while time.monotonic() < deadline:  # one more message covers the next interval, no more
+        tasks.profile_updates_wake()
+        time.sleep(0.01)
+    assert len(sent) == 3
 
 
 def test_beat_schedules_the_segment_tasks():
