@@ -850,7 +850,7 @@ def _filter_words(f: Filter, label: str) -> str:
     return f"{label} {op} {value!s}"
 
 
-def describe(node: Node) -> str:
+def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
     if isinstance(node, Group):
         return f"{'all' if node.op == 'and' else 'any'} of {len(node.children)} conditions"
     if isinstance(node, Behaviour):
@@ -864,7 +864,7 @@ def describe(node: Node) -> str:
             parts.append("where " + " and ".join(_filter_words(f, f.target) for f in node.filters))
         c = node.count
         if (c.operator, c.value) == ("eq", 0) or (c.operator, c.value) == ("lt", 1):
-            parts = ["Never: " + parts[0].lower(), *parts[1:]]
+            parts = ["Never " + parts[0][0].lower() + parts[0][1:], *parts[1:]]
         elif (c.operator, c.value) != ("gte", 1):
             parts.append(f"{_COUNT_WORDS[c.operator]} {c.value} times")
         w = node.window
@@ -885,7 +885,9 @@ def describe(node: Node) -> str:
             return "Has no deal" + (f" where {where}" if where else "")
         return f"Has {_COUNT_WORDS[c.operator]} {c.value} deal(s)" + (f" where {where}" if where else "")
     if isinstance(node, SegmentCondition):
-        return f"{'Not in' if node.negate else 'In'} segment #{node.segment_id}"
+        name = (segment_names or {}).get(node.segment_id)
+        label = f"“{name}”" if name else f"#{node.segment_id}"
+        return f"{'Not in' if node.negate else 'In'} segment {label}"
     raise TypeError(node)
 
 

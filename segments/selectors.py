@@ -65,6 +65,7 @@ def contact_segments(*, user: AbstractBaseUser, contact: Contact) -> list[dict[s
         .select_related("segment")
         .order_by("segment__name", "segment_id")
     )
+    names = dict(Segment.objects.values_list("pk", "name"))
     rows = []
     for membership in memberships:
         segment = membership.segment
@@ -78,7 +79,7 @@ def contact_segments(*, user: AbstractBaseUser, contact: Contact) -> list[dict[s
                 tree = compiler.Group(path="definition", op="and")
             flags = compiler.leaf_flags(tree, _ctx(), contact_id=contact.pk)
             reasons = [
-                {"label": compiler.describe(leaf), "held": flags.get(leaf.path, False)}
+                {"label": compiler.describe(leaf, segment_names=names), "held": flags.get(leaf.path, False)}
                 for leaf in compiler.leaves(tree)
             ]
         rows.append({"segment": segment, "entered_at": membership.entered_at, "reasons": reasons})

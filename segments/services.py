@@ -260,7 +260,9 @@ def segment_refresh(*, segment: Segment) -> Segment:
             with connection.cursor() as cursor:
                 # SET LOCAL takes no parameters; the value is an integer from settings.
                 cursor.execute(f"SET LOCAL statement_timeout = {int(settings.SEGMENT_STATEMENT_TIMEOUT_MS)}")
-            fresh = Segment.objects.get(pk=segment.pk)
+            fresh = Segment.objects.filter(pk=segment.pk).first()
+            if fresh is None:  # deleted meanwhile
+                return segment
             tree = compiler.parse(fresh.definition)
             _apply(fresh, tree, scope=None, now=now)
             count = Membership.objects.filter(segment=fresh, exited_at__isnull=True).count()
@@ -374,8 +376,18 @@ def segments_evaluate_contacts(*, contact_ids: list[int], changed_keys: set[str]
             tree = compiler.parse(segment.definition)
         except compiler.DefinitionError:
             continue  # the scheduler counts the error
-        _lock(segment.pk)
-        entered, exited, _ = _apply(segment, tree, scope=contact_ids, now=now)
+        try:
+            # A savepoint per segment: one failing definition must not hold back the others,
+            # nor leave the ProfileUpdate rows unprocessed forever (a poison batch).
+            with transaction.atomic():
+                _lock(segment.pk)
+                entered, exited, _ = _apply(segment, tree, scope=contact_ids, now=now)
+        except DatabaseError as exc:
+            logger.warning("segment %s realtime evaluation failed: %s", segment.pk, exc)
+            Segment.objects.filter(pk=segment.pk).update(
+                error_count=F("error_count") + 1, last_error=str(exc)[:2000]
+            )
+            continue
         if entered or exited:
             Segment.objects.filter(pk=segment.pk).update(member_count=F("member_count") + entered - exited)
         changes += entered + exited
@@ -402,6 +414,8 @@ def profile_updates_process(*, limit: int = 500) -> int:
     """Claim up to `limit` ProfileUpdate rows, re-evaluate their contacts, delete the rows, in one
     transaction (a crash leaves them for the next run). Returns the rows processed."""
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL statement_timeout = {int(settings.SEGMENT_STATEMENT_TIMEOUT_MS)}")
         updates = list(ProfileUpdate.objects.select_for_update(skip_locked=True).order_by("pk")[:limit])
         if not updates:
             return 0

@@ -162,7 +162,8 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not segment.is_static:
         try:
             tree = compiler.parse(segment.definition)
-            reasons = [compiler.describe(leaf) for leaf in compiler.leaves(tree)]
+            names = selectors.segment_names(segment_ids=set(segment.depends_on or []))
+            reasons = [compiler.describe(leaf, segment_names=names) for leaf in compiler.leaves(tree)]
         except compiler.DefinitionError as exc:
             reasons = [f"Invalid definition: {exc.message}"]
     context = {

@@ -437,3 +437,29 @@ def test_depth_and_size_limits():
     }
     with pytest.raises(compiler.DefinitionError, match="at most"):
         compiler.parse(wide)
+
+
+def test_labels_read_as_sentences():
+    tree = compiler.parse(
+        {
+            "op": "and",
+            "conditions": [
+                {
+                    "type": "page",
+                    "where": [{"property": "path", "operator": "contains", "value": "/pricing"}],
+                    "count": {"operator": "gte", "value": 3},
+                    "within_days": 7,
+                },
+                {"type": "event", "name": "Order Completed", "count": {"operator": "eq", "value": 0}},
+                {"type": "segment", "segment_id": 4, "operator": "not_in"},
+                {"type": "trait", "trait": "signup", "operator": "within_last_days", "value": 30},
+            ],
+        }
+    )
+    labels = [compiler.describe(leaf, segment_names={4: "Churned"}) for leaf in compiler.leaves(tree)]
+    assert labels == [
+        "Viewed a page where path contains /pricing at least 3 times in the last 7 days",
+        "Never did “Order Completed”",
+        "Not in segment “Churned”",
+        "Trait signup within the last 30 days",
+    ]
