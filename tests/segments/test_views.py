@@ -215,3 +215,18 @@ def test_untrusted_values_are_escaped(marketing_client):
     ):
         body = marketing_client.get(url).content
         assert b"<script>alert(1)" not in body and b"<img src=x>" not in body and b"<b>bold" not in body
+
+
+def test_list_pages_run_a_fixed_number_of_queries(marketing_client, django_assert_max_num_queries):
+    for i in range(15):
+        segment = services.segment_create(actor=None, name=f"S{i}", definition={})
+    for i in range(30):
+        make_contact(email=f"q{i}@x.io")
+    services.segment_refresh(segment=segment)
+    with django_assert_max_num_queries(8):
+        assert marketing_client.get("/segments/").status_code == 200
+    with django_assert_max_num_queries(8):
+        assert marketing_client.get(f"/segments/{segment.pk}/members/").status_code == 200
+    with django_assert_max_num_queries(8):
+        response = marketing_client.get(f"/api/v1/segments/{segment.pk}/members/?limit=50")
+    assert response.json()["count"] == 30
