@@ -395,12 +395,13 @@ def segments_evaluate_contacts(*, contact_ids: list[int], changed_keys: set[str]
 
 
 def _changed_keys(updates: list[ProfileUpdate]) -> set[str]:
-    """The triggers the contacts' recent activity touches: every event name and page/screen kind
-    they were active with since the oldest unprocessed change, plus profile fields (an identify
-    may have changed traits or the merge may have moved everything, which we cannot tell apart)."""
-    since = min(u.first_changed_at for u in updates).astimezone(dt.UTC).date()
+    """The triggers the contacts' activity can touch: every event name and page/screen kind they
+    were ever active with (a late event can land on any past day, and ProfileUpdate does not say
+    which keys changed, so recent days alone would miss it), plus profile fields (an identify or
+    a merge may have changed traits). Segments about events a contact never did cannot change for
+    them, so they are skipped. Cheap: an index-only scan of the contacts' rollup rows."""
     rows = (
-        DailyActivity.objects.filter(contact_id__in=[u.contact_id for u in updates], day__gte=since)
+        DailyActivity.objects.filter(contact_id__in=[u.contact_id for u in updates])
         .values_list("kind", "key")
         .distinct()
     )

@@ -202,3 +202,33 @@ def test_roles():
     with pytest.raises(Forbidden):
         services.segment_create(actor=sales, name="x", definition={})
     assert services.segment_create(actor=marketing, name="x", definition={}).created_by == marketing
+
+
+def test_realtime_sees_a_late_event_on_an_old_day():
+    contact = make_contact(email="late@x.io")
+    buyers = make_segment({"op": "and", "conditions": [{"type": "event", "name": "Order Completed"}]})
+    services.segment_refresh(segment=buyers)
+    # an offline app delivers a purchase made 20 days ago; the worker processes it now
+    track(contact, "Order Completed", days_ago=20)
+    profile_update(contact)
+    services.profile_updates_process()
+    assert members(buyers) == {contact.pk}
+
+
+def test_realtime_skips_segments_about_events_the_contact_never_did():
+    contact = make_contact(email="skip@x.io")
+    other = make_segment({"op": "and", "conditions": [{"type": "event", "name": "Webinar Joined"}]})
+    never = make_segment(
+        {
+            "op": "and",
+            "conditions": [
+                {"type": "event", "name": "Webinar Joined", "count": {"operator": "eq", "value": 0}}
+            ],
+        }
+    )
+    track(contact, "Login")
+    profile_update(contact)
+    services.profile_updates_process()
+    # neither was evaluated: "never joined" would hold, but nothing about webinars changed
+    assert members(other) == set() and members(never) == set()
+    assert not MembershipChange.objects.exists()
