@@ -896,3 +896,18 @@ def _field_label(target: str) -> str:
         if column == target:
             return name.replace("_", " ").capitalize()
     return target
+
+
+def outline(
+    node: Node, *, flags: dict[str, bool] | None = None, segment_names: dict[int, str] | None = None
+) -> dict[str, Any]:
+    """The definition as nested labels for templates: groups keep their and/or, leaves carry
+    their sentence and, given `flags` (leaf_flags), whether they held."""
+    if isinstance(node, Group):
+        return {
+            "group": True,
+            "op": "all" if node.op == "and" else "any",
+            "children": [outline(child, flags=flags, segment_names=segment_names) for child in node.children],
+        }
+    held = None if flags is None else flags.get(node.path, False)
+    return {"group": False, "label": describe(node, segment_names=segment_names), "held": held}

@@ -69,20 +69,15 @@ def contact_segments(*, user: AbstractBaseUser, contact: Contact) -> list[dict[s
     rows = []
     for membership in memberships:
         segment = membership.segment
-        reasons = []
-        if segment.is_static:
-            reasons.append({"label": "Added by hand", "held": True})
-        else:
+        why = None
+        if not segment.is_static:
             try:
                 tree = compiler.parse(segment.definition)
             except compiler.DefinitionError:
                 tree = compiler.Group(path="definition", op="and")
             flags = compiler.leaf_flags(tree, _ctx(), contact_id=contact.pk)
-            reasons = [
-                {"label": compiler.describe(leaf, segment_names=names), "held": flags.get(leaf.path, False)}
-                for leaf in compiler.leaves(tree)
-            ]
-        rows.append({"segment": segment, "entered_at": membership.entered_at, "reasons": reasons})
+            why = compiler.outline(tree, flags=flags, segment_names=names)
+        rows.append({"segment": segment, "entered_at": membership.entered_at, "why": why})
     return rows
 
 

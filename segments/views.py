@@ -158,17 +158,19 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "labels": [s.at.strftime("%Y-%m-%d %H:%M") for s in sizes],
         "sizes": [s.size for s in sizes],
     }
-    reasons = []
+    rules, invalid = None, ""
     if not segment.is_static:
         try:
             tree = compiler.parse(segment.definition)
-            names = selectors.segment_names(segment_ids=set(segment.depends_on or []))
-            reasons = [compiler.describe(leaf, segment_names=names) for leaf in compiler.leaves(tree)]
         except compiler.DefinitionError as exc:
-            reasons = [f"Invalid definition: {exc.message}"]
+            invalid = exc.message
+        else:
+            names = selectors.segment_names(segment_ids=set(segment.depends_on or []))
+            rules = compiler.outline(tree, segment_names=names)
     context = {
         "segment": segment,
-        "conditions": reasons,
+        "rules": rules,
+        "invalid": invalid,
         "changes": selectors.segment_changes(segment=segment),
         "chart": chart,
         "webhooks": selectors.segment_webhooks(segment=segment),
