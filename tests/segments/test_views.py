@@ -230,3 +230,80 @@ def test_list_pages_run_a_fixed_number_of_queries(marketing_client, django_asser
     with django_assert_max_num_queries(8):
         response = marketing_client.get(f"/api/v1/segments/{segment.pk}/members/?limit=50")
     assert response.json()["count"] == 30
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+form_keys = st.one_of(
+    st.sampled_from(
+        ["r.op", "r.0.type", "r.0.op", "r.0.0.type", "r.1.type", "mode", "action", "definition_json"]
+    ),
+    st.builds(
+        lambda path, part: f"r.{path}.{part}",
+        st.sampled_from(["0", "1", "0.0", "99999999999999999999", "-1", "x", ""]),
+        st.sampled_from(
+            [
+                "type",
+                "op",
+                "name",
+                "field",
+                "trait",
+                "operator",
+                "value",
+                "where_property",
+                "where_operator",
+                "where_value",
+                "count_operator",
+                "count_value",
+                "within_days",
+                "segment_id",
+            ]
+        ),
+    ),
+)
+form_values = st.one_of(
+    st.sampled_from(
+        [
+            "page",
+            "event",
+            "field",
+            "trait",
+            "tag",
+            "deal",
+            "segment",
+            "and",
+            "or",
+            "in",
+            "gt",
+            "within_last_days",
+            "add:r:page",
+            "add:r.0:event",
+            "group:r",
+            "group:r.5",
+            "remove:r.0",
+            "remove:r",
+            "remove:r.0.0",
+            "mode:json",
+            "mode:builder",
+            "save",
+            "json",
+            "builder",
+            "1e400",
+            "NaN",
+            "-0",
+            "99999999999999999999",
+        ]
+    ),
+    st.text(max_size=40),
+    st.just("a\x00b"),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.dictionaries(form_keys, form_values, max_size=12))
+def test_hostile_builder_posts_never_give_a_5xx(marketing_client, data):
+    data.setdefault("name", "fuzz")
+    for url in ("/segments/new/", "/segments/preview/"):
+        response = marketing_client.post(url, data, HTTP_HX_REQUEST="true")
+        assert response.status_code in (200, 302, 422), (url, data, response.status_code)
