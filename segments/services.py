@@ -300,16 +300,18 @@ def _sample_size(segment: Segment, *, count: int, now: dt.datetime) -> None:
         SizeSample.objects.create(segment=segment, at=now, size=count)
 
 
-def segments_refresh_due(*, limit: int = 5) -> list[int]:
-    """The scheduler's tick: recover stuck recomputes, then refresh the stalest due segments,
-    dependencies first. Returns the ids refreshed."""
+def segments_refresh_due(*, limit: int = 5, budget_seconds: float = 120.0) -> list[int]:
+    """The scheduler's tick: recover stuck recomputes, claim the stalest due segments, refresh
+    them dependencies first, stopping after `budget_seconds` (the rest go back to the queue for
+    the next tick, well inside the task's time limit). Returns the ids refreshed."""
+    started = time.monotonic()
     now = timezone.now()
     Segment.objects.filter(computing_since__lt=now - STUCK_AFTER).update(
         computing_since=None, error_count=F("error_count") + 1, last_error="recompute did not finish"
     )
     stale_before = now - dt.timedelta(seconds=settings.SEGMENT_REFRESH_INTERVAL_SECONDS)
     midnight = dt.datetime.combine(_today(), dt.time.min, tzinfo=dt.UTC)
-    due = (
+    due = list(
         Segment.objects.filter(
             kind=SegmentKind.DYNAMIC, computing_since__isnull=True, error_count__lt=MAX_ERRORS
         )
@@ -318,12 +320,29 @@ def segments_refresh_due(*, limit: int = 5) -> list[int]:
             | Q(last_computed_at__lt=stale_before)
             | Q(has_window=True, last_computed_at__lt=midnight)
         )
-        .order_by("last_computed_at", "pk")[:limit]
+        .order_by("last_computed_at", "pk")
+        .values_list("pk", flat=True)[:limit]
     )
-    picked = _dependency_order(list(due))
+    # Claim them (an overlapping tick skips what this one took).
+    with transaction.atomic():
+        claimed = list(
+            Segment.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=due, computing_since__isnull=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        Segment.objects.filter(pk__in=claimed).update(computing_since=now)
+    picked = _dependency_order(
+        list(Segment.objects.filter(pk__in=claimed).order_by("last_computed_at", "pk"))
+    )
+    done = []
     for segment in picked:
+        if time.monotonic() - started > budget_seconds:
+            break
         segment_refresh(segment=segment)
-    return [s.pk for s in picked]
+        done.append(segment.pk)
+    Segment.objects.filter(pk__in=set(claimed) - set(done), computing_since=now).update(computing_since=None)
+    return done
 
 
 def _dependency_order(segments: list[Segment]) -> list[Segment]:

@@ -232,3 +232,10 @@ def test_realtime_skips_segments_about_events_the_contact_never_did():
     # neither was evaluated: "never joined" would hold, but nothing about webinars changed
     assert members(other) == set() and members(never) == set()
     assert not MembershipChange.objects.exists()
+
+
+def test_scheduler_stops_at_its_budget_and_releases_the_rest():
+    segments = [make_segment({}, name=f"b{i}") for i in range(3)]
+    assert services.segments_refresh_due(budget_seconds=0) == []  # over budget before the first
+    assert Segment.objects.filter(computing_since__isnull=False).count() == 0
+    assert set(services.segments_refresh_due()) == {s.pk for s in segments}
