@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from cdp_crm.api import Pagination, paginated_response
 from contacts.api import ContactOutputSerializer
 
-from . import selectors, services
+from . import selectors, services, webhooks
 from .models import SegmentKind
 
 
@@ -117,3 +117,76 @@ class SegmentPreviewApi(APIView):
         data.is_valid(raise_exception=True)
         preview = selectors.segment_preview(user=request.user, definition=data.validated_data["definition"])
         return Response(self.OutputSerializer(preview).data)
+
+
+@extend_schema_serializer(component_name="SegmentWebhook")
+class WebhookOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    on_enter = serializers.BooleanField()
+    on_exit = serializers.BooleanField()
+    active = serializers.BooleanField()
+    allow_private = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class SegmentWebhookListApi(APIView):
+    """A segment's webhooks. The signing secret is returned once, in the answer to POST."""
+
+    OutputSerializer = WebhookOutputSerializer
+
+    @extend_schema_serializer(component_name="SegmentWebhookInput")
+    class InputSerializer(serializers.Serializer):
+        url = serializers.CharField(max_length=500)
+        on_enter = serializers.BooleanField(default=True)
+        on_exit = serializers.BooleanField(default=True)
+        allow_private = serializers.BooleanField(default=False, help_text="Admin only.")
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request, pk: int):
+        segment = selectors.segment_get(user=request.user, segment_id=pk)
+        return Response(self.OutputSerializer(selectors.segment_webhooks(segment=segment), many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request, pk: int):
+        segment = selectors.segment_get(user=request.user, segment_id=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        hook = webhooks.webhook_create(actor=request.user, segment=segment, **data.validated_data)
+        return Response(
+            {**self.OutputSerializer(hook).data, "secret": hook.secret}, status=status.HTTP_201_CREATED
+        )
+
+
+class SegmentWebhookDetailApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk: int):
+        hook = selectors.webhook_get(user=request.user, webhook_id=pk)
+        webhooks.webhook_delete(actor=request.user, webhook=hook)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SegmentDeliveryListApi(APIView):
+    """The delivery log of a segment's webhooks, newest first."""
+
+    pagination_class = Pagination
+
+    @extend_schema_serializer(component_name="SegmentWebhookDelivery")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        webhook = serializers.IntegerField(source="webhook_id")
+        message_id = serializers.CharField()
+        event_type = serializers.CharField()
+        status = serializers.CharField()
+        attempts = serializers.IntegerField()
+        next_attempt_at = serializers.DateTimeField()
+        last_status_code = serializers.IntegerField(allow_null=True)
+        last_error = serializers.CharField()
+        created_at = serializers.DateTimeField()
+        delivered_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(responses=OutputSerializer(many=True))
+    def get(self, request, pk: int):
+        segment = selectors.segment_get(user=request.user, segment_id=pk)
+        deliveries = selectors.webhook_delivery_list(segment=segment)
+        return paginated_response(self.OutputSerializer, deliveries, request=request, view=self)

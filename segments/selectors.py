@@ -99,6 +99,18 @@ def segment_webhooks(*, segment: Segment) -> list[Webhook]:
     return list(Webhook.objects.filter(segment=segment).order_by("pk"))
 
 
+def webhook_get(*, user: AbstractBaseUser, webhook_id: int) -> Webhook:
+    ensure_can_read(user)
+    hook = Webhook.objects.select_related("segment").filter(pk=webhook_id).first()
+    if hook is None:
+        raise NotFound(f"Webhook {webhook_id} does not exist.")
+    return hook
+
+
+def webhook_delivery_list(*, segment: Segment) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(webhook__segment=segment).order_by("-created_at", "-pk")
+
+
 def webhook_deliveries(*, segment: Segment, limit: int = 30) -> list[WebhookDelivery]:
     return list(
         WebhookDelivery.objects.filter(webhook__segment=segment)

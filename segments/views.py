@@ -12,14 +12,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from cdp_crm.errors import DomainError, NotFound, domain_errors
+from cdp_crm.errors import DomainError, domain_errors
 from cdp_crm.pagination import keyset_page
 from contacts import selectors as contact_selectors
 from contacts.views import csv_safe
 
 from . import builder, compiler, permissions, selectors, services, webhooks
 from .forms import MembersAddForm, SegmentForm, WebhookForm
-from .models import Segment, SegmentKind, Webhook
+from .models import Segment, SegmentKind
 
 MEMBERS_PAGE = 50
 
@@ -334,9 +334,7 @@ def webhook_add(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @domain_errors
 def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    hook = Webhook.objects.select_related("segment").filter(pk=pk).first()
-    if hook is None:
-        raise NotFound(f"Webhook {pk} does not exist.")
+    hook = selectors.webhook_get(user=request.user, webhook_id=pk)
     webhooks.webhook_delete(actor=request.user, webhook=hook)
     messages.success(request, "Webhook deleted.")
     return redirect(hook.segment)

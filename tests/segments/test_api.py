@@ -120,3 +120,33 @@ def test_hostile_input_never_gives_a_5xx(marketing_client, definition, name):
         "/api/v1/segments/", {"name": name, "definition": definition}, content_type="application/json"
     )
     assert response.status_code in (201, 400), response.content[:300]
+
+
+def test_webhooks_over_the_api(client, admin_user, marketing_user):
+    segment = Segment.objects.create(name="s")
+    client.force_login(marketing_user)
+    response = client.post(
+        f"/api/v1/segments/{segment.pk}/webhooks/",
+        {"url": "http://127.0.0.1:9/x", "allow_private": True},
+        content_type="application/json",
+    )
+    assert response.status_code == 403  # only an Admin opens private addresses
+    response = client.post(
+        f"/api/v1/segments/{segment.pk}/webhooks/",
+        {"url": "http://10.1.2.3/x"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400 and "private" in response.json()["detail"]
+    client.force_login(admin_user)
+    response = client.post(
+        f"/api/v1/segments/{segment.pk}/webhooks/",
+        {"url": "http://127.0.0.1:9/x", "allow_private": True},
+        content_type="application/json",
+    )
+    assert response.status_code == 201 and response.json()["secret"].startswith("whsec_")
+    hook_id = response.json()["id"]
+    listed = client.get(f"/api/v1/segments/{segment.pk}/webhooks/").json()
+    assert [h["id"] for h in listed] == [hook_id] and "secret" not in listed[0]
+    assert client.get(f"/api/v1/segments/{segment.pk}/deliveries/").json()["count"] == 0
+    assert client.delete(f"/api/v1/segments/webhooks/{hook_id}/").status_code == 204
+    assert client.delete(f"/api/v1/segments/webhooks/{hook_id}/").status_code == 404
