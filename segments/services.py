@@ -264,7 +264,9 @@ def segment_refresh(*, segment: Segment) -> Segment:
             if fresh is None:  # deleted meanwhile
                 return segment
             tree = compiler.parse(fresh.definition)
-            _apply(fresh, tree, scope=None, now=now)
+            entered, exited, _ = _apply(fresh, tree, scope=None, now=now)
+            if entered or exited:
+                _refresh_dependents(fresh)
             count = Membership.objects.filter(segment=fresh, exited_at__isnull=True).count()
             elapsed_ms = int((time.monotonic() - started) * 1000)
             Segment.objects.filter(pk=fresh.pk).update(
@@ -287,6 +289,19 @@ def segment_refresh(*, segment: Segment) -> Segment:
         )
     segment.refresh_from_db()
     return segment
+
+
+def _refresh_dependents(segment: Segment) -> None:
+    """Segments that read this one's membership recompute after it changed (on commit)."""
+    from .tasks import segment_refresh
+
+    ids = list(
+        Segment.objects.filter(kind=SegmentKind.DYNAMIC, depends_on__contains=[segment.pk])
+        .exclude(pk=segment.pk)
+        .values_list("pk", flat=True)
+    )
+    for pk in ids:
+        transaction.on_commit(lambda pk=pk: segment_refresh.delay(pk))
 
 
 SAMPLE_EVERY = dt.timedelta(hours=1)

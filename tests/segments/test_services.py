@@ -239,3 +239,20 @@ def test_scheduler_stops_at_its_budget_and_releases_the_rest():
     assert services.segments_refresh_due(budget_seconds=0) == []  # over budget before the first
     assert Segment.objects.filter(computing_since__isnull=False).count() == 0
     assert set(services.segments_refresh_due()) == {s.pk for s in segments}
+
+
+def test_a_changed_segment_queues_the_segments_that_read_it(django_capture_on_commit_callbacks, monkeypatch):
+    from segments import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.segment_refresh, "delay", queued.append)
+    make_contact(email="d@x.io", tags=["vip"])
+    inner = make_segment({"op": "and", "conditions": [{"type": "tag", "operator": "has", "value": "vip"}]})
+    outer = make_segment({"op": "and", "conditions": [{"type": "segment", "segment_id": inner.pk}]}, name="o")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.segment_refresh(segment=inner)
+    assert queued == [outer.pk]
+    queued.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.segment_refresh(segment=inner)  # no change: nothing to cascade
+    assert queued == []
