@@ -456,7 +456,10 @@ def profile_updates_process(*, limit: int = 500) -> int:
             return 0
         ids = [u.contact_id for u in updates]
         keys = _changed_keys(updates)
-        segments_evaluate_contacts(contact_ids=ids, changed_keys=keys)
+        # Tombstones merged into these contacts leave their segments now (a membership the
+        # merge could not move, because the winner already had it, stays on the tombstone).
+        merged = list(Contact.objects.filter(merged_into_id__in=ids).values_list("pk", flat=True))
+        segments_evaluate_contacts(contact_ids=ids + merged, changed_keys=keys)
         ProfileUpdate.objects.filter(pk__in=ids).delete()
     return len(updates)
 

@@ -256,3 +256,19 @@ def test_a_changed_segment_queues_the_segments_that_read_it(django_capture_on_co
     with django_capture_on_commit_callbacks(execute=True):
         services.segment_refresh(segment=inner)  # no change: nothing to cascade
     assert queued == []
+
+
+def test_realtime_closes_memberships_left_on_a_merged_tombstone():
+    winner = make_contact(email="w@x.io", tags=["vip"])
+    loser = make_contact(email="l@x.io", tags=["vip"])
+    segment = make_segment(
+        {"op": "and", "conditions": [{"type": "trait", "trait": "plan", "operator": "is_not_set"}]}
+    )
+    services.segment_refresh(segment=segment)
+    assert members(segment) == {winner.pk, loser.pk}
+    Contact.objects.filter(pk=loser.pk).update(merged_into=winner)  # the worker merged them
+    profile_update(winner)
+    services.profile_updates_process()
+    assert members(segment) == {winner.pk}
+    segment.refresh_from_db()
+    assert segment.member_count == 1
