@@ -24,6 +24,14 @@ from .models import Segment, SegmentKind
 MEMBERS_PAGE = 50
 
 
+def _flash_error(request: HttpRequest, exc: DomainError, *, redirect_to: Any) -> HttpResponse:
+    """A refused change goes back to the page with the reason; a permission refusal stays a 403."""
+    if exc.http_status == 403:
+        raise exc
+    messages.error(request, exc.message)
+    return redirect(redirect_to)
+
+
 def _ensure_manage(request: HttpRequest) -> None:
     if not permissions.can_manage(request.user):
         raise PermissionDenied("Only Admin and Marketing may change segments.")
@@ -190,10 +198,7 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.segment_delete(actor=request.user, segment=segment)
     except DomainError as exc:
-        if exc.http_status == 403:
-            raise
-        messages.error(request, exc.message)
-        return redirect(segment)
+        return _flash_error(request, exc, redirect_to=segment)
     messages.success(request, f"Segment “{segment.name}” deleted.")
     return redirect("segments:list")
 
@@ -269,10 +274,7 @@ def segment_members_change(request: HttpRequest, pk: int) -> HttpResponse:
         if not_found:
             messages.warning(request, f"{not_found} entries matched no contact.")
     except DomainError as exc:
-        if exc.http_status == 403:
-            raise
-        messages.error(request, exc.message)
-        return redirect(back)
+        return _flash_error(request, exc, redirect_to=back)
     messages.success(request, f"{added} added to “{segment.name}”.")
     if request.htmx:  # from the contact list's menu: show the segment with its new members
         return HttpResponseClientRedirect(back)
@@ -323,10 +325,7 @@ def webhook_add(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         hook = webhooks.webhook_create(actor=request.user, segment=segment, **form.cleaned_data)
     except DomainError as exc:
-        if exc.http_status == 403:
-            raise
-        messages.error(request, exc.message)
-        return redirect(segment)
+        return _flash_error(request, exc, redirect_to=segment)
     messages.success(request, f"Webhook added. Its signing secret: {hook.secret}")
     return redirect(segment)
 
