@@ -335,7 +335,8 @@ class Soak:
                 "SELECT coalesce(sum(count), 0) FROM identity_dailyactivity"
             ).fetchone()[0]
             rollup_events = conn.execute(
-                "SELECT count(*) FROM identity_contactevent WHERE type IN ('page', 'screen', 'track')"
+                "SELECT count(*) FROM identity_contactevent "
+                "WHERE type IN ('page', 'screen', 'track') AND NOT is_bot"
             ).fetchone()[0]
             queued = conn.execute("SELECT count(*) FROM events_ingestqueue").fetchone()[0]
             dead = conn.execute(

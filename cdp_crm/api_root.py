@@ -26,6 +26,7 @@ class ApiRootApi(APIView):
             "activities": "api-activities",
             "tasks": "api-tasks",
             "identity_merges": "api-identity-merges",
+            "segments": "api-segments",
             "schema": "api-schema",
             "docs": "api-docs",
         }

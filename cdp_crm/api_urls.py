@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("events.api_urls")),
     path("", include("pipeline.activity_api_urls")),
     path("", include("identity.api_urls")),
+    path("", include("segments.api_urls")),
 ]

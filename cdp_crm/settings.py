@@ -215,7 +215,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Several models have a `kind` field with its own choices: name each enum after its model.
-    "ENUM_NAME_OVERRIDES": {"ActivityKindEnum": "pipeline.models.ActivityKind"},
+    "ENUM_NAME_OVERRIDES": {
+        "ActivityKindEnum": "pipeline.models.ActivityKind",
+        "SegmentKindEnum": "segments.models.SegmentKind",
+    },
 }
 
 # --- Celery (Redis broker). Messages are wake-up calls; Postgres holds the record of work.
@@ -273,15 +276,28 @@ CELERY_BEAT_SCHEDULE = {
     # Task reminders: each run claims the tasks now within the lead time, so it must run at least
     # as often as the lead time is short; once a minute keeps reminders on time to the minute.
     "task-reminders": {"task": "pipeline.tasks.tasks_send_reminders", "schedule": 60.0},
+    # Segments: the realtime sweeper picks up profile updates whose wake-up was lost; the refresh
+    # tick recomputes stale and window-expired segments (stalest first, a few per tick); webhook
+    # deliveries due for a retry go out.
+    "segments-realtime-sweep": {"task": "segments.tasks.profile_updates_drain", "schedule": 15.0},
+    "segments-refresh-due": {"task": "segments.tasks.segments_refresh_due", "schedule": 60.0},
+    "segments-webhooks": {"task": "segments.tasks.webhook_deliveries_send", "schedule": 30.0},
 }
+# Called (no arguments) by the stitching worker after it commits ProfileUpdate rows: the segments
+# app's throttled wake-up for realtime re-evaluation. Empty: nothing is woken (the sweeper runs).
+PROFILE_UPDATE_HOOK = env_str("PROFILE_UPDATE_HOOK", default="segments.tasks.profile_updates_wake") or None
+# A dynamic segment is recomputed in full when its last compute is older than this (and after
+# midnight UTC when a condition has a time window, so windows expire).
+SEGMENT_REFRESH_INTERVAL_SECONDS = env_int("SEGMENT_REFRESH_INTERVAL_SECONDS", default=900)
+# One full recompute may not hold the database longer than this; a timeout counts as an error.
+SEGMENT_STATEMENT_TIMEOUT_MS = env_int("SEGMENT_STATEMENT_TIMEOUT_MS", default=60_000)
+# Webhook retries wait base, 2x base, 4x base... (8 attempts in all).
+SEGMENT_WEBHOOK_RETRY_BASE_SECONDS = env_int("SEGMENT_WEBHOOK_RETRY_BASE_SECONDS", default=30)
 # How long before a task's due time its assignee gets the reminder email.
 TASK_REMINDER_LEAD_MINUTES = env_int("TASK_REMINDER_LEAD_MINUTES", default=15)
 # What the ingest worker does with each claimed batch of event ids (a dotted path to a function
 # taking event_ids=[...]): identity stitching. An empty INGEST_PROCESSOR env var only drains.
 INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="identity.stitching.events_process") or None
-# Called (no arguments) after a stitching transaction that changed profiles commits: a dotted
-# path, e.g. to a function that wakes the segment worker. The ProfileUpdate rows are the record.
-PROFILE_UPDATE_HOOK = env_str("PROFILE_UPDATE_HOOK", default="") or None
 # How many identifiers of a kind one contact may hold; more is refused with a warning. One user id
 # (a second one means two people on one device); bounded emails and anonymous ids stop one
 # shared or junk identifier from merging thousands of people into one.

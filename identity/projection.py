@@ -44,7 +44,10 @@ def event_attribution(event: Event) -> dict[str, str]:
 
 
 def activity_key(event: Event) -> tuple[str, str] | None:
-    """The daily rollup an event counts in: (kind, key), or None (identify, group, alias)."""
+    """The daily rollup an event counts in: (kind, key), or None (identify, group, alias, and
+    known bots: rollups feed segments and badges, which leave bot traffic out)."""
+    if event.is_bot:
+        return None
     if event.type == "page":
         key = event_path(event) or event.event
         return (ActivityKind.PAGE, key[:500]) if key else None
@@ -91,6 +94,7 @@ def daily_activity_recompute(*, contact_ids: list[int]) -> None:
                        CASE WHEN type = 'page' THEN COALESCE(NULLIF(path, ''), name) ELSE name END AS key
                 FROM identity_contactevent
                 WHERE contact_id = ANY(%s::bigint[]) AND type IN ('page', 'screen', 'track')
+                  AND NOT is_bot
             ) AS rows
             WHERE key <> ''
             GROUP BY contact_id, day, kind, key

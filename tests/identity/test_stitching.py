@@ -57,6 +57,30 @@ def test_a_new_visitor_becomes_an_anonymous_contact_with_rollups(client, source)
     assert ProfileUpdate.objects.filter(contact=contact).exists()
 
 
+def test_bot_events_stay_on_the_timeline_but_out_of_the_rollups(client, source):
+    bot = page("/pricing", anonymous_id="crawler", at=0)
+    bot["context"] = {"userAgent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}
+    human = page("/pricing", anonymous_id="crawler", at=1)
+    send(client, source, bot, human)
+    assert drain() == 2
+    (contact,) = live()
+    assert sorted(ContactEvent.objects.filter(contact=contact).values_list("is_bot", flat=True)) == [
+        False,
+        True,
+    ]
+    # segments and badges count people, not crawlers: only the human view is in the rollup
+    assert list(DailyActivity.objects.filter(contact=contact).values_list("key", "count")) == [
+        ("/pricing", 1)
+    ]
+    # and a recompute from the projection agrees with the worker
+    from identity.projection import daily_activity_recompute
+
+    daily_activity_recompute(contact_ids=[contact.pk])
+    assert list(DailyActivity.objects.filter(contact=contact).values_list("key", "count")) == [
+        ("/pricing", 1)
+    ]
+
+
 def test_anonymous_pages_then_identify_make_one_person_with_first_touch(client, source):
     # given anonymous page views, the first from a campaign
     campaign = {"source": "newsletter", "medium": "email", "name": "launch"}

@@ -1,0 +1,160 @@
+"""Segment reads: lists, members, previews, the contact page's "why" panel, builder suggestions."""
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, QuerySet, Sum, Window
+from django.utils import timezone
+
+from cdp_crm.errors import NotFound
+from contacts.models import Contact
+from identity.models import ActivityKind, DailyActivity
+
+from . import compiler
+from .models import Membership, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
+from .permissions import ensure_can_read
+
+PREVIEW_SAMPLE = 10
+
+
+def _ctx(scope: list[int] | None = None) -> compiler.Context:
+    return compiler.Context(today=timezone.now().astimezone(dt.UTC).date(), scope=scope)
+
+
+def segment_list(*, user: AbstractBaseUser) -> QuerySet[Segment]:
+    ensure_can_read(user)
+    return Segment.objects.order_by("name", "pk")
+
+
+def segment_get(*, user: AbstractBaseUser, segment_id: int) -> Segment:
+    ensure_can_read(user)
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        raise NotFound(f"Segment {segment_id} does not exist.")
+    return segment
+
+
+def segment_members(*, user: AbstractBaseUser, segment: Segment) -> QuerySet[Contact]:
+    """Current members, most recent entries first."""
+    ensure_can_read(user)
+    current = Membership.objects.filter(segment=segment, exited_at__isnull=True).values("contact_id")
+    return Contact.objects.filter(pk__in=current).select_related("company").order_by("-pk")
+
+
+def segment_preview(
+    *, user: AbstractBaseUser, definition: Any, sample: int = PREVIEW_SAMPLE
+) -> dict[str, Any]:
+    """Count and a sample of the contacts an unsaved definition matches (DefinitionError if bad)."""
+    ensure_can_read(user)
+    tree = compiler.parse(definition)
+    matching = compiler.matching_contacts(tree, _ctx())
+    # One query: the window count rides along with the sample rows (running the definition
+    # twice, for count() and for the sample, doubled the preview's time).
+    rows = list(matching.annotate(preview_total=Window(Count("pk"))).order_by("-pk")[:sample])
+    return {"count": rows[0].preview_total if rows else 0, "sample": rows}
+
+
+def contact_segments(*, user: AbstractBaseUser, contact: Contact) -> list[dict[str, Any]]:
+    """The contact's current segments, each with the conditions that held ("why")."""
+    ensure_can_read(user)
+    memberships = list(
+        Membership.objects.filter(contact=contact, exited_at__isnull=True)
+        .select_related("segment")
+        .order_by("segment__name", "segment_id")
+    )
+    names = dict(Segment.objects.values_list("pk", "name"))
+    rows = []
+    for membership in memberships:
+        segment = membership.segment
+        why = None
+        if not segment.is_static:
+            try:
+                tree = compiler.parse(segment.definition)
+            except compiler.DefinitionError:
+                tree = compiler.Group(path="definition", op="and")
+            flags = compiler.leaf_flags(tree, _ctx(), contact_id=contact.pk)
+            why = compiler.outline(tree, flags=flags, segment_names=names)
+        rows.append({"segment": segment, "entered_at": membership.entered_at, "why": why})
+    return rows
+
+
+def segment_changes(*, segment: Segment, limit: int = 50) -> list[MembershipChange]:
+    return list(
+        MembershipChange.objects.filter(segment=segment)
+        .select_related("contact")
+        .order_by("-at", "-pk")[:limit]
+    )
+
+
+def segment_sizes(*, segment: Segment, days: int = 30) -> list[SizeSample]:
+    since = timezone.now() - dt.timedelta(days=days)
+    samples = SizeSample.objects.filter(segment=segment, at__gte=since).order_by("-at")[:500]
+    return list(reversed(samples))
+
+
+def segment_webhooks(*, segment: Segment) -> list[Webhook]:
+    return list(Webhook.objects.filter(segment=segment).order_by("pk"))
+
+
+def webhook_get(*, user: AbstractBaseUser, webhook_id: int) -> Webhook:
+    ensure_can_read(user)
+    hook = Webhook.objects.select_related("segment").filter(pk=webhook_id).first()
+    if hook is None:
+        raise NotFound(f"Webhook {webhook_id} does not exist.")
+    return hook
+
+
+def webhook_delivery_list(*, segment: Segment) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(webhook__segment=segment).order_by("-created_at", "-pk")
+
+
+def webhook_deliveries(*, segment: Segment, limit: int = 30) -> list[WebhookDelivery]:
+    return list(
+        WebhookDelivery.objects.filter(webhook__segment=segment)
+        .select_related("webhook")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
+def segment_names(*, segment_ids: set[int]) -> dict[int, str]:
+    return dict(Segment.objects.filter(pk__in=segment_ids).values_list("pk", "name"))
+
+
+SUGGESTIONS_TTL = 300
+
+
+def builder_suggestions() -> dict[str, list[str]]:
+    """Event names, page paths and trait keys seen in the data, for the builder's pickers.
+    Cached: they feed autocompletion, where a few minutes' lag is harmless."""
+    cached = cache.get("segments:suggestions")
+    if cached is not None:
+        return cached
+    since = timezone.now().date() - dt.timedelta(days=90)
+
+    def top(kind: str) -> list[str]:
+        rows = (
+            DailyActivity.objects.filter(kind=kind, day__gte=since)
+            .values("key")
+            .annotate(n=Sum("count"))
+            .order_by("-n")[:200]
+        )
+        return sorted(r["key"] for r in rows if r["key"])
+
+    with connection.cursor() as cursor:
+        # A sample keeps this cheap on large tables; keys are few and repeat across contacts.
+        cursor.execute(
+            "SELECT DISTINCT k FROM (SELECT traits FROM contacts_contact "
+            "WHERE jsonb_typeof(traits) = 'object' LIMIT 5000) t, jsonb_object_keys(t.traits) k "
+            "ORDER BY k LIMIT 200"
+        )
+        trait_keys = [row[0] for row in cursor.fetchall()]
+    suggestions = {
+        "events": top(ActivityKind.EVENT),
+        "paths": top(ActivityKind.PAGE),
+        "traits": trait_keys,
+    }
+    cache.set("segments:suggestions", suggestions, SUGGESTIONS_TTL)
+    return suggestions

@@ -1,0 +1,365 @@
+"""Segment pages: list, builder (htmx), detail, members, CSV export, webhooks, the contact panel."""
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from cdp_crm.errors import DomainError, domain_errors
+from cdp_crm.pagination import keyset_page
+from contacts import selectors as contact_selectors
+from contacts.views import csv_safe
+
+from . import builder, compiler, permissions, selectors, services, webhooks
+from .forms import MembersAddForm, SegmentForm, WebhookForm
+from .models import Segment, SegmentKind
+
+MEMBERS_PAGE = 50
+
+
+def _flash_error(request: HttpRequest, exc: DomainError, *, redirect_to: Any) -> HttpResponse:
+    """A refused change goes back to the page with the reason; a permission refusal stays a 403."""
+    if exc.http_status == 403:
+        raise exc
+    messages.error(request, exc.message)
+    return redirect(redirect_to)
+
+
+def _ensure_manage(request: HttpRequest) -> None:
+    if not permissions.can_manage(request.user):
+        raise PermissionDenied("Only Admin and Marketing may change segments.")
+
+
+@require_GET
+@domain_errors
+def segment_list(request: HttpRequest) -> HttpResponse:
+    segments = list(selectors.segment_list(user=request.user))
+    return render(
+        request,
+        "segments/segment_list.html",
+        {"segments": segments, "can_manage": permissions.can_manage(request.user)},
+    )
+
+
+def _builder_context(
+    request: HttpRequest,
+    *,
+    segment: Segment | None,
+    definition: Any,
+    form: SegmentForm,
+    mode: str,
+    error: str = "",
+) -> dict[str, Any]:
+    return {
+        "segment": segment,
+        "form": form,
+        "mode": mode,
+        "tree": builder.nodes(definition if isinstance(definition, dict) else {}),
+        "definition_json": json.dumps(definition or {"op": "and", "conditions": []}, indent=2),
+        "error": error,
+        "suggestions": selectors.builder_suggestions(),
+        "leaf_types": builder.LEAF_TYPES,
+        "contact_fields": list(compiler.CONTACT_FIELDS),
+        "deal_fields": list(compiler.DEAL_FIELDS),
+        "operators": sorted(compiler.ALL_OPS),
+        "count_operators": ["gte", "gt", "eq", "neq", "lt", "lte"],
+        "other_segments": [
+            s for s in selectors.segment_list(user=request.user) if segment is None or s.pk != segment.pk
+        ],
+    }
+
+
+def _definition_from_post(request: HttpRequest) -> tuple[Any, str, str]:
+    """(definition, mode, error) from the builder's inputs or its JSON editor."""
+    mode = request.POST.get("mode", "builder")
+    if mode == "json":
+        try:
+            return json.loads(request.POST.get("definition_json", "") or "{}"), mode, ""
+        except ValueError as exc:
+            return None, mode, f"The JSON does not parse: {exc}"
+    return builder.from_form(request.POST), mode, ""
+
+
+@require_http_methods(["GET", "POST"])
+@domain_errors
+def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    _ensure_manage(request)
+    segment = selectors.segment_get(user=request.user, segment_id=pk) if pk else None
+    if request.method == "GET":
+        definition = segment.definition if segment else {"op": "and", "conditions": []}
+        mode = "builder" if builder.fits_builder(definition) else "json"
+        initial = (
+            {"name": segment.name, "description": segment.description, "kind": segment.kind}
+            if segment
+            else {}
+        )
+        form = SegmentForm(initial=initial, editing=segment is not None)
+        return render(
+            request,
+            "segments/segment_form.html",
+            _builder_context(request, segment=segment, definition=definition, form=form, mode=mode),
+        )
+    definition, mode, error = _definition_from_post(request)
+    form = SegmentForm(request.POST, editing=segment is not None)
+    action = request.POST.get("action", "save")
+    if action.startswith("mode:"):
+        mode = action.removeprefix("mode:")
+        if mode == "builder" and not builder.fits_builder(definition):
+            mode, error = "json", "This definition has more than the builder shows; edit it as JSON."
+    elif action != "save" and definition is not None:
+        definition = builder.apply_action(definition, action)
+    elif action == "save" and definition is not None and form.is_valid():
+        try:
+            if segment is None:
+                segment = services.segment_create(
+                    actor=request.user, definition=definition, **form.cleaned_data
+                )
+            else:
+                segment = services.segment_update(
+                    actor=request.user,
+                    segment=segment,
+                    name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"],
+                    definition=None if segment.is_static else definition,
+                )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"Segment “{segment.name}” saved; its members are being computed.")
+            return redirect(segment)
+    context = _builder_context(
+        request, segment=segment, definition=definition, form=form, mode=mode, error=error
+    )
+    template = "segments/segment_form.html"
+    if request.htmx and action != "save":
+        template += "#builder"
+    return render(request, template, context, status=422 if error and action == "save" else 200)
+
+
+@require_POST
+@domain_errors
+def segment_preview(request: HttpRequest) -> HttpResponse:
+    """The live count and sample beside the builder."""
+    definition, _, error = _definition_from_post(request)
+    preview = None
+    if not error:
+        try:
+            preview = selectors.segment_preview(user=request.user, definition=definition)
+        except compiler.DefinitionError as exc:
+            error = exc.message
+    return render(request, "segments/segment_form.html#preview", {"preview": preview, "error": error})
+
+
+@require_GET
+@domain_errors
+def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = selectors.segment_get(user=request.user, segment_id=pk)
+    sizes = selectors.segment_sizes(segment=segment)
+    chart = {
+        "labels": [s.at.strftime("%Y-%m-%d %H:%M") for s in sizes],
+        "sizes": [s.size for s in sizes],
+    }
+    rules, invalid = None, ""
+    if not segment.is_static:
+        try:
+            tree = compiler.parse(segment.definition)
+        except compiler.DefinitionError as exc:
+            invalid = exc.message
+        else:
+            names = selectors.segment_names(segment_ids=set(segment.depends_on or []))
+            rules = compiler.outline(tree, segment_names=names)
+    context = {
+        "segment": segment,
+        "rules": rules,
+        "invalid": invalid,
+        "changes": selectors.segment_changes(segment=segment),
+        "chart": chart,
+        "webhooks": selectors.segment_webhooks(segment=segment),
+        "deliveries": selectors.webhook_deliveries(segment=segment),
+        "can_manage": permissions.can_manage(request.user),
+        "can_allow_private": permissions.can_allow_private(request.user),
+        "webhook_form": WebhookForm(),
+        "members_form": MembersAddForm(),
+    }
+    return render(request, "segments/segment_detail.html", context)
+
+
+@require_POST
+@domain_errors
+def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = selectors.segment_get(user=request.user, segment_id=pk)
+    try:
+        services.segment_delete(actor=request.user, segment=segment)
+    except DomainError as exc:
+        return _flash_error(request, exc, redirect_to=segment)
+    messages.success(request, f"Segment “{segment.name}” deleted.")
+    return redirect("segments:list")
+
+
+@require_POST
+@domain_errors
+def segment_recompute(request: HttpRequest, pk: int) -> HttpResponse:
+    _ensure_manage(request)
+    segment = selectors.segment_get(user=request.user, segment_id=pk)
+    from .tasks import segment_refresh
+
+    segment_refresh.delay(segment.pk)
+    messages.info(request, "Recompute queued.")
+    return redirect(segment)
+
+
+@require_GET
+@domain_errors
+def segment_members(request: HttpRequest, pk: int) -> HttpResponse:
+    """The contact list filtered by segment (a segments-owned view: contacts cannot import us)."""
+    segment = selectors.segment_get(user=request.user, segment_id=pk)
+    contacts = selectors.segment_members(user=request.user, segment=segment).select_related(
+        "company", "owner"
+    )
+    page = keyset_page(
+        contacts, key=F("pk"), descending=True, cursor=request.GET.get("cursor"), size=MEMBERS_PAGE
+    )
+    context = {
+        "segment": segment,
+        "page": page,
+        "can_manage": permissions.can_manage(request.user) and segment.is_static,
+        "members_form": MembersAddForm(),
+    }
+    template = "segments/segment_members.html"
+    if request.htmx and request.htmx.target == "member-table":
+        template += "#member-table"
+    return render(request, template, context)
+
+
+@require_POST
+@domain_errors
+def segment_members_change(request: HttpRequest, pk: int) -> HttpResponse:
+    """Static segments: add by ids/emails or CSV, remove selected; also the CRM list's
+    "add selected to segment" (ids from the contact list's checkboxes)."""
+    segment = selectors.segment_get(user=request.user, segment_id=pk)
+    _ensure_manage(request)
+    back = request.POST.get("next") or reverse("segments:members", args=[segment.pk])
+    if not back.startswith("/") or back.startswith("//"):
+        back = reverse("segments:members", args=[segment.pk])
+    try:
+        if request.POST.get("action") == "remove":
+            ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and len(i) < 19]
+            n = services.segment_members_remove(actor=request.user, segment=segment, contact_ids=ids)
+            messages.success(request, f"{n} removed.")
+            return redirect(back)
+        form = MembersAddForm(request.POST, request.FILES)
+        if not form.is_valid():
+            messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+            return redirect(back)
+        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and len(i) < 19]
+        added = (
+            services.segment_members_add(actor=request.user, segment=segment, contact_ids=ids) if ids else 0
+        )
+        not_found = 0
+        for data in (
+            form.cleaned_data["entries"].encode(),
+            form.cleaned_data["file"] and form.cleaned_data["file"].read(),
+        ):
+            if data:
+                result = services.segment_members_import_csv(actor=request.user, segment=segment, data=data)
+                added += result["added"]
+                not_found += result["not_found"]
+        if not_found:
+            messages.warning(request, f"{not_found} entries matched no contact.")
+    except DomainError as exc:
+        return _flash_error(request, exc, redirect_to=back)
+    messages.success(request, f"{added} added to “{segment.name}”.")
+    if request.htmx:  # from the contact list's menu: show the segment with its new members
+        return HttpResponseClientRedirect(back)
+    return redirect(back)
+
+
+@require_GET
+@domain_errors
+def segment_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    segment = selectors.segment_get(user=request.user, segment_id=pk)
+    contacts = selectors.segment_members(user=request.user, segment=segment).order_by("pk")
+    header = ["id", "email", "first_name", "last_name", "phone", "company", "is_identified"]
+
+    def rows():
+        import csv
+
+        class Echo:
+            def write(self, value: str) -> str:
+                return value
+
+        writer = csv.writer(Echo())
+        yield writer.writerow(header)
+        for c in contacts.iterator(chunk_size=2000):
+            values = [
+                c.pk,
+                c.email or "",
+                c.first_name,
+                c.last_name,
+                c.phone,
+                c.company.name if c.company else "",
+                c.is_identified,
+            ]
+            yield writer.writerow([csv_safe(v) for v in values])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}.csv"'
+    return response
+
+
+@require_POST
+@domain_errors
+def webhook_add(request: HttpRequest, pk: int) -> HttpResponse:
+    segment = selectors.segment_get(user=request.user, segment_id=pk)
+    form = WebhookForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(segment)
+    try:
+        hook = webhooks.webhook_create(actor=request.user, segment=segment, **form.cleaned_data)
+    except DomainError as exc:
+        return _flash_error(request, exc, redirect_to=segment)
+    messages.success(request, f"Webhook added. Its signing secret: {hook.secret}")
+    return redirect(segment)
+
+
+@require_POST
+@domain_errors
+def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    hook = selectors.webhook_get(user=request.user, webhook_id=pk)
+    webhooks.webhook_delete(actor=request.user, webhook=hook)
+    messages.success(request, "Webhook deleted.")
+    return redirect(hook.segment)
+
+
+@require_GET
+@domain_errors
+def contact_panel(request: HttpRequest, pk: int) -> HttpResponse:
+    """The contact page's lazy "Segments" slot: current segments and why the contact is in them."""
+    contact = contact_selectors.contact_get(user=request.user, contact_id=pk)
+    rows = selectors.contact_segments(user=request.user, contact=contact)
+    return render(request, "segments/contact_segments.html", {"contact": contact, "rows": rows})
+
+
+@require_GET
+@domain_errors
+def list_slot(request: HttpRequest) -> HttpResponse:
+    """The contact list's lazy "Segments" menu: open a segment's members, or add the selected
+    contacts to a static segment."""
+    segments = list(selectors.segment_list(user=request.user))
+    return render(
+        request,
+        "segments/contact_list_slot.html",
+        {
+            "segments": segments,
+            "static_segments": [s for s in segments if s.kind == SegmentKind.STATIC],
+            "can_manage": permissions.can_manage(request.user),
+        },
+    )
