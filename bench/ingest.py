@@ -140,7 +140,10 @@ def empty_tables(bench_url: str) -> None:
 
     time.sleep(1)  # let the server finish requests wrk gave up on, or TRUNCATE deadlocks with them
     with psycopg.connect(bench_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE events_ingestqueue, events_eventdedup, events_rejectedevent, events_event")
+        # CASCADE: tables of later apps (identity) reference events_event.
+        conn.execute(
+            "TRUNCATE events_ingestqueue, events_eventdedup, events_rejectedevent, events_event CASCADE"
+        )
         conn.execute("VACUUM ANALYZE events_event, events_ingestqueue, events_eventdedup")
 
 

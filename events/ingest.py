@@ -15,6 +15,8 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_ITEMS = 2500
@@ -95,18 +97,35 @@ def decode_body(raw: bytes, content_encoding: str) -> bytes:
     return body
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_json(body: bytes) -> dict:
     if not body.strip():
         raise RequestError(400, "the body is empty; expected a JSON object", "invalid_json")
     try:
-        payload = json.loads(body)
-    except UnicodeDecodeError:
-        raise RequestError(400, "the body is not UTF-8 encoded JSON", "invalid_json") from None
-    except (ValueError, RecursionError) as exc:
-        raise RequestError(400, f"the body is not valid JSON: {exc}", "invalid_json") from None
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # orjson refuses integers beyond 64 bits, which are valid JSON (and jsonb keeps them):
+        # the standard parser decides, and words the error when the body really is invalid.
+        try:
+            payload = json.loads(body, parse_constant=_refuse_constant)
+        except UnicodeDecodeError:
+            raise RequestError(400, "the body is not UTF-8 encoded JSON", "invalid_json") from None
+        except (ValueError, RecursionError) as exc:
+            raise RequestError(400, f"the body is not valid JSON: {exc}", "invalid_json") from None
     if not isinstance(payload, dict):
         raise RequestError(400, "the body must be a JSON object", "invalid_json")
     return payload
+
+
+def json_size(value: object) -> int:
+    """Bytes of `value` as compact UTF-8 JSON (orjson: ~10x the standard library's speed)."""
+    try:
+        return len(orjson.dumps(value))
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, or nesting orjson refuses
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
 
 
 def write_key_from(*, authorization: str, payload: dict, header_key: str = "", query_key: str = "") -> str:
@@ -206,7 +225,10 @@ def normalise(raw: object, *, received_at: datetime, batch_sent_at: object = Non
             "an event must be a JSON object", raw if isinstance(raw, str | int | float) else None
         )
     try:
-        size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
+        size = json_size(raw)
+    except UnicodeEncodeError:
+        # "\ud800" escapes decode to lone surrogates, which neither UTF-8 nor jsonb can hold.
+        return Rejection("the event contains invalid Unicode (a lone surrogate)", None)
     except (ValueError, RecursionError):
         return Rejection("the event cannot be serialised (nested too deep)", None)
     if size > MAX_EVENT_BYTES:

@@ -14,6 +14,11 @@ from events.models import Event, EventDedup, IngestQueue, RejectedEvent, Source
 
 
 @pytest.fixture
+def client(api_client):
+    return api_client
+
+
+@pytest.fixture
 def source(db):
     return Source.objects.create(name="Website")
 
