@@ -260,13 +260,27 @@ def _backend_pids(bench_url: str) -> list[int]:
     return [pid for (pid,) in rows]
 
 
+def _commits(bench_url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        return conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()[0]
+
+
 def measured(run, proc: subprocess.Popen, bench_url: str) -> dict:
     """Run wrk and also count the CPU the server and its Postgres backends spent: on a shared
-    machine req/s depends on the neighbours, CPU per request does not (much)."""
+    machine req/s depends on the neighbours, CPU per request does not (much). Commits per request
+    shows how many requests group commit put in one transaction (statistics lag ~0.5 s)."""
     server = _server_pids(proc)
     backends = _backend_pids(bench_url)
     app_before, db_before = _cpu_seconds(server), _cpu_seconds(backends)
+    commits_before = _commits(bench_url)
     result = run()
+    time.sleep(1)  # the cumulative statistics are flushed at most once a second
+    result["requests_per_commit"] = result["requests"] / max(_commits(bench_url) - commits_before, 1)
     # backends opened during the run (new connections) are counted from zero
     new_backends = [pid for pid in _backend_pids(bench_url) if pid not in backends]
     result["app_cpu_ms"] = (_cpu_seconds(server) - app_before) * 1000 / result["requests"]
@@ -310,7 +324,7 @@ def bench_server(server: str, args, env: dict, auth: str, bench_url: str) -> dic
 
 
 def _cpu(result: dict) -> str:
-    return f"{result['app_cpu_ms']:>16.2f}{result['db_cpu_ms']:>15.2f}"
+    return f"{result['app_cpu_ms']:>16.2f}{result['db_cpu_ms']:>15.2f}{result['requests_per_commit']:>10.1f}"
 
 
 def main() -> None:
@@ -374,7 +388,7 @@ def main() -> None:
         print(f"\n{r['server']} (load average before {r['load_before']}, after {r['load_after']})")
         print(
             f"{'endpoint':<24}{'req/s':>10}{'events/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
-            f"{'app CPU ms/req':>16}{'db CPU ms/req':>15}  ratio"
+            f"{'app CPU ms/req':>16}{'db CPU ms/req':>15}{'req/commit':>10}  ratio"
         )
         print(
             f"{'bare Django view':<24}{bare['rps']:>10,.0f}{'':>11}{bare['p50_us'] / 1000:>9.1f}"
