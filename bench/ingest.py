@@ -7,8 +7,8 @@ Measures, in one run against one benchmark database:
   - raw COPY of the same rows into events_event through psycopg (the storage ceiling),
 and prints a table with the ratios.
 
-    .venv/bin/python bench/ingest.py                      # gunicorn, defaults
-    .venv/bin/python bench/ingest.py --server both        # gunicorn and granian (pip install -e '.[bench]')
+    .venv/bin/python bench/ingest.py                      # granian (the production server), defaults
+    .venv/bin/python bench/ingest.py --server both        # granian and gunicorn
 
 It needs `wrk` (apt-get install wrk), a PostgreSQL server (DATABASE_URL's host; the benchmark
 database is created and emptied by the script) and Redis (REDIS_URL; the rate limiter and the
@@ -331,7 +331,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--server", choices=["gunicorn", "granian", "both"], default="gunicorn")
+    parser.add_argument("--server", choices=["gunicorn", "granian", "both"], default="granian")
     parser.add_argument("--database", default="cdp_crm_bench")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(

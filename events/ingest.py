@@ -190,16 +190,19 @@ def _parse_time(value: object, field: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _check_shape(value: object, field: str, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise ValueError(f"{field} is nested deeper than {MAX_DEPTH} levels")
+def _check_shape(value: dict | list, field: str, depth: int = 0) -> None:
+    """Nesting depth and keys per object of a dict or list at `depth`. Recurses into containers
+    only: most values are scalars, and a call per scalar was most of this check's cost."""
     if isinstance(value, dict):
         if len(value) > MAX_KEYS_PER_OBJECT:
             raise ValueError(f"{field} has more than {MAX_KEYS_PER_OBJECT} keys")
-        for item in value.values():
-            _check_shape(item, field, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
+        children = value.values()
+    else:
+        children = value
+    for item in children:
+        if depth >= MAX_DEPTH:  # any value in here sits deeper than allowed
+            raise ValueError(f"{field} is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict | list):
             _check_shape(item, field, depth + 1)
 
 

@@ -137,7 +137,8 @@ def _write_rows(write: _Write, *, r: int, n: int) -> None:
 def _write_for(
     *, source: Source, messages: Sequence[Message], rejections: Sequence[Rejection], received_at: datetime
 ) -> _Write:
-    recv = received_at.isoformat()
+    # Datetimes are left to orjson, which writes them faster than datetime.isoformat().
+    recv = received_at
     return _Write(
         rows=[
             {
@@ -153,9 +154,9 @@ def _write_for(
                 "properties": m.properties,
                 "traits": m.traits,
                 "context": m.context,
-                "ts": m.timestamp.isoformat(),
-                "ots": m.original_timestamp.isoformat() if m.original_timestamp else None,
-                "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+                "ts": m.timestamp,
+                "ots": m.original_timestamp,
+                "sent_at": m.sent_at,
                 "is_bot": m.is_bot,
             }
             for m in messages
