@@ -8,7 +8,7 @@ Measures, in one run against one benchmark database:
 and prints a table with the ratios.
 
     .venv/bin/python bench/ingest.py                      # granian (the production server), defaults
-    .venv/bin/python bench/ingest.py --server both        # granian and gunicorn
+    .venv/bin/python bench/ingest.py --server both        # and gunicorn (pip install -e '.[bench]')
 
 It needs `wrk` (apt-get install wrk), a PostgreSQL server (DATABASE_URL's host; the benchmark
 database is created and emptied by the script) and Redis (REDIS_URL; the rate limiter and the
@@ -149,13 +149,13 @@ def empty_tables(bench_url: str) -> None:
 
 def server_command(server: str, port: int, workers: int, threads: int) -> list[str]:
     if server == "gunicorn":
+        if not (BIN / "gunicorn").exists():
+            raise SystemExit("gunicorn is not installed: pip install -e '.[bench]'")
         cmd = [str(BIN / "gunicorn"), "cdp_crm.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(workers)]
         if threads > 1:
             cmd += ["--threads", str(threads), "-k", "gthread"]
         return cmd + ["--backlog", "2048"]
     granian = BIN / "granian"
-    if not granian.exists():
-        raise SystemExit("granian is not installed: pip install -e '.[bench]'")
     return [
         str(granian),
         "--interface",
