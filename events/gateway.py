@@ -88,7 +88,7 @@ class IngestGateway:
         headers = [*reply.headers, *self._headers[self._secure(environ)]]
         headers.append(("Content-Length", str(len(reply.body))))
         start_response(REASONS.get(reply.status, str(reply.status)), headers)
-        return [reply.body]
+        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [reply.body]
 
     def _reply(self, environ: dict, kind: str) -> Reply:
         try:
