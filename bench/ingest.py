@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -193,6 +194,7 @@ def run_wrk(url: str, *, lua: str, auth: str, batch: int, seconds: int, connecti
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
         script = f.name
+    children_before = _children_cpu()
     try:
         out = subprocess.run(
             ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
@@ -204,7 +206,13 @@ def run_wrk(url: str, *, lua: str, auth: str, batch: int, seconds: int, connecti
     line = next(line for line in out.splitlines() if line.startswith("BENCH "))
     result = json.loads(line[6:])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["wrk_cpu_ms"] = (_children_cpu() - children_before) * 1000 / result["requests"]
     return result
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def copy_rows(bench_url: str, source_id: int, rows: int) -> float:
@@ -324,7 +332,17 @@ def bench_server(server: str, args, env: dict, auth: str, bench_url: str) -> dic
 
 
 def _cpu(result: dict) -> str:
-    return f"{result['app_cpu_ms']:>16.2f}{result['db_cpu_ms']:>15.2f}{result['requests_per_commit']:>10.1f}"
+    return (
+        f"{result['app_cpu_ms']:>16.2f}{result['db_cpu_ms']:>15.2f}{result['wrk_cpu_ms']:>9.2f}"
+        f"{result['requests_per_commit']:>11.1f}"
+    )
+
+
+def _ceiling(result: dict) -> float:
+    """Requests/s that 2 idle cores would serve at the CPU each request cost in this run
+    (server, Postgres backends and wrk; Redis's own CPU is not counted)."""
+    total_ms = result["app_cpu_ms"] + result["db_cpu_ms"] + result["wrk_cpu_ms"]
+    return (os.cpu_count() or 1) * 1000 / total_ms
 
 
 def main() -> None:
@@ -388,7 +406,7 @@ def main() -> None:
         print(f"\n{r['server']} (load average before {r['load_before']}, after {r['load_after']})")
         print(
             f"{'endpoint':<24}{'req/s':>10}{'events/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
-            f"{'app CPU ms/req':>16}{'db CPU ms/req':>15}{'req/commit':>10}  ratio"
+            f"{'app CPU ms/req':>16}{'db CPU ms/req':>15}{'wrk CPU':>9}{'req/commit':>11}  ratio"
         )
         print(
             f"{'bare Django view':<24}{bare['rps']:>10,.0f}{'':>11}{bare['p50_us'] / 1000:>9.1f}"
@@ -405,6 +423,10 @@ def main() -> None:
             f"{'POST /v1/batch (' + str(args.batch) + ')':<24}{batch['rps']:>10,.0f}{batch_eps:>11,.0f}"
             f"{batch['p50_us'] / 1000:>9.1f}{batch['p99_us'] / 1000:>9.1f}{batch['non2xx']:>9}{_cpu(batch)}  "
             f"{batch['rps'] / bare['rps']:.2f} of bare (requests), {batch_eps / copy_rps:.2f} of COPY"
+        )
+        print(
+            f"CPU-bound ceiling on {os.cpu_count()} idle cores at this run's CPU per request: "
+            f"/v1/track {_ceiling(track):,.0f} req/s, /v1/batch {_ceiling(batch) * args.batch:,.0f} events/s"
         )
         ok_track = track["rps"] >= 2000 and track["p99_us"] < 50_000
         ok_batch = batch_eps >= 30_000
