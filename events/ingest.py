@@ -170,7 +170,7 @@ def messages_from(path_type: str, payload: dict) -> list:
 def _clean_id(value: object) -> str:
     if value is None:
         return ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, _NUMBERS) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         return ""
@@ -190,6 +190,12 @@ def _parse_time(value: object, field: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# Tuples, not `dict | list`: a union is built anew at every isinstance call on the hot path.
+_CONTAINERS = (dict, list)
+_NUMBERS = (int, float)
+_SCALARS = (str, int, float)
+
+
 def _check_shape(value: dict | list, field: str, depth: int = 0) -> None:
     """Nesting depth and keys per object of a dict or list at `depth`. Recurses into containers
     only: most values are scalars, and a call per scalar was most of this check's cost."""
@@ -199,10 +205,10 @@ def _check_shape(value: dict | list, field: str, depth: int = 0) -> None:
         children = value.values()
     else:
         children = value
+    if depth >= MAX_DEPTH and children:  # any value in here sits deeper than allowed
+        raise ValueError(f"{field} is nested deeper than {MAX_DEPTH} levels")
     for item in children:
-        if depth >= MAX_DEPTH:  # any value in here sits deeper than allowed
-            raise ValueError(f"{field} is nested deeper than {MAX_DEPTH} levels")
-        if isinstance(item, dict | list):
+        if isinstance(item, _CONTAINERS):
             _check_shape(item, field, depth + 1)
 
 
@@ -224,9 +230,7 @@ def derive_message_id(raw: dict) -> str:
 
 def normalise(raw: object, *, received_at: datetime, batch_sent_at: object = None) -> Message | Rejection:
     if not isinstance(raw, dict):
-        return Rejection(
-            "an event must be a JSON object", raw if isinstance(raw, str | int | float) else None
-        )
+        return Rejection("an event must be a JSON object", raw if isinstance(raw, _SCALARS) else None)
     try:
         size = json_size(raw)
     except UnicodeEncodeError:
@@ -281,7 +285,7 @@ def _normalise(raw: dict, *, received_at: datetime, batch_sent_at: object) -> Me
     message_id = raw.get("messageId")
     if message_id in (None, ""):
         message_id = derive_message_id(raw)
-    elif not isinstance(message_id, str | int) or isinstance(message_id, bool):
+    elif not isinstance(message_id, (str, int)) or isinstance(message_id, bool):
         raise ValueError("messageId must be a string")
     message_id = str(message_id)
     if len(message_id) > MAX_MESSAGE_ID_LENGTH:
