@@ -230,7 +230,11 @@ def derive_message_id(raw: dict) -> str:
 
 def normalise(raw: object, *, received_at: datetime, batch_sent_at: object = None) -> Message | Rejection:
     if not isinstance(raw, dict):
-        return Rejection("an event must be a JSON object", raw if isinstance(raw, _SCALARS) else None)
+        payload = raw if isinstance(raw, _SCALARS) else None
+        if isinstance(payload, str):
+            # Kept as sent, except lone surrogates ("\ud800"), which UTF-8 and jsonb cannot hold.
+            payload = payload[:MAX_EVENT_BYTES].encode("utf-8", "replace").decode()
+        return Rejection("an event must be a JSON object", payload)
     try:
         size = json_size(raw)
     except UnicodeEncodeError:

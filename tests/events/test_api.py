@@ -347,3 +347,13 @@ def test_a_lone_surrogate_rejects_the_event_not_the_request(client, source):
         {"index": 1, "reason": "the event contains invalid Unicode (a lone surrogate)"}
     ]
     assert Event.objects.count() == 1 and RejectedEvent.objects.count() == 1
+
+
+def test_a_string_with_a_lone_surrogate_in_place_of_an_event_is_kept_as_a_rejection(client, source):
+    good = json.dumps(_track())
+    body = f'{{"batch": ["a\\ud800b", {good}], "writeKey": "{source.write_key}"}}'
+    response = client.post("/v1/batch", body, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["rejected"] == [{"index": 0, "reason": "an event must be a JSON object"}]
+    assert RejectedEvent.objects.get().payload == "a?b"
+    assert Event.objects.count() == 1
