@@ -20,6 +20,10 @@ RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=build-only-not-a-secret DJANGO_STATIC_MANIF
  && chown -R app:app /app
 
 USER app
-ENV DJANGO_STATIC_MANIFEST=1 PORT=8000
+# granian reads GRANIAN_* variables: set GRANIAN_WORKERS to the container's cores. Threads per
+# worker let the tracking API's group commit gather concurrent requests; each thread may hold a
+# database connection (workers x threads per container).
+ENV DJANGO_STATIC_MANIFEST=1 PORT=8000 GRANIAN_WORKERS=4 GRANIAN_BLOCKING_THREADS=4
 EXPOSE 8000
-CMD ["gunicorn", "cdp_crm.wsgi", "--bind=0.0.0.0:8000", "--workers=4", "--threads=4", "--access-logfile=-"]
+CMD ["granian", "--interface=wsgi", "cdp_crm.wsgi:application", "--host=0.0.0.0", "--port=8000", \
+     "--no-ws", "--access-log", "--respawn-failed-workers"]

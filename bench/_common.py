@@ -137,3 +137,54 @@ def stop(proc: subprocess.Popen | None, sig: int = 15, timeout: float = 20) -> N
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, 9)
         proc.wait()
+
+
+def scratch_env(database_url: str, redis_port: int, **extra: str) -> dict:
+    """The environment of an app stack under test: production settings on scratch services."""
+    import uuid
+
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+        **extra,
+    }
+
+
+def start_web(env: dict, port: int, *, workers: int = 2, threads: int = 8) -> subprocess.Popen:
+    """The app as `make run` serves it (granian, WSGI), answering once /login/ does."""
+    proc = subprocess.Popen(
+        [str(BIN / "granian"), "--interface=wsgi", "cdp_crm.wsgi:application", "--host=127.0.0.1"]
+        + [f"--port={port}", f"--workers={workers}", f"--blocking-threads={threads}", "--no-ws"]
+        + ["--log-level=warning", "--workers-kill-timeout=5"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until_up(f"http://127.0.0.1:{port}/login/", proc)
+    return proc
+
+
+def start_celery(
+    env: dict, role: str, *, concurrency: int = 2, schedule: Path | None = None
+) -> subprocess.Popen:
+    """A Celery worker on every queue, or beat (role="beat", with its schedule file)."""
+    if role == "beat":
+        args = ["beat", "--loglevel=WARNING", f"--schedule={schedule}"]
+    else:
+        args = ["worker", "-Q", "default,ingest,identity,segments", f"--concurrency={concurrency}"]
+        args += ["--loglevel=WARNING", "--without-gossip", "--without-mingle"]
+    return subprocess.Popen(
+        [str(BIN / "celery"), "-A", "cdp_crm", *args],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -1,7 +1,7 @@
 """Identity stitching: how fast an identify shows up in the CRM under load, and the worker's rate.
 
-Starts the app (gunicorn), one Celery worker and beat against a scratch database and a private
-Redis, then:
+Starts the app (granian, as `make run` does), one Celery worker and beat against a scratch
+database and a private Redis, then:
 
   1. latency — a steady background load of page/track events from anonymous visitors (default
      500 events/s), and every --probe-interval seconds a new visitor who views two pages and then
@@ -34,16 +34,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    BIN,
     ROOT,
     database_urls,
     free_port,
     fresh_database,
     manage_shell,
+    scratch_env,
     seed_source,
+    start_celery,
     start_redis,
+    start_web,
     stop,
-    wait_until_up,
 )
 
 
@@ -63,16 +64,7 @@ class Bench:
         self.redis_dir = ROOT / ".devdata" / "bench-identity-redis"
         self.redis = start_redis(self.redis_port, self.redis_dir)
         _, self.db_url = database_urls(self.args.database)
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": self.db_url,
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "bench-" + uuid.uuid4().hex,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
-        }
+        self.env = scratch_env(self.db_url, self.redis_port)
         fresh_database(self.args.database, self.env)
         self.write_key = seed_source(self.env, "bench-identity")
         self.token = manage_shell(
@@ -83,35 +75,11 @@ class Bench:
             "print(services.api_token_create(user=u, name='bench')[1])",
         ).split()[-1]
         self.port = free_port()
-        self.web = subprocess.Popen(
-            [str(BIN / "gunicorn"), "cdp_crm.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", "2"]
-            + ["--threads", "8", "-k", "gthread"],
-            cwd=ROOT,
-            env=self.env,
-            start_new_session=True,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until_up(f"http://127.0.0.1:{self.port}/login/", self.web)
-        self.beat = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "cdp_crm", "beat", "--loglevel=WARNING"]
-            + [f"--schedule={self.redis_dir / 'beat-schedule'}"],
-            cwd=ROOT,
-            env=self.env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.web = start_web(self.env, self.port)
+        self.beat = start_celery(self.env, "beat", schedule=self.redis_dir / "beat-schedule")
 
     def start_worker(self) -> None:
-        self.worker = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "cdp_crm", "worker", "-Q", "default,ingest,identity,segments"]
-            + [f"--concurrency={self.args.concurrency}", "--loglevel=WARNING", "--without-gossip"],
-            cwd=ROOT,
-            env=self.env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.worker = start_celery(self.env, "worker", concurrency=self.args.concurrency)
 
     def shutdown(self) -> None:
         for proc in (self.web, self.worker, self.beat, self.redis):

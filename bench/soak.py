@@ -1,8 +1,9 @@
 """Fault soak: events through the real HTTP API while the parts under it fail; then reconcile.
 
-Starts the app (gunicorn), a Celery worker and beat against a scratch database and a private Redis
-(without persistence, as deployed here), sends events with unique messageIds at a steady rate the
-way an SDK does (batches, retried with the same messageIds until answered 200), and meanwhile:
+Starts the app (granian, as `make run` does), a Celery worker and beat against a scratch database
+and a private Redis (without persistence, as deployed here), sends events with unique messageIds
+at a steady rate the way an SDK does (batches, retried with the same messageIds until answered
+200), and meanwhile:
 
   1. kills the Celery worker with SIGKILL (its supervisor starts it again after a few seconds),
   2. restarts Redis: every queued Celery message is gone,
@@ -24,7 +25,6 @@ import argparse
 import base64
 import http.client
 import json
-import os
 import random
 import signal
 import subprocess
@@ -39,15 +39,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    BIN,
     ROOT,
     database_urls,
     free_port,
     fresh_database,
+    scratch_env,
     seed_source,
+    start_celery,
     start_redis,
+    start_web,
     stop,
-    wait_until_up,
 )
 
 DEVICES_PER_PERSON = 2
@@ -89,49 +90,16 @@ class Soak:
         self.redis = start_redis(self.redis_port, self.redis_dir)
         _, url = database_urls(self.args.database)
         self.db_url = url
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "soak-" + uuid.uuid4().hex,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
-        }
+        self.env = scratch_env(url, self.redis_port)
         fresh_database(self.args.database, self.env)
         self.write_key = seed_source(self.env, "soak")
         self.port = free_port()
-        self.web = subprocess.Popen(
-            [str(BIN / "gunicorn"), "cdp_crm.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", "2"]
-            + ["--threads", "8", "-k", "gthread", "--graceful-timeout", "5"],
-            cwd=ROOT,
-            env=self.env,
-            start_new_session=True,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until_up(f"http://127.0.0.1:{self.port}/login/", self.web)
+        self.web = start_web(self.env, self.port)
         self.start_worker()
-        self.beat = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "cdp_crm", "beat", "--loglevel=WARNING"]
-            + [f"--schedule={self.redis_dir / 'beat-schedule'}"],
-            cwd=ROOT,
-            env=self.env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.beat = start_celery(self.env, "beat", schedule=self.redis_dir / "beat-schedule")
 
     def start_worker(self) -> None:
-        self.worker = subprocess.Popen(
-            [str(BIN / "celery"), "-A", "cdp_crm", "worker", "-Q", "default,ingest,identity,segments"]
-            + ["--concurrency=2", "--loglevel=WARNING", "--without-gossip", "--without-mingle"],
-            cwd=ROOT,
-            env=self.env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.worker = start_celery(self.env, "worker")
 
     def shutdown(self) -> None:
         for proc in (self.web, self.worker, self.beat, self.redis):

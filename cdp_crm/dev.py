@@ -221,14 +221,21 @@ def run(args: argparse.Namespace) -> int:
         username, password = "admin", password_file.read_text().strip()
 
         commands = {
+            # granian (Rust HTTP server, WSGI): per request it costs about half gunicorn's CPU, and
+            # its threads let the tracking API's group commit gather concurrent requests
+            # (docs/benchmarks.md, Ingestion).
             "web": [
-                str(VENV_BIN / "gunicorn"),
-                "cdp_crm.wsgi",
-                f"--bind=127.0.0.1:{port}",
+                str(VENV_BIN / "granian"),
+                "--interface=wsgi",
+                "cdp_crm.wsgi:application",
+                "--host=127.0.0.1",
+                f"--port={port}",
                 "--workers=2",
-                "--threads=4",
-                "--access-logfile=-",
-                "--graceful-timeout=5",
+                "--blocking-threads=8",
+                "--no-ws",
+                "--access-log",
+                "--log-level=warning",
+                "--workers-kill-timeout=5",
             ],
             "worker": [
                 str(VENV_BIN / "celery"),

@@ -1,12 +1,22 @@
 """The Segment-compatible tracking API: POST /v1/{track,identify,page,screen,group,alias,batch}
-and the browser short paths /v1/{t,i,p,s,g,a,b}. Plain Django views: this is the hot path, and
-DRF's per-request machinery costs more than the work itself."""
+and the browser short paths /v1/{t,i,p,s,g,a,b}.
+
+`ingest_request` is the whole endpoint as a plain function of the request's parts; it is served
+two ways that answer identically: `events.gateway` calls it straight from WSGI (the hot path,
+without Django's request/response objects, middleware and URL resolver) and `track_api` is the
+Django view around it (Django's test client, and any request the gateway hands to Django)."""
+
+from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
+import orjson
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -14,59 +24,71 @@ from events import ingest, limits, services
 
 logger = logging.getLogger(__name__)
 
-CORS_HEADERS = {
-    "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Content-Type, Authorization, Content-Encoding, X-Write-Key",
-    "Access-Control-Max-Age": "86400",
-}
+# The tracking paths, shared by the URLconf and the WSGI gateway.
+PATH_PATTERN = r"^v1/(?P<kind>identify|track|page|screen|group|alias|batch|import|[tipsgab])/?$"
+
+CORS_HEADERS = (
+    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+    ("Access-Control-Allow-Headers", "Content-Type, Authorization, Content-Encoding, X-Write-Key"),
+    ("Access-Control-Max-Age", "86400"),
+)
+JSON = ("Content-Type", "application/json")
+SUCCESS = b'{"success":true}'
 
 
-def _cors(response: HttpResponse, origin: str) -> HttpResponse:
+@dataclass(slots=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]
+
+
+def _cors(origin: str, *headers: tuple[str, str]) -> list[tuple[str, str]]:
     # Any origin, never credentials: write keys are public and the API reads no cookies.
-    response["Access-Control-Allow-Origin"] = origin or "*"
-    response["Vary"] = "Origin"
-    for key, value in CORS_HEADERS.items():
-        response[key] = value
-    return response
+    return [*headers, ("Access-Control-Allow-Origin", origin or "*"), ("Vary", "Origin"), *CORS_HEADERS]
 
 
-def _error(status: int, message: str, code: str, origin: str, **headers) -> JsonResponse:
-    response = JsonResponse({"success": False, "error": {"code": code, "message": message}}, status=status)
-    for key, value in headers.items():
-        response[key] = value
-    return _cors(response, origin)
+def _error(status: int, message: str, code: str, origin: str, *headers: tuple[str, str]) -> Reply:
+    body = orjson.dumps({"success": False, "error": {"code": code, "message": message}})
+    return Reply(status, body, _cors(origin, JSON, *headers))
 
 
-@csrf_exempt
-@login_not_required
-def track_api(request: HttpRequest, kind: str) -> HttpResponse:
-    origin = request.headers.get("Origin", "")
-    if request.method == "OPTIONS":
-        return _cors(HttpResponse(status=204), origin)
-    if request.method != "POST":
-        response = _error(405, "use POST", "method_not_allowed", origin)
-        response["Allow"] = "POST, OPTIONS"
-        return response
+def ingest_request(
+    *,
+    method: str,
+    kind: str,
+    origin: str,
+    content_length: str,
+    read: Callable[[int], bytes],
+    content_encoding: str,
+    authorization: str,
+    header_key: str,
+    query_string: str,
+) -> Reply:
+    if method == "OPTIONS":
+        return Reply(204, b"", _cors(origin))
+    if method != "POST":
+        return _error(405, "use POST", "method_not_allowed", origin, ("Allow", "POST, OPTIONS"))
     kind = "batch" if kind in ("b", "batch", "import") else ingest.SHORT_TYPES.get(kind, kind)
     received_at = timezone.now()
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(content_length or 0)
     except ValueError:
         declared = 0
     # The cap is enforced before anything is read or parsed.
     if declared > ingest.MAX_REQUEST_BYTES:
         return _error(413, f"the body exceeds {ingest.MAX_REQUEST_BYTES} bytes", "too_large", origin)
     try:
-        raw = request.read(ingest.MAX_REQUEST_BYTES + 1)
+        raw = read(ingest.MAX_REQUEST_BYTES + 1) if declared > 0 else b""
         if len(raw) > ingest.MAX_REQUEST_BYTES:
             raise ingest.RequestError(413, f"the body exceeds {ingest.MAX_REQUEST_BYTES} bytes", "too_large")
-        body = ingest.decode_body(raw, request.headers.get("Content-Encoding", ""))
+        body = ingest.decode_body(raw, content_encoding)
         payload = ingest.parse_json(body)
         write_key = ingest.write_key_from(
-            authorization=request.headers.get("Authorization", ""),
+            authorization=authorization,
             payload=payload,
-            header_key=request.headers.get("X-Write-Key", ""),
-            query_key=request.GET.get("writeKey", ""),
+            header_key=header_key,
+            query_key=_query_write_key(query_string),
         )
         if not write_key:
             raise ingest.RequestError(
@@ -94,15 +116,42 @@ def track_api(request: HttpRequest, kind: str) -> HttpResponse:
             source=source, messages=accepted, rejections=[r for _, r in rejected], received_at=received_at
         )
     except ingest.RequestError as exc:
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
-        return _error(exc.status, exc.message, exc.code, origin, **headers)
+        headers = [("Retry-After", str(exc.retry_after))] if exc.retry_after else []
+        return _error(exc.status, exc.message, exc.code, origin, *headers)
     except DatabaseError:
         logger.exception("ingestion failed: database unavailable")
         # Never a 200 for an event that was not stored: the client keeps it and retries.
-        return _error(
-            503, "storage is unavailable; retry later", "unavailable", origin, **{"Retry-After": "5"}
-        )
-    body = {"success": True}
-    if rejected:
-        body["rejected"] = [{"index": index, "reason": r.reason} for index, r in rejected]
-    return _cors(JsonResponse(body), origin)
+        return _error(503, "storage is unavailable; retry later", "unavailable", origin, ("Retry-After", "5"))
+    if not rejected:
+        return Reply(200, SUCCESS, _cors(origin, JSON))
+    body = {"success": True, "rejected": [{"index": index, "reason": r.reason} for index, r in rejected]}
+    return Reply(200, orjson.dumps(body), _cors(origin, JSON))
+
+
+def _query_write_key(query_string: str) -> str:
+    """?writeKey= (the last one, as Django's QueryDict.get), parsed only when there is a query."""
+    if "writeKey" not in query_string:
+        return ""
+    values = [value for key, value in parse_qsl(query_string, keep_blank_values=True) if key == "writeKey"]
+    return values[-1] if values else ""
+
+
+@csrf_exempt
+@login_not_required
+def track_api(request: HttpRequest, kind: str) -> HttpResponse:
+    meta = request.META
+    reply = ingest_request(
+        method=request.method or "",
+        kind=kind,
+        origin=meta.get("HTTP_ORIGIN", ""),
+        content_length=meta.get("CONTENT_LENGTH", ""),
+        read=request.read,
+        content_encoding=meta.get("HTTP_CONTENT_ENCODING", ""),
+        authorization=meta.get("HTTP_AUTHORIZATION", ""),
+        header_key=meta.get("HTTP_X_WRITE_KEY", ""),
+        query_string=meta.get("QUERY_STRING", ""),
+    )
+    response = HttpResponse(reply.body, status=reply.status)
+    for key, value in reply.headers:
+        response[key] = value
+    return response

@@ -15,6 +15,8 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import orjson
+
 MAX_REQUEST_BYTES = 500 * 1024
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_ITEMS = 2500
@@ -95,18 +97,35 @@ def decode_body(raw: bytes, content_encoding: str) -> bytes:
     return body
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_json(body: bytes) -> dict:
     if not body.strip():
         raise RequestError(400, "the body is empty; expected a JSON object", "invalid_json")
     try:
-        payload = json.loads(body)
-    except UnicodeDecodeError:
-        raise RequestError(400, "the body is not UTF-8 encoded JSON", "invalid_json") from None
-    except (ValueError, RecursionError) as exc:
-        raise RequestError(400, f"the body is not valid JSON: {exc}", "invalid_json") from None
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        # orjson refuses integers beyond 64 bits, which are valid JSON (and jsonb keeps them):
+        # the standard parser decides, and words the error when the body really is invalid.
+        try:
+            payload = json.loads(body, parse_constant=_refuse_constant)
+        except UnicodeDecodeError:
+            raise RequestError(400, "the body is not UTF-8 encoded JSON", "invalid_json") from None
+        except (ValueError, RecursionError) as exc:
+            raise RequestError(400, f"the body is not valid JSON: {exc}", "invalid_json") from None
     if not isinstance(payload, dict):
         raise RequestError(400, "the body must be a JSON object", "invalid_json")
     return payload
+
+
+def json_size(value: object) -> int:
+    """Bytes of `value` as compact UTF-8 JSON (orjson: ~10x the standard library's speed)."""
+    try:
+        return len(orjson.dumps(value))
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, or nesting orjson refuses
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
 
 
 def write_key_from(*, authorization: str, payload: dict, header_key: str = "", query_key: str = "") -> str:
@@ -151,7 +170,7 @@ def messages_from(path_type: str, payload: dict) -> list:
 def _clean_id(value: object) -> str:
     if value is None:
         return ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, _NUMBERS) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         return ""
@@ -171,16 +190,25 @@ def _parse_time(value: object, field: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _check_shape(value: object, field: str, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise ValueError(f"{field} is nested deeper than {MAX_DEPTH} levels")
+# Tuples, not `dict | list`: a union is built anew at every isinstance call on the hot path.
+_CONTAINERS = (dict, list)
+_NUMBERS = (int, float)
+_SCALARS = (str, int, float)
+
+
+def _check_shape(value: dict | list, field: str, depth: int = 0) -> None:
+    """Nesting depth and keys per object of a dict or list at `depth`. Recurses into containers
+    only: most values are scalars, and a call per scalar was most of this check's cost."""
     if isinstance(value, dict):
         if len(value) > MAX_KEYS_PER_OBJECT:
             raise ValueError(f"{field} has more than {MAX_KEYS_PER_OBJECT} keys")
-        for item in value.values():
-            _check_shape(item, field, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
+        children = value.values()
+    else:
+        children = value
+    if depth >= MAX_DEPTH and children:  # any value in here sits deeper than allowed
+        raise ValueError(f"{field} is nested deeper than {MAX_DEPTH} levels")
+    for item in children:
+        if isinstance(item, _CONTAINERS):
             _check_shape(item, field, depth + 1)
 
 
@@ -202,11 +230,16 @@ def derive_message_id(raw: dict) -> str:
 
 def normalise(raw: object, *, received_at: datetime, batch_sent_at: object = None) -> Message | Rejection:
     if not isinstance(raw, dict):
-        return Rejection(
-            "an event must be a JSON object", raw if isinstance(raw, str | int | float) else None
-        )
+        payload = raw if isinstance(raw, _SCALARS) else None
+        if isinstance(payload, str):
+            # Kept as sent, except lone surrogates ("\ud800"), which UTF-8 and jsonb cannot hold.
+            payload = payload[:MAX_EVENT_BYTES].encode("utf-8", "replace").decode()
+        return Rejection("an event must be a JSON object", payload)
     try:
-        size = len(json.dumps(raw, separators=(",", ":"), default=str).encode())
+        size = json_size(raw)
+    except UnicodeEncodeError:
+        # "\ud800" escapes decode to lone surrogates, which neither UTF-8 nor jsonb can hold.
+        return Rejection("the event contains invalid Unicode (a lone surrogate)", None)
     except (ValueError, RecursionError):
         return Rejection("the event cannot be serialised (nested too deep)", None)
     if size > MAX_EVENT_BYTES:
@@ -256,7 +289,7 @@ def _normalise(raw: dict, *, received_at: datetime, batch_sent_at: object) -> Me
     message_id = raw.get("messageId")
     if message_id in (None, ""):
         message_id = derive_message_id(raw)
-    elif not isinstance(message_id, str | int) or isinstance(message_id, bool):
+    elif not isinstance(message_id, (str, int)) or isinstance(message_id, bool):
         raise ValueError("messageId must be a string")
     message_id = str(message_id)
     if len(message_id) > MAX_MESSAGE_ID_LENGTH:

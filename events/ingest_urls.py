@@ -1,11 +1,5 @@
 from django.urls import re_path
 
-from events.api import track_api
+from events.api import PATH_PATTERN, track_api
 
-urlpatterns = [
-    re_path(
-        r"^v1/(?P<kind>identify|track|page|screen|group|alias|batch|import|[tipsgab])/?$",
-        track_api,
-        name="track-api",
-    ),
-]
+urlpatterns = [re_path(PATH_PATTERN, track_api, name="track-api")]

@@ -1,22 +1,24 @@
-import contextlib
 import json
 import logging
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import orjson
 import psycopg
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from cdp_crm.errors import DomainError
 from events import permissions
+from events.group_commit import GroupCommit, Pending
 from events.ingest import Message, Rejection
-from events.models import EventDedup, IngestQueue, RejectedEvent, Source, SourceKind, new_write_key
+from events.models import EventDedup, IngestQueue, Source, SourceKind, new_write_key
 
 logger = logging.getLogger(__name__)
 
@@ -47,99 +49,184 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _json(value) -> str:
-    text = json.dumps(value, separators=(",", ":"), default=str)
+    try:
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: valid JSON, jsonb keeps them
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
     # Postgres jsonb refuses \u0000; drop it rather than the whole event.
     return _NUL_ESCAPE.sub(r"\1", text) if "u0000" in text else text
 
 
-# The rows travel as ONE jsonb parameter unpacked by Postgres: quoting fourteen Python lists
-# into array literals cost more per event than the inserts themselves (measured in
-# docs/benchmarks.md), and properties/traits/context arrive as jsonb without a second parse.
+# ONE statement stores the events of any number of requests (group commit, below), their dedup
+# keys, queue rows and rejected messages: atomic on its own, so it runs in autocommit, and the
+# commit that makes it durable is the statement's own. The rows travel as jsonb parameters
+# unpacked by Postgres: quoting fourteen Python lists into array literals cost more per event than
+# the inserts themselves (docs/benchmarks.md). `r` is the request a row came from, `n` its place
+# in the group (event ids follow arrival order).
 _INSERT_EVENTS = """
 WITH input AS (
     SELECT * FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(
-        message_id text, type text, event text, anonymous_id text, user_id text, group_id text,
-        previous_id text, properties jsonb, traits jsonb, context jsonb, ts timestamptz,
-        ots timestamptz, sent_at timestamptz, is_bot boolean, n bigint)
+        r int, src bigint, recv timestamptz, message_id text, type text, event text,
+        anonymous_id text, user_id text, group_id text, previous_id text, properties jsonb,
+        traits jsonb, context jsonb, ts timestamptz, ots timestamptz, sent_at timestamptz,
+        is_bot boolean, n int)
 ), first AS (
-    -- the first copy of a messageId repeated inside one batch wins (a sort, not a per-row subquery:
-    -- a correlated min() made a 500-event batch cost 43 ms in this statement alone)
-    SELECT DISTINCT ON (message_id) * FROM input ORDER BY message_id, n
+    -- the first copy of a messageId repeated inside one group wins (a sort, not a per-row
+    -- subquery: a correlated min() made a 500-event batch cost 43 ms in this statement alone)
+    SELECT DISTINCT ON (src, message_id) * FROM input ORDER BY src, message_id, n
 ), fresh AS (
     INSERT INTO events_eventdedup (source_id, message_id, received_at)
-    SELECT %(source)s, message_id, %(received_at)s FROM first
+    SELECT src, message_id, recv FROM first
     ON CONFLICT (source_id, message_id) DO NOTHING
-    RETURNING message_id
+    RETURNING source_id, message_id
+), kept AS (
+    SELECT f.* FROM first f JOIN fresh ON fresh.source_id = f.src AND fresh.message_id = f.message_id
 ), stored AS (
     INSERT INTO events_event (source_id, message_id, type, event, anonymous_id, user_id, group_id,
         previous_id, properties, traits, context, timestamp, original_timestamp, sent_at, received_at, is_bot)
-    SELECT %(source)s, f.message_id, f.type, f.event, f.anonymous_id, f.user_id, f.group_id,
-        f.previous_id, f.properties, f.traits, f.context, f.ts, f.ots, f.sent_at, %(received_at)s, f.is_bot
-    FROM first f JOIN fresh USING (message_id)
-    ORDER BY f.n
-    RETURNING id
+    SELECT src, message_id, type, event, anonymous_id, user_id, group_id, previous_id, properties,
+        traits, context, ts, ots, sent_at, recv, is_bot
+    FROM kept ORDER BY n
+    RETURNING id, received_at
+), queued AS (
+    INSERT INTO events_ingestqueue (event_id, enqueued_at, attempts, last_error)
+    SELECT id, received_at, 0, '' FROM stored
+), rejected AS (
+    INSERT INTO events_rejectedevent (source_id, received_at, reason, payload)
+    SELECT src, recv, reason, payload
+    FROM jsonb_to_recordset(%(rejected)s::jsonb)
+        AS x(src bigint, recv timestamptz, reason text, payload jsonb)
 )
-INSERT INTO events_ingestqueue (event_id, enqueued_at, attempts, last_error)
-SELECT id, %(received_at)s, 0, '' FROM stored
-RETURNING event_id
+SELECT r, count(*) FROM kept GROUP BY r
 """
 
 
 def _execute_server_bound(sql: str, params: dict) -> list[tuple]:
-    """Run one statement with server-side parameter binding. Django's cursors bind on the client,
-    which escapes the whole JSON document in Python: 2.7 ms of a 100-event batch's ~6 ms, measured.
-    Errors still surface as Django's DatabaseError (the API maps them to 503)."""
+    """Run one statement with server-side parameter binding, as a prepared statement. Django's
+    cursors bind on the client, which escapes the whole JSON document in Python (2.7 ms of a
+    100-event batch's ~6 ms, measured), and Django turns psycopg's statement preparation off, so
+    the five-part insert was parsed and planned again for every request. Errors still surface as
+    Django's DatabaseError (the API maps them to 503)."""
     connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Only server-bound cursors prepare; Django's own (client-side binding) never do.
+        raw.prepare_threshold = PREPARE_THRESHOLD
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        cursor.execute(sql, params, prepare=True)
         return cursor.fetchall()
+
+
+PREPARE_THRESHOLD = 5
+
+
+@dataclass(slots=True)
+class _Write:
+    rows: list[dict]
+    rejected: list[dict]
+
+
+def _write_rows(write: _Write, *, r: int, n: int) -> None:
+    for row in write.rows:
+        row["r"], row["n"] = r, n
+        n += 1
+    for row in write.rejected:
+        row["r"] = r
+
+
+def _write_for(
+    *, source: Source, messages: Sequence[Message], rejections: Sequence[Rejection], received_at: datetime
+) -> _Write:
+    # Datetimes are left to orjson, which writes them faster than datetime.isoformat().
+    recv = received_at
+    return _Write(
+        rows=[
+            {
+                "src": source.pk,
+                "recv": recv,
+                "message_id": m.message_id,
+                "type": m.type,
+                "event": m.event,
+                "anonymous_id": m.anonymous_id,
+                "user_id": m.user_id,
+                "group_id": m.group_id,
+                "previous_id": m.previous_id,
+                "properties": m.properties,
+                "traits": m.traits,
+                "context": m.context,
+                "ts": m.timestamp,
+                "ots": m.original_timestamp,
+                "sent_at": m.sent_at,
+                "is_bot": m.is_bot,
+            }
+            for m in messages
+        ],
+        rejected=[
+            {"src": source.pk, "recv": recv, "reason": r.reason[:300], "payload": r.payload}
+            for r in rejections
+        ],
+    )
+
+
+def _store(writes: Sequence[_Write]) -> list[int]:
+    """Run the statement for these requests' rows; the number newly stored, per request."""
+    rows, rejected = [], []
+    for r, write in enumerate(writes):
+        _write_rows(write, r=r, n=len(rows))
+        rows.extend(write.rows)
+        rejected.extend(write.rejected)
+    counts = dict(_execute_server_bound(_INSERT_EVENTS, {"rows": _json(rows), "rejected": _json(rejected)}))
+    return [counts.get(r, 0) for r in range(len(writes))]
+
+
+def _store_group(group: Sequence[Pending]) -> None:
+    """The group commit's writer, on the leader's thread and connection (autocommit)."""
+    try:
+        counts = _store([item.payload for item in group])
+    except (OperationalError, InterfaceError):
+        raise  # the connection is gone: every request of the group answers 503
+    except DatabaseError:
+        if len(group) == 1:
+            raise
+        # Something in one request's rows was refused: store each request on its own, so only
+        # the request at fault gets the error and the others are still stored exactly once.
+        logger.warning("ingest group of %d failed; storing its requests one by one", len(group))
+        for item in group:
+            try:
+                item.result = _store([item.payload])[0]
+            except DatabaseError as exc:
+                item.error = exc
+    else:
+        for item, count in zip(group, counts, strict=True):
+            item.result = count
+    if any(item.result for item in group):
+        _wake_worker()
+
+
+# Events per statement at most: bigger groups wait for the next leader.
+GROUP_MAX_EVENTS = 5_000
+_group_commit = GroupCommit(_store_group, max_size=GROUP_MAX_EVENTS)
 
 
 def events_store(
     *, source: Source, messages: Sequence[Message], rejections: Sequence[Rejection], received_at: datetime
 ) -> int:
-    """Store accepted messages (deduplicated per source) and queue them for processing, in ONE
-    transaction; rejected messages are kept with their reasons. Returns the number newly stored.
-    The caller answers 200 only after this returns: an accepted event is committed."""
-    # The insert is ONE statement, atomic on its own: without rejections to write alongside it,
-    # autocommit saves the BEGIN/COMMIT round trips an explicit transaction costs every request.
-    with transaction.atomic() if rejections else contextlib.nullcontext():
-        stored = 0
-        if messages:
-            rows = [
-                {
-                    "message_id": m.message_id,
-                    "type": m.type,
-                    "event": m.event,
-                    "anonymous_id": m.anonymous_id,
-                    "user_id": m.user_id,
-                    "group_id": m.group_id,
-                    "previous_id": m.previous_id,
-                    "properties": m.properties,
-                    "traits": m.traits,
-                    "context": m.context,
-                    "ts": m.timestamp.isoformat(),
-                    "ots": m.original_timestamp.isoformat() if m.original_timestamp else None,
-                    "sent_at": m.sent_at.isoformat() if m.sent_at else None,
-                    "is_bot": m.is_bot,
-                    "n": n,
-                }
-                for n, m in enumerate(messages)
-            ]
-            params = {"source": source.pk, "received_at": received_at, "rows": _json(rows)}
-            stored = len(_execute_server_bound(_INSERT_EVENTS, params))
-        if rejections:
-            RejectedEvent.objects.bulk_create(
-                [
-                    RejectedEvent(
-                        source=source, received_at=received_at, reason=r.reason[:300], payload=r.payload
-                    )
-                    for r in rejections
-                ]
-            )
+    """Store accepted messages (deduplicated per source) with their queue rows and the rejected
+    messages with their reasons, in ONE transaction. Returns the number newly stored. The caller
+    answers 200 only after this returns: an accepted event is committed.
+
+    Outside a transaction, requests of concurrent threads share a statement and a commit (group
+    commit); inside one (a caller's atomic block, the tests) the rows are written on the caller's
+    connection, in its transaction."""
+    write = _write_for(source=source, messages=messages, rejections=rejections, received_at=received_at)
+    if not write.rows and not write.rejected:
+        return 0
+    if connection.in_atomic_block:
+        stored = _store([write])[0]
         if stored:
             transaction.on_commit(_wake_worker, robust=True)
-    return stored
+        return stored
+    return _group_commit.submit(write, size=max(len(write.rows), 1))
 
 
 # Publishing a Celery message costs ~540 µs of CPU (measured): at 2,000 requests/s one wake-up

@@ -14,6 +14,11 @@ from events.models import Event, EventDedup, IngestQueue, RejectedEvent, Source
 
 
 @pytest.fixture
+def client(api_client):
+    return api_client
+
+
+@pytest.fixture
 def source(db):
     return Source.objects.create(name="Website")
 
@@ -277,7 +282,7 @@ def test_a_failing_insert_statement_surfaces_as_503_not_500(client, source, monk
     # given the server-bound insert fails inside Postgres (psycopg's own exception type)
     from events import services
 
-    monkeypatch.setattr(services, "_INSERT_EVENTS", "SELECT 1 / 0 WHERE %(source)s IS NOT NULL")
+    monkeypatch.setattr(services, "_INSERT_EVENTS", "SELECT 1 / 0 WHERE %(rows)s IS NOT NULL")
     # when an event arrives
     response = client.post(
         "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
@@ -285,3 +290,70 @@ def test_a_failing_insert_statement_surfaces_as_503_not_500(client, source, monk
     # then it is mapped to Django's DatabaseError and answered 503, nothing stored
     assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
     assert Event.objects.count() == 0
+
+
+def test_the_gateway_answers_with_the_same_status_body_and_headers_as_the_django_view(source):
+    # given the same requests sent through Django's stack and through the production WSGI app
+    from django.test import Client
+
+    from tests.events.conftest import GatewayClient
+
+    message = _track(messageId=None)
+    cases = [
+        ("post", "/v1/t", json.dumps({**message, "writeKey": source.write_key})),
+        ("post", "/v1/track", "{broken"),
+        ("post", "/v1/batch", json.dumps({"batch": [{"type": "bogus"}], "writeKey": source.write_key})),
+        ("options", "/v1/b", ""),
+        ("get", "/v1/track", None),
+    ]
+    for method, path, body in cases:
+        answers = []
+        for client in (Client(), GatewayClient()):
+            kwargs = {"headers": {"Origin": "https://shop.example"}}
+            if body is not None:
+                kwargs.update(data=body, content_type="text/plain")
+            response = getattr(client, method)(path, **kwargs)
+            headers = {k: v for k, v in response.items() if k not in ("Content-Length", "Content-Type")}
+            answers.append((response.status_code, response.content and json.loads(response.content), headers))
+        # then both answer alike (the second copy of the event is deduplicated, not refused)
+        assert answers[0] == answers[1], (method, path)
+    assert Event.objects.count() == 1
+
+
+def test_the_gateway_leaves_other_paths_and_unknown_hosts_to_django(source):
+    from tests.events.conftest import GatewayClient
+
+    client = GatewayClient()
+    # a page behind the login: Django's LoginRequiredMiddleware redirects
+    assert client.get("/events/").status_code == 302
+    # a Host not in ALLOWED_HOSTS: Django's 400, nothing stored
+    response = client.post(
+        "/v1/track",
+        json.dumps({**_track(), "writeKey": source.write_key}),
+        content_type="application/json",
+        headers={"Host": "evil.example"},
+    )
+    assert response.status_code == 400
+    assert Event.objects.count() == 0
+
+
+def test_a_lone_surrogate_rejects_the_event_not_the_request(client, source):
+    good = json.dumps(_track())
+    bad = json.dumps(_track(properties={"bad": "x"})).replace('"x"', '"\\ud800"')
+    body = f'{{"batch": [{good}, {bad}], "writeKey": "{source.write_key}"}}'
+    response = client.post("/v1/batch", body, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["rejected"] == [
+        {"index": 1, "reason": "the event contains invalid Unicode (a lone surrogate)"}
+    ]
+    assert Event.objects.count() == 1 and RejectedEvent.objects.count() == 1
+
+
+def test_a_string_with_a_lone_surrogate_in_place_of_an_event_is_kept_as_a_rejection(client, source):
+    good = json.dumps(_track())
+    body = f'{{"batch": ["a\\ud800b", {good}], "writeKey": "{source.write_key}"}}'
+    response = client.post("/v1/batch", body, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["rejected"] == [{"index": 0, "reason": "an event must be a JSON object"}]
+    assert RejectedEvent.objects.get().payload == "a?b"
+    assert Event.objects.count() == 1

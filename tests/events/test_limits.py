@@ -14,6 +14,11 @@ from events.models import Event, EventDedup, IngestQueue, RejectedEvent, Source
 
 
 @pytest.fixture
+def client(api_client):
+    return api_client
+
+
+@pytest.fixture
 def source(db):
     return Source.objects.create(name="Website")
 
@@ -119,6 +124,30 @@ def test_the_counter_is_one_pipelined_round_trip_with_an_expiry(source, frozen_s
     client = redis.Redis.from_url(django_settings.REDIS_URL)
     assert int(client.get(key)) == 4
     assert 0 < client.ttl(key) <= 2
+
+
+def test_a_high_limit_is_counted_in_leases_and_never_exceeded(source, frozen_second):
+    # given a limit of 1,000/s (a lease of 1 event) and a window other processes nearly filled
+    key = f"cdp:ingest:rate:{source.pk}:{int(limits.time.time())}"
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    client.set(key, 997, ex=2)
+    # when single events arrive
+    admitted = [not limits.rate_limit_exceeded(source_id=source.pk, limit=1000, cost=1) for _ in range(5)]
+    # then exactly the 3 that fit are admitted (never more than the limit), the second from the
+    # first one's lease without a round trip: 4 reservations of 2 for 5 events
+    assert admitted == [True, True, True, False, False]
+    assert int(client.get(key)) == 997 + 4 * 2
+
+
+def test_leases_save_round_trips_at_high_limits(source, frozen_second):
+    key = f"cdp:ingest:rate:{source.pk}:{int(limits.time.time())}"
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    for _ in range(51):
+        assert not limits.rate_limit_exceeded(source_id=source.pk, limit=10**6, cost=1)
+    # 51 events: the first counts itself plus a lease of 50, the other 50 come from the lease
+    assert int(client.get(key)) == 51
+    assert not limits.rate_limit_exceeded(source_id=source.pk, limit=10**6, cost=1)
+    assert int(client.get(key)) == 102
 
 
 def test_redis_down_fails_open_and_logs(client, source, settings, caplog):
