@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "pipeline",
     "identity",
     "segments",
+    "privacy",
 ]
 
 MIDDLEWARE = [
