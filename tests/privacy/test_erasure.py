@@ -13,7 +13,7 @@ from privacy import services
 from privacy.models import ErasureRequest, ErasureStatus
 from segments.models import Membership
 from tests.factories import make_contact, make_user
-from tests.identity.helpers import identify, page, send, track
+from tests.identity.helpers import drain, identify, page, send, track
 
 from .helpers import ANON_1, ANON_2, EMAIL, IDENTIFIERS, USER_ID, build_person, rows_mentioning
 
@@ -275,3 +275,23 @@ def test_a_celery_worker_runs_an_erasure_end_to_end(client, source, admin_user, 
         time.sleep(0.1)
     assert body["deleted"]["events.Event"] == 21
     assert rows_mentioning(["worker.q7@example.org", "u-worker-q7", "anon-worker-q7"]) == {}
+
+
+def test_events_still_queued_for_stitching_go_too(client, source, admin_user):
+    # given a person, and an event of theirs received but not yet stitched
+    send(
+        client,
+        source,
+        identify({"email": "queued.q7@example.org"}, anonymous_id="anon-queued-q7", user_id="u-queued-q7"),
+    )
+    drain()
+    contact = Contact.objects.get(email="queued.q7@example.org")
+    send(client, source, page("/late", anonymous_id="anon-queued-q7"))
+    assert IngestQueue.objects.count() == 1
+    # when they are erased
+    request = services.person_erase_request(actor=admin_user, contact=contact)
+    services.person_erase(request_id=request.pk)
+    # then the queued event is gone with its queue row, and stitching has nothing to resurrect
+    assert not IngestQueue.objects.exists()
+    assert drain() == 0
+    assert rows_mentioning(["queued.q7@example.org", "anon-queued-q7", "u-queued-q7"]) == {}
