@@ -86,20 +86,31 @@ def is_suppressed(*, message: dict) -> bool:
         return False
 
 
+_clients: dict[str, redis.Redis] = {}
+
+
+def _redis() -> redis.Redis:
+    url = settings.REDIS_URL
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    return _clients[url]
+
+
 def suppressed_count_add(*, count: int) -> None:
     """Count dropped messages. Best effort: a Redis outage must not fail ingestion."""
     if count <= 0:
         return
     logger.info("dropped %d message(s) from suppressed identifiers", count)
     try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.2).incrby(DROPPED_COUNTER_KEY, count)
+        _redis().incrby(DROPPED_COUNTER_KEY, count)
     except redis.RedisError:
         logger.warning("could not count suppressed messages", exc_info=True)
 
 
 def suppressed_count() -> int | None:
+    """Messages dropped so far (all processes), or None when Redis does not answer."""
     try:
-        value = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5).get(DROPPED_COUNTER_KEY)
+        value = _redis().get(DROPPED_COUNTER_KEY)
     except redis.RedisError:
         return None
     return int(value or 0)

@@ -72,6 +72,7 @@ def test_erasing_a_person_with_10k_events_leaves_no_trace_anywhere(client, sourc
 
     # when they come back through /v1 with any identifier, nothing is stored, and the answer is 200
     stored = Event.objects.count()
+    dropped = suppression.suppressed_count()
     send(
         client,
         source,
@@ -82,6 +83,7 @@ def test_erasing_a_person_with_10k_events_leaves_no_trace_anywhere(client, sourc
         page("/x", anonymous_id=ANON_2.upper()),
     )
     assert Event.objects.count() == stored
+    assert suppression.suppressed_count() == dropped + 5
     assert rows_mentioning(IDENTIFIERS) == {}
 
     # and running the task again changes nothing
