@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Notification, UserPreferences
@@ -93,3 +93,25 @@ def notification_email_send(*, notification_id: int) -> bool:
         notification.emailed_at = timezone.now()
         notification.save(update_fields=["emailed_at"])
     return True
+
+
+@transaction.atomic
+def notifications_delete_matching(
+    *, urls: list[str], texts: list[str], linked_urls: list[str] = (), linked_texts: list[str] = ()
+) -> int:
+    """Notifications linking to one of `urls`, or mentioning one of `texts` in their title or body,
+    or linking to one of `linked_urls` while mentioning one of `linked_texts` (a name is only
+    specific enough next to a link to the person's deal). Used by privacy's erasure."""
+
+    def mentions(values) -> Q:
+        found = Q(pk__in=[])
+        for text in values:
+            if text:
+                found |= Q(title__icontains=text) | Q(body__icontains=text)
+        return found
+
+    match = Q(url__in=urls) | mentions(texts)
+    if linked_urls:
+        match |= Q(url__in=linked_urls) & mentions(linked_texts)
+    deleted, _ = Notification.objects.filter(match).delete()
+    return deleted

@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("pipeline.activity_api_urls")),
     path("", include("identity.api_urls")),
     path("", include("segments.api_urls")),
+    path("", include("privacy.api_urls")),
 ]

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "pipeline",
     "identity",
     "segments",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -218,6 +219,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ActivityKindEnum": "pipeline.models.ActivityKind",
         "SegmentKindEnum": "segments.models.SegmentKind",
+        "ErasureStatusEnum": "privacy.models.ErasureStatus",
+        # Keeps the deal status enum under the name it had before another "status" field arrived.
+        "StatusEnum": "pipeline.models.DealStatus",
     },
 }
 

@@ -322,3 +322,12 @@ def company_names(*, company_ids: set[int]) -> dict[int, str]:
 def company_options(*, user: AbstractBaseUser, q: str, limit: int = 10) -> list[Company]:
     """Companies for a picker: name or domain contains `q`."""
     return list(company_list(user=user, filters={"q": q}, with_counts=False)[:limit])
+
+
+def contact_person_ids(*, contact: Contact) -> list[int]:
+    """The contact and every tombstone merged into it, recursively: one person's rows."""
+    person = frontier = {contact.pk}
+    while frontier:
+        frontier = set(Contact.objects.filter(merged_into__in=frontier).values_list("pk", flat=True)) - person
+        person = person | frontier
+    return sorted(person)

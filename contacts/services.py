@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Lower
 from django.utils.text import slugify
 
@@ -20,6 +20,7 @@ from contacts import custom_fields, permissions
 from contacts.models import (
     Company,
     Contact,
+    ContactMerge,
     CustomField,
     CustomFieldEntity,
     CustomFieldType,
@@ -90,19 +91,18 @@ def contact_update(*, contact: Contact, actor: Actor, **fields: Any) -> Contact:
 
 
 @transaction.atomic
-def contact_delete(*, contact: Contact, actor: Actor) -> None:
-    """Delete a contact and the tombstones merged into it. Deleting a deleted contact is a no-op."""
+def contact_delete(*, contact: Contact, actor: Actor) -> dict[str, int]:
+    """Delete a contact and the tombstones merged into it. Deleting a deleted contact is a no-op.
+    Returns the rows deleted per model label (the contacts and everything cascading from them)."""
     contact = Contact.objects.select_for_update().filter(pk=contact.pk).first()
     if contact is None:
-        return
+        return {}
     permissions.ensure_can_change(actor, contact)
     # merged_into is SET_NULL, so a tombstone left behind would come back to life as a live
     # contact; they are the same person, so they go too.
-    doomed = frontier = {contact.pk}
-    while frontier:
-        frontier = set(Contact.objects.filter(merged_into__in=frontier).values_list("pk", flat=True)) - doomed
-        doomed = doomed | frontier
-    Contact.objects.filter(pk__in=doomed).delete()
+    from contacts.selectors import contact_person_ids
+
+    return Contact.objects.filter(pk__in=contact_person_ids(contact=contact)).delete()[1]
 
 
 def _apply_contact_fields(contact: Contact, fields: dict[str, Any]) -> list[str]:
@@ -586,3 +586,44 @@ def custom_field_delete(*, actor: Actor, field: CustomField) -> None:
     re-created with the same key shows them again) but are no longer shown or validated."""
     _ensure_admin(actor)
     CustomField.objects.filter(pk=field.pk).delete()
+
+
+# --- erasure (privacy): removing what the contacts app holds on a person besides the contact row
+
+
+@transaction.atomic
+def field_changes_delete(*, contact_ids: list[int]) -> int:
+    """The change history of these contacts (old and new values are the person's data)."""
+    deleted, _ = FieldChange.objects.filter(
+        entity=CustomFieldEntity.CONTACT, object_id__in=contact_ids
+    ).delete()
+    return deleted
+
+
+def _like_any(values: list[str]) -> list[str]:
+    escaped = (v.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for v in values)
+    return [f"%{v}%" for v in escaped]
+
+
+@transaction.atomic
+def import_row_errors_delete_mentioning(*, values: list[str]) -> int:
+    """Rejected import rows holding one of these values (an email) in any cell, ignoring case."""
+    values = [v for v in values if v]
+    if not values:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM contacts_importrowerror"
+            ' WHERE array_to_string("values", chr(31)) ILIKE ANY(%s::text[])',
+            [_like_any(values)],
+        )
+        return cursor.rowcount
+
+
+@transaction.atomic
+def contact_merges_delete(*, contact_ids: list[int]) -> int:
+    """Merge log rows where these contacts won or lost (their snapshots hold the person's values)."""
+    deleted, _ = ContactMerge.objects.filter(
+        models.Q(winner_id__in=contact_ids) | models.Q(loser_id__in=contact_ids)
+    ).delete()
+    return deleted

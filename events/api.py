@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from events import ingest, limits, services
+from events import ingest, limits, services, suppression
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,12 @@ def ingest_request(
         limits.ensure_admitted(source=source, cost=len(raw_messages))
         accepted, rejected = [], []
         batch_sent_at = payload.get("sentAt") if kind == "batch" else None
+        dropped = 0
         for index, raw_message in enumerate(raw_messages):
+            # An erased person's identifiers: dropped silently, answered 200 (as Segment does).
+            if suppression.is_suppressed(message=raw_message):
+                dropped += 1
+                continue
             result = ingest.normalise(raw_message, received_at=received_at, batch_sent_at=batch_sent_at)
             if isinstance(result, ingest.Message):
                 accepted.append(result)
@@ -115,6 +120,7 @@ def ingest_request(
         services.events_store(
             source=source, messages=accepted, rejections=[r for _, r in rejected], received_at=received_at
         )
+        suppression.suppressed_count_add(count=dropped)
     except ingest.RequestError as exc:
         headers = [("Retry-After", str(exc.retry_after))] if exc.retry_after else []
         return _error(exc.status, exc.message, exc.code, origin, *headers)

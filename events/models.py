@@ -132,3 +132,14 @@ class RejectedEvent(models.Model):
 
     def __str__(self) -> str:
         return self.reason
+
+
+class Suppression(models.Model):
+    """An identifier whose events are dropped at ingestion (an erased person's). Only the SHA-256
+    of the normalised value is kept: the list itself must not hold the personal data it protects."""
+
+    value_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"suppressed {self.value_hash[:12]}…"

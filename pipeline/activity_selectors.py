@@ -1,5 +1,6 @@
 """Reads for activities and tasks: record feeds, the "My day" page and the API lists."""
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -192,3 +193,12 @@ def assignee_choices(*, user: AbstractBaseUser) -> list:
     """Who a task may be assigned to (Admins and Sales), the current user first."""
     users = contact_selectors.owner_choices()
     return sorted(users, key=lambda u: u.pk != user.pk)
+
+
+def activities_of_contacts(*, contact_ids: Collection[int]) -> QuerySet[Activity]:
+    """Activities logged on these contacts, oldest first (privacy's export)."""
+    return Activity.objects.filter(contact_id__in=contact_ids).order_by("occurred_at", "pk")
+
+
+def tasks_of_contacts(*, contact_ids: Collection[int]) -> QuerySet[Task]:
+    return Task.objects.filter(contact_id__in=contact_ids).order_by("pk")

@@ -370,3 +370,8 @@ def open_deals_for_contacts(*, contact_ids: Collection[int]) -> list[Deal]:
         .select_related("owner")
         .order_by("pk")
     )
+
+
+def deals_of_contacts(*, contact_ids: Collection[int]) -> QuerySet[Deal]:
+    """Deals with these contacts as primary contact or participant (privacy's export and erasure)."""
+    return Deal.objects.filter(_deals_of_contacts(contact_ids)).distinct().order_by("pk")

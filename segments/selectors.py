@@ -158,3 +158,18 @@ def builder_suggestions() -> dict[str, list[str]]:
     }
     cache.set("segments:suggestions", suggestions, SUGGESTIONS_TTL)
     return suggestions
+
+
+def memberships_of_contacts(*, contact_ids: list[int]) -> list[dict[str, Any]]:
+    """Every membership row (current and past) of these contacts, for privacy's export."""
+    rows = Membership.objects.filter(contact_id__in=contact_ids).select_related("segment").order_by("pk")
+    return [
+        {
+            "segment_id": m.segment_id,
+            "segment": m.segment.name,
+            "contact_id": m.contact_id,
+            "entered_at": m.entered_at,
+            "exited_at": m.exited_at,
+        }
+        for m in rows
+    ]

@@ -27,7 +27,15 @@ from contacts.normalize import normalize_email
 from identity.models import ActivityKind, DailyActivity, ProfileUpdate
 
 from . import compiler
-from .models import ChangeKind, Membership, MembershipChange, Segment, SegmentKind, SizeSample
+from .models import (
+    ChangeKind,
+    Membership,
+    MembershipChange,
+    Segment,
+    SegmentKind,
+    SizeSample,
+    WebhookDelivery,
+)
 from .permissions import ensure_can_manage
 
 logger = logging.getLogger(__name__)
@@ -573,3 +581,14 @@ def segment_members_import_csv(
     )
     added = segment_members_add(actor=actor, segment=segment, contact_ids=found)
     return {"added": added, "not_found": max(len(ids) + len(emails) - len(found), 0)}
+
+
+@transaction.atomic
+def webhook_deliveries_delete_for_contacts(*, contact_ids: list[int], emails: list[str]) -> int:
+    """Delivery log rows whose payload names one of these contacts (by id, or by email for a
+    contact since re-created): the payload carries the person's name and email."""
+    match = Q(payload__data__contact__id__in=contact_ids)
+    if emails:
+        match |= Q(payload__data__contact__email__in=emails)
+    deleted, _ = WebhookDelivery.objects.filter(match).delete()
+    return deleted
