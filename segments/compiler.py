@@ -963,6 +963,7 @@ def outline(
             "group": True,
             "op": "all" if node.op == "and" else "any",
             "children": [outline(child, flags=flags, segment_names=segment_names) for child in node.children],
+            "require_consent": node.require_consent,
         }
     held = None if flags is None else flags.get(node.path, False)
     return {"group": False, "label": describe(node, segment_names=segment_names), "held": held}

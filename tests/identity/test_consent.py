@@ -89,3 +89,24 @@ def test_the_contact_page_shows_the_consent_state(client):
     assert 'data-category="marketing" data-granted="true"' in html
     assert 'data-category="analytics" data-granted="false"' in html
     assert ">GPC<" in html and "as of 2026-11-02" in html
+
+
+def test_rebuild_identity_replays_the_same_consent(client, source):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    send(
+        client,
+        source,
+        with_consent(identify({"email": "ada@example.com"}, user_id="u1", at=9), marketing=False),
+        with_consent(track("Old", user_id="u1", at=3), marketing=True),
+    )
+    drain()
+    (before,) = live()
+    # a hand-edited state is derived data too: the rebuild resets it and replays the events
+    Contact.objects.filter(pk=before.pk).update(consent={"categoryPreferences": {"x": True}})
+    call_command("rebuild_identity", stdout=StringIO())
+    (after,) = live()
+    assert after.consent == before.consent
+    assert after.consent["categoryPreferences"] == {"marketing": False}

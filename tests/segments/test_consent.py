@@ -157,3 +157,12 @@ def test_webhooks_never_carry_people_without_the_required_consent(people):
         assert WebhookDelivery.objects.count() == 2
     finally:
         receiver.close()
+
+
+def test_segment_page_states_the_required_consent(client):
+    segment = services.segment_create(
+        actor=None, name="M", definition={"op": "and", "conditions": [], "require_consent": "marketing"}
+    )
+    client.force_login(make_admin())
+    html = client.get(f"/segments/{segment.pk}/").content.decode()
+    assert "Only people who granted consent to “marketing”." in html
