@@ -63,11 +63,11 @@ def main() -> None:
             """
             INSERT INTO events_event (source_id, message_id, type, event, anonymous_id, user_id, group_id,
                 previous_id, properties, traits, context, timestamp, received_at, is_bot)
-            SELECT CASE WHEN g % 4 = 0 THEN %(server)s ELSE %(web)s END, 'm' || g,
-                   CASE WHEN g % 5 = 0 THEN 'track' ELSE 'page' END,
-                   CASE WHEN g % 5 = 0 THEN 'Signed Up' ELSE '' END,
-                   'a' || (g % %(people)s), '', '', '',
-                   jsonb_build_object('path', '/p' || (g % 20)), '{}', '{}',
+            SELECT CASE WHEN g %% 4 = 0 THEN %(server)s ELSE %(web)s END, 'm' || g,
+                   CASE WHEN g %% 5 = 0 THEN 'track' ELSE 'page' END,
+                   CASE WHEN g %% 5 = 0 THEN 'Signed Up' ELSE '' END,
+                   'a' || (g %% %(people)s), '', '', '',
+                   jsonb_build_object('path', '/p' || (g %% 20)), '{}', '{}',
                    %(now)s - (g * interval '60 days' / %(n)s),
                    %(now)s - (g * interval '60 days' / %(n)s), false
             FROM generate_series(1, %(n)s) AS g
