@@ -114,15 +114,17 @@ def events_retention_enforce(
 def _retention_batch(*, source_id: int, cutoff: dt.datetime, limit: int) -> int:
     with connection.cursor() as cursor:
         # The (source, received_at) index finds the oldest rows; SKIP LOCKED lets an overlapping
-        # run take other rows instead of waiting (SELECT ... FOR UPDATE is not an UPDATE: the
-        # append-only trigger does not fire).
+        # run take other rows instead of waiting. NO KEY UPDATE, not UPDATE: a worker inserting
+        # a projection of one of these events takes a KEY SHARE lock on it (the foreign key),
+        # which UPDATE would block while this transaction waits for that worker's queue row
+        # below: a deadlock. (Row locks are not UPDATEs: the append-only trigger does not fire.)
         cursor.execute(
             """
             SELECT id FROM events_event
             WHERE source_id = %s AND received_at < %s
             ORDER BY received_at
             LIMIT %s
-            FOR UPDATE SKIP LOCKED
+            FOR NO KEY UPDATE SKIP LOCKED
             """,
             [source_id, cutoff, limit],
         )

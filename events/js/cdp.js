@@ -14,8 +14,8 @@
  * - Consent: with {consent: "required"} nothing is stored or sent until cdp.consent(true) or
  *   cdp.consent({category: true|false, ...}); an object with no true category is a refusal.
  *   Messages carry the choice as Segment does, context.consent.categoryPreferences (the object
- *   given; {} after a bare consent(true)), and context.gpc when the browser sends Global Privacy
- *   Control.
+ *   given; a bare consent(true) keeps the categories given before, else {}), and context.gpc
+ *   when the browser sends Global Privacy Control.
  * - GPC, with {respectGPC: true}: when navigator.globalPrivacyControl === true the visitor has
  *   refused, and only a consent grant made during a user action (navigator.userActivation.isActive,
  *   e.g. inside a click handler of the site's banner) lifts that: a grant called on page load or

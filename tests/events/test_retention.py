@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from events import privacy, tasks
 from events.models import Event, IngestQueue, Source
-from identity.models import ContactEvent, DailyActivity
+from identity.models import ContactEvent, DailyActivity, ProfileUpdate
 from identity.projection import daily_activity_recompute
 from tests.factories import make_user
 from tests.identity.helpers import drain, live
@@ -173,3 +173,8 @@ def test_a_real_worker_runs_the_beat_task(celery_worker):
     # then the old events and their projections are gone, the fresh one kept
     assert list(Event.objects.values_list("pk", flat=True)) == [fresh.pk]
     assert list(ContactEvent.objects.values_list("event_id", flat=True)) == [fresh.pk]
+    # the people it touched were handed to segments, which the worker drains: let it finish
+    # before the test database is flushed under it
+    while ProfileUpdate.objects.exists():
+        assert time.monotonic() < deadline + 30, celery_worker.output()[-3000:]
+        time.sleep(0.1)
