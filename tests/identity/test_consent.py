@@ -110,3 +110,35 @@ def test_rebuild_identity_replays_the_same_consent(client, source):
     (after,) = live()
     assert after.consent == before.consent
     assert after.consent["categoryPreferences"] == {"marketing": False}
+
+
+def test_consent_from_events_moves_people_in_and_out_of_a_segment_in_realtime(client, source):
+    from segments import services as segment_services
+
+    # given a segment of people who viewed pricing, requiring marketing consent
+    segment = segment_services.segment_create(
+        actor=None,
+        name="Pricing, marketing OK",
+        definition={"op": "and", "conditions": [{"type": "page"}], "require_consent": "marketing"},
+    )
+    segment_services.segment_refresh(segment=segment)
+
+    def members() -> set[int]:
+        return set(segment.memberships.filter(exited_at__isnull=True).values_list("contact_id", flat=True))
+
+    # when a visitor views pricing without saying anything about consent: not a member
+    send(client, source, page("/pricing", anonymous_id="a1", at=1))
+    drain()
+    segment_services.profile_updates_process()
+    assert members() == set()
+    # when they grant marketing: the realtime path lets them in
+    send(client, source, with_consent(track("Consented", anonymous_id="a1", at=2), marketing=True))
+    drain()
+    segment_services.profile_updates_process()
+    (person,) = live()
+    assert members() == {person.pk}
+    # when they withdraw it: out again
+    send(client, source, with_consent(track("Withdrew", anonymous_id="a1", at=3), marketing=False))
+    drain()
+    segment_services.profile_updates_process()
+    assert members() == set()
