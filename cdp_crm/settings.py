@@ -264,6 +264,8 @@ CELERY_TASK_ROUTES = {
     # Draining the ingest queue IS the stitching worker (INGEST_PROCESSOR below): it scales with
     # the identity workers, while dedup expiry stays on the ingest queue.
     "events.tasks.ingest_drain": {"queue": "identity"},
+    # Retention deletes in long, time-boxed runs: kept off the ingest queue's quick tasks.
+    "events.tasks.events_retention_enforce": {"queue": "default"},
     "events.tasks.*": {"queue": "ingest"},
     "identity.tasks.*": {"queue": "identity"},
     "segments.tasks.*": {"queue": "segments"},
@@ -275,6 +277,7 @@ CELERY_BEAT_SCHEDULE = {
     # The sweeper: processes events whose on-commit wake-up was lost (Redis keeps nothing on disk).
     "ingest-sweep": {"task": "events.tasks.ingest_drain", "schedule": 30.0},
     "event-dedup-expire": {"task": "events.tasks.event_dedup_expire", "schedule": 3600.0},
+    "events-retention": {"task": "events.tasks.events_retention_enforce", "schedule": 3600.0},
     # CSV imports whose wake-up message or worker was lost resume from their last batch.
     "contact-import-sweep": {"task": "contacts.tasks.contact_import_sweep", "schedule": 60.0},
     # Task reminders: each run claims the tasks now within the lead time, so it must run at least
@@ -315,6 +318,10 @@ IDENTITY_CAPS = {
 # Called by contacts.merging.contact_merge for every merge, before rows move (contacts imports no
 # higher app): identity sums the loser's daily rollups and keeps its own bookkeeping rows apart.
 CONTACT_MERGE_HOOKS = ["identity.merging.contact_merge_prepare"]
+# Called with event_ids=[...] inside the transaction that deletes events (retention; erasure may
+# use it too), before the rows go: identity drops their projections and rebuilds the rollups of
+# the days they counted in (events imports no higher app).
+EVENTS_DELETE_HOOKS = ["identity.projection.events_forget"]
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
 IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None

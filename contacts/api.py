@@ -35,6 +35,8 @@ class ContactOutputSerializer(serializers.Serializer):
     first_seen = serializers.DateTimeField(allow_null=True)
     last_seen = serializers.DateTimeField(allow_null=True)
     attribution = serializers.DictField()
+    # Read-only: the latest consent state the person's events carried (contacts/consent.py).
+    consent = serializers.DictField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 

@@ -20,6 +20,7 @@ from psycopg import sql
 
 from cdp_crm.errors import Conflict
 from contacts import permissions, services
+from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge, CustomField, MergeReason
 
 Actor = AbstractBaseUser | None
@@ -60,6 +61,7 @@ def snapshot(contact: Contact) -> dict[str, Any]:
         custom_fields=dict(contact.custom_fields),
         traits=dict(contact.traits),
         attribution=dict(contact.attribution),
+        consent=dict(contact.consent),
         first_seen=contact.first_seen.isoformat() if contact.first_seen else None,
         last_seen=contact.last_seen.isoformat() if contact.last_seen else None,
         is_identified=contact.is_identified,
@@ -277,6 +279,8 @@ def contact_merge(
     if loser.last_seen and (winner.last_seen is None or loser.last_seen > winner.last_seen):
         winner.last_seen = loser.last_seen
     winner.is_identified = winner.is_identified or loser.is_identified
+    if consent_newer(candidate=loser.consent, current=winner.consent):
+        winner.consent = loser.consent
     winner.save()
     services.field_changes_record(
         entity="contact", instance=winner, before=before, changed=changed, actor=actor

@@ -98,6 +98,10 @@ class Contact(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     # First-touch attribution: utm_*, referrer, landing page of the person's first event.
     attribution = models.JSONField(default=dict, blank=True)
+    # The person's latest consent state as their events carried it (Segment's shape):
+    # {"categoryPreferences": {category: bool}, "gpc": bool, "timestamp": iso, "event_id": int}.
+    # Written by the stitching worker from the newest event by timestamp; {} when none said.
+    consent = models.JSONField(default=dict, blank=True)
     is_identified = models.BooleanField(default=True)
     # Set when this contact was merged into another; the row stays so old URLs can redirect.
     merged_into = models.ForeignKey(

@@ -46,6 +46,24 @@ class SourceForm(forms.Form):
         "(write keys are public anyway; this stops other sites using yours from a browser).",
     )
 
+    require_consent = forms.BooleanField(
+        required=False,
+        help_text="The snippet sends and stores nothing until the site calls cdp.consent(true) "
+        "(or cdp.consent({marketing: true, …})) from its consent banner.",
+    )
+    honor_gpc = forms.BooleanField(
+        required=False,
+        help_text="Browsers sending Global Privacy Control count as a refusal; only a consent "
+        "grant made during a user action (a click on the banner) lifts it.",
+    )
+    retention_days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=36500,
+        help_text="Delete this source's events received more than this many days ago (checked "
+        "hourly). Empty: keep them forever.",
+    )
+
     def clean_name(self) -> str:
         return self.cleaned_data["name"].strip()
 
@@ -72,5 +90,8 @@ class SourceForm(forms.Form):
                 "kind": source.kind,
                 "enabled": source.enabled,
                 "allowed_origins": "\n".join(source.allowed_origins),
+                "require_consent": source.require_consent,
+                "honor_gpc": source.honor_gpc,
+                "retention_days": source.retention_days,
             }
         )

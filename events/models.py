@@ -26,10 +26,23 @@ class Source(models.Model):
     allowed_origins = ArrayField(models.CharField(max_length=200), default=list, blank=True)
     # Events per second this source may send; empty means the INGEST_RATE_LIMIT_PER_SECOND default.
     rate_limit_per_second = models.PositiveIntegerField(null=True, blank=True)
+    # Privacy (docs/architecture.md, "Consent and retention"). The pasted snippet carries the two
+    # consent switches as load options; the server never sees a message the library held back.
+    require_consent = models.BooleanField(default=False)
+    honor_gpc = models.BooleanField(default=False)
+    # Events received longer ago than this are deleted by events.tasks.events_retention_enforce;
+    # empty keeps them forever.
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(retention_days__isnull=True) | models.Q(retention_days__gte=1),
+                name="source_retention_days_positive",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -43,3 +43,14 @@ def event_dedup_expire() -> int:
     from events import services
 
     return services.event_dedup_expire()
+
+
+@shared_task(
+    ignore_result=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=5
+)
+def events_retention_enforce() -> int:
+    """Beat, hourly: delete events past their source's retention (a time-boxed run; the next one
+    continues). Every batch commits on its own, so a retried or redelivered run redoes nothing."""
+    from events import privacy
+
+    return privacy.events_retention_enforce()

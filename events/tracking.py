@@ -19,7 +19,7 @@ SNIPPET_VERSION = "1"
 
 # The stub records calls made before cdp.js arrives; cdp.js replays them in order. Kept short
 # because it is pasted into every page of a site; __KEY__, __HOST__ and __VERSION__ become JS
-# string literals.
+# string literals, __CONSENT__ the source's consent load options (or nothing).
 _SNIPPET = """<script>
 !function(){var cdp=window.cdp=window.cdp||[];if(cdp.initialized)return;
 if(cdp.invoked){window.console&&console.error&&console.error("cdp snippet included twice");return}
@@ -30,7 +30,7 @@ for(var i=0;i<cdp.methods.length;i++){var m=cdp.methods[i];cdp[m]=cdp.factory(m)
 cdp.load=function(k,o){var s=document.createElement("script");s.async=!0;
 s.src=((o&&o.host)||__HOST__)+"/js/cdp.js";var f=document.getElementsByTagName("script")[0];
 f.parentNode.insertBefore(s,f);cdp._writeKey=k;cdp._loadOptions=o};
-cdp.SNIPPET_VERSION=__VERSION__;cdp.load(__KEY__,{host:__HOST__});
+cdp.SNIPPET_VERSION=__VERSION__;cdp.load(__KEY__,{host:__HOST____CONSENT__});
 }();
 </script>"""
 
@@ -48,10 +48,27 @@ def _js_string(value: str) -> str:
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def snippet(*, write_key: str, host: str) -> str:
+def snippet(*, write_key: str, host: str, require_consent: bool = False, honor_gpc: bool = False) -> str:
+    """The snippet to paste. The source's consent settings travel as load options: the library
+    must know them before its first call, without waiting for a request (which would also have
+    to be made before consent). So changing them means pasting the snippet again."""
     values = {"KEY": write_key, "HOST": host, "VERSION": SNIPPET_VERSION}
+    consent = (',consent:"required"' if require_consent else "") + (",respectGPC:true" if honor_gpc else "")
     # One pass, so a value can never be mistaken for a placeholder.
-    return re.sub(r"__(KEY|HOST|VERSION)__", lambda m: _js_string(values[m.group(1)]), _SNIPPET)
+    return re.sub(
+        r"__(KEY|HOST|VERSION|CONSENT)__",
+        lambda m: consent if m.group(1) == "CONSENT" else _js_string(values[m.group(1)]),
+        _SNIPPET,
+    )
+
+
+def source_snippet(source, *, host: str) -> str:
+    return snippet(
+        write_key=source.write_key,
+        host=host,
+        require_consent=source.require_consent,
+        honor_gpc=source.honor_gpc,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from events import permissions, selectors, services, tracking
+from events import permissions, privacy, selectors, services, tracking
 from events.forms import SourceForm
 from events.models import Source
 
@@ -42,7 +42,7 @@ def source_create(request: HttpRequest) -> HttpResponse:
     _ensure_can_manage(request)
     form = SourceForm(request.POST) if request.method == "POST" else SourceForm()
     if request.method == "POST" and form.is_valid():
-        source = services.source_create(actor=request.user, **form.cleaned_data)
+        source = privacy.source_save(actor=request.user, source=None, **form.cleaned_data)
         messages.success(request, f"Source “{source.name}” created. Paste its snippet into your site.")
         return redirect("events:source_detail", pk=source.pk)
     status = 400 if form.is_bound else 200
@@ -62,7 +62,7 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "host": host,
     }
     if can_manage:  # the key (and so the snippet) only for those who manage sources
-        context["snippet"] = tracking.snippet(write_key=source.write_key, host=host)
+        context["snippet"] = tracking.source_snippet(source, host=host)
     return render(request, "events/source_detail.html", context)
 
 
@@ -84,7 +84,7 @@ def source_edit(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(Source, pk=pk)
     form = SourceForm(request.POST) if request.method == "POST" else SourceForm.for_source(source)
     if request.method == "POST" and form.is_valid():
-        source = services.source_update(actor=request.user, source=source, **form.cleaned_data)
+        source = privacy.source_save(actor=request.user, source=source, **form.cleaned_data)
         messages.success(request, f"Source “{source.name}” saved.")
         return redirect("events:source_detail", pk=source.pk)
     status = 400 if form.is_bound else 200

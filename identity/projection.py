@@ -2,6 +2,7 @@
 attribution, daily rollup keys, and the ProfileUpdate hand-off to segments. Shared by the
 stitching worker, merges and splits."""
 
+import datetime as dt
 from collections import Counter
 
 from django.conf import settings
@@ -43,6 +44,35 @@ def event_attribution(event: Event) -> dict[str, str]:
     return found
 
 
+# Bounds on what an event's consent state may put on the contact (any client can send anything).
+CONSENT_MAX_CATEGORIES = 50
+CONSENT_MAX_CATEGORY = 100
+
+
+def consent_state(event: Event) -> dict | None:
+    """The consent state an event carries, for `Contact.consent` (contacts/consent.py): Segment's
+    `context.consent.categoryPreferences` (JSON booleans only; other values are ignored) and
+    `context.gpc`. None when the event carries no categoryPreferences object: an event that says
+    nothing about consent changes nothing."""
+    context = event.context if isinstance(event.context, dict) else {}
+    consent = context.get("consent")
+    preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
+    if not isinstance(preferences, dict):
+        return None
+    kept = {}
+    for key, value in preferences.items():
+        if len(kept) >= CONSENT_MAX_CATEGORIES:
+            break
+        if isinstance(value, bool) and key and len(key) <= CONSENT_MAX_CATEGORY and "\x00" not in key:
+            kept[key] = value
+    return {
+        "categoryPreferences": kept,
+        "gpc": context.get("gpc") is True,
+        "timestamp": event.timestamp.isoformat(),
+        "event_id": event.pk,
+    }
+
+
 def activity_key(event: Event) -> tuple[str, str] | None:
     """The daily rollup an event counts in: (kind, key), or None (identify, group, alias, and
     known bots: rollups feed segments and badges, which leave bot traffic out)."""
@@ -81,24 +111,93 @@ def daily_activity_add(rollup: Counter) -> None:
         )
 
 
+# The rollup rows of some contacts' projections (the same keys the worker uses); {where} narrows
+# the projections read, and is SQL text from this module only.
+_ROLLUP_INSERT = """
+    INSERT INTO identity_dailyactivity (contact_id, day, kind, key, count)
+    SELECT contact_id, day, kind, key, count(*) FROM (
+        SELECT ce.contact_id, (ce.timestamp AT TIME ZONE 'UTC')::date AS day,
+               CASE ce.type WHEN 'track' THEN 'event' ELSE ce.type END AS kind,
+               CASE WHEN ce.type = 'page' THEN COALESCE(NULLIF(ce.path, ''), ce.name) ELSE ce.name END AS key
+        FROM identity_contactevent ce
+        WHERE {where} AND ce.type IN ('page', 'screen', 'track') AND NOT ce.is_bot
+    ) AS rows
+    WHERE key <> ''
+    GROUP BY contact_id, day, kind, key
+"""
+
+
 def daily_activity_recompute(*, contact_ids: list[int]) -> None:
     """Rebuild these contacts' daily rollups from their events (the same keys the worker uses)."""
     DailyActivity.objects.filter(contact_id__in=contact_ids).delete()
     with connection.cursor() as cursor:
         cursor.execute(
+            _ROLLUP_INSERT.format(where="ce.contact_id = ANY(%s::bigint[])"), [sorted(contact_ids)]
+        )
+
+
+def daily_activity_recompute_days(*, contact_days: set[tuple[int, dt.date]]) -> None:
+    """Rebuild only these (contact, UTC day) rollups from the projections still there; the
+    caller holds the contacts' row locks (so the stitching worker adds nothing meanwhile)."""
+    if not contact_days:
+        return
+    pairs = sorted(contact_days)
+    params = [[c for c, _ in pairs], [d for _, d in pairs]]
+    with connection.cursor() as cursor:
+        cursor.execute(
             """
-            INSERT INTO identity_dailyactivity (contact_id, day, kind, key, count)
-            SELECT contact_id, day, kind, key, count(*) FROM (
-                SELECT contact_id, (timestamp AT TIME ZONE 'UTC')::date AS day,
-                       CASE type WHEN 'track' THEN 'event' ELSE type END AS kind,
-                       CASE WHEN type = 'page' THEN COALESCE(NULLIF(path, ''), name) ELSE name END AS key
-                FROM identity_contactevent
-                WHERE contact_id = ANY(%s::bigint[]) AND type IN ('page', 'screen', 'track')
-                  AND NOT is_bot
-            ) AS rows
-            WHERE key <> ''
-            GROUP BY contact_id, day, kind, key
+            DELETE FROM identity_dailyactivity d
+            USING unnest(%s::bigint[], %s::date[]) AS a(contact_id, day)
+            WHERE d.contact_id = a.contact_id AND d.day = a.day
             """,
+            params,
+        )
+        where = """EXISTS (
+            SELECT 1 FROM unnest(%s::bigint[], %s::date[]) AS a(contact_id, day)
+            WHERE ce.contact_id = a.contact_id
+              AND ce.timestamp >= a.day::timestamp AT TIME ZONE 'UTC'
+              AND ce.timestamp < (a.day + 1)::timestamp AT TIME ZONE 'UTC'
+        )"""
+        cursor.execute(_ROLLUP_INSERT.format(where=where), params)
+
+
+def events_forget(*, event_ids: list[int]) -> None:
+    """settings.EVENTS_DELETE_HOOKS: events are about to be deleted (retention, erasure). Their
+    projections go, the rollups of the days they counted in are rebuilt from what remains, and
+    segments re-evaluate the people (an event-count condition may no longer hold).
+
+    Lock order as the stitching worker's: contacts (pk order) before their projection rows; a
+    merge that moved a projection meanwhile is caught by locking the contacts the DELETE reports."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT contact_id FROM identity_contactevent WHERE event_id = ANY(%s::bigint[])",
+            [event_ids],
+        )
+        contact_ids = {row[0] for row in cursor.fetchall()}
+        _contacts_lock(cursor, contact_ids)
+        cursor.execute(
+            """
+            DELETE FROM identity_contactevent WHERE event_id = ANY(%s::bigint[])
+            RETURNING contact_id, (timestamp AT TIME ZONE 'UTC')::date, type, is_bot
+            """,
+            [event_ids],
+        )
+        rows = cursor.fetchall()
+    if moved := {row[0] for row in rows} - contact_ids:
+        with connection.cursor() as cursor:
+            _contacts_lock(cursor, moved)
+    daily_activity_recompute_days(
+        contact_days={
+            (c, day) for c, day, kind, bot in rows if kind in ("page", "screen", "track") and not bot
+        }
+    )
+    profile_updates_mark(contact_ids=sorted({row[0] for row in rows}))
+
+
+def _contacts_lock(cursor, contact_ids: set[int]) -> None:
+    if contact_ids:
+        cursor.execute(
+            "SELECT id FROM contacts_contact WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
             [sorted(contact_ids)],
         )
 

@@ -95,10 +95,16 @@ def identity_reset() -> ResetResult:
     Contact.objects.filter(pk__in=doomed).delete()
     TrackedContact.objects.all().delete()
     reset = Contact.objects.filter(merged_into__isnull=True).exclude(
-        Q(traits={}) & Q(first_seen__isnull=True) & Q(last_seen__isnull=True) & Q(attribution={})
+        Q(traits={})
+        & Q(first_seen__isnull=True)
+        & Q(last_seen__isnull=True)
+        & Q(attribution={})
+        & Q(consent={})
     )
     changed = list(reset.values_list("pk", flat=True))
-    reset.update(traits={}, first_seen=None, last_seen=None, attribution={}, updated_at=timezone.now())
+    reset.update(
+        traits={}, first_seen=None, last_seen=None, attribution={}, consent={}, updated_at=timezone.now()
+    )
     # Segments re-evaluate the survivors whose profile just lost its derived data (the replay
     # marks the ones it touches again).
     profile_updates_mark(contact_ids=changed)

@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from cdp_crm.errors import Conflict
 from contacts import services as contact_services
+from contacts.consent import consent_newer
 from contacts.models import Company, Contact, ContactMerge, LifecycleStage, MergeReason
 from contacts.normalize import normalize_domain
 from events.models import Event
@@ -59,6 +60,7 @@ from identity.models import (
 )
 from identity.projection import (
     activity_key,
+    consent_state,
     daily_activity_add,
     event_attribution,
     event_path,
@@ -100,6 +102,7 @@ CONTACT_COLUMNS = [
     "first_seen",
     "last_seen",
     "attribution",
+    "consent",
     "is_identified",
 ]
 
@@ -462,6 +465,9 @@ def _event_stitch(batch: Batch, event: Event) -> None:
     batch.rows.append(_Pending(event=event, contact_id=target, key=resolved))
     contact = batch.contacts[target]
     _contact_touch(batch, contact, event)
+    state = consent_state(event)
+    if state is not None and consent_newer(candidate=state, current=contact.consent):
+        contact.consent = state
     if event.type == "identify":
         _identify_apply(batch, contact, event, keys)
     elif event.type == "group":
@@ -654,11 +660,12 @@ def _contacts_save(contacts: list[Contact]) -> None:
                 first_name = v.first_name, last_name = v.last_name, email = v.email, phone = v.phone,
                 title = v.title, company_id = v.company_id, lifecycle_stage = v.lifecycle_stage,
                 traits = v.traits, first_seen = v.first_seen, last_seen = v.last_seen,
-                attribution = v.attribution, is_identified = v.is_identified, updated_at = %s
+                attribution = v.attribution, consent = v.consent, is_identified = v.is_identified,
+                updated_at = %s
             FROM jsonb_to_recordset(%s::jsonb) AS v(
                 id bigint, first_name text, last_name text, email text, phone text, title text,
                 company_id bigint, lifecycle_stage text, traits jsonb, first_seen timestamptz,
-                last_seen timestamptz, attribution jsonb, is_identified boolean)
+                last_seen timestamptz, attribution jsonb, consent jsonb, is_identified boolean)
             WHERE c.id = v.id
             """,
             [now, json.dumps(rows, default=_json_default)],

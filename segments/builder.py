@@ -16,7 +16,7 @@ from django.http import QueryDict
 
 from . import compiler
 
-LEAF_TYPES = ["page", "event", "field", "trait", "tag", "deal", "segment"]
+LEAF_TYPES = ["page", "event", "field", "trait", "tag", "deal", "segment", "consent"]
 NEW_LEAVES: dict[str, dict[str, Any]] = {
     "page": {"type": "page", "where": [{"property": "path", "operator": "contains", "value": ""}]},
     "event": {"type": "event", "name": ""},
@@ -25,20 +25,22 @@ NEW_LEAVES: dict[str, dict[str, Any]] = {
     "tag": {"type": "tag", "operator": "has", "value": ""},
     "deal": {"type": "deal", "where": [{"field": "status", "operator": "eq", "value": "open"}]},
     "segment": {"type": "segment", "segment_id": None, "operator": "in"},
+    "consent": {"type": "consent", "category": "marketing", "operator": "granted"},
 }
 
 
-def fits_builder(definition: Any) -> bool:
+def fits_builder(definition: Any, *, root: bool = True) -> bool:
     """Whether the builder can show this definition without losing anything."""
     if definition in (None, {}):
         return True
-    if not isinstance(definition, dict) or set(definition) - {"op", "conditions"}:
+    keys = {"op", "conditions", "require_consent"} if root else {"op", "conditions"}
+    if not isinstance(definition, dict) or set(definition) - keys:
         return False
     for child in definition.get("conditions", []):
         if not isinstance(child, dict):
             return False
         if "op" in child and "type" not in child:
-            if not fits_builder(child):
+            if not fits_builder(child, root=False):
                 return False
         elif len(child.get("where", [])) > 1 or "include_bots" in child:
             return False
@@ -65,7 +67,10 @@ def nodes(definition: Any, node_id: str = "r") -> dict[str, Any]:
             children.append(nodes(child, child_id))
         else:
             children.append(_leaf_node(child, child_id))
-    return {"id": node_id, "is_group": True, "op": definition.get("op", "and"), "children": children}
+    node = {"id": node_id, "is_group": True, "op": definition.get("op", "and"), "children": children}
+    if node_id == "r":
+        node["require_consent"] = _value_text(definition.get("require_consent"))
+    return node
 
 
 def _leaf_node(leaf: dict, node_id: str) -> dict[str, Any]:
@@ -78,6 +83,7 @@ def _leaf_node(leaf: dict, node_id: str) -> dict[str, Any]:
         "name": leaf.get("name", ""),
         "field": leaf.get("field", ""),
         "trait": leaf.get("trait", ""),
+        "category": leaf.get("category", ""),
         "operator": leaf.get("operator", ""),
         "value": _value_text(leaf.get("value")),
         "segment_id": leaf.get("segment_id") or "",
@@ -139,7 +145,10 @@ def from_form(data: QueryDict, node_id: str = "r") -> dict[str, Any]:
             conditions.append(from_form(data, child_id))
         elif f"{child_id}.type" in data:
             conditions.append(_leaf_from_form(data, child_id))
-    return {"op": data.get(f"{node_id}.op", "and"), "conditions": conditions}
+    definition: dict[str, Any] = {"op": data.get(f"{node_id}.op", "and"), "conditions": conditions}
+    if node_id == "r" and data.get("r.require_consent", "").strip():
+        definition["require_consent"] = data["r.require_consent"].strip()
+    return definition
 
 
 def _leaf_from_form(data: QueryDict, node_id: str) -> dict[str, Any]:
@@ -205,6 +214,9 @@ def _leaf_from_form(data: QueryDict, node_id: str) -> dict[str, Any]:
     elif kind == "segment":
         leaf["segment_id"] = _int_or_text(get("segment_id"))
         leaf["operator"] = operator or "in"
+    elif kind == "consent":
+        leaf["category"] = get("category").strip()
+        leaf["operator"] = operator or "granted"
     return leaf
 
 

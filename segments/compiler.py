@@ -15,6 +15,13 @@ group or a leaf with a ``type``:
 - ``deal``: deals whose primary contact is the contact, ``where`` over deal fields, ``count``.
 - ``segment``: ``segment_id``, ``operator`` ``in`` / ``not_in`` (reads that segment's current
   members, not its definition, so nested segments cost one index lookup).
+- ``consent``: ``category``, ``operator`` ``granted`` / ``not_granted``: the contact's latest
+  consent state (``Contact.consent.categoryPreferences[category]`` is ``true``; a missing
+  category or no consent state at all is "not granted").
+
+The root group may also carry ``"require_consent": "<category>"``: the segment then holds only
+people who granted that category, whatever its conditions say (so its webhooks never carry
+anyone else).
 
 Windows are day-granular, so the daily rollups and the raw events give the same answer and a
 scheduled recompute after midnight is all that window expiry needs. Empty groups are ignored.
@@ -67,6 +74,8 @@ MAX_TEXT = 500
 MAX_LIST = 200
 MAX_COUNT = 1_000_000
 MAX_DAYS = 3650
+# The stitching worker keeps category names up to this length (identity.stitching.consent_state).
+MAX_CATEGORY = 100
 # Larger numbers gain nothing and risk overflow in bigint/numeric parameters.
 MAX_NUMBER = 1e15
 
@@ -200,13 +209,22 @@ class SegmentCondition:
 
 
 @dataclass(frozen=True)
+class ConsentCondition:
+    path: str
+    category: str
+    granted: bool
+
+
+@dataclass(frozen=True)
 class Group:
     path: str
     op: str
     children: tuple[Any, ...] = field(default_factory=tuple)
+    # Root only: members must have granted this consent category.
+    require_consent: str | None = None
 
 
-Leaf = Behaviour | FieldCondition | TagCondition | DealCondition | SegmentCondition
+Leaf = Behaviour | FieldCondition | TagCondition | DealCondition | SegmentCondition | ConsentCondition
 Node = Group | Leaf
 
 
@@ -223,7 +241,10 @@ class _Parser:
         if depth > MAX_DEPTH:
             raise DefinitionError(path, f"groups nest at most {MAX_DEPTH} deep.")
         obj = _object(raw, path)
-        _only_keys(obj, path, {"op", "conditions"})
+        _only_keys(obj, path, {"op", "conditions", "require_consent"} if depth == 1 else {"op", "conditions"})
+        require_consent = None
+        if obj.get("require_consent") not in (None, ""):
+            require_consent = _category(obj["require_consent"], f"{path}.require_consent")
         op = obj.get("op")
         if op not in GROUP_OPS:
             raise DefinitionError(f"{path}.op", 'expected "and" or "or".')
@@ -239,7 +260,7 @@ class _Parser:
                     children.append(node)
             else:
                 children.append(self.leaf(child, child_path))
-        return Group(path=path, op=op, children=tuple(children))
+        return Group(path=path, op=op, children=tuple(children), require_consent=require_consent)
 
     def _count(self, path: str) -> None:
         self.nodes += 1
@@ -290,8 +311,15 @@ class _Parser:
             if op not in ("in", "not_in"):
                 raise DefinitionError(f"{path}.operator", 'expected "in" or "not_in".')
             return SegmentCondition(path=path, segment_id=segment_id, negate=op == "not_in")
+        if kind == "consent":
+            _only_keys(obj, path, {"type", "category", "operator"})
+            category = _category(obj.get("category"), f"{path}.category")
+            op = obj.get("operator", "granted")
+            if op not in ("granted", "not_granted"):
+                raise DefinitionError(f"{path}.operator", 'expected "granted" or "not_granted".')
+            return ConsentCondition(path=path, category=category, granted=op == "granted")
         raise DefinitionError(
-            f"{path}.type", "expected one of page, screen, event, field, trait, tag, deal, segment."
+            f"{path}.type", "expected one of page, screen, event, field, trait, tag, deal, segment, consent."
         )
 
     def behaviour(self, obj: dict, path: str, kind: str) -> Behaviour:
@@ -382,6 +410,15 @@ def _key(raw: Any, path: str) -> str:
     if not key or len(key) > 100:
         raise DefinitionError(path, "expected a name of 1 to 100 characters.")
     return key
+
+
+def _category(raw: Any, path: str) -> str:
+    """A consent category as sites name them ("marketing", "Advertising", "C0004"): matched
+    exactly, like the keys of context.consent.categoryPreferences."""
+    value = _text(raw, path).strip()
+    if not value or len(value) > MAX_CATEGORY:
+        raise DefinitionError(path, f"expected a consent category name of 1 to {MAX_CATEGORY} characters.")
+    return value
 
 
 def _int(raw: Any, path: str, *, low: int, high: int) -> int:
@@ -503,6 +540,10 @@ def analyse(tree: Group) -> dict[str, Any]:
             triggers.add(f"segment:{leaf.segment_id}")
         elif isinstance(leaf, DealCondition):
             has_window |= any(f.operator in RELATIVE_OPS for f in leaf.filters)
+        elif isinstance(leaf, ConsentCondition):
+            triggers.add("profile")  # the stitching worker writes consent as it writes traits
+    if tree.require_consent:
+        triggers.add("profile")
     return {"triggers": sorted(triggers), "depends_on": sorted(depends_on), "has_window": has_window}
 
 
@@ -574,7 +615,17 @@ def compile_q(node: Node, ctx: Context) -> Q:
         )
         q = Q(Exists(members))
         return ~q if node.negate else q
+    if isinstance(node, ConsentCondition):
+        q = consent_granted_q(node.category)
+        return q if node.granted else ~q
     raise TypeError(node)
+
+
+def consent_granted_q(category: str) -> Q:
+    """`consent -> 'categoryPreferences' ->> category = 'true'`, NULL (no state, no such
+    category) counting as not granted. The worker stores only JSON booleans there."""
+    preference = JsonPathText(F("consent"), Value("categoryPreferences"), Value(category))
+    return _truthy(_eq(preference, "true"))
 
 
 def matching_contacts(tree: Group, ctx: Context) -> QuerySet[Contact]:
@@ -582,6 +633,8 @@ def matching_contacts(tree: Group, ctx: Context) -> QuerySet[Contact]:
     contacts = Contact.objects.filter(merged_into__isnull=True).order_by()
     if ctx.scope is not None:
         contacts = contacts.filter(pk__in=ctx.scope)
+    if tree.require_consent:
+        contacts = contacts.filter(consent_granted_q(tree.require_consent))
     return contacts.filter(compile_q(tree, ctx))
 
 
@@ -888,6 +941,8 @@ def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
         name = (segment_names or {}).get(node.segment_id)
         label = f"“{name}”" if name else f"#{node.segment_id}"
         return f"{'Not in' if node.negate else 'In'} segment {label}"
+    if isinstance(node, ConsentCondition):
+        return f"Consent to “{node.category}” {'granted' if node.granted else 'not granted'}"
     raise TypeError(node)
 
 
@@ -908,6 +963,7 @@ def outline(
             "group": True,
             "op": "all" if node.op == "and" else "any",
             "children": [outline(child, flags=flags, segment_names=segment_names) for child in node.children],
+            "require_consent": node.require_consent,
         }
     held = None if flags is None else flags.get(node.path, False)
     return {"group": False, "label": describe(node, segment_names=segment_names), "held": held}

@@ -11,9 +11,16 @@
  *   off exponentially; the queue survives reloads and offline periods. The server deduplicates
  *   on messageId, so a batch sent twice (two tabs, a keepalive send during unload) is stored once.
  * - Bodies go as text/plain: a CORS "simple request", so there is no preflight round trip.
- * - Consent: with {consent: "required"} nothing is stored or sent until cdp.consent(true); with
- *   {respectGPC: true} a browser's Global Privacy Control signal counts as a refusal until the
- *   person grants consent on the site.
+ * - Consent: with {consent: "required"} nothing is stored or sent until cdp.consent(true) or
+ *   cdp.consent({category: true|false, ...}); an object with no true category is a refusal.
+ *   Messages carry the choice as Segment does, context.consent.categoryPreferences (the object
+ *   given; a bare consent(true) keeps the categories given before, else {}), and context.gpc
+ *   when the browser sends Global Privacy Control.
+ * - GPC, with {respectGPC: true}: when navigator.globalPrivacyControl === true the visitor has
+ *   refused, and only a consent grant made during a user action (navigator.userActivation.isActive,
+ *   e.g. inside a click handler of the site's banner) lifts that: a grant called on page load or
+ *   replayed from the snippet is ignored, and so is a stored grant that was not made that way.
+ *   Browsers without navigator.userActivation accept the grant as called.
  */
 (function (window, document) {
   "use strict";
@@ -170,6 +177,8 @@
       break;
     }
     if (window.screen) ctx.screen = { width: window.screen.width, height: window.screen.height };
+    if (categories) ctx.consent = { categoryPreferences: assign({}, categories) };
+    if (nav.globalPrivacyControl === true) ctx.gpc = true;
     return ctx;
   }
 
@@ -179,6 +188,7 @@
   var writeKey = null;
   var host = "";
   var consent = "granted"; // "granted" | "pending" | "denied"
+  var categories = null; // categoryPreferences once consent was given
   var anonymousId = null;
   var userId = null;
   var traits = {};
@@ -518,19 +528,46 @@
     if (consent === "granted") persistIdentity();
     return api;
   };
-  api.consent = function (granted) {
+  function gpcRefuses() {
+    return !!options.respectGPC && nav.globalPrivacyControl === true;
+  }
+  function userActive() {
+    var activation = nav.userActivation;
+    return !activation || activation.isActive === true;
+  }
+  function grants(choice) {
+    if (choice === true) return true;
+    if (!isObject(choice)) return false;
+    for (var key in choice) if (choice[key] === true) return true;
+    return false;
+  }
+  api.consent = function (choice) {
     if (!loaded) return buffer("consent", arguments);
-    if (granted) {
+    if (grants(choice)) {
+      var active = userActive();
+      if (gpcRefuses() && !active) {
+        warn("consent ignored: the browser sends Global Privacy Control, so only a grant made during a user action counts");
+        return api;
+      }
+      if (isObject(choice)) {
+        categories = {};
+        for (var name in choice) if (Object.prototype.hasOwnProperty.call(choice, name)) categories[name] = choice[name] === true;
+      } else if (!categories) categories = {};
       consent = "granted";
-      lsSet(CONSENT, "1");
+      lsSet(CONSENT, JSON.stringify({ granted: true, categories: categories, userAction: active }));
       persistIdentity();
       var held = pending;
       pending = [];
-      for (var i = 0; i < held.length; i++) enqueue(held[i]);
+      // Messages held while consent was pending were made before the choice: they carry it too.
+      for (var i = 0; i < held.length; i++) {
+        held[i].context.consent = { categoryPreferences: assign({}, categories) };
+        enqueue(held[i]);
+      }
       schedule(0);
     } else {
       // A refusal also withdraws what was kept: identifiers and anything not yet sent.
       consent = "denied";
+      categories = null;
       pending = [];
       forgetIdentity();
       lsRemove(queueKey);
@@ -564,11 +601,19 @@
     host = String(options.host || scriptHost || "").replace(/\/+$/, "");
     queueKey = "cdp_queue:" + writeKey;
     stateKey = "cdp_backoff:" + writeKey;
+    // The stored choice: "0" (refused), "1" (granted, before categories existed) or
+    // {granted, categories, userAction}.
     var stored = lsGet(CONSENT);
-    if (stored === "1") consent = "granted";
-    else if (stored === "0") consent = "denied";
-    else if (options.consent === "required") consent = "pending";
-    if (stored !== "1" && options.respectGPC && nav.globalPrivacyControl === true) consent = "denied";
+    var choice = stored === "1" ? { granted: true } : jsonGet(CONSENT, null);
+    if (stored === "0") consent = "denied";
+    else if (isObject(choice) && choice.granted) {
+      consent = "granted";
+      categories = isObject(choice.categories) ? choice.categories : {};
+    } else if (options.consent === "required") consent = "pending";
+    if (gpcRefuses() && !(isObject(choice) && choice.granted && choice.userAction === true)) {
+      consent = "denied";
+      categories = null;
+    }
     if (consent === "granted") restoreIdentity();
     else anonymousId = uuid(); // kept in memory only until consent is granted
     loaded = true;

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from events import services
+from events import privacy, services
 from events.models import Event, Source
 from tests.factories import make_user
 
@@ -192,16 +192,19 @@ def test_reset_rotates_the_anonymous_id_and_forgets_the_user(page, live_server, 
     assert page.evaluate("cdp.user().anonymousId") != after["anonymousId"]
 
 
+def _privacy(source: Source, **settings) -> Source:
+    values = {"require_consent": False, "honor_gpc": False, "retention_days": None, **settings}
+    return privacy.source_privacy_update(actor=None, source=source, **values)
+
+
 def test_consent_required_sends_and_stores_nothing_until_granted(page, live_server, site, source):
-    # given a site that loads the snippet with consent required (its documented option)
+    # given a source set to require consent: the Sources page's snippet carries the option
+    source = _privacy(source, require_consent=True)
     snippet = snippet_from_sources_page(page, live_server, source)
-    required = snippet.replace(
-        f'{{host:"{live_server.url}"}}', f'{{host:"{live_server.url}",consent:"required"}}'
-    )
-    assert required != snippet
+    assert 'consent:"required"' in snippet and "respectGPC" not in snippet
     sent = []
     page.on("request", lambda request: "/v1/" in request.url and sent.append(request.url))
-    page.goto(site.publish("index.html", required, "<script>cdp.track('Viewed Pricing')</script>"))
+    page.goto(site.publish("index.html", snippet, "<script>cdp.track('Viewed Pricing')</script>"))
     page.wait_for_function("window.cdp && window.cdp.initialized === true")
     # when the visitor has not answered the banner yet
     page.wait_for_timeout(1500)  # more than the 1 s flush interval
@@ -209,12 +212,20 @@ def test_consent_required_sends_and_stores_nothing_until_granted(page, live_serv
     assert sent == [] and events_of(source) == []
     assert cookie(page, "ajs_anonymous_id") is None
     assert page.evaluate("Object.keys(localStorage)") == []
-    # when they accept
-    page.evaluate("cdp.consent(true)")
-    # then the events held so far are sent, under the id now stored in the cookie
-    stored = wait_for(page, lambda: len(events_of(source)) >= 2 and events_of(source), what="2 events")
-    assert [(e.type, e.event) for e in stored] == [("page", ""), ("track", "Viewed Pricing")]
+    # when they accept marketing but not analytics
+    page.evaluate("cdp.consent({marketing: true, analytics: false}); cdp.track('After Consent')")
+    # then the events held so far, and the new one, are sent under the id now stored in the
+    # cookie, each carrying the consent state in Segment's shape
+    stored = wait_for(page, lambda: len(events_of(source)) >= 3 and events_of(source), what="3 events")
+    assert [(e.type, e.event) for e in stored] == [
+        ("page", ""),
+        ("track", "Viewed Pricing"),
+        ("track", "After Consent"),
+    ]
     assert {e.anonymous_id for e in stored} == {cookie(page, "ajs_anonymous_id")}
+    for event in stored:
+        assert event.context["consent"] == {"categoryPreferences": {"marketing": True, "analytics": False}}
+        assert "gpc" not in event.context
     # when they withdraw consent, their identifiers are removed and nothing more is sent
     page.evaluate("cdp.consent(false); cdp.track('After Withdrawal')")
     assert cookie(page, "ajs_anonymous_id") is None
@@ -224,22 +235,40 @@ def test_consent_required_sends_and_stores_nothing_until_granted(page, live_serv
     page.reload()
     page.wait_for_function("window.cdp && window.cdp.initialized === true")
     page.wait_for_timeout(1500)
-    assert Event.objects.filter(source=source).count() == 2 and cookie(page, "ajs_anonymous_id") is None
+    assert Event.objects.filter(source=source).count() == 3 and cookie(page, "ajs_anonymous_id") is None
 
 
-def test_global_privacy_control_counts_as_a_refusal_when_respected(page, live_server, site, source):
-    # given a visitor whose browser sends Global Privacy Control, on a site that respects it
+def test_global_privacy_control_counts_as_a_refusal_when_honoured(page, live_server, site, source):
+    # given a visitor whose browser sends Global Privacy Control, on a source set to honour it,
+    # whose page even calls consent(true) on load (not a user action)
+    source = _privacy(source, honor_gpc=True)
     snippet = snippet_from_sources_page(page, live_server, source)
-    gpc = snippet.replace(f'{{host:"{live_server.url}"}}', f'{{host:"{live_server.url}",respectGPC:true}}')
+    assert "respectGPC:true" in snippet
     page.add_init_script("Object.defineProperty(navigator, 'globalPrivacyControl', {get: () => true})")
     sent = []
     page.on("request", lambda request: "/v1/" in request.url and sent.append(request.url))
+    banner = '<button id="accept" onclick="cdp.consent({marketing: true})">Accept</button>'
+    url = site.publish(
+        "index.html", snippet, "<script>cdp.consent(true); cdp.track('Viewed Pricing')</script>" + banner
+    )
     # when they open a page that tracks
-    page.goto(site.publish("index.html", gpc, "<script>cdp.track('Viewed Pricing')</script>"))
+    page.goto(url)
     page.wait_for_function("window.cdp && window.cdp.initialized === true")
     page.wait_for_timeout(2000)
     # then nothing is sent or stored
     assert sent == [] and events_of(source) == [] and cookie(page, "ajs_anonymous_id") is None
+    assert page.evaluate("Object.keys(localStorage)") == []
+    # when they click the site's consent button (a user action: the one way past GPC)
+    page.click("#accept")
+    page.evaluate("cdp.track('Chose Plan')")
+    # then what follows is sent, carrying the consent state and the GPC signal
+    stored = wait_for(page, lambda: events_of(source), what="an event")
+    assert [(e.type, e.event) for e in stored] == [("track", "Chose Plan")]
+    assert stored[0].context["consent"] == {"categoryPreferences": {"marketing": True}}
+    assert stored[0].context["gpc"] is True
+    # and a reload keeps that choice (it was made by a user action)
+    page.reload()
+    wait_for(page, lambda: len(events_of(source)) >= 3, what="the reloaded page's events")
 
 
 def test_source_page_indicator_turns_green_when_a_test_event_arrives(page, live_server, source):

@@ -27,6 +27,7 @@ CONTACT_FIELDS = {
     "first_seen",
     "last_seen",
     "attribution",
+    "consent",
     "created_at",
     "updated_at",
 }
