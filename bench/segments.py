@@ -68,7 +68,8 @@ SEED_SQL = [
     # Contacts: 95 % identified; traits carry a plan; a few tags.
     f"""
     INSERT INTO contacts_contact (first_name, last_name, email, phone, title, lifecycle_stage, tags,
-        custom_fields, traits, first_seen, last_seen, attribution, is_identified, created_at, updated_at)
+        custom_fields, traits, first_seen, last_seen, attribution, is_identified, created_at, updated_at,
+        consent)
     SELECT 'First' || g, 'Last' || g,
         CASE WHEN g % 20 <> 0 THEN 'person' || g || '@co' || (g % 5000) || '.example' END,
         '', '', 'lead',
@@ -78,11 +79,11 @@ SEED_SQL = [
         jsonb_build_object('plan', (ARRAY['free', 'free', 'pro', 'business', 'trial'])[1 + g % 5],
                            'seats', g % 40),
         now() - interval '200 days', now() - (g % 90) * interval '1 day', '{{}}'::jsonb, g % 20 <> 0,
-        now() - interval '200 days', now()
+        now() - interval '200 days', now(), '{{}}'::jsonb
     FROM generate_series(1, {CONTACTS}) g
     """,
-    "INSERT INTO events_source (name, kind, write_key, enabled, allowed_origins, created_at) "
-    "VALUES ('Bench', 'web', 'bench-write-key', true, '{}', now())",
+    "INSERT INTO events_source (name, kind, write_key, enabled, allowed_origins, created_at, "
+    "require_consent, honor_gpc) VALUES ('Bench', 'web', 'bench-write-key', true, '{}', now(), false, false)",
     # Events: skewed towards a minority of busy contacts (random()^2), 75 % page views; the contact
     # goes into anonymous_id so the projection below can find it without a join table.
     f"""

@@ -108,3 +108,24 @@ def test_no_template_holds_inline_script():
         if "javascript:" in text:
             offenders.append(f"{path.name}: javascript: URL")
     assert offenders == []
+
+
+@pytest.mark.django_db
+def test_a_write_key_opens_nothing_outside_the_tracking_api(client):
+    """Write keys ship in every tracked page: anyone has them. They must only write events."""
+    import base64
+
+    from events.models import Source
+
+    key = Source.objects.create(name="Website").write_key
+    basic = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+    for path in ("/api/v1/contacts/", "/api/v1/sources/", "/api/v1/me/", "/api/v1/segments/"):
+        for header in (basic, f"Token {key}", f"Bearer {key}"):
+            response = client.get(path, HTTP_AUTHORIZATION=header)
+            assert response.status_code == 401, (path, header, response.status_code)
+            assert "results" not in response.json()
+        response = client.get(path, HTTP_X_WRITE_KEY=key)
+        assert response.status_code == 401
+    # and on the app's pages a write key is no login
+    response = client.get("/contacts/", HTTP_AUTHORIZATION=basic)
+    assert response.status_code == 302 and "/login/" in response["Location"]
