@@ -103,7 +103,16 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {**os.environ, "DATABASE_URL": _test_database_url(), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "PYTHONUNBUFFERED": "1",
+        # Transactional tests end with a flush (TRUNCATE of every table) while this worker may
+        # still be draining what a test sent: the two take table locks in different orders and
+        # Postgres would break the deadlock after 1 s by failing the flush. With a lock timeout
+        # below deadlock_timeout the worker's statement gives way instead, and its task retries.
+        "PGOPTIONS": "-c lock_timeout=500",
+    }
     with log.open("w") as out:
         proc = subprocess.Popen(
             [
