@@ -214,6 +214,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cdp_crm.api_schema.document_error_responses",
+    ],
     # Several models have a `kind` field with its own choices: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {"ActivityKindEnum": "pipeline.models.ActivityKind"},
 }

@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -39,3 +40,11 @@ def bench_ok(request: HttpRequest) -> HttpResponse:
     """The floor for bench/ingest.py: the full middleware stack and a 200, no work. Routed only
     when BENCH_URLS is on."""
     return HttpResponse(b'{"success":true}', content_type="application/json")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: the REST API answers JSON even for a path no route matches (`/api/v1/deals/x/`),
+    as its schema promises; pages get the usual 404 page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
