@@ -75,6 +75,7 @@ class ActivityListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
+        activities.ensure_can_write(request.user, what="activities")  # before validating the body
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         activity = activities.activity_log(actor=request.user, **data.validated_data)
@@ -184,6 +185,7 @@ class TaskListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
+        activities.ensure_can_write(request.user, what="tasks")  # before validating the body
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         task = activities.task_create(actor=request.user, **data.validated_data)
@@ -202,6 +204,7 @@ class TaskDetailApi(APIView):
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def patch(self, request, pk: int):
         task = activity_selectors.task_get(user=request.user, task_id=pk)
+        activities.ensure_can_change_task(request.user, task)  # before validating the body
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         task = activities.task_update(task=task, actor=request.user, **data.validated_data)

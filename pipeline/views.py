@@ -456,6 +456,8 @@ def _get(model, data):
 def deal_participants(request: HttpRequest, pk: int) -> HttpResponse:
     """Add (`add`: the contact picker's value) or remove (`remove`: a contact id) a participant."""
     deal = selectors.deal_get(user=request.user, deal_id=pk)
+    # before reading the picker: a refused user gets 403, not "pick a contact" and a redirect
+    permissions.ensure_can_change_deal(request.user, deal)
     people = {p.pk: p for p in deal.participants.all()}
     if request.POST.get("remove", "").isdigit():
         people.pop(int(request.POST["remove"]), None)

@@ -862,6 +862,33 @@ def test_matrix(client, world: World, case: Case, role: str):
         assert after == before, f"{role}'s refused or read-only request changed the database"
 
 
+REFUSED_WRITES = [
+    (case, role)
+    for case in CASES
+    if case.method != "GET"
+    for role in ("other", "marketing")
+    if role not in case.ok
+]
+
+
+@pytest.mark.parametrize(("case", "role"), REFUSED_WRITES, ids=lambda v: v.id if isinstance(v, Case) else v)
+def test_a_refused_write_is_refused_whatever_its_input(client, world: World, case: Case, role: str):
+    """Permission comes before validation: a role that may not write gets 403/404 for an empty or
+    malformed body too, never a form error or a redirect that tells it about the data."""
+    url = reverse(case.name, kwargs=case.kwargs(world))
+    headers = {"Authorization": f"Token {world.api_tokens[role]}"} if case.api else {}
+    if not case.api:
+        client.force_login(world.users[role])
+    before = fingerprint()
+    for body in ({}, {"name": "", "title": "", "add": "nobody", "id": "x", "stage": "x"}):
+        if case.api:
+            response = client.generic(case.method, url, json.dumps(body), "application/json", headers=headers)
+        else:
+            response = client.post(url, body, headers=case.headers)
+        assert response.status_code in (403, 404), (response.status_code, body)
+    assert fingerprint() == before
+
+
 def _url_names(resolver=None, namespace=""):
     resolver = resolver or get_resolver()
     for pattern in resolver.url_patterns:
