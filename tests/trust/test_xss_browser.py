@@ -188,14 +188,18 @@ def xss_page(browser):
     assert dialogs == []
 
 
-def test_no_stored_payload_runs_or_becomes_markup_on_any_page(xss_page, live_server):
-    world = make_hostile_world()
-    page = xss_page
+def log_in(page, live_server) -> None:
     page.goto(live_server.url + "/login/")
     page.fill("#id_username", "xss-admin")
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(live_server.url + "/")
+
+
+def test_no_stored_payload_runs_or_becomes_markup_on_any_page(xss_page, live_server):
+    world = make_hostile_world()
+    page = xss_page
+    log_in(page, live_server)
     report = {}
     for target in PAGES:
         response = page.goto(live_server.url + target.path(world))
@@ -229,11 +233,7 @@ def test_the_check_would_catch_an_injection(xss_page, live_server):
 
 def test_custom_field_values_and_template_syntax_show_verbatim(xss_page, live_server):
     world = make_hostile_world()
-    xss_page.goto(live_server.url + "/login/")
-    xss_page.fill("#id_username", "xss-admin")
-    xss_page.fill("#id_password", PASSWORD)
-    xss_page.click("button[type=submit]")
-    xss_page.wait_for_url(live_server.url + "/")
+    log_in(xss_page, live_server)
     xss_page.goto(f"{live_server.url}/contacts/{world.contact.pk}/")
     text = xss_page.inner_text("body")
     assert f"{SCRIPT} {TEMPLATE}" in text  # the Bio custom field, template syntax unevaluated
