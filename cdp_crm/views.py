@@ -28,7 +28,8 @@ SEARCH_LIMIT = 5
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
     """The app shell's search box (Cmd/Ctrl-K, `/`): contacts, companies and deals as you type."""
-    q = (request.GET.get("q") or "").strip()[:200]
+    # A NUL cannot be in any stored text (Postgres refuses it in a query parameter too).
+    q = (request.GET.get("q") or "").replace("\x00", "").strip()[:200]
     results = selectors.global_search(user=request.user, q=q, limit=SEARCH_LIMIT) if q else None
     template = "search.html#search-results" if request.htmx else "search.html"
     return render(request, template, {"q": q, "results": results})

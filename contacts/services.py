@@ -16,6 +16,7 @@ from django.utils.text import slugify
 from accounts.models import Role
 from accounts.roles import has_role
 from cdp_crm.errors import Conflict, Forbidden, NotFound
+from cdp_crm.textsafe import ensure_storable_text
 from contacts import custom_fields, permissions
 from contacts.models import (
     Company,
@@ -422,7 +423,7 @@ def _clean_common(model: type[models.Model], instance: models.Model, name: str, 
     if not isinstance(value, str):
         raise ValidationError("Expected text.", code="invalid")
     # Field.clean checks max_length and blank=False (a company needs a name).
-    return model._meta.get_field(name).clean(value.strip(), instance)
+    return model._meta.get_field(name).clean(ensure_storable_text(value.strip()), instance)
 
 
 def _str_or_none(value: Any) -> str | None:

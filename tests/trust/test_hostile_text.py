@@ -1,0 +1,93 @@
+"""Text Postgres cannot store (NUL, lone surrogates) reaching the CRM by every write path: a 4xx or
+a rejected row naming the problem, never a 500 or a failed import batch. Found by probing what
+Schemathesis cannot generate (free-form custom field values) and the service layer under the API."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts import services as account_services
+from contacts import importing
+from contacts import services as contact_services
+from contacts.models import Company, Contact, ImportRowError
+from tests.factories import make_admin, make_contact
+
+pytestmark = pytest.mark.django_db
+
+UNSTORABLE = ["a\x00b", "\ud800", "x\udfffy"]
+
+
+@pytest.fixture
+def token_headers():
+    _, raw = account_services.api_token_create(user=make_admin(username="text-admin"))
+    return {"Authorization": f"Token {raw}"}
+
+
+@pytest.mark.parametrize("value", UNSTORABLE)
+@pytest.mark.parametrize("field", ["first_name", "last_name", "title", "phone"])
+def test_contact_services_refuse_unstorable_text(field, value):
+    with pytest.raises(ValidationError):
+        contact_services.contact_create(actor=None, **{field: value})
+    contact = make_contact(first_name="Ada")
+    with pytest.raises(ValidationError):
+        contact_services.contact_update(contact=contact, actor=None, **{field: value})
+    with pytest.raises(ValidationError):
+        contact_services.contact_create(actor=None, first_name="Ada", tags=[value])
+    assert Contact.objects.count() == 1
+
+
+@pytest.mark.parametrize("value", UNSTORABLE)
+def test_company_services_refuse_unstorable_text(value):
+    with pytest.raises(ValidationError):
+        contact_services.company_create(actor=None, name=value)
+    with pytest.raises(ValidationError):
+        contact_services.company_create(actor=None, name="Acme", industry=value)
+    assert not Company.objects.exists()
+
+
+@pytest.mark.parametrize("escaped", ["a\\u0000b", "\\ud800", "x\\udfffy"])
+def test_an_api_custom_field_value_postgres_cannot_store_is_a_400(client, token_headers, escaped):
+    contact_services.custom_field_create(actor=None, entity="contact", label="Bio", field_type="text")
+    contact = make_contact(first_name="Ada", custom_fields={"bio": "before"})
+    body = '{"custom_fields": {"bio": "' + escaped + '"}}'
+    response = client.generic(
+        "PATCH", f"/api/v1/contacts/{contact.pk}/", body, "application/json", headers=token_headers
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid" and "bio" in str(response.json()["fields"])
+    contact.refresh_from_db()
+    assert contact.custom_fields == {"bio": "before"}
+
+
+def test_global_search_for_a_nul_is_an_ordinary_search(client):
+    client.force_login(make_admin(username="searcher"))
+    make_contact(first_name="Ada", last_name="Lovelace")
+    response = client.get("/search/", {"q": "Love\x00lace"})
+    assert response.status_code == 200 and "Ada Lovelace" in response.content.decode()
+
+
+def test_an_import_row_with_a_nul_is_rejected_with_a_reason_and_the_rest_imported(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    admin = make_admin(username="importer")
+    data = b"email,first_name\nok@x.test,Ada\nbad@x.test,Gr\x00ace\nalso@x.test,Linus\n"
+    job = importing.import_upload(actor=admin, uploaded=SimpleUploadedFile("p.csv", data, "text/csv"))
+    importing.import_start(
+        job=job,
+        actor=admin,
+        mapping={"0": "email", "1": "first_name"},
+        dedupe="update",
+        create_companies=False,
+    )
+    assert importing.import_run(job_id=job.pk) is False
+    assert sorted(Contact.objects.values_list("email", flat=True)) == ["also@x.test", "ok@x.test"]
+    error = ImportRowError.objects.get(job=job)
+    assert error.row_number == 2 and "Null characters" in error.reason
+
+
+def test_an_upload_whose_header_holds_a_nul_is_stored_readably(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    admin = make_admin(username="uploader")
+    data = b"email,first\x00name\nok@x.test,Ada\n"
+    job = importing.import_upload(actor=admin, uploaded=SimpleUploadedFile("p\x00.csv", data, "text/csv"))
+    job.refresh_from_db()
+    assert job.headers == ["email", "first\ufffdname"]
