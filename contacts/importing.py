@@ -32,6 +32,7 @@ from accounts.models import Role
 from accounts.roles import has_role
 from cdp_crm.csvsafe import csv_safe
 from cdp_crm.errors import DomainError, NotFound
+from cdp_crm.params import parse_id
 from cdp_crm.textsafe import storable
 from contacts import custom_fields, permissions, selectors, services
 from contacts.models import (
@@ -270,7 +271,8 @@ def clean_mapping(*, job: ImportJob, mapping: dict[str, str]) -> dict[str, str]:
     for index, target in mapping.items():
         if not target:
             continue
-        if not index.isdigit() or int(index) >= len(job.headers) or target not in allowed:
+        column = parse_id(index)
+        if column is None or column >= len(job.headers) or target not in allowed:
             raise ImportRefused(f"Column {index} cannot be mapped to {target!r}.")
         if target in seen:
             raise ImportRefused(

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cdp_crm.api import Pagination, paginated_response
+from cdp_crm.params import parse_id
 from contacts.models import Company, Contact
 from pipeline import activities, activity_selectors
 from pipeline.models import ActivityKind, Deal
@@ -156,8 +157,8 @@ class AssigneeFilterField(serializers.CharField):
         value = super().to_internal_value(data).strip().lower()
         if value == "me":
             return value
-        if value.isdigit():
-            return int(value)
+        if (user_id := parse_id(value)) is not None:
+            return user_id
         raise serializers.ValidationError('Expected a user id or "me".')
 
 

@@ -91,3 +91,78 @@ def test_an_upload_whose_header_holds_a_nul_is_stored_readably(settings, tmp_pat
     job = importing.import_upload(actor=admin, uploaded=SimpleUploadedFile("p\x00.csv", data, "text/csv"))
     job.refresh_from_db()
     assert job.headers == ["email", "first\ufffdname"]
+
+
+HOSTILE_QUERY_VALUES = [
+    "\x00",
+    "%ED%A0%80",
+    "9" * 5000,
+    "9" * 25,
+    "-1",
+    "1e400",
+    "' OR 1=1 --",
+    "<script>",
+    "[]",
+]
+QUERY_PARAMS = [
+    "q",
+    "cursor",
+    "sort",
+    "owner",
+    "tag",
+    "lifecycle_stage",
+    "company",
+    "pipeline",
+    "stage",
+    "offset",
+    "limit",
+    "from",
+    "edit",
+    "cancel",
+    "close_from",
+    "close_to",
+    "amount_min",
+    "amount_max",
+    "created_from",
+    "created_to",
+    "seen_from",
+    "seen_to",
+    "show_done",
+    "type",
+    "name",
+    "source",
+    "user",
+    "anon",
+    "assignee",
+    "status",
+    "v",
+    "kind",
+]
+
+
+@pytest.mark.django_db(transaction=True)  # a database error must not poison the later requests
+@pytest.mark.parametrize("raw", HOSTILE_QUERY_VALUES)
+def test_no_page_answers_5xx_to_hostile_query_parameters(client, raw):
+    """Every page and API read of the permission matrix, as an Admin, with every filter parameter the
+    views read set to a hostile value: the answer is a page, a JSON answer or a 4xx, never a 5xx."""
+    from urllib.parse import quote
+
+    from django.urls import reverse
+
+    from tests.trust.test_permission_matrix import CASES, World
+
+    world = World()
+    client.force_login(world.users["admin"])
+    client.raise_request_exception = False
+    value = raw if raw.startswith("%") else quote(raw)
+    query = "&".join(f"{name}={value}" for name in QUERY_PARAMS)
+    failures = []
+    for case in CASES:
+        if case.method != "GET":
+            continue
+        url = reverse(case.name, kwargs=case.kwargs(world))
+        headers = {"Authorization": f"Token {world.api_tokens['admin']}"} if case.api else {}
+        response = client.get(f"{url}?{query}", headers=headers)
+        if response.status_code >= 500:
+            failures.append((url, response.status_code))
+    assert failures == []
