@@ -202,6 +202,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "cdp_crm.api.exception_handler",
+    # ASCII JSON (non-ASCII as \u escapes): an error message that quotes the client's input may hold
+    # a lone surrogate ("\ud800" is valid JSON), which cannot be encoded as UTF-8 and made the
+    # renderer fail with a 500.
+    "UNICODE_JSON": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "cdp-crm API",

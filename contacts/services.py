@@ -47,6 +47,8 @@ CONTACT_FIELDS = frozenset(
         "custom_fields",
     }
 )
+# Positions order a handful of fields; the bound keeps a typed number inside the int column.
+MAX_CUSTOM_FIELD_POSITION = 10_000
 COMPANY_FIELDS = frozenset({"name", "domain", "industry", "size", "owner", "custom_fields"})
 
 
@@ -572,8 +574,8 @@ def custom_field_update(
     label = (label or "").strip()
     if not label:
         raise ValidationError({"label": ["Give the field a label."]})
-    if position < 0:
-        raise ValidationError({"position": ["Position cannot be negative."]})
+    if not 0 <= position <= MAX_CUSTOM_FIELD_POSITION:
+        raise ValidationError({"position": [f"Position is a number from 0 to {MAX_CUSTOM_FIELD_POSITION}."]})
     field.label = label[:100]
     field.choices = _clean_choices(field.field_type, choices)
     field.position = position

@@ -166,3 +166,39 @@ def test_no_page_answers_5xx_to_hostile_query_parameters(client, raw):
         if response.status_code >= 500:
             failures.append((url, response.status_code))
     assert failures == []
+
+
+HOSTILE_FORM_VALUES = ["\x00", "\ud800", "9" * 5000, "9" * 25, "-1", "1e400", "NaN", "", "   ", "x" * 20_000]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("raw", HOSTILE_FORM_VALUES, ids=lambda v: repr(v[:12]))
+def test_no_write_answers_5xx_to_hostile_field_values(client, raw):
+    """Every write of the permission matrix, as an Admin, with each of its fields set to a hostile
+    value (forms and JSON bodies): a success, a redirect or a 4xx, never a 5xx."""
+    import json
+
+    from django.urls import reverse
+
+    from tests.trust.test_permission_matrix import CASES, World
+
+    world = World()
+    client.force_login(world.users["admin"])
+    client.raise_request_exception = False
+    token = {"Authorization": f"Token {world.api_tokens['admin']}"}
+    failures = []
+    for case in CASES:
+        if case.method == "GET":
+            continue
+        url = reverse(case.name, kwargs=case.kwargs(world))
+        data = {key: raw for key in case.data(world)}
+        if case.api:
+            body = json.dumps(data)  # lone surrogates travel as \\ud800 escapes, as a client sends them
+            response = client.generic(case.method, url, body, "application/json", headers=token)
+        else:
+            if "\ud800" in raw:
+                continue  # a form post cannot carry a lone surrogate (it is not UTF-8 encodable)
+            response = client.post(url, data, headers=case.headers)
+        if response.status_code >= 500:
+            failures.append((case.method, url, sorted(data), response.status_code))
+    assert failures == []

@@ -452,7 +452,12 @@ CASES = [
         "create",
         ADMIN,
         "POST",
-        data=lambda w: {"id": str(w.pipeline.pk), "name": "Won-ish", "probability": "90"},
+        data=lambda w: {
+            "id": str(w.pipeline.pk),
+            "name": "Won-ish",
+            "probability": "90",
+            "rotting_days": "7",
+        },
     ),
     Case(
         "pipeline:settings_stage-update",

@@ -1,2 +1,0 @@
-# The real-browser fixture of the browser tests, shared rather than copied.
-from tests.browser.conftest import browser  # noqa: F401
