@@ -318,6 +318,7 @@ def segment_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @domain_errors
 def webhook_add(request: HttpRequest, pk: int) -> HttpResponse:
     segment = selectors.segment_get(user=request.user, segment_id=pk)
+    _ensure_manage(request)  # before the form: a refused role learns nothing from its errors
     form = WebhookForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
