@@ -7,7 +7,9 @@ The browser context bypasses the Content-Security-Policy on purpose: the policy 
 injected script anyway, and this test is about the layer beneath it (escaping), which must hold on
 its own. (The other browser tests keep the policy on and fail on any violation.)
 
-To cover a new page, add one line to PAGES (segments and identity pages will).
+To cover a new page, add one line to PAGES. The identity, segment and privacy pages read rows the
+stitching worker and the segment engine write (web events, identifiers, warnings, merges,
+memberships): those are seeded directly with payloads in every string a visitor or a user controls.
 """
 
 import uuid
@@ -19,15 +21,21 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from accounts.models import Notification
+from contacts import merging as contact_merging
 from contacts import services as contact_services
-from contacts.models import Company, Contact, ImportJob, ImportRowError
+from contacts.models import Company, Contact, ContactMerge, ImportJob, ImportRowError
 from events import services as event_services
 from events.ingest import normalise
 from events.models import RejectedEvent, Source
+from identity.models import BlockedValue, HotRule, IdentityWarning, WarningKind
 from pipeline import activities
 from pipeline import services as pipeline_services
 from pipeline.models import Pipeline, Stage
+from privacy.models import ErasureRequest, ErasureStatus
+from segments.models import Membership, MembershipChange, Segment, SegmentKind, Webhook
 from tests.factories import PASSWORD, make_admin
+from tests.identity.crm_factories import link_identity, record_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -45,6 +53,10 @@ class Hostile:
     company: Company
     deal_id: int
     import_job: ImportJob
+    merge_id: int
+    static_segment_id: int
+    dynamic_segment_id: int
+    erasure_id: int
 
 
 def make_hostile_world() -> Hostile:
@@ -120,7 +132,80 @@ def make_hostile_world() -> Hostile:
     )
     job.file.save("hostile.csv", ContentFile(f'email,"first {SCRIPT}"\nx@xss.test,"{IMG}"\n'.encode()))
     ImportRowError.objects.create(job=job, row_number=1, reason=f"Invalid {SCRIPT}", values=[IMG, JS_URL])
-    return Hostile(contact=contact, company=company, deal_id=deal.pk, import_job=job)
+    return Hostile(
+        contact=contact,
+        company=company,
+        deal_id=deal.pk,
+        import_job=job,
+        **_hostile_cdp(admin=admin, contact=contact),
+    )
+
+
+def _hostile_cdp(*, admin, contact: Contact) -> dict:
+    """What the identity worker, the segment engine and the notifier leave behind, every string
+    hostile: the person's web events (page paths, event names, properties, context), identifiers,
+    warnings, a merge, segments (names, descriptions, a definition, a webhook URL), a notification,
+    identity settings and a failed erasure."""
+    now = timezone.now()
+    record_event(
+        contact,
+        at=now - timedelta(minutes=30),
+        type="page",
+        path=f"/p/{SCRIPT}",
+        properties={"path": f"/p/{SCRIPT}", "title": IMG, "referrer": JS_URL, SCRIPT: SVG},
+        context={"page": {"url": JS_URL, "title": SCRIPT}, "userAgent": SVG},
+        anonymous_id=f"anon {IMG}",
+    )
+    record_event(
+        contact,
+        at=now - timedelta(minutes=20),
+        type="track",
+        name=f"Clicked {SVG}",
+        properties={"plan": IMG, "url": JS_URL, SVG: SCRIPT},
+        anonymous_id=f"anon {IMG}",
+    )
+    link_identity(contact, kind="anonymous_id", value=f"anon {IMG}")
+    link_identity(contact, kind="user_id", value=f"user {SCRIPT}")
+    IdentityWarning.objects.create(
+        kind=WarningKind.REFUSED_MERGE,
+        detail=f"Different user ids: {IMG}",
+        contact=contact,
+        identity_kind="user_id",
+        identity_value=SCRIPT,
+    )
+    HotRule.objects.create(name=f"hot {IMG}", path_contains=SCRIPT)
+    BlockedValue.objects.create(value=SVG)
+    loser = contact_services.contact_create(
+        actor=None, first_name=SVG, last_name=IMG, email="merged@xss.test"
+    )
+    Contact.objects.filter(pk=loser.pk).update(traits={"plan": SCRIPT, IMG: "tracked"})  # from identify
+    contact_merging.contact_merge(winner=contact, loser=loser, field_choices={}, actor=admin)
+    merge = ContactMerge.objects.get(winner=contact, loser=loser)
+    static = Segment.objects.create(name=f"Seg {IMG}", description=f"About {SCRIPT}", kind=SegmentKind.STATIC)
+    Membership.objects.create(segment=static, contact=contact, entered_at=now)
+    MembershipChange.objects.create(segment=static, contact=contact, kind="entered", at=now)
+    Webhook.objects.create(segment=static, url=f"https://8.8.8.8/hook?x={SVG}", secret="not-shown")
+    dynamic = Segment.objects.create(
+        name=f"Dyn {SVG}",
+        description=IMG,
+        definition={
+            "op": "and",
+            "conditions": [
+                {"type": "page", "where": [{"property": "path", "operator": "contains", "value": SCRIPT}]},
+                {"type": "event", "name": IMG, "count": {"operator": "gte", "value": 1}},
+            ],
+        },
+    )
+    Notification.objects.create(user=admin, title=f"Hot deal {IMG}", body=f"{SCRIPT}\n{TEMPLATE}", url=JS_URL)
+    erasure = ErasureRequest.objects.create(
+        status=ErasureStatus.FAILED, contact=contact, requested_by=admin, failure=IMG
+    )
+    return {
+        "merge_id": merge.pk,
+        "static_segment_id": static.pk,
+        "dynamic_segment_id": dynamic.pk,
+        "erasure_id": erasure.pk,
+    }
 
 
 @dataclass(frozen=True)
@@ -151,6 +236,25 @@ PAGES = [
     Page("import progress", lambda w: f"/contacts/import/{w.import_job.pk}/progress/"),
     Page("duplicates", lambda w: "/contacts/duplicates/"),
     Page("pipeline settings", lambda w: "/settings/pipelines/"),
+    # identity: the contact page's slots on their own, warnings, the merge log, settings
+    Page("web activity panel", lambda w: f"/contacts/{w.contact.pk}/web-activity/"),
+    Page("timeline", lambda w: f"/contacts/{w.contact.pk}/timeline/"),
+    Page("identity warnings", lambda w: "/identity/warnings/"),
+    Page("merge log", lambda w: "/identity/merges/"),
+    Page("merge detail", lambda w: f"/identity/merges/{w.merge_id}/"),
+    Page("identity settings", lambda w: "/settings/identity/"),
+    # segments
+    Page("segment list", lambda w: "/segments/"),
+    Page("static segment detail", lambda w: f"/segments/{w.static_segment_id}/"),
+    Page("dynamic segment detail", lambda w: f"/segments/{w.dynamic_segment_id}/"),
+    Page("segment members", lambda w: f"/segments/{w.static_segment_id}/members/"),
+    Page("segment builder", lambda w: f"/segments/{w.dynamic_segment_id}/edit/"),
+    Page("new segment builder", lambda w: "/segments/new/", shows_payload=False),
+    # notifications and privacy (the erasure log keeps no personal data, by design)
+    Page("notifications", lambda w: "/notifications/"),
+    Page("erasure log", lambda w: "/settings/erasures/", shows_payload=False),
+    Page("erasure detail", lambda w: f"/settings/erasures/{w.erasure_id}/"),
+    Page("erase confirmation", lambda w: f"/privacy/contact/{w.contact.pk}/erase/"),
 ]
 
 # Evaluated in the page: anything the payloads could have turned into markup.
