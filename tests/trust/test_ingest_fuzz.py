@@ -85,11 +85,11 @@ def post(client, source, body: bytes, *, path="/v1/batch", content_type="applica
 
 # --- generated JSON: nested values with hostile leaves
 
-# Inputs that today answer 503 because of bugs in events/ (see the strict xfail tests below) are
-# left out of the generators, so that the fuzzer keeps looking for other failures; put them back
-# in when those tests start passing (strict xfail turns that into a failure, as a reminder).
-KNOWN_503 = ["\x00", "a\x00b", "\ud800", "\udfff"]
+# NUL and lone surrogates: Postgres text and jsonb refuse them, so events/ must turn them into a
+# 400 or store them cleaned (they answered 503 once; the tests below pin that down).
+NUL_AND_SURROGATES = ["\x00", "a\x00b", "\ud800", "\udfff"]
 HOSTILE_STRINGS = [
+    *NUL_AND_SURROGATES,
     "\\u0000",
     "\\\\u0000",
     "\ufeff",
@@ -104,8 +104,8 @@ HOSTILE_STRINGS = [
 
 
 def safe_text(max_size: int):
-    # any code point but NUL and lone surrogates (not UTF-8 encodable): see KNOWN_503
-    return st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=max_size)
+    # any code point, NUL included, but lone surrogates (not UTF-8 encodable; HOSTILE_STRINGS has some)
+    return st.text(st.characters(codec="utf-8"), max_size=max_size)
 
 
 leaf = st.one_of(
@@ -204,40 +204,16 @@ def test_numbers_beyond_the_int_digit_limit_are_400(client, source):
     assert status == 400 and answer["error"]["code"] == "invalid_json"
 
 
-@pytest.mark.parametrize(
-    "literal",
-    [
-        pytest.param(
-            literal,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG (events/): Python's json accepts NaN/Infinity/1e400 (→ inf) and the "
-                "service re-serialises them as NaN/Infinity, which Postgres jsonb refuses: DataError → 503",
-            ),
-        )
-        for literal in ("NaN", "Infinity", "-Infinity", "1e400", "-2e308", "0.1e99999")
-    ],
-)
+# Python's json accepts NaN/Infinity/1e400 (→ inf), which Postgres jsonb refuses.
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400", "-2e308", "0.1e99999"])
 def test_non_finite_numbers_are_a_client_error(client, source, literal):
     body = '{"type":"track","event":"n","userId":"u","messageId":"m1","properties":{"n":' + literal + "}}"
     status, _ = post(client, source, body.encode(), path="/v1/track")
     assert status in (200, 400)
 
 
-@pytest.mark.parametrize(
-    "escaped",
-    [
-        pytest.param(
-            escaped,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG (events/): a lone surrogate escape is valid JSON text to Python but "
-                "Postgres jsonb refuses it (DataError → 503, and the client retries forever)",
-            ),
-        )
-        for escaped in ("\\ud800", "\\udfff", "x\\ud83dy")
-    ],
-)
+# A lone surrogate escape is valid JSON text to Python, but Postgres jsonb refuses it.
+@pytest.mark.parametrize("escaped", ["\\ud800", "\\udfff", "x\\ud83dy"])
 def test_lone_surrogates_are_a_client_error(client, source, escaped):
     body = '{"type":"track","event":"s","userId":"u","messageId":"m2","properties":{"s":"' + escaped + '"}}'
     status, _ = post(client, source, body.encode(), path="/v1/track")
@@ -251,13 +227,9 @@ def test_a_paired_surrogate_escape_is_an_ordinary_character(client, source):
     assert Event.objects.get().properties == {"s": "😀"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (events/): a rejected event is kept in RejectedEvent.payload as the client sent it; "
-    "a NUL or a lone surrogate in it makes Postgres refuse the row (DataError → 503), so one "
-    "malformed event fails its whole batch, good events included, and the client retries forever",
-)
-@pytest.mark.parametrize("bad", KNOWN_503)
+# A rejected event is kept in RejectedEvent.payload: a NUL or a lone surrogate in it must not make
+# Postgres refuse the row and fail the whole batch, good events included.
+@pytest.mark.parametrize("bad", NUL_AND_SURROGATES)
 def test_a_rejected_event_holding_nul_or_a_lone_surrogate_does_not_fail_the_batch(client, source, bad):
     # the first event is invalid (no event name) and carries the hostile string; the second is good
     body = json.dumps({"batch": [{"type": "track", "userId": "u", "properties": {"s": bad}}, _track()]})
