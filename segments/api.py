@@ -147,7 +147,11 @@ class SegmentWebhookListApi(APIView):
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request, pk: int):
         segment = selectors.segment_get(user=request.user, segment_id=pk)
-        return Response(self.OutputSerializer(selectors.segment_webhooks(segment=segment), many=True).data)
+        return Response(
+            self.OutputSerializer(
+                selectors.segment_webhooks(user=request.user, segment=segment), many=True
+            ).data
+        )
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, pk: int):
@@ -191,5 +195,5 @@ class SegmentDeliveryListApi(APIView):
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request, pk: int):
         segment = selectors.segment_get(user=request.user, segment_id=pk)
-        deliveries = selectors.webhook_delivery_list(segment=segment)
+        deliveries = selectors.webhook_delivery_list(user=request.user, segment=segment)
         return paginated_response(self.OutputSerializer, deliveries, request=request, view=self)

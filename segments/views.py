@@ -175,15 +175,16 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             names = selectors.segment_names(segment_ids=set(segment.depends_on or []))
             rules = compiler.outline(tree, segment_names=names)
+    can_manage = permissions.can_manage(request.user)
     context = {
         "segment": segment,
         "rules": rules,
         "invalid": invalid,
         "changes": selectors.segment_changes(segment=segment),
         "chart": chart,
-        "webhooks": selectors.segment_webhooks(segment=segment),
-        "deliveries": selectors.webhook_deliveries(segment=segment),
-        "can_manage": permissions.can_manage(request.user),
+        "webhooks": selectors.segment_webhooks(user=request.user, segment=segment) if can_manage else [],
+        "deliveries": selectors.webhook_deliveries(user=request.user, segment=segment) if can_manage else [],
+        "can_manage": can_manage,
         "can_allow_private": permissions.can_allow_private(request.user),
         "webhook_form": WebhookForm(),
         "members_form": MembersAddForm(),

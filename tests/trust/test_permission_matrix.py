@@ -811,7 +811,11 @@ CASES = [
         ALL,
         kwargs=pk("segment"),
         shows=lambda w: "Matrix audience",
-        hides={r: (lambda w: w.webhook.secret) for r in ("admin", "owner", "other", "marketing")},
+        hides={
+            **{r: (lambda w: w.webhook.secret) for r in ("admin", "marketing")},
+            # a webhook URL can be a credential: only the roles that manage webhooks see it
+            **{r: (lambda w: "matrix-hook") for r in ("owner", "other")},
+        },
     ),
     Case("segments:members", "segment", "list members", ALL, kwargs=pk("segment"), shows=lambda w: "Trix"),
     Case(
@@ -1155,7 +1159,7 @@ CASES = [
         "api-segment-webhooks",
         "webhook",
         "list",
-        ALL,
+        MANAGERS,
         api=True,
         kwargs=pk("segment"),
         shows=lambda w: w.webhook.url,
@@ -1178,7 +1182,7 @@ CASES = [
         "api-segment-deliveries",
         "webhook delivery",
         "list",
-        ALL,
+        MANAGERS,
         api=True,
         kwargs=pk("segment"),
         shows=lambda w: "matrix-delivery",
