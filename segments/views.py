@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -211,7 +212,9 @@ def segment_recompute(request: HttpRequest, pk: int) -> HttpResponse:
     segment = selectors.segment_get(user=request.user, segment_id=pk)
     from .tasks import segment_refresh
 
-    segment_refresh.delay(segment.pk)
+    # a wake-up after commit, like every other enqueue (inside a test's or a caller's transaction
+    # the worker must not refresh a segment that is not committed, or is rolled back)
+    transaction.on_commit(lambda: segment_refresh.delay(segment.pk))
     messages.info(request, "Recompute queued.")
     return redirect(segment)
 
