@@ -165,7 +165,8 @@ def _hostile_cdp(*, admin, contact: Contact) -> dict:
         anonymous_id=f"anon {IMG}",
     )
     link_identity(contact, kind="anonymous_id", value=f"anon {IMG}")
-    link_identity(contact, kind="user_id", value=f"user {SCRIPT}")
+    # not the tracked events' "user …" id: a session Celery worker may be stitching those meanwhile
+    link_identity(contact, kind="user_id", value=f"crm-user {SCRIPT}")
     IdentityWarning.objects.create(
         kind=WarningKind.REFUSED_MERGE,
         detail=f"Different user ids: {IMG}",
