@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from cdp_crm.errors import DomainError
+from cdp_crm.params import parse_id
 
 
 def exception_handler(exc, context):
@@ -64,6 +65,6 @@ class OwnerFilterField(serializers.CharField):
         value = super().to_internal_value(data).strip().lower()
         if value in {"me", "none"}:
             return value
-        if value.isdigit():
-            return int(value)
+        if (user_id := parse_id(value)) is not None:
+            return user_id
         raise serializers.ValidationError('Expected a user id, "me" or "none".')

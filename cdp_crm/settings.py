@@ -203,6 +203,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "cdp_crm.api.exception_handler",
+    # ASCII JSON (non-ASCII as \u escapes): an error message that quotes the client's input may hold
+    # a lone surrogate ("\ud800" is valid JSON), which cannot be encoded as UTF-8 and made the
+    # renderer fail with a 500.
+    "UNICODE_JSON": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "cdp-crm API",
@@ -215,6 +219,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cdp_crm.api_schema.document_error_responses",
+    ],
     # Several models have a `kind` field with its own choices: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
         "ActivityKindEnum": "pipeline.models.ActivityKind",

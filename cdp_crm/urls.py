@@ -40,5 +40,7 @@ urlpatterns = [
     ),
 ]
 
+handler404 = "cdp_crm.views.page_not_found"
+
 if settings.BENCH_URLS:
     urlpatterns.append(path("bench/ok", views.bench_ok, name="bench-ok"))

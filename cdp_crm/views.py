@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
@@ -27,7 +28,8 @@ SEARCH_LIMIT = 5
 @require_GET
 def search(request: HttpRequest) -> HttpResponse:
     """The app shell's search box (Cmd/Ctrl-K, `/`): contacts, companies and deals as you type."""
-    q = (request.GET.get("q") or "").strip()[:200]
+    # A NUL cannot be in any stored text (Postgres refuses it in a query parameter too).
+    q = (request.GET.get("q") or "").replace("\x00", "").strip()[:200]
     results = selectors.global_search(user=request.user, q=q, limit=SEARCH_LIMIT) if q else None
     template = "search.html#search-results" if request.htmx else "search.html"
     return render(request, template, {"q": q, "results": results})
@@ -39,3 +41,11 @@ def bench_ok(request: HttpRequest) -> HttpResponse:
     """The floor for bench/ingest.py: the full middleware stack and a 200, no work. Routed only
     when BENCH_URLS is on."""
     return HttpResponse(b'{"success":true}', content_type="application/json")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler404: the REST API answers JSON even for a path no route matches (`/api/v1/deals/x/`),
+    as its schema promises; pages get the usual 404 page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)

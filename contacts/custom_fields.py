@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from cdp_crm.textsafe import ensure_storable_text
 from contacts import selectors
 from contacts.models import CustomField, CustomFieldType
 
@@ -22,7 +23,7 @@ def clean_value(definition: CustomField, value: Any) -> Any:
     if kind == CustomFieldType.TEXT:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise ValidationError("Expected text.", code="invalid")
-        text = str(value).strip()
+        text = ensure_storable_text(str(value).strip())
         if len(text) > MAX_TEXT:
             raise ValidationError(f"At most {MAX_TEXT} characters.", code="max_length")
         return text

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from cdp_crm.errors import DomainError
+from cdp_crm.params import parse_id
 from contacts import selectors
 from contacts.custom_fields import clean_value
 from contacts.models import Company, CustomField, CustomFieldType, LifecycleStage
@@ -237,8 +238,8 @@ class ListFilterForm(forms.Form):
             return None
         if value in ("me", "none"):
             return value
-        if value.isdigit():
-            return int(value)
+        if (user_id := parse_id(value)) is not None:
+            return user_id
         raise ValidationError('Expected a user id, "me" or "none".')
 
     def filters(self) -> dict[str, Any]:
@@ -326,7 +327,7 @@ class BulkForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Any integer is acceptable here; which rows exist and may be changed is the service's call.
-        self.fields["ids"].valid_value = lambda value: str(value).isdigit()
+        self.fields["ids"].valid_value = lambda value: parse_id(str(value)) is not None
 
     def clean_ids(self) -> list[int]:
         ids = self.cleaned_data["ids"]

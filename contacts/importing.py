@@ -32,6 +32,8 @@ from accounts.models import Role
 from accounts.roles import has_role
 from cdp_crm.csvsafe import csv_safe
 from cdp_crm.errors import DomainError, NotFound
+from cdp_crm.params import parse_id
+from cdp_crm.textsafe import storable
 from contacts import custom_fields, permissions, selectors, services
 from contacts.models import (
     Company,
@@ -247,9 +249,9 @@ def import_upload(*, actor: AbstractBaseUser, uploaded: UploadedFile, entity: st
         raise ImportRefused("The file has a header row but no data rows.")
     job = ImportJob(
         entity=entity,
-        original_name=(uploaded.name or "import.csv")[:255],
+        original_name=storable(uploaded.name or "import.csv")[:255],
         encoding=encoding,
-        headers=[h[:200] for h in header],
+        headers=[storable(h[:200]) for h in header],
         total_rows=total,
         created_by=actor,
     )
@@ -269,7 +271,8 @@ def clean_mapping(*, job: ImportJob, mapping: dict[str, str]) -> dict[str, str]:
     for index, target in mapping.items():
         if not target:
             continue
-        if not index.isdigit() or int(index) >= len(job.headers) or target not in allowed:
+        column = parse_id(index)
+        if column is None or column >= len(job.headers) or target not in allowed:
             raise ImportRefused(f"Column {index} cannot be mapped to {target!r}.")
         if target in seen:
             raise ImportRefused(
@@ -804,7 +807,12 @@ def import_run(*, job_id: int, run_seconds: float = RUN_SECONDS) -> bool:
                     a: sum(1 for r in results if r.action == a) for a in ("create", "update", "skip", "error")
                 }
                 ImportRowError.objects.bulk_create(
-                    ImportRowError(job=job, row_number=r.row_number, reason=r.reason[:2000], values=r.values)
+                    ImportRowError(
+                        job=job,
+                        row_number=r.row_number,
+                        reason=storable(r.reason[:2000]),
+                        values=[storable(v) for v in r.values],  # the rejected cells, as sent
+                    )
                     for r in results
                     if r.action == "error"
                 )

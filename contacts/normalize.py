@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from cdp_crm.textsafe import ensure_storable_text
+
 TAG_MAX_LENGTH = 50
 _DOMAIN_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN_RE = re.compile(rf"^{_DOMAIN_LABEL}(\.{_DOMAIN_LABEL})+$")
@@ -73,7 +75,7 @@ def clean_tags(values: Iterable[str] | None) -> list[str]:
     for value in values:
         if not isinstance(value, str):
             raise ValidationError("Tags must be a list of strings.", code="invalid")
-        tag = value.strip().lower()
+        tag = ensure_storable_text(value.strip().lower())
         if len(tag) > TAG_MAX_LENGTH:
             # Refused rather than cut: a truncated tag would silently join a different group.
             raise ValidationError(

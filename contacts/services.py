@@ -16,6 +16,7 @@ from django.utils.text import slugify
 from accounts.models import Role
 from accounts.roles import has_role
 from cdp_crm.errors import Conflict, Forbidden, NotFound
+from cdp_crm.textsafe import ensure_storable_text
 from contacts import custom_fields, permissions
 from contacts.models import (
     Company,
@@ -47,6 +48,8 @@ CONTACT_FIELDS = frozenset(
         "custom_fields",
     }
 )
+# Positions order a handful of fields; the bound keeps a typed number inside the int column.
+MAX_CUSTOM_FIELD_POSITION = 10_000
 COMPANY_FIELDS = frozenset({"name", "domain", "industry", "size", "owner", "custom_fields"})
 
 
@@ -422,7 +425,7 @@ def _clean_common(model: type[models.Model], instance: models.Model, name: str, 
     if not isinstance(value, str):
         raise ValidationError("Expected text.", code="invalid")
     # Field.clean checks max_length and blank=False (a company needs a name).
-    return model._meta.get_field(name).clean(value.strip(), instance)
+    return model._meta.get_field(name).clean(ensure_storable_text(value.strip()), instance)
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -571,8 +574,8 @@ def custom_field_update(
     label = (label or "").strip()
     if not label:
         raise ValidationError({"label": ["Give the field a label."]})
-    if position < 0:
-        raise ValidationError({"position": ["Position cannot be negative."]})
+    if not 0 <= position <= MAX_CUSTOM_FIELD_POSITION:
+        raise ValidationError({"position": [f"Position is a number from 0 to {MAX_CUSTOM_FIELD_POSITION}."]})
     field.label = label[:100]
     field.choices = _clean_choices(field.field_type, choices)
     field.position = position

@@ -53,7 +53,12 @@ def can_change_task(user: AbstractBaseUser | None, task: Task) -> bool:
     return has_role(user, Role.SALES) and user.pk in (task.assignee_id, task.created_by_id)
 
 
-def _ensure_can_write(user: AbstractBaseUser | None, *, what: str) -> None:
+def ensure_can_change_task(user: AbstractBaseUser | None, task: Task) -> None:
+    if not can_change_task(user, task):
+        raise Forbidden("Only the assignee, the creator or an Admin may change this task.")
+
+
+def ensure_can_write(user: AbstractBaseUser | None, *, what: str) -> None:
     if not can_write(user):
         raise Forbidden(f"Your role may not log {what}.")
 
@@ -104,7 +109,7 @@ def activity_log(
     company: Company | None = None,
 ) -> Activity:
     """Log a note, call, email or meeting on a contact and/or a deal and/or a company."""
-    _ensure_can_write(actor, what="activities")
+    ensure_can_write(actor, what="activities")
     _linked(contact, deal, company, what="activity")
     if kind not in ActivityKind.values:
         raise DomainError(f"Unknown activity kind {kind!r}.", fields={"kind": ["Choose a kind."]})
@@ -167,7 +172,7 @@ def task_create(
     company: Company | None = None,
 ) -> Task:
     """Create a task; it is assigned to the actor unless someone else is named."""
-    _ensure_can_write(actor, what="tasks")
+    ensure_can_write(actor, what="tasks")
     title = title.strip()
     if not title:
         raise DomainError("A task needs a title.", fields={"title": ["This field is required."]})
@@ -190,8 +195,7 @@ def task_create(
 @transaction.atomic
 def task_update(*, task: Task, actor: AbstractBaseUser | None, **fields: Any) -> Task:
     """Change title, due time or assignee, and/or `done`. A new due time gets a new reminder."""
-    if not can_change_task(actor, task):
-        raise Forbidden("Only the assignee, the creator or an Admin may change this task.")
+    ensure_can_change_task(actor, task)
     done = fields.pop("done", None)
     unknown = set(fields) - TASK_FIELDS
     if unknown:

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cdp_crm.api import Pagination, paginated_response
+from cdp_crm.params import parse_id
 from contacts.models import Company, Contact
 from pipeline import activities, activity_selectors
 from pipeline.models import ActivityKind, Deal
@@ -75,6 +76,7 @@ class ActivityListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
+        activities.ensure_can_write(request.user, what="activities")  # before validating the body
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         activity = activities.activity_log(actor=request.user, **data.validated_data)
@@ -155,8 +157,8 @@ class AssigneeFilterField(serializers.CharField):
         value = super().to_internal_value(data).strip().lower()
         if value == "me":
             return value
-        if value.isdigit():
-            return int(value)
+        if (user_id := parse_id(value)) is not None:
+            return user_id
         raise serializers.ValidationError('Expected a user id or "me".')
 
 
@@ -184,6 +186,7 @@ class TaskListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
+        activities.ensure_can_write(request.user, what="tasks")  # before validating the body
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         task = activities.task_create(actor=request.user, **data.validated_data)
@@ -202,6 +205,7 @@ class TaskDetailApi(APIView):
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def patch(self, request, pk: int):
         task = activity_selectors.task_get(user=request.user, task_id=pk)
+        activities.ensure_can_change_task(request.user, task)  # before validating the body
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         task = activities.task_update(task=task, actor=request.user, **data.validated_data)

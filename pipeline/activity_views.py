@@ -69,6 +69,7 @@ def record_activities(request: HttpRequest, scope: str, pk: int) -> HttpResponse
 @domain_errors
 def activity_create(request: HttpRequest, scope: str, pk: int) -> HttpResponse:
     record = activity_selectors.record_get(user=request.user, scope=scope, pk=pk)
+    activities.ensure_can_write(request.user, what="activities")  # a read-only role gets 403, not form errors
     form = ActivityForm(request.POST)
     if form.is_valid():
         try:
@@ -137,6 +138,7 @@ def activity_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @domain_errors
 def task_create(request: HttpRequest, scope: str, pk: int) -> HttpResponse:
     record = activity_selectors.record_get(user=request.user, scope=scope, pk=pk)
+    activities.ensure_can_write(request.user, what="tasks")  # a read-only role gets 403, not form errors
     users = activity_selectors.assignee_choices(user=request.user)
     form = TaskForm(request.POST, users=users)
     if form.is_valid():

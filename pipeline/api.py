@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from cdp_crm.api import OwnerFilterField, Pagination, owner_field, paginated_response
 from contacts.models import Company, Contact
-from pipeline import selectors, services
+from pipeline import permissions, selectors, services
 from pipeline.models import DealStatus, Stage
 
 
@@ -115,6 +115,8 @@ class DealListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
+        # permission before validation: a role that may not create learns nothing from form errors
+        permissions.ensure_can_create_deal(request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
@@ -141,6 +143,8 @@ class DealDetailApi(APIView):
         """Properties, `stage` (recorded as a stage change, like a drag on the board) and
         `status` (won; lost with `lost_reason`; open reopens) in one all-or-nothing change."""
         deal = selectors.deal_get(user=request.user, deal_id=pk)
+        # before validation, and even for an empty PATCH (which changes nothing but answered 200)
+        permissions.ensure_can_change_deal(request.user, deal)
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from cdp_crm.params import parse_id
 from contacts.forms import CompanyPickerField
 from contacts.models import Contact
 from pipeline.selectors import BoardFilters
@@ -45,7 +46,7 @@ class BoardFilterForm(forms.Form):
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         owner = (data.get("owner") or self.data.get("owner") or default_owner).strip().lower()
-        if owner not in {"mine", "all", "none"} and not owner.isdigit():
+        if owner not in {"mine", "all", "none"} and parse_id(owner) is None:
             owner = default_owner
         return BoardFilters(
             owner=owner,

@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import Role
 from accounts.roles import has_role
 from cdp_crm.errors import NotFound
+from cdp_crm.params import parse_id
 from contacts.permissions import ensure_can_read
 from pipeline.models import Deal, DealStatus, LostReason, Pipeline, Stage, StageChange
 
@@ -137,8 +138,8 @@ class BoardFilters:
             q &= Q(owner_id=user.pk)
         elif self.owner == "none":
             q &= Q(owner__isnull=True)
-        elif self.owner.isdigit():
-            q &= Q(owner_id=int(self.owner))
+        elif (owner_id := parse_id(self.owner)) is not None:
+            q &= Q(owner_id=owner_id)
         if self.close_from:
             q &= Q(expected_close_date__gte=self.close_from)
         if self.close_to:

@@ -15,6 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from cdp_crm.errors import Conflict
+from cdp_crm.textsafe import ensure_storable_text
 from contacts import services as contact_services
 from contacts.models import Company, Contact, LifecycleStage
 from pipeline import permissions
@@ -23,6 +24,8 @@ from pipeline.models import Deal, DealStatus, LostReason, Pipeline, Stage, Stage
 Actor = AbstractBaseUser | None
 
 # Lifecycle stages a new deal lifts to `opportunity`; a customer with a new deal stays a customer.
+# A stage older than ten years is not "rotting"; the bound also keeps the value in an int column.
+MAX_ROTTING_DAYS = 3650
 BEFORE_OPPORTUNITY = frozenset({LifecycleStage.VISITOR, LifecycleStage.SUBSCRIBER, LifecycleStage.LEAD})
 DEAL_FIELDS = frozenset(
     {"title", "amount", "currency", "contact", "company", "owner", "expected_close_date", "participants"}
@@ -127,7 +130,7 @@ def deal_mark_won(*, deal: Deal, actor: Actor) -> Deal:
 @transaction.atomic
 def deal_mark_lost(*, deal: Deal, actor: Actor, reason: str) -> Deal:
     """Lose a deal for one of the configured reasons. It leaves the board but stays findable."""
-    reason = (reason or "").strip()
+    reason = _storable((reason or "").strip(), field="lost_reason")
     if not reason:
         raise ValidationError({"lost_reason": ["Pick the reason the deal was lost."]})
     if not LostReason.objects.filter(name=reason, active=True).exists():
@@ -384,11 +387,13 @@ def _apply_stage(stage: Stage, *, name: str, probability: Any, rotting_days: Any
     try:
         # Empty or 0 turns rotting off (as Odoo's "days to rot").
         days = int(rotting_days) if rotting_days not in (None, "") else None
-        if days is not None and days < 0:
+        if days is not None and not 0 <= days <= MAX_ROTTING_DAYS:
             raise ValueError
         stage.rotting_days = days or None
     except (TypeError, ValueError):
-        errors["rotting_days"] = ["Rotting days is a whole number of days, or empty for never."]
+        errors["rotting_days"] = [
+            f"Rotting days is a whole number of days up to {MAX_ROTTING_DAYS}, or empty for never."
+        ]
     if errors:
         raise ValidationError(errors)
 
@@ -423,9 +428,16 @@ def lost_reason_delete(*, actor: Actor, reason: LostReason) -> None:
 
 
 def _clean_name(value: Any, *, field: str, max_length: int = 100) -> str:
-    value = str(value or "").strip()
+    value = _storable(str(value or "").strip(), field=field)
     if not value:
         raise ValidationError({field: ["This cannot be empty."]})
     if len(value) > max_length:
         raise ValidationError({field: [f"At most {max_length} characters."]})
     return value
+
+
+def _storable(value: str, *, field: str) -> str:
+    try:
+        return ensure_storable_text(value)
+    except ValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from cdp_crm.errors import Conflict, domain_errors
+from cdp_crm.params import parse_id
 from contacts import selectors as contact_selectors
 from pipeline import permissions, selectors, services
 from pipeline.forms import BoardFilterForm, ContactPickerField, DealForm, contact_label
@@ -92,9 +93,7 @@ def board(request: HttpRequest) -> HttpResponse:
         return render(
             request, "pipeline/board_empty.html", {"can_configure": permissions.can_configure(request.user)}
         )
-    pipeline = selectors.pipeline_get(
-        user=request.user, pipeline_id=int(pipeline_id) if (pipeline_id or "").isdigit() else None
-    )
+    pipeline = selectors.pipeline_get(user=request.user, pipeline_id=parse_id(pipeline_id))
     filters = _board_filters(request)
     the_board = selectors.board_get(user=request.user, pipeline=pipeline, filters=filters)
     now = timezone.now()
@@ -121,7 +120,7 @@ def board_column(request: HttpRequest, pk: int) -> HttpResponse:
     """The next page of one column's cards (infinite scroll)."""
     stage = selectors.stage_get(user=request.user, stage_id=pk)
     filters = _board_filters(request)
-    offset = int(request.GET["offset"]) if request.GET.get("offset", "").isdigit() else 0
+    offset = parse_id(request.GET.get("offset")) or 0
     cards, has_more = selectors.column_cards(user=request.user, stage=stage, filters=filters, offset=offset)
     column = selectors.Column(
         stage=stage, cards=_decorate(cards, now=timezone.now(), user=request.user), has_more=has_more
@@ -165,10 +164,8 @@ def _next_is_board(request: HttpRequest) -> bool:
 @domain_errors
 def deal_move(request: HttpRequest, pk: int) -> HttpResponse:
     deal = selectors.deal_get(user=request.user, deal_id=pk)
-    stage_id = request.POST.get("stage", "")
-    to_stage = (
-        selectors.stage_get(user=request.user, stage_id=int(stage_id)) if stage_id.isdigit() else deal.stage
-    )
+    stage_id = parse_id(request.POST.get("stage"))
+    to_stage = deal.stage if stage_id is None else selectors.stage_get(user=request.user, stage_id=stage_id)
     after = _neighbour(request.POST.get("after"))
     before = _neighbour(request.POST.get("before"))
     try:
@@ -181,7 +178,8 @@ def deal_move(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _neighbour(value: str | None) -> Deal | None:
-    return Deal.objects.filter(pk=int(value)).first() if (value or "").isdigit() else None
+    pk = parse_id(value)
+    return Deal.objects.filter(pk=pk).first() if pk is not None else None
 
 
 def _refused(request: HttpRequest, deal: Deal, exc: Exception) -> HttpResponse:
@@ -257,9 +255,9 @@ def deal_lost(request: HttpRequest, pk: int) -> HttpResponse:
 def deal_create(request: HttpRequest) -> HttpResponse:
     """Quick add, from a column (stage filled in) or the board's "+ Deal"."""
     permissions.ensure_can_create_deal(request.user)
-    stage_id = request.POST.get("stage") or request.GET.get("stage") or ""
-    if stage_id.isdigit():
-        stage = selectors.stage_get(user=request.user, stage_id=int(stage_id))
+    stage_id = parse_id(request.POST.get("stage") or request.GET.get("stage"))
+    if stage_id is not None:
+        stage = selectors.stage_get(user=request.user, stage_id=stage_id)
     else:
         pipeline = selectors.pipeline_get(user=request.user, pipeline_id=None)
         stage = pipeline.stages.first()
@@ -444,8 +442,8 @@ def pipeline_settings_post(request: HttpRequest, action: str) -> HttpResponse:
 
 
 def _get(model, data):
-    pk = data.get("id", "")
-    obj = model.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+    pk = parse_id(data.get("id"))
+    obj = model.objects.filter(pk=pk).first() if pk is not None else None
     if obj is None:
         raise Http404(f"No such {model._meta.verbose_name}.")
     return obj
@@ -456,9 +454,11 @@ def _get(model, data):
 def deal_participants(request: HttpRequest, pk: int) -> HttpResponse:
     """Add (`add`: the contact picker's value) or remove (`remove`: a contact id) a participant."""
     deal = selectors.deal_get(user=request.user, deal_id=pk)
+    # before reading the picker: a refused user gets 403, not "pick a contact" and a redirect
+    permissions.ensure_can_change_deal(request.user, deal)
     people = {p.pk: p for p in deal.participants.all()}
-    if request.POST.get("remove", "").isdigit():
-        people.pop(int(request.POST["remove"]), None)
+    if (remove := parse_id(request.POST.get("remove"))) is not None:
+        people.pop(remove, None)
     else:
         try:
             contact = ContactPickerField(required=True).clean(request.POST.get("add", ""))

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from cdp_crm.api import Pagination, paginated_response
 from contacts.api import ContactOutputSerializer
 
-from . import selectors, services, webhooks
+from . import permissions, selectors, services, webhooks
 from .models import SegmentKind
 
 
@@ -52,6 +52,7 @@ class SegmentListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
+        permissions.ensure_can_manage(request.user)  # a refused role gets 403, not a 400 on its input
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         segment = services.segment_create(actor=request.user, **data.validated_data)
@@ -74,6 +75,7 @@ class SegmentDetailApi(APIView):
     @extend_schema(request=PatchSerializer, responses=OutputSerializer)
     def patch(self, request, pk: int):
         segment = selectors.segment_get(user=request.user, segment_id=pk)
+        permissions.ensure_can_manage(request.user)
         data = self.PatchSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         segment = services.segment_update(actor=request.user, segment=segment, **data.validated_data)
@@ -145,11 +147,16 @@ class SegmentWebhookListApi(APIView):
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request, pk: int):
         segment = selectors.segment_get(user=request.user, segment_id=pk)
-        return Response(self.OutputSerializer(selectors.segment_webhooks(segment=segment), many=True).data)
+        return Response(
+            self.OutputSerializer(
+                selectors.segment_webhooks(user=request.user, segment=segment), many=True
+            ).data
+        )
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request, pk: int):
         segment = selectors.segment_get(user=request.user, segment_id=pk)
+        permissions.ensure_can_manage(request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         hook = webhooks.webhook_create(actor=request.user, segment=segment, **data.validated_data)
@@ -188,5 +195,5 @@ class SegmentDeliveryListApi(APIView):
     @extend_schema(responses=OutputSerializer(many=True))
     def get(self, request, pk: int):
         segment = selectors.segment_get(user=request.user, segment_id=pk)
-        deliveries = selectors.webhook_delivery_list(segment=segment)
+        deliveries = selectors.webhook_delivery_list(user=request.user, segment=segment)
         return paginated_response(self.OutputSerializer, deliveries, request=request, view=self)

@@ -5,6 +5,8 @@
 - Admin and Marketing build, edit and delete segments, change static members and manage webhooks:
   audiences are marketing's tool, and Marketing's CRM read-only rule is about CRM records, which
   segment membership does not change.
+- Webhooks and their delivery log are seen by Admin and Marketing only: a webhook URL is often a
+  credential (Slack, Zapier and similar hooks carry their token in the path).
 - Only an Admin may let a webhook reach private, loopback or link-local addresses (an SSRF door).
 """
 

@@ -15,7 +15,7 @@ from identity.models import ActivityKind, DailyActivity
 
 from . import compiler
 from .models import Membership, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
-from .permissions import ensure_can_read
+from .permissions import ensure_can_manage, ensure_can_read
 
 PREVIEW_SAMPLE = 10
 
@@ -95,7 +95,10 @@ def segment_sizes(*, segment: Segment, days: int = 30) -> list[SizeSample]:
     return list(reversed(samples))
 
 
-def segment_webhooks(*, segment: Segment) -> list[Webhook]:
+# Webhooks and their delivery log are for the roles that manage them: a webhook URL is often a
+# credential (Slack, Zapier and similar hooks carry their token in the path).
+def segment_webhooks(*, user: AbstractBaseUser, segment: Segment) -> list[Webhook]:
+    ensure_can_manage(user)
     return list(Webhook.objects.filter(segment=segment).order_by("pk"))
 
 
@@ -107,11 +110,13 @@ def webhook_get(*, user: AbstractBaseUser, webhook_id: int) -> Webhook:
     return hook
 
 
-def webhook_delivery_list(*, segment: Segment) -> QuerySet[WebhookDelivery]:
+def webhook_delivery_list(*, user: AbstractBaseUser, segment: Segment) -> QuerySet[WebhookDelivery]:
+    ensure_can_manage(user)
     return WebhookDelivery.objects.filter(webhook__segment=segment).order_by("-created_at", "-pk")
 
 
-def webhook_deliveries(*, segment: Segment, limit: int = 30) -> list[WebhookDelivery]:
+def webhook_deliveries(*, user: AbstractBaseUser, segment: Segment, limit: int = 30) -> list[WebhookDelivery]:
+    ensure_can_manage(user)
     return list(
         WebhookDelivery.objects.filter(webhook__segment=segment)
         .select_related("webhook")

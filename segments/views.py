@@ -5,6 +5,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -175,15 +176,16 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             names = selectors.segment_names(segment_ids=set(segment.depends_on or []))
             rules = compiler.outline(tree, segment_names=names)
+    can_manage = permissions.can_manage(request.user)
     context = {
         "segment": segment,
         "rules": rules,
         "invalid": invalid,
         "changes": selectors.segment_changes(segment=segment),
         "chart": chart,
-        "webhooks": selectors.segment_webhooks(segment=segment),
-        "deliveries": selectors.webhook_deliveries(segment=segment),
-        "can_manage": permissions.can_manage(request.user),
+        "webhooks": selectors.segment_webhooks(user=request.user, segment=segment) if can_manage else [],
+        "deliveries": selectors.webhook_deliveries(user=request.user, segment=segment) if can_manage else [],
+        "can_manage": can_manage,
         "can_allow_private": permissions.can_allow_private(request.user),
         "webhook_form": WebhookForm(),
         "members_form": MembersAddForm(),
@@ -210,7 +212,9 @@ def segment_recompute(request: HttpRequest, pk: int) -> HttpResponse:
     segment = selectors.segment_get(user=request.user, segment_id=pk)
     from .tasks import segment_refresh
 
-    segment_refresh.delay(segment.pk)
+    # a wake-up after commit, like every other enqueue (inside a test's or a caller's transaction
+    # the worker must not refresh a segment that is not committed, or is rolled back)
+    transaction.on_commit(lambda: segment_refresh.delay(segment.pk))
     messages.info(request, "Recompute queued.")
     return redirect(segment)
 
@@ -318,6 +322,7 @@ def segment_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
 @domain_errors
 def webhook_add(request: HttpRequest, pk: int) -> HttpResponse:
     segment = selectors.segment_get(user=request.user, segment_id=pk)
+    _ensure_manage(request)  # before the form: a refused role learns nothing from its errors
     form = WebhookForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))

@@ -54,6 +54,33 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(bar, red=True, bold=True)
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session, shared by tests/browser and tests/trust (Playwright's
+    sync API allows one instance per thread)."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls a test makes between
+    # browser steps are still synchronous, so Django's async-safety guard must stand aside.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
 @pytest.fixture
 def admin_user(db):
     return make_admin(username="admin-user", first_name="Ada")
@@ -145,6 +172,31 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_survives_a_deadlock_with_the_worker():
+    """A transactional test ends with one TRUNCATE of every table. The session's Celery worker may
+    still be running a wake-up that test queued (an /v1 post's ingest batch, the stitching it
+    triggers) and hold row locks on some of those tables while it asks for another, so Postgres
+    can pick the TRUNCATE as a deadlock victim and the test errors at teardown. The TRUNCATE
+    rolled back as a whole: running it again once the worker's transaction is over is safe."""
+    from django.db import OperationalError
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    original = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        for attempt in range(5):
+            try:
+                return original(self, sql_list)
+            except OperationalError as exc:
+                if getattr(exc.__cause__, "sqlstate", None) != "40P01" or attempt == 4:  # deadlock_detected
+                    raise
+
+    BaseDatabaseOperations.execute_sql_flush = execute_sql_flush
+    yield
+    BaseDatabaseOperations.execute_sql_flush = original
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@ import pytest
 
 from contacts.models import Contact
 from segments import services
-from segments.models import Segment
+from segments.models import Segment, Webhook
 from tests.factories import make_contact
 from tests.segments.helpers import members, page, track
 
@@ -174,9 +174,14 @@ def test_static_members_from_the_contact_list_selection(marketing_client, admin_
 
 def test_sales_reads_but_does_not_change(client, sales_user):
     segment = services.segment_create(actor=None, name="S", definition={})
+    Webhook.objects.create(segment=segment, url="https://hooks.example.com/T0/B0/token-in-path", secret="s")
     client.force_login(sales_user)
     assert client.get("/segments/").status_code == 200
-    assert client.get(segment.get_absolute_url()).status_code == 200
+    detail = client.get(segment.get_absolute_url())
+    assert detail.status_code == 200
+    assert b"token-in-path" not in detail.content  # a webhook URL can be a credential
+    assert client.get(f"/api/v1/segments/{segment.pk}/webhooks/").status_code == 403
+    assert client.get(f"/api/v1/segments/{segment.pk}/deliveries/").status_code == 403
     assert client.get("/segments/new/").status_code == 403
     assert client.post(f"/segments/{segment.pk}/delete/").status_code == 403
     assert (
