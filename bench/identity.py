@@ -196,7 +196,10 @@ class Bench:
         import psycopg
 
         with psycopg.connect(self.db_url, autocommit=True) as conn:
-            return conn.execute("SELECT count(*) FROM events_ingestqueue WHERE dead_at IS NULL").fetchone()[0]
+            return conn.execute(
+                "SELECT (SELECT count(*) FROM events_ingestqueue WHERE dead_at IS NULL)"
+                " + (SELECT coalesce(sum(size), 0) FROM events_ingestbatch)"
+            ).fetchone()[0]
 
     def throughput(self) -> tuple[int, float]:
         while self.queue_depth():

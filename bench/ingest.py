@@ -143,7 +143,8 @@ def empty_tables(bench_url: str) -> None:
     with psycopg.connect(bench_url, autocommit=True) as conn:
         # CASCADE: tables of later apps (identity) reference events_event.
         conn.execute(
-            "TRUNCATE events_ingestqueue, events_eventdedup, events_rejectedevent, events_event CASCADE"
+            "TRUNCATE events_ingestqueue, events_ingestbatch, events_eventdedup, events_rejectedevent, "
+            "events_event CASCADE"
         )
         # No VACUUM ANALYZE here: statistics saying "empty" made the foreign-key checks plan sequential
         # scans of the growing tables (autovacuum is off on the shared server, so they never

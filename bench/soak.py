@@ -206,7 +206,8 @@ class Soak:
             try:
                 with psycopg.connect(self.db_url, autocommit=True, connect_timeout=3) as conn:
                     return conn.execute(
-                        "SELECT count(*) FROM events_ingestqueue WHERE dead_at IS NULL"
+                        "SELECT (SELECT count(*) FROM events_ingestqueue WHERE dead_at IS NULL)"
+                        " + (SELECT coalesce(sum(size), 0) FROM events_ingestbatch)"
                     ).fetchone()[0]
             except psycopg.OperationalError:
                 time.sleep(0.2)
@@ -306,7 +307,10 @@ class Soak:
                 "SELECT count(*) FROM identity_contactevent "
                 "WHERE type IN ('page', 'screen', 'track') AND NOT is_bot"
             ).fetchone()[0]
-            queued = conn.execute("SELECT count(*) FROM events_ingestqueue").fetchone()[0]
+            queued = conn.execute(
+                "SELECT (SELECT count(*) FROM events_ingestqueue)"
+                " + (SELECT coalesce(sum(size), 0) FROM events_ingestbatch)"
+            ).fetchone()[0]
             dead = conn.execute(
                 "SELECT count(*) FROM events_ingestqueue WHERE dead_at IS NOT NULL"
             ).fetchone()[0]

@@ -8,6 +8,7 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
 from events.models import Event, RejectedEvent
+from events.services import ingest_batches_forget
 
 # Per transaction: short locks, and a crash loses at most one batch of progress (the caller
 # resumes from what is left).
@@ -31,18 +32,22 @@ def _delete_in_batches(queryset, model) -> Counts:
             ids = list(queryset.order_by("pk").values_list("pk", flat=True)[:DELETE_BATCH])
             if not ids:
                 return deleted
+            if model is Event:
+                ingest_batches_forget(event_ids=ids)
             # The ORM's collector also removes the rows pointing at them (queue, projections).
             _add(deleted, model.objects.filter(pk__in=ids).delete()[1])
 
 
 def events_delete(*, event_ids: Collection[int]) -> Counts:
-    """Delete events by id (with their queue rows and the projections that point at them), one
+    """Delete events by id (out of the queue, with the projections that point at them), one
     transaction per DELETE_BATCH. Returns rows deleted per model label."""
     ids = sorted(set(event_ids))
     deleted: Counts = {}
     for start in range(0, len(ids), DELETE_BATCH):
         with transaction.atomic():
-            _add(deleted, Event.objects.filter(pk__in=ids[start : start + DELETE_BATCH]).delete()[1])
+            chunk = ids[start : start + DELETE_BATCH]
+            ingest_batches_forget(event_ids=chunk)
+            _add(deleted, Event.objects.filter(pk__in=chunk).delete()[1])
     return deleted
 
 

@@ -131,9 +131,9 @@ def _retention_batch(*, source_id: int, cutoff: dt.datetime, limit: int) -> int:
         event_ids = sorted(row[0] for row in cursor.fetchall())
         if not event_ids:
             return 0
-        # Queue rows first: a worker holding one (stitching it right now) makes this wait, so
-        # the projection it commits is visible to the hooks below.
-        cursor.execute("DELETE FROM events_ingestqueue WHERE event_id = ANY(%s::bigint[])", [event_ids])
+        # Out of the queue first: a worker holding their batch (stitching it right now) makes
+        # this wait, so the projection it commits is visible to the hooks below.
+        services.ingest_batches_forget(event_ids=event_ids)
         events_delete_hooks(event_ids=event_ids)
         cursor.execute("DELETE FROM events_event WHERE id = ANY(%s::bigint[])", [event_ids])
         return cursor.rowcount

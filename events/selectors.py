@@ -1,11 +1,11 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMinute
 from django.utils import timezone
 
-from events.models import Event, IngestQueue, RejectedEvent, Source
+from events.models import Event, IngestBatch, IngestQueue, RejectedEvent, Source
 
 
 def source_counts() -> dict[str, int]:
@@ -87,6 +87,19 @@ def dead_letter_list(*, limit: int = 100) -> QuerySet[IngestQueue]:
         .select_related("event", "event__source")
         .order_by("-dead_at", "-event_id")[:limit]
     )
+
+
+def queued_event_ids() -> list[int]:
+    """Stored events still waiting for a worker (batches and per-event retries, dead letters
+    left out), oldest first."""
+    ids = [pk for batch in IngestBatch.objects.values_list("event_ids", flat=True) for pk in batch]
+    ids += IngestQueue.objects.filter(dead_at__isnull=True).values_list("event_id", flat=True)
+    return sorted(ids)
+
+
+def queued_event_count() -> int:
+    batched = IngestBatch.objects.aggregate(n=Sum("size"))["n"] or 0
+    return batched + IngestQueue.objects.filter(dead_at__isnull=True).count()
 
 
 def dead_letter_count() -> int:

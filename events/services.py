@@ -1,8 +1,10 @@
+from __future__ import annotations
+
 import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +20,7 @@ from cdp_crm.errors import DomainError
 from events import permissions
 from events.group_commit import GroupCommit, Pending
 from events.ingest import Message, Rejection
-from events.models import EventDedup, IngestQueue, Source, SourceKind, new_write_key
+from events.models import Event, EventDedup, IngestQueue, Source, SourceKind, new_write_key
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def _json(value) -> str:
 
 
 # ONE statement stores the events of any number of requests (group commit, below), their dedup
-# keys, queue rows and rejected messages: atomic on its own, so it runs in autocommit, and the
+# keys, their queue row and rejected messages: atomic on its own, so it runs in autocommit, and the
 # commit that makes it durable is the statement's own. The rows travel as jsonb parameters
 # unpacked by Postgres: quoting fourteen Python lists into array literals cost more per event than
 # the inserts themselves (docs/benchmarks.md). `r` is the request a row came from, `n` its place
@@ -89,8 +91,9 @@ WITH input AS (
     FROM kept ORDER BY n
     RETURNING id, received_at
 ), queued AS (
-    INSERT INTO events_ingestqueue (event_id, enqueued_at, attempts, last_error)
-    SELECT id, received_at, 0, '' FROM stored
+    -- one queue row for the whole statement (IngestBatch), not one per event
+    INSERT INTO events_ingestbatch (event_ids, size, enqueued_at)
+    SELECT array_agg(id ORDER BY id), count(*), min(received_at) FROM stored HAVING count(*) > 0
 ), rejected AS (
     INSERT INTO events_rejectedevent (source_id, received_at, reason, payload)
     SELECT src, recv, reason, payload
@@ -253,32 +256,149 @@ def _processor():
 
 
 def ingest_queue_process(*, limit: int = 500) -> int:
-    """Claim up to `limit` queued events (SKIP LOCKED: workers never wait on each other), hand
+    """Claim about `limit` queued events (SKIP LOCKED: workers never wait on each other), hand
     them to the configured processor and delete their queue rows in the same transaction.
-    A failing batch is retried row by row so one poison event cannot block the others."""
+    Events retried on their own (IngestQueue) go first, then batches (IngestBatch). A failing
+    claim is retried event by event, so one poison event cannot block the others."""
     processor = _processor()
     with transaction.atomic():
         ids = list(
             IngestQueue.objects.filter(dead_at__isnull=True)
-            # Oldest first by the primary key (event ids grow with arrival): no second index to
-            # maintain on every stored event.
             .order_by("event_id")
             .select_for_update(skip_locked=True)
             .values_list("event_id", flat=True)[:limit]
         )
-        if not ids:
-            return 0
-        try:
-            with transaction.atomic():
-                if processor:
-                    processor(event_ids=ids)
-                IngestQueue.objects.filter(event_id__in=ids).delete()
-            return len(ids)
-        except Exception:
-            logger.warning(
-                "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
-            )
+        if ids:
+            try:
+                with transaction.atomic():
+                    if processor:
+                        processor(event_ids=ids)
+                    IngestQueue.objects.filter(event_id__in=ids).delete()
+                return len(ids)
+            except Exception:
+                logger.warning(
+                    "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
+                )
+        else:
+            claim = _BatchClaim.take(limit=limit)
+            if not claim.event_ids:
+                return 0
+            ids = claim.event_ids
+            try:
+                with transaction.atomic():
+                    if processor:
+                        processor(event_ids=ids)
+                    claim.release()
+                return len(ids)
+            except Exception:
+                logger.warning(
+                    "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
+                )
+                # Each event gets a queue row of its own (committed with the batch's release):
+                # from here on it is retried, counted and dead-lettered on its own.
+                claim.release()
+                IngestQueue.objects.bulk_create(
+                    [IngestQueue(event_id=pk, enqueued_at=timezone.now()) for pk in _existing(ids)],
+                    ignore_conflicts=True,
+                )
     return sum(_process_one(event_id=event_id, processor=processor) for event_id in ids)
+
+
+def _existing(event_ids: list[int]) -> list[int]:
+    return list(Event.objects.filter(pk__in=event_ids).order_by("pk").values_list("pk", flat=True))
+
+
+@dataclass(slots=True)
+class _BatchClaim:
+    """Batch rows locked by this transaction: whole ones (deleted on release) and at most one
+    split (trimmed to the ids not taken)."""
+
+    event_ids: list[int]
+    whole: list[int]
+    split: tuple[int, list[int]] | None
+
+    # Rows asked for in the first round of a claim; later rounds ask for as many as the sizes
+    # seen so far say are needed to reach the limit.
+    FIRST_ROUND = 8
+
+    @classmethod
+    def take(cls, *, limit: int) -> _BatchClaim:
+        claim = cls(event_ids=[], whole=[], split=None)
+        after, want = 0, cls.FIRST_ROUND
+        with connection.cursor() as cursor:
+            while len(claim.event_ids) < limit:
+                cursor.execute(
+                    """
+                    SELECT id, event_ids FROM events_ingestbatch WHERE id > %s
+                    ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+                    """,
+                    [after, want],
+                )
+                rows = cursor.fetchall()
+                for batch_id, event_ids in rows:
+                    room = limit - len(claim.event_ids)
+                    if room <= 0:
+                        break  # locked but untouched: released with the transaction
+                    if len(event_ids) <= room:
+                        claim.whole.append(batch_id)
+                        claim.event_ids.extend(event_ids)
+                    else:
+                        claim.split = (batch_id, event_ids[room:])
+                        claim.event_ids.extend(event_ids[:room])
+                if len(rows) < want:
+                    break
+                after = rows[-1][0]
+                seen = len(claim.whole) + (claim.split is not None)
+                average = len(claim.event_ids) / max(seen, 1)
+                want = min(500, max(1, -(-(limit - len(claim.event_ids)) // max(int(average), 1))))
+        claim.event_ids.sort()
+        return claim
+
+    def release(self) -> None:
+        """The claimed events are done (or handed to per-event rows): drop them from the queue."""
+        with connection.cursor() as cursor:
+            if self.whole:
+                cursor.execute("DELETE FROM events_ingestbatch WHERE id = ANY(%s)", [self.whole])
+            if self.split:
+                batch_id, rest = self.split
+                cursor.execute(
+                    "UPDATE events_ingestbatch SET event_ids = %s, size = %s WHERE id = %s",
+                    [rest, len(rest), batch_id],
+                )
+        self.whole, self.split = [], None
+
+
+def ingest_batches_forget(*, event_ids: Collection[int]) -> None:
+    """Take events that are about to be deleted (erasure, retention) out of the queue, in the
+    deleting transaction. The batches holding them are locked first, so a worker stitching one
+    of them right now makes this wait and the caller then sees what it committed."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return
+    gone = set(ids)
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A batch's ids ascend, so its first and last bound it; most deletions (old events) meet
+        # no queued batch at all and the overlap test never runs. The literal array makes
+        # Postgres hash the = ANY lookup (linear in the queued events, not their product).
+        cursor.execute(
+            """
+            SELECT id, event_ids FROM events_ingestbatch b
+            WHERE b.event_ids[1] <= %s AND b.event_ids[b.size] >= %s
+              AND EXISTS (SELECT 1 FROM unnest(b.event_ids) AS e(id) WHERE e.id = ANY(%s::bigint[]))
+            ORDER BY id FOR UPDATE
+            """,
+            [ids[-1], ids[0], ids],
+        )
+        for batch_id, queued in cursor.fetchall():
+            rest = [pk for pk in queued if pk not in gone]
+            if rest:
+                cursor.execute(
+                    "UPDATE events_ingestbatch SET event_ids = %s, size = %s WHERE id = %s",
+                    [rest, len(rest), batch_id],
+                )
+            else:
+                cursor.execute("DELETE FROM events_ingestbatch WHERE id = %s", [batch_id])
+        cursor.execute("DELETE FROM events_ingestqueue WHERE event_id = ANY(%s::bigint[])", [ids])
 
 
 def _process_one(*, event_id: int, processor) -> int:

@@ -13,6 +13,8 @@ from events import services
 from events.group_commit import GroupCommit, Pending
 from events.ingest import normalise
 from events.models import Event, EventDedup, RejectedEvent, Source
+from events.selectors import queued_event_ids
+from tests.events.test_queue import _wait_until_worker_idle
 
 
 def _run_threads(count, target):
@@ -99,23 +101,6 @@ def test_groups_are_cut_at_the_size_limit():
     assert all(size <= 300 for size in sizes[1:]) and len(sizes) >= 3
 
 
-def _queue_rows_inserted() -> int:
-    """Rows ever inserted into the queue table, from Postgres's statistics. Counting the table
-    would not do: a Celery worker other tests of the session left running drains committed rows."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'events_ingestqueue'")
-        return cursor.fetchone()[0]
-
-
-def _assert_queue_rows_inserted(*, since: int, expected: int) -> None:
-    # Backends report their counts when they exit (the writers' connections are closed): poll.
-    deadline = time.monotonic() + 20
-    while _queue_rows_inserted() - since < expected and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _queue_rows_inserted() - since == expected
-
-
 def _messages(ids, received_at):
     return [
         normalise({"type": "track", "event": "E", "userId": "u", "messageId": m}, received_at=received_at)
@@ -124,15 +109,17 @@ def _messages(ids, received_at):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_requests_with_overlapping_message_ids_store_each_event_exactly_once():
-    # given two sources and 12 requests that share messageIds across requests and sources
+def test_concurrent_requests_with_overlapping_message_ids_store_each_event_exactly_once(monkeypatch):
+    # given no worker draining the queue (no wake-ups; one woken by an earlier test has finished)
+    monkeypatch.setattr(services, "_wake_worker", lambda: None)
+    _wait_until_worker_idle()
+    # and two sources and 12 requests that share messageIds across requests and sources
     sources = [Source.objects.create(name="A"), Source.objects.create(name="B")]
     shared = [f"shared-{i}" for i in range(5)]
     now = datetime.now(UTC)
     requests = [(sources[i % 2], [*shared, f"own-{i}-{uuid.uuid4().hex}", f"own-{i}-b"]) for i in range(12)]
     counts = {}
     start = threading.Barrier(12)
-    queue_before = _queue_rows_inserted()
 
     def send(i):
         source, ids = requests[i]
@@ -153,7 +140,7 @@ def test_concurrent_requests_with_overlapping_message_ids_store_each_event_exact
     expected = sum(len(ids) for ids in per_source.values())  # 2 x 5 shared + 12 x 2 own
     assert expected == 34
     assert Event.objects.count() == EventDedup.objects.count() == expected
-    _assert_queue_rows_inserted(since=queue_before, expected=expected)
+    assert queued_event_ids() == sorted(Event.objects.values_list("pk", flat=True))
     for source in sources:
         stored = list(Event.objects.filter(source=source).values_list("message_id", flat=True))
         assert sorted(stored) == sorted(per_source[source.pk])

@@ -7,7 +7,8 @@ import pytest
 
 from events import services, tasks
 from events.ingest import normalise
-from events.models import Event, IngestQueue, Source
+from events.models import Event, IngestBatch, IngestQueue, Source
+from events.selectors import queued_event_count, queued_event_ids
 
 CALLS: list[list[int]] = []
 
@@ -40,11 +41,55 @@ def test_claimed_events_reach_the_processor_and_leave_the_queue(settings):
     CALLS.clear()
     source = Source.objects.create(name="s")
     _store(source, "a", "b", "c")
+    # one queue row for the whole request
+    (batch,) = IngestBatch.objects.all()
+    ids = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    assert (batch.event_ids, batch.size) == (ids, 3)
+    # a claim smaller than the batch takes its oldest events and leaves the rest queued
     assert services.ingest_queue_process(limit=2) == 2
+    assert [ids[:2]] == CALLS
+    batch.refresh_from_db()
+    assert (batch.event_ids, batch.size) == (ids[2:], 1)
     assert services.ingest_queue_process(limit=2) == 1
     assert services.ingest_queue_process(limit=2) == 0
-    assert sorted(i for call in CALLS for i in call) == sorted(Event.objects.values_list("pk", flat=True))
-    assert IngestQueue.objects.count() == 0
+    assert [ids[:2], ids[2:]] == CALLS
+    assert queued_event_count() == 0 and not IngestBatch.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_claim_gathers_many_small_batches_up_to_its_limit_oldest_first(settings):
+    settings.INGEST_PROCESSOR = "tests.events.test_queue.recording_processor"
+    CALLS.clear()
+    source = Source.objects.create(name="s")
+    for i in range(30):
+        _store(source, f"e{i}")
+    _store(source, *[f"big{i}" for i in range(40)])
+    ids = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    assert IngestBatch.objects.count() == 31
+    # 30 one-event batches and 20 of the big one's 40, then the rest of the big one
+    assert services.ingest_queue_process(limit=50) == 50
+    assert services.ingest_queue_process(limit=50) == 20
+    assert services.ingest_queue_process(limit=50) == 0
+    assert [ids[:50], ids[50:]] == CALLS
+    assert not IngestBatch.objects.exists()
+
+
+@pytest.mark.django_db
+def test_ids_of_events_deleted_while_queued_are_skipped(settings):
+    settings.INGEST_PROCESSOR = "tests.events.test_queue.recording_processor"
+    CALLS.clear()
+    source = Source.objects.create(name="s")
+    _store(source, "a", "b", "c", "d")
+    a, b, c, d = Event.objects.order_by("pk")
+    # an erasure takes two of them out of the queue with the events
+    from events.erasure import events_delete
+
+    events_delete(event_ids=[b.pk, d.pk])
+    (batch,) = IngestBatch.objects.all()
+    assert (batch.event_ids, batch.size) == ([a.pk, c.pk], 2)
+    # and a batch whose events are all gone disappears
+    events_delete(event_ids=[a.pk, c.pk])
+    assert not IngestBatch.objects.exists() and queued_event_ids() == []
 
 
 @pytest.mark.django_db
@@ -55,6 +100,8 @@ def test_a_poison_event_is_dead_lettered_and_does_not_block_the_others(settings)
     _store(source, "ok-1", "Poison", "ok-2")
     for _ in range(services.MAX_ATTEMPTS):
         services.ingest_queue_process(limit=10)
+    # the failed batch became one queue row per event; the good ones were processed
+    assert not IngestBatch.objects.exists()
     left = IngestQueue.objects.get()
     assert Event.objects.get(pk=left.event_id).event == "Poison"
     assert left.dead_at is not None and left.attempts == services.MAX_ATTEMPTS
@@ -91,10 +138,11 @@ def test_a_real_worker_drains_what_the_api_queued(client, celery_worker):
     assert response.status_code == 200
     assert Event.objects.count() == 20
     deadline = time.monotonic() + 30
-    while IngestQueue.objects.exists():
+    while queued_event_count():
         assert time.monotonic() < deadline, celery_worker.output()[-3000:]
         time.sleep(0.1)
     assert Event.objects.count() == 20  # processing never removes events
+    assert not IngestBatch.objects.exists() and not IngestQueue.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -107,12 +155,12 @@ def test_the_sweeper_drains_events_whose_wake_up_was_lost(celery_worker, monkeyp
     _store(source, "x", "y")
     monkeypatch.undo()
     time.sleep(0.5)
-    assert IngestQueue.objects.count() == 2
+    assert queued_event_count() == 2
     # when beat's sweep runs (the same task, sent by the schedule)
     tasks.ingest_drain.apply_async()
     # then the queue empties
     deadline = time.monotonic() + 30
-    while IngestQueue.objects.exists():
+    while queued_event_count():
         assert time.monotonic() < deadline, celery_worker.output()[-3000:]
         time.sleep(0.1)
 
@@ -146,7 +194,47 @@ def test_wake_ups_are_coalesced_and_the_drain_tail_catches_what_a_skipped_one_wo
     # then only one wake-up message was sent, and still every event is processed promptly
     assert len(sent) == 1
     deadline = time.monotonic() + 10
-    while IngestQueue.objects.exists():
+    while queued_event_count():
         assert time.monotonic() < deadline, celery_worker.output()[-3000:]
         time.sleep(0.05)
     assert Event.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_taking_events_out_of_the_queue_waits_for_a_worker_holding_their_batch(monkeypatch):
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    # given a stored batch that a worker has claimed (its row locked by another transaction)
+    monkeypatch.setattr(services, "_wake_worker", lambda: None)
+    _wait_until_worker_idle()
+    source = Source.objects.create(name="s")
+    _store(source, "a", "b")
+    a, b = Event.objects.order_by("pk")
+    params = connection.get_connection_params()
+    dsn = psycopg.conninfo.make_conninfo(
+        **{k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")}
+    )
+    worker = psycopg.connect(dsn)
+    worker.execute("SELECT id FROM events_ingestbatch FOR UPDATE")
+    # when an erasure takes one of its events out of the queue
+    done = threading.Event()
+
+    def forget():
+        try:
+            services.ingest_batches_forget(event_ids=[a.pk])
+            done.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=forget)
+    thread.start()
+    # then it waits until the worker's transaction ends, and only then trims the batch
+    assert not done.wait(1.0)
+    worker.rollback()
+    worker.close()
+    thread.join(timeout=10)
+    assert done.is_set()
+    assert list(IngestBatch.objects.values_list("event_ids", "size")) == [([b.pk], 1)]

@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from events import privacy, tasks
-from events.models import Event, IngestQueue, Source
+from events.models import Event, IngestBatch, Source
+from events.selectors import queued_event_ids
 from identity.models import ContactEvent, DailyActivity, ProfileUpdate
 from identity.projection import daily_activity_recompute
 from tests.factories import make_user
@@ -36,7 +37,7 @@ def stored(
         received_at=when,
         **fields,
     )
-    IngestQueue.objects.create(event=event, enqueued_at=when)
+    IngestBatch.objects.create(event_ids=[event.pk], size=1, enqueued_at=when)
     return event
 
 
@@ -71,8 +72,11 @@ def test_old_events_go_recent_stay_rollups_match_a_recompute_other_sources_untou
     (person,) = live()
     old_day = old_server.timestamp.astimezone(dt.UTC).date()
     assert (person.pk, old_day, "page", "/pricing", 3) in rollups([person.pk])
-    # and an old event whose processing is still queued (dead-lettered, say)
+    # and an old event whose processing is still queued, in one batch with a recent one
     stuck = stored(web, days_ago=35, anonymous_id="a2")
+    recent_queued = stored(web, days_ago=1, anonymous_id="a3")
+    IngestBatch.objects.filter(event_ids__overlap=[stuck.pk, recent_queued.pk]).delete()
+    IngestBatch.objects.create(event_ids=[stuck.pk, recent_queued.pk], size=2, enqueued_at=NOW)
     # when retention runs
     deleted = privacy.events_retention_enforce(now=NOW)
     # then the web source's old events, their queue row and their projections are gone
@@ -80,9 +84,11 @@ def test_old_events_go_recent_stay_rollups_match_a_recompute_other_sources_untou
     gone = [e.pk for e in old_web] + [stuck.pk]
     assert not Event.objects.filter(pk__in=gone).exists()
     assert not ContactEvent.objects.filter(event_id__in=gone).exists()
-    assert not IngestQueue.objects.filter(event_id__in=gone).exists()
-    # the recent one and the other source's old one stay
-    assert set(Event.objects.values_list("pk", flat=True)) == {old_server.pk, recent.pk}
+    # (the batch it shared with a recent event keeps only that one)
+    assert queued_event_ids() == [recent_queued.pk]
+    assert list(IngestBatch.objects.values_list("event_ids", "size")) == [([recent_queued.pk], 1)]
+    # the recent ones and the other source's old one stay
+    assert set(Event.objects.values_list("pk", flat=True)) == {old_server.pk, recent.pk, recent_queued.pk}
     # and the old day now counts only the server's view, as a recompute from scratch would
     after = rollups([person.pk])
     assert (person.pk, old_day, "page", "/pricing", 1) in after

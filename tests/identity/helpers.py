@@ -9,7 +9,7 @@ from django.db.models import Q
 
 from contacts.models import Contact, ContactMerge, MergeReason
 from events import services as event_services
-from events.models import IngestQueue
+from events.selectors import queued_event_count
 from identity.models import ContactEvent, Identity
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -64,7 +64,7 @@ def drain() -> int:
 
 def wait_for_worker(worker, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while IngestQueue.objects.exists():
+    while queued_event_count():
         assert time.monotonic() < deadline, worker.output()[-3000:]
         time.sleep(0.05)
 

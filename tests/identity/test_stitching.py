@@ -238,7 +238,7 @@ def test_group_links_the_person_to_a_company_by_domain(client, source):
 
 
 def test_processing_the_same_events_twice_changes_nothing(client, source):
-    from events.models import Event, IngestQueue
+    from events.models import Event, IngestBatch
 
     send(
         client,
@@ -257,12 +257,8 @@ def test_processing_the_same_events_twice_changes_nothing(client, source):
     # when every event is queued again (a redelivered batch)
     from django.utils import timezone
 
-    IngestQueue.objects.bulk_create(
-        [
-            IngestQueue(event_id=pk, enqueued_at=timezone.now())
-            for pk in Event.objects.values_list("pk", flat=True)
-        ]
-    )
+    ids = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    IngestBatch.objects.create(event_ids=ids, size=len(ids), enqueued_at=timezone.now())
     assert drain() == 3
     after = (
         set(Identity.objects.values_list("kind", "value", "contact_id")),
