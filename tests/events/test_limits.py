@@ -145,11 +145,25 @@ def test_leases_save_round_trips_at_high_limits(source, frozen_second):
     key = f"cdp:ingest:rate:{source.pk}:{int(limits.time.time())}"
     client = redis.Redis.from_url(django_settings.REDIS_URL)
     for _ in range(51):
-        assert not limits.rate_limit_exceeded(source_id=source.pk, limit=10**6, cost=1)
-    # 51 events: the first counts itself plus a lease of 50, the other 50 come from the lease
+        assert not limits.rate_limit_exceeded(source_id=source.pk, limit=50_000, cost=1)
+    # 51 events: the first counts itself plus a lease of 50 (limit/1000), the other 50 come from
+    # the lease
     assert int(client.get(key)) == 51
-    assert not limits.rate_limit_exceeded(source_id=source.pk, limit=10**6, cost=1)
+    assert not limits.rate_limit_exceeded(source_id=source.pk, limit=50_000, cost=1)
     assert int(client.get(key)) == 102
+
+
+def test_at_very_high_limits_batches_are_admitted_from_a_lease_of_at_most_1000(source, frozen_second):
+    key = f"cdp:ingest:rate:{source.pk}:{int(limits.time.time())}"
+    client = redis.Redis.from_url(django_settings.REDIS_URL)
+    # 100-event batches against a limit of 10^9: the first reserves itself plus a lease of 1,000
+    for _ in range(11):
+        assert not limits.rate_limit_exceeded(source_id=source.pk, limit=10**9, cost=100)
+    # so ten more batches cost no round trip
+    assert int(client.get(key)) == 1100
+    # the twelfth asks Redis again, for itself and the next lease
+    assert not limits.rate_limit_exceeded(source_id=source.pk, limit=10**9, cost=100)
+    assert int(client.get(key)) == 1100 + 100 + 1000
 
 
 def test_redis_down_fails_open_and_logs(client, source, settings, caplog):
