@@ -18,6 +18,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from cdp_crm import identifiers
 from events.models import Suppression
 
 logger = logging.getLogger(__name__)
@@ -67,12 +68,20 @@ def forget_cache() -> None:
 
 
 def _message_values(message: dict) -> Iterable[object]:
+    """Every identifier a message carries, in the form identity stitching stores it (the list
+    holds the erased person's stored identifiers): ids as sent, emails, phone numbers in E.164
+    and external ids as "type:id"."""
     for key in ("anonymousId", "userId", "user_id", "previousId"):
         if message.get(key) not in (None, ""):
             yield message[key]
-    for traits in (message.get("traits"), (message.get("context") or {}).get("traits")):
-        if isinstance(traits, dict) and traits.get("email"):
-            yield traits["email"]
+    context = message.get("context") or {}
+    for traits in (message.get("traits"), context.get("traits")):
+        if isinstance(traits, dict):
+            if traits.get("email"):
+                yield traits["email"]
+            if traits.get("phone") and (phone := identifiers.phone_e164(traits["phone"])):
+                yield phone
+    yield from identifiers.external_ids(context)
 
 
 def is_suppressed(*, message: dict) -> bool:

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
-import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -41,6 +40,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from cdp_crm import identifiers
 from cdp_crm.errors import Conflict
 from contacts import services as contact_services
 from contacts.consent import consent_newer
@@ -81,7 +81,7 @@ PRIORITY = [
     IdentityKind.ANONYMOUS_ID,
 ]
 _RANK = {kind: n for n, kind in enumerate(PRIORITY)}
-VALUE_MAX = 300
+VALUE_MAX = identifiers.VALUE_MAX
 # A contact's lock set rarely moves under us; when it keeps moving something is wrong.
 LOCK_ATTEMPTS = 20
 # CRM-typed columns an identify() fills when the CRM has no value: (column, trait keys, length).
@@ -139,28 +139,8 @@ def normalise(kind: str, raw: Any) -> str | None:
         except ValidationError:
             return None
     elif kind == IdentityKind.PHONE:
-        try:
-            number = phonenumbers.parse(value, getattr(settings, "IDENTITY_PHONE_REGION", None) or None)
-        except phonenumbers.NumberParseException:
-            return None
-        if not phonenumbers.is_valid_number(number):
-            return None
-        value = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return identifiers.phone_e164(value)
     return value[:VALUE_MAX]
-
-
-def _external_ids(context: dict) -> list[str]:
-    """context.externalIds ([{"id": ..., "type": ...}]) as "<type>:<id>"."""
-    found = []
-    items = context.get("externalIds")
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict):
-            continue
-        kind, value = normalise(IdentityKind.EXTERNAL, item.get("type")), item.get("id")
-        value = normalise(IdentityKind.EXTERNAL, value)
-        if kind and value:
-            found.append(f"{kind.lower()}:{value}"[:VALUE_MAX])
-    return found
 
 
 def event_identifiers(event: Event) -> list[Key]:
@@ -180,7 +160,7 @@ def event_identifiers(event: Event) -> list[Key]:
         add(IdentityKind.EMAIL, traits.get("email"))
         add(IdentityKind.PHONE, traits.get("phone"))
     context = event.context if isinstance(event.context, dict) else {}
-    for value in _external_ids(context):
+    for value in identifiers.external_ids(context):
         add(IdentityKind.EXTERNAL, value)
     add(IdentityKind.ANONYMOUS_ID, event.anonymous_id)
     if event.type == "alias":

@@ -8,7 +8,7 @@ from contacts.models import Contact, ContactMerge
 from events import suppression
 from events.models import Event, IngestBatch, Suppression
 from events.selectors import queued_event_count
-from identity.models import ContactEvent
+from identity.models import ContactEvent, Identity
 from pipeline.models import Deal
 from privacy import services
 from privacy.models import ErasureRequest, ErasureStatus
@@ -298,3 +298,45 @@ def test_events_still_queued_for_stitching_go_too(client, source, admin_user):
     assert queued_event_count() == 0 and not IngestBatch.objects.exists()
     assert drain() == 0
     assert rows_mentioning(["queued.q7@example.org", "anon-queued-q7", "u-queued-q7"]) == {}
+
+
+def test_later_messages_carrying_only_the_erased_phone_or_external_id_are_dropped(client, source, admin_user):
+    # given a person known by a phone number and an external id, erased
+    send(
+        client,
+        source,
+        identify(
+            {"email": "phone.q7@example.org", "phone": "+1 415 555 0132"},
+            anonymous_id="anon-phone-q7",
+            context={"externalIds": [{"id": "Cus_Q7", "type": "Stripe", "collection": "users"}]},
+        ),
+    )
+    drain()
+    contact = Contact.objects.get(email="phone.q7@example.org")
+    held = set(Identity.objects.filter(contact=contact).values_list("value", flat=True))
+    assert {"+14155550132", "stripe:Cus_Q7"} <= held
+    request = services.person_erase_request(actor=admin_user, contact=contact)
+    assert services.person_erase(request_id=request.pk).status == ErasureStatus.DONE
+    stored = Event.objects.count()
+    # when they come back on new devices with only the phone (written another way) or the
+    # external id (type in another case), in the traits or the context
+    send(
+        client,
+        source,
+        identify({"phone": " +1 (415) 555-0132"}, anonymous_id="new-device-1"),
+        identify({}, anonymous_id="new-device-2", context={"traits": {"phone": "+14155550132"}}),
+        track("Paid", anonymous_id="new-device-3", context={"externalIds": [stripe("Cus_Q7", "STRIPE")]}),
+        # and someone else with another number and another customer id
+        identify({"phone": "+1 415 555 0199"}, anonymous_id="someone-else"),
+        track("Paid", anonymous_id="someone-else", context={"externalIds": [stripe("Cus_Q7_other")]}),
+    )
+    # then only the other person's two events are stored
+    new = Event.objects.order_by("id")[stored:]
+    assert [(e.anonymous_id, e.type) for e in new] == [
+        ("someone-else", "identify"),
+        ("someone-else", "track"),
+    ]
+
+
+def stripe(customer: str, kind: str = "stripe") -> dict:
+    return {"id": customer, "type": kind, "collection": "users"}
