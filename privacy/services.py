@@ -60,6 +60,19 @@ def person_erase_request(*, actor: AbstractBaseUser, contact: Contact) -> Erasur
     return request
 
 
+@transaction.atomic
+def person_erase_retry(*, actor: AbstractBaseUser, request_id: int) -> bool:
+    """Queue a failed erasure again; it resumes where the failed run stopped. Returns False when
+    the request is no longer failed (retried already, running, or done): nothing to do."""
+    ensure_can_erase(actor)
+    updated = ErasureRequest.objects.filter(pk=request_id, status=ErasureStatus.FAILED).update(
+        status=ErasureStatus.QUEUED
+    )
+    if updated:
+        transaction.on_commit(lambda: _enqueue(request_id))
+    return bool(updated)
+
+
 def _enqueue(request_id: int) -> None:
     from privacy.tasks import person_erase_task  # the task module imports this one
 

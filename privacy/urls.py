@@ -10,4 +10,5 @@ urlpatterns = [
     path("privacy/contact/<int:pk>/erase/", views.contact_erase, name="contact_erase"),
     path("settings/erasures/", views.erasure_list, name="erasure_list"),
     path("settings/erasures/<int:pk>/", views.erasure_detail, name="erasure_detail"),
+    path("settings/erasures/<int:pk>/retry/", views.erasure_retry, name="erasure_retry"),
 ]

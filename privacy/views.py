@@ -1,10 +1,11 @@
 """Pages: the contact page's privacy buttons (a lazy slot: contacts may not import privacy), the
 export download, the erase confirmation, and the erasure log under Settings."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import is_admin
 from cdp_crm.errors import Forbidden, domain_errors
@@ -77,3 +78,16 @@ def erasure_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         template += "#erasure-status"  # the polling swap replaces only the status card
     return render(request, template, {"erasure": erasure, "pending": pending})
+
+
+@require_POST
+@domain_errors
+def erasure_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    erasure = selectors.erasure_get(user=request.user, request_id=pk)
+    if services.person_erase_retry(actor=request.user, request_id=erasure.pk):
+        messages.success(
+            request, f"Erasure {erasure.reference} is queued again; it resumes where it stopped."
+        )
+    else:
+        messages.info(request, f"Erasure {erasure.reference} has not failed; nothing to retry.")
+    return redirect(erasure)

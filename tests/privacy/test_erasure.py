@@ -340,3 +340,44 @@ def test_later_messages_carrying_only_the_erased_phone_or_external_id_are_droppe
 
 def stripe(customer: str, kind: str = "stripe") -> dict:
     return {"id": customer, "type": kind, "collection": "users"}
+
+
+def test_a_failed_erasure_is_retried_from_its_page_and_resumes(
+    client, source, admin_user, sales_user, django_capture_on_commit_callbacks
+):
+    # given an erasure whose run failed after deleting part of the person's events
+    person = build_person(client, source, admin=admin_user, events=200)
+    request = services.person_erase_request(actor=admin_user, contact=person.contact)
+    from events import erasure
+
+    first = list(ContactEvent.objects.filter(contact=person.contact).values_list("event_id", flat=True)[:50])
+    erasure.events_delete(event_ids=first)
+    ErasureRequest.objects.filter(pk=request.pk).update(
+        status=ErasureStatus.FAILED, failure="OperationalError"
+    )
+    # its page says so and offers a retry to the Admin
+    client.force_login(admin_user)
+    html = client.get(request.get_absolute_url()).content.decode()
+    assert "Failed (OperationalError)" in html and 'data-testid="erasure-retry"' in html
+    # a Sales rep may not retry it
+    client.force_login(sales_user)
+    assert client.post(f"/settings/erasures/{request.pk}/retry/").status_code in (403, 404)
+    assert ErasureRequest.objects.get(pk=request.pk).status == ErasureStatus.FAILED
+    # when the Admin presses Retry
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post(f"/settings/erasures/{request.pk}/retry/", follow=True)
+    # then it is queued again (one task sent on commit), and the page says so, without the button
+    assert len(queued) == 1
+    html = response.content.decode()
+    assert "is queued again" in html and 'data-testid="erasure-retry"' not in html
+    assert ErasureRequest.objects.get(pk=request.pk).status == ErasureStatus.QUEUED
+    # and the task's run finishes what the failed one left
+    done = services.person_erase(request_id=request.pk)
+    assert done.status == ErasureStatus.DONE and done.failure == ""
+    assert rows_mentioning(IDENTIFIERS) == {}
+    # a second press (the button was stale) changes nothing and says why
+    with django_capture_on_commit_callbacks() as queued:
+        response = client.post(f"/settings/erasures/{request.pk}/retry/", follow=True)
+    assert queued == [] and "nothing to retry" in response.content.decode()
+    assert ErasureRequest.objects.get(pk=request.pk).status == ErasureStatus.DONE

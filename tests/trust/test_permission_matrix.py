@@ -903,6 +903,17 @@ CASES = [
         kwargs=pk("erasure"),
         shows=lambda w: w.erasure.reference,
     ),
+    Case(
+        "privacy:erasure_retry",
+        "erasure",
+        "retry",
+        ADMIN,
+        "POST",
+        kwargs=pk("erasure"),
+        setup=lambda w: ErasureRequest.objects.filter(pk=w.erasure.pk).update(
+            status=ErasureStatus.FAILED, failure="OperationalError"
+        ),
+    ),
     # --- notifications: each user's own only
     Case(
         "accounts:notifications",
