@@ -274,6 +274,7 @@ CELERY_TASK_ROUTES = {
     "events.tasks.ingest_drain": {"queue": "identity"},
     # Retention deletes in long, time-boxed runs: kept off the ingest queue's quick tasks.
     "events.tasks.events_retention_enforce": {"queue": "default"},
+    "segments.tasks.segment_logs_prune": {"queue": "default"},
     "events.tasks.*": {"queue": "ingest"},
     "identity.tasks.*": {"queue": "identity"},
     "segments.tasks.*": {"queue": "segments"},
@@ -297,6 +298,8 @@ CELERY_BEAT_SCHEDULE = {
     "segments-realtime-sweep": {"task": "segments.tasks.profile_updates_drain", "schedule": 15.0},
     "segments-refresh-due": {"task": "segments.tasks.segments_refresh_due", "schedule": 60.0},
     "segments-webhooks": {"task": "segments.tasks.webhook_deliveries_send", "schedule": 30.0},
+    # The segments' change log, size samples and webhook delivery log past their retention.
+    "segment-logs-prune": {"task": "segments.tasks.segment_logs_prune", "schedule": 3600.0},
 }
 # Called (no arguments) by the stitching worker after it commits ProfileUpdate rows: the segments
 # app's throttled wake-up for realtime re-evaluation. Empty: nothing is woken (the sweeper runs).
@@ -306,6 +309,11 @@ PROFILE_UPDATE_HOOK = env_str("PROFILE_UPDATE_HOOK", default="segments.tasks.pro
 SEGMENT_REFRESH_INTERVAL_SECONDS = env_int("SEGMENT_REFRESH_INTERVAL_SECONDS", default=900)
 # One full recompute may not hold the database longer than this; a timeout counts as an error.
 SEGMENT_STATEMENT_TIMEOUT_MS = env_int("SEGMENT_STATEMENT_TIMEOUT_MS", default=60_000)
+# How long the segments' logs are kept (segments/logs.py): entries/exits, size-chart samples,
+# finished webhook deliveries.
+SEGMENT_CHANGE_LOG_DAYS = env_int("SEGMENT_CHANGE_LOG_DAYS", default=180)
+SEGMENT_SIZE_SAMPLE_DAYS = env_int("SEGMENT_SIZE_SAMPLE_DAYS", default=90)
+SEGMENT_WEBHOOK_LOG_DAYS = env_int("SEGMENT_WEBHOOK_LOG_DAYS", default=30)
 # Webhook retries wait base, 2x base, 4x base... (8 attempts in all).
 SEGMENT_WEBHOOK_RETRY_BASE_SECONDS = env_int("SEGMENT_WEBHOOK_RETRY_BASE_SECONDS", default=30)
 # How long before a task's due time its assignee gets the reminder email.
