@@ -338,6 +338,10 @@ CONTACT_MERGE_HOOKS = ["identity.merging.contact_merge_prepare"]
 # use it too), before the rows go: identity drops their projections and rebuilds the rollups of
 # the days they counted in (events imports no higher app).
 EVENTS_DELETE_HOOKS = ["identity.projection.events_forget"]
+# Called after commit with contact_ids=[...] when the CRM changes contacts, their company or their
+# deals (contacts.changes): queued for realtime segment re-evaluation like the stitching worker's
+# changes.
+CONTACT_CHANGE_HOOKS = ["identity.projection.profile_updates_mark"]
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
 IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None

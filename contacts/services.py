@@ -17,7 +17,7 @@ from accounts.models import Role
 from accounts.roles import has_role
 from cdp_crm.errors import Conflict, Forbidden, NotFound
 from cdp_crm.textsafe import ensure_storable_text
-from contacts import custom_fields, permissions
+from contacts import changes, custom_fields, permissions
 from contacts.models import (
     Company,
     Contact,
@@ -71,6 +71,7 @@ def contact_create(*, actor: Actor, **fields: Any) -> Contact:
     if contact.email and "company" not in fields:
         contact.company = _company_for_email(contact.email)
     _save_contact(contact)
+    changes.contacts_changed(contact_ids=[contact.pk])
     return contact
 
 
@@ -404,6 +405,17 @@ def _record_changes(
         FieldChange(entity=entity, object_id=instance.pk, field=f, old_value=o, new_value=n, actor=actor)
         for f, o, n in rows
     )
+    _changed(entity, [instance.pk])
+
+
+def _changed(entity: str, pks: list[int]) -> None:
+    """Tell the CONTACT_CHANGE_HOOKS whose data changed: the contacts, or a company's contacts
+    (segments read company fields)."""
+    if entity == "contact":
+        changes.contacts_changed(contact_ids=pks)
+    elif entity == "company":
+        people = Contact.objects.filter(company_id__in=pks, merged_into__isnull=True)
+        changes.contacts_changed(contact_ids=people.values_list("pk", flat=True))
 
 
 def _check_field_names(fields: dict[str, Any], allowed: frozenset[str]) -> None:
@@ -502,6 +514,7 @@ def field_changes_record_many(
         FieldChange(entity=entity, object_id=pk, field=f, old_value=o, new_value=n, actor=actor)
         for pk, f, o, n in rows
     )
+    _changed(entity, sorted({pk for pk, *_ in rows}))
 
 
 # --- custom field definitions (Admin only)

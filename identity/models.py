@@ -149,9 +149,10 @@ class BlockedValue(models.Model):
 
 
 class ProfileUpdate(models.Model):
-    """Contacts whose profile or behaviour the stitching worker changed, waiting for downstream
-    work (segment re-evaluation). Written in the stitching transaction, so nothing is lost when
-    a wake-up message is; consumers claim rows with SKIP LOCKED and delete them."""
+    """Contacts whose profile or behaviour changed, waiting for downstream work (segment
+    re-evaluation): written by the stitching worker in its transaction, so nothing is lost when a
+    wake-up message is, and after commit of a CRM edit (settings.CONTACT_CHANGE_HOOKS). Consumers
+    claim rows with SKIP LOCKED and delete them."""
 
     contact = models.OneToOneField(Contact, on_delete=models.CASCADE, primary_key=True, related_name="+")
     updated_at = models.DateTimeField()

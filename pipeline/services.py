@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from cdp_crm.errors import Conflict
 from cdp_crm.textsafe import ensure_storable_text
+from contacts import changes as contact_changes
 from contacts import services as contact_services
 from contacts.models import Company, Contact, LifecycleStage
 from pipeline import permissions
@@ -58,6 +59,7 @@ def deal_create(*, actor: Actor, title: str, stage: Stage, **fields: Any) -> Dea
     StageChange.objects.create(deal=deal, to_stage=stage, to_status=DealStatus.OPEN, actor=actor)
     if deal.contact is not None and deal.contact.lifecycle_stage in BEFORE_OPPORTUNITY:
         _set_lifecycle(deal.contact, LifecycleStage.OPPORTUNITY)
+    _deal_changed(deal)
     return deal
 
 
@@ -68,9 +70,11 @@ def deal_update(*, deal: Deal, actor: Actor, **fields: Any) -> Deal:
     deal = _locked(deal)
     permissions.ensure_can_change_deal(actor, deal)
     participants = fields.pop("participants", None)
+    contact_before = deal.contact_id
     changed = _apply_deal_fields(deal, fields)
     if changed:
         deal.save(update_fields=[*changed, "updated_at"])
+        _deal_changed(deal, contact_before)
     if participants is not None:
         deal.participants.set(participants)
     return deal
@@ -113,6 +117,8 @@ def deal_move(
         update_fields.append("position")
     if len(update_fields) > 1:
         deal.save(update_fields=update_fields)
+    if "stage" in update_fields:
+        _deal_changed(deal)
     return deal
 
 
@@ -158,6 +164,7 @@ def deal_reopen(*, deal: Deal, actor: Actor) -> Deal:
     deal.closed_at = None
     deal.stage_entered_at = timezone.now()
     deal.save(update_fields=["status", "lost_reason", "closed_at", "stage_entered_at", "updated_at"])
+    _deal_changed(deal)
     return deal
 
 
@@ -178,7 +185,13 @@ def _close(deal: Deal, *, actor: Actor, status: str, reason: str) -> Deal:
     deal.lost_reason = reason
     deal.closed_at = timezone.now()
     deal.save(update_fields=["status", "lost_reason", "closed_at", "updated_at"])
+    _deal_changed(deal)
     return deal
+
+
+def _deal_changed(deal: Deal, *contact_ids: int | None) -> None:
+    """Segments count a contact's deals: its (old and new) primary contact may move."""
+    contact_changes.contacts_changed(contact_ids=[deal.contact_id, *contact_ids])
 
 
 def _set_lifecycle(contact: Contact, stage: str) -> None:

@@ -538,7 +538,10 @@ def analyse(tree: Group) -> dict[str, Any]:
         elif isinstance(leaf, SegmentCondition):
             depends_on.add(leaf.segment_id)
             triggers.add(f"segment:{leaf.segment_id}")
+        elif isinstance(leaf, TagCondition):
+            triggers.add("profile")  # tags change in the CRM (contacts.changes)
         elif isinstance(leaf, DealCondition):
+            triggers.add("deal")  # deals change in the CRM (contacts.changes)
             has_window |= any(f.operator in RELATIVE_OPS for f in leaf.filters)
         elif isinstance(leaf, ConsentCondition):
             triggers.add("profile")  # the stitching worker writes consent as it writes traits

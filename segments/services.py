@@ -447,7 +447,9 @@ def _changed_keys(updates: list[ProfileUpdate]) -> set[str]:
         .values_list("kind", "key")
         .distinct()
     )
-    keys = {"profile"}
+    # "profile" and "deal": the contact's fields, tags or deals may have changed (an identify,
+    # a merge, a CRM edit through contacts.changes).
+    keys = {"profile", "deal"}
     for kind, key in rows:
         keys.add(f"event:{key}" if kind == ActivityKind.EVENT else kind)
     return keys

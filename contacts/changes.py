@@ -1,0 +1,27 @@
+"""CRM edits that other apps react to. Contacts may import no other domain app, so the apps that
+care register in settings.CONTACT_CHANGE_HOOKS: dotted paths to functions called as
+`hook(contact_ids=[...])`, once the transaction that changed those contacts has committed (a
+rolled-back edit tells nobody).
+
+After commit rather than inside the transaction: the hook writes rows the segment worker locks
+(identity's ProfileUpdate), and a request holding a contact's row lock while waiting for that
+worker, which waits for the same contact's key lock to write a membership, would deadlock. The
+price: a process that dies between the commit and the hook leaves the change to the scheduled
+recompute (SEGMENT_REFRESH_INTERVAL_SECONDS) instead of the realtime path."""
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+
+def contacts_changed(*, contact_ids: Iterable[int | None]) -> None:
+    """Call the CONTACT_CHANGE_HOOKS with these contacts after the current transaction commits."""
+    ids = sorted({pk for pk in contact_ids if pk is not None})
+    paths = getattr(settings, "CONTACT_CHANGE_HOOKS", [])
+    if not ids or not paths:
+        return
+    for path in paths:
+        hook = import_string(path)
+        transaction.on_commit(lambda hook=hook: hook(contact_ids=ids), robust=True)
