@@ -166,9 +166,14 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
             proc.kill()
             pytest.fail(f"the Celery worker did not start:\n{worker.output()[-3000:]}")
     yield worker
+    stop_process(proc)
+
+
+def stop_process(proc: subprocess.Popen, *, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
     proc.terminate()
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

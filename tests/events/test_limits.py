@@ -13,6 +13,7 @@ from django.conf import settings as django_settings
 from events import limits
 from events.models import Event, EventDedup, IngestBatch, IngestQueue, RejectedEvent, Source
 from events.selectors import queued_event_count
+from tests.conftest import _test_database_url
 
 
 @pytest.fixture
@@ -266,7 +267,7 @@ def test_far_below_the_cap_the_statistics_estimate_answers_without_counting(
         )
     # held by another connection, so that a worker left running by an earlier test skips them
     # (SKIP LOCKED) instead of draining them
-    with psycopg.connect(_dsn(), autocommit=False) as holder:
+    with psycopg.connect(_test_database_url(), autocommit=False) as holder:
         held = holder.execute("SELECT size FROM events_ingestbatch FOR UPDATE").fetchall()
         assert sorted(held) == [(4,), (4,)]
         deadline = time.monotonic() + 15
@@ -280,12 +281,3 @@ def test_far_below_the_cap_the_statistics_estimate_answers_without_counting(
         with django_assert_num_queries(1) as captured:
             assert limits.ingest_backlog() >= 8
         assert "pg_stat_get_live_tuples" in captured.captured_queries[0]["sql"]
-
-
-def _dsn() -> str:
-    from django.db import connection
-
-    params = connection.get_connection_params()
-    return psycopg.conninfo.make_conninfo(
-        **{k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")}
-    )

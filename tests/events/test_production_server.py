@@ -22,7 +22,7 @@ import pytest
 from events.models import Event, EventDedup, IngestBatch, RejectedEvent, Source
 from events.selectors import queued_event_count
 from identity.models import ContactEvent
-from tests.conftest import _test_database_url
+from tests.conftest import _test_database_url, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,12 +70,7 @@ def server(transactional_db, tmp_path):
                 pytest.fail(f"granian did not start: {log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.2)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)
 
 
 def _post(url: str, body: bytes, *, headers: dict[str, str]) -> tuple[int, dict, dict]:

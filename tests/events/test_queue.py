@@ -9,6 +9,7 @@ from events import services, tasks
 from events.ingest import normalise
 from events.models import Event, IngestBatch, IngestQueue, Source
 from events.selectors import queued_event_count, queued_event_ids
+from tests.conftest import _test_database_url
 
 CALLS: list[list[int]] = []
 
@@ -213,11 +214,7 @@ def test_taking_events_out_of_the_queue_waits_for_a_worker_holding_their_batch(m
     source = Source.objects.create(name="s")
     _store(source, "a", "b")
     a, b = Event.objects.order_by("pk")
-    params = connection.get_connection_params()
-    dsn = psycopg.conninfo.make_conninfo(
-        **{k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")}
-    )
-    worker = psycopg.connect(dsn)
+    worker = psycopg.connect(_test_database_url())
     worker.execute("SELECT id FROM events_ingestbatch FOR UPDATE")
     # when an erasure takes one of its events out of the queue
     done = threading.Event()
