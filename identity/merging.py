@@ -37,6 +37,7 @@ from accounts.roles import has_role
 from cdp_crm.errors import Conflict, Forbidden
 from contacts import merging as contact_merging
 from contacts import services as contact_services
+from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge
 from events.models import Event
 from identity.models import (
@@ -48,7 +49,12 @@ from identity.models import (
     ProfileUpdate,
     TrackedContact,
 )
-from identity.projection import daily_activity_recompute, event_attribution, profile_updates_mark
+from identity.projection import (
+    consent_state,
+    daily_activity_recompute,
+    event_attribution,
+    profile_updates_mark,
+)
 
 label = contact_merging.relation_label
 IDENTITY_LABEL = label(Identity, "contact")
@@ -152,6 +158,27 @@ def _seen_recompute(contact: Contact) -> None:
     contact.last_seen = events.order_by("-timestamp").values_list("timestamp", flat=True).first()
 
 
+# Events scanned, newest first, for one whose consent state is readable (contacts/consent.py).
+CONSENT_SCAN = 50
+
+
+def _consent_recompute(contact: Contact, *, at_merge: object) -> None:
+    """After a split, each side's consent is its own again: the newer (contacts/consent.py) of
+    the state it had when merged and that of its own newest event carrying one. The merged state
+    may have come from the other person's events, so it is not kept."""
+    state = dict(at_merge) if isinstance(at_merge, dict) else {}
+    own = ContactEvent.objects.filter(contact=contact).values("event_id")
+    candidates = Event.objects.filter(pk__in=own, context__consent__has_key="categoryPreferences").order_by(
+        "-timestamp", "-pk"
+    )[:CONSENT_SCAN]
+    for event in candidates:
+        if (carried := consent_state(event)) is not None:
+            if consent_newer(candidate=carried, current=state):
+                state = carried
+            break
+    contact.consent = state
+
+
 def _rows_return(merge: ContactMerge, *, winner: Contact, loser: Contact) -> None:
     for relation, pks in sorted(merge.moved_ids.items()):
         model_label, name = relation.rsplit(".", 1)
@@ -212,9 +239,11 @@ def merge_split(*, merge: ContactMerge, actor: AbstractBaseUser | None) -> Conta
                 or Identity.objects.filter(contact=winner, kind=IdentityKind.EMAIL).exists()
             )
             _seen_recompute(winner)
+            _consent_recompute(winner, at_merge=merge.winner_snapshot.get("consent"))
             winner.save()
             loser.merged_into = None
             _seen_recompute(loser)
+            _consent_recompute(loser, at_merge=merge.loser_snapshot.get("consent"))
             loser.save()
     except IntegrityError as exc:
         raise Conflict(

@@ -157,3 +157,27 @@ def test_split_gives_the_email_back_to_the_loser_when_the_winner_had_taken_it(ad
     newer.refresh_from_db()
     assert older.email is None and older.tags == []
     assert newer.email == "noor@example.com" and newer.merged_into_id is None
+
+
+def test_split_gives_each_person_their_own_consent_back(client, source, admin_user):
+    # given a CRM person whose own browser granted marketing, and a visitor who refused it later
+    crm = make_contact(email="ana.q11@example.com", owner=admin_user)
+    granted = {"consent": {"categoryPreferences": {"marketing": True}}}
+    refused = {"consent": {"categoryPreferences": {"marketing": False}}}
+    email = {"email": "ana.q11@example.com"}
+    send(client, source, identify(email, anonymous_id="own", at=0, context=granted))
+    drain()
+    send(client, source, page("/p", anonymous_id="v9", at=5, context=refused))
+    drain()
+    visitor = _owner("anonymous_id", "v9")
+    # when the visitor identifies with the same email, the merged person keeps the newer choice
+    send(client, source, identify(email, anonymous_id="v9", at=6))
+    drain()
+    crm.refresh_from_db()
+    assert crm.consent["categoryPreferences"] == {"marketing": False}
+    # then, split, each has their own choice again
+    merge_split(merge=ContactMerge.objects.get(winner=crm, loser=visitor), actor=admin_user)
+    crm.refresh_from_db()
+    visitor.refresh_from_db()
+    assert crm.consent["categoryPreferences"] == {"marketing": True}
+    assert visitor.consent["categoryPreferences"] == {"marketing": False}
