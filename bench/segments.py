@@ -12,10 +12,13 @@ stitching worker would have written; ~1 min), then prints:
 - realtime update latency: from the commit of a contact's new activity (its events, rollups and
   ProfileUpdate row, as the stitching worker writes them) to the commit of the membership change,
   processed by `profile_updates_process` in batches of 1 and of 100 contacts. The Celery hop
-  (wake-up message -> worker) is not included; it is a few milliseconds on an idle worker.
+  (wake-up message -> worker) is not included; it is a few milliseconds on an idle worker;
+- the same through a real Celery worker, and from a rep's CRM edit (a tag added through
+  contacts.services.contact_update) to the membership.
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -329,17 +332,12 @@ def _fresh_contacts(pricing, count: int) -> list[int]:
     return pool[start : start + count]
 
 
-def bench_realtime_worker(rounds: int) -> None:
-    """End to end through Celery: commit the activity, call the PROFILE_UPDATE_HOOK as the
-    stitching worker does, poll until the membership row appears (a real worker process)."""
+@contextlib.contextmanager
+def _segments_worker():
+    """A real Celery worker on the segments queue for the duration."""
     import subprocess
 
-    from django.conf import settings
-    from django.db import close_old_connections
-    from django.utils.module_loading import import_string
-
     from cdp_crm.celery import app
-    from segments.models import Membership, Segment
 
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     worker = subprocess.Popen(
@@ -360,6 +358,32 @@ def bench_realtime_worker(rounds: int) -> None:
         deadline = time.monotonic() + 60
         while not app.control.ping(timeout=0.5):
             assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start"
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def _until_member(segment, contact_id: int, since: float) -> float:
+    from segments.models import Membership
+
+    member = Membership.objects.filter(segment=segment, contact_id=contact_id, exited_at__isnull=True)
+    while not member.exists():
+        assert time.perf_counter() - since < 30, "no membership after 30 s"
+        time.sleep(0.005)
+    return time.perf_counter() - since
+
+
+def bench_realtime_worker(rounds: int) -> None:
+    """End to end through Celery: commit the activity, call the PROFILE_UPDATE_HOOK as the
+    stitching worker does, poll until the membership row appears (a real worker process)."""
+    from django.conf import settings
+    from django.db import close_old_connections
+    from django.utils.module_loading import import_string
+
+    from segments.models import Segment
+
+    with _segments_worker():
         pricing = Segment.objects.get(name="pricing-curious, never bought")
         hook = import_string(settings.PROFILE_UPDATE_HOOK)
         latencies = []
@@ -367,11 +391,7 @@ def bench_realtime_worker(rounds: int) -> None:
             write_pricing_views([contact_id])
             committed = time.perf_counter()
             hook()
-            member = Membership.objects.filter(segment=pricing, contact_id=contact_id, exited_at__isnull=True)
-            while not member.exists():
-                assert time.perf_counter() - committed < 30, "no membership after 30 s"
-                time.sleep(0.005)
-            latencies.append(time.perf_counter() - committed)
+            latencies.append(_until_member(pricing, contact_id, committed))
             close_old_connections()
             time.sleep(0.1)  # events arrive spaced out, not back to back
         print(
@@ -379,9 +399,41 @@ def bench_realtime_worker(rounds: int) -> None:
             f"p50 {ms(pct(latencies, 0.5)):>7}  p95 {ms(pct(latencies, 0.95)):>7}  "
             f"max {ms(max(latencies)):>7}"
         )
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+
+
+def bench_crm_edit_worker(rounds: int) -> None:
+    """A rep tags a contact (contacts.services.contact_update, as the edit form does) -> after
+    commit CONTACT_CHANGE_HOOKS queue it -> the worker re-evaluates its segments; from the
+    update's return (committed) to the membership row. The other segments of the run are
+    re-evaluated for the contact too, as they would be in production."""
+    from django.db import close_old_connections
+
+    from contacts import services as contact_services
+    from contacts.models import Contact
+    from segments import services
+
+    tag = f"bench-vip-{os.getpid()}"
+    segment = services.segment_create(
+        actor=None,
+        name="tagged by a rep",
+        definition={"op": "and", "conditions": [{"type": "tag", "operator": "has", "value": tag}]},
+    )
+    services.segment_refresh(segment=segment)
+    with _segments_worker():
+        latencies = []
+        pool = list(
+            Contact.objects.filter(pk__gte=60_000).order_by("pk").values_list("pk", flat=True)[:rounds]
+        )
+        for contact in Contact.objects.filter(pk__in=pool).order_by("pk"):
+            contact_services.contact_update(contact=contact, actor=None, tags=[*contact.tags, tag])
+            latencies.append(_until_member(segment, contact.pk, time.perf_counter()))
+            close_old_connections()
+            time.sleep(0.1)
+        print(
+            f"CRM edit        tag added -> member via worker ({rounds} rounds)      "
+            f"p50 {ms(pct(latencies, 0.5)):>7}  p95 {ms(pct(latencies, 0.95)):>7}  "
+            f"max {ms(max(latencies)):>7}"
+        )
 
 
 def main() -> None:
@@ -404,6 +456,7 @@ def main() -> None:
     bench_realtime(1, 40)
     bench_realtime(100, 10)
     bench_realtime_worker(40)
+    bench_crm_edit_worker(40)
 
 
 if __name__ == "__main__":
