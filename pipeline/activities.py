@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
@@ -32,6 +32,8 @@ TASK_FIELDS = {"title", "due_at", "assignee"}
 # A reminder for a task due longer ago than this is noise, not a reminder (beat was down, or the
 # task was created already overdue): those are skipped, not sent late.
 REMINDER_MAX_LATENESS = timedelta(hours=1)
+# pg_try_advisory_xact_lock(namespace, assignee id): one reminder run per person at a time.
+REMINDER_LOCK_NAMESPACE = 7012
 
 
 # --- permissions
@@ -245,11 +247,13 @@ def task_delete(*, task: Task, actor: AbstractBaseUser | None) -> None:
 def tasks_send_reminders(*, now: datetime | None = None) -> int:
     """Email each assignee their open tasks due within the lead time, exactly once per task.
 
-    One transaction per assignee claims that person's tasks (FOR UPDATE SKIP LOCKED, then
-    `reminder_sent_at`) and sends the email before committing: a concurrent run skips the
-    claimed rows, a later run finds them marked, and a failed send rolls the claim back so the
-    next minute retries it. Grouping by assignee means one email per person, and a bad address
-    holds back only that person's reminders. Returns the number of tasks reminded.
+    One transaction per assignee claims that person's tasks (a transaction-level advisory lock on
+    the assignee, then their rows FOR UPDATE and `reminder_sent_at`) and sends the email before
+    committing: a concurrent run skips an assignee another run holds (SKIP LOCKED on the rows
+    alone let two runs split one person's tasks into two emails), a later run finds them marked,
+    and a failed send rolls the claim back so the next minute retries it. Grouping by assignee
+    means one email per person, and a bad address holds back only that person's reminders.
+    Returns the number of tasks reminded.
     """
     now = now or timezone.now()
     due = {
@@ -262,6 +266,12 @@ def tasks_send_reminders(*, now: datetime | None = None) -> int:
     sent = 0
     for assignee_id in assignee_ids:
         with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, %s)", [REMINDER_LOCK_NAMESPACE, assignee_id]
+                )
+                if not cursor.fetchone()[0]:
+                    continue  # another run is reminding this person right now
             tasks = list(
                 Task.objects.filter(assignee_id=assignee_id, **due)
                 .select_for_update(skip_locked=True, of=("self",))

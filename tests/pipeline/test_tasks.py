@@ -84,6 +84,29 @@ def test_a_failed_send_releases_the_claim_for_the_next_run(monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_run_leaves_alone_a_person_another_run_is_reminding():
+    import psycopg
+
+    from tests.conftest import _test_database_url
+
+    # given a rep with three tasks due, whom another run is reminding right now (it holds the
+    # rep's reminder lock, as a run between its claim and its commit does)
+    rep = make_user(email="held@example.com")
+    for i in range(3):
+        _task(rep, minutes=5, title=f"Held {i}")
+    with psycopg.connect(_test_database_url()) as other_run:
+        other_run.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [activities.REMINDER_LOCK_NAMESPACE, rep.pk]
+        )
+        # when this run comes by, it skips the rep entirely (no second, partial email)
+        assert activities.tasks_send_reminders() == 0 and mail.outbox == []
+        other_run.rollback()
+    # and once the other run is gone (here: without sending), the next run sends one email
+    assert activities.tasks_send_reminders() == 3
+    assert [m.to for m in mail.outbox] == [["held@example.com"]]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_reminder_sent_once_when_two_runs_race():
     # given 20 tasks due soon across 4 reps
     reps = [make_user(email=f"rep{i}@example.com") for i in range(4)]
