@@ -342,6 +342,8 @@ EVENTS_DELETE_HOOKS = ["identity.projection.events_forget"]
 # deals (contacts.changes): queued for realtime segment re-evaluation like the stitching worker's
 # changes.
 CONTACT_CHANGE_HOOKS = ["identity.projection.profile_updates_mark"]
+# Called inside the deleting transaction, before contacts are deleted, with contact_ids=[...].
+CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting"]
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
 IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None

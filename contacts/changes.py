@@ -16,6 +16,17 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 
+def contacts_deleting(*, contact_ids: Iterable[int]) -> None:
+    """Call the CONTACT_DELETE_HOOKS, inside the deleting transaction and before the delete:
+    what points at the contacts is still there to read (a hook registers its own on_commit work
+    for what must happen after)."""
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return
+    for path in getattr(settings, "CONTACT_DELETE_HOOKS", []):
+        import_string(path)(contact_ids=ids)
+
+
 def contacts_changed(*, contact_ids: Iterable[int | None]) -> None:
     """Call the CONTACT_CHANGE_HOOKS with these contacts after the current transaction commits."""
     ids = sorted({pk for pk in contact_ids if pk is not None})

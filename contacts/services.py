@@ -106,7 +106,9 @@ def contact_delete(*, contact: Contact, actor: Actor) -> dict[str, int]:
     # contact; they are the same person, so they go too.
     from contacts.selectors import contact_person_ids
 
-    return Contact.objects.filter(pk__in=contact_person_ids(contact=contact)).delete()[1]
+    person = contact_person_ids(contact=contact)
+    changes.contacts_deleting(contact_ids=person)
+    return Contact.objects.filter(pk__in=person).delete()[1]
 
 
 def _apply_contact_fields(contact: Contact, fields: dict[str, Any]) -> list[str]:

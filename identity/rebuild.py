@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from contacts import changes as contact_changes
 from contacts import merging as contact_merging
 from contacts.models import Contact, ContactMerge, FieldChange, MergeReason
 from events.models import Event
@@ -92,6 +93,7 @@ def identity_reset() -> ResetResult:
     doomed = [pk for pk in tracked if pk not in worked_on]
     for model in (ContactEvent, DailyActivity, IdentityWarning, Identity, ProfileUpdate):
         model.objects.all().delete()
+    contact_changes.contacts_deleting(contact_ids=doomed)
     Contact.objects.filter(pk__in=doomed).delete()
     TrackedContact.objects.all().delete()
     reset = Contact.objects.filter(merged_into__isnull=True).exclude(

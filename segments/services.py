@@ -219,6 +219,30 @@ SELECT (SELECT count(*) FROM entered), (SELECT count(*) FROM exited), (SELECT co
 """
 
 
+def contacts_deleting(*, contact_ids: list[int]) -> None:
+    """CONTACT_DELETE_HOOKS: the deleted contacts' open memberships go with them (cascade), so
+    the segments they were in get their member count recounted once the delete commits."""
+    segment_ids = sorted(
+        set(
+            Membership.objects.filter(contact_id__in=contact_ids, exited_at__isnull=True).values_list(
+                "segment_id", flat=True
+            )
+        )
+    )
+    if segment_ids:
+        transaction.on_commit(lambda: segment_member_counts_recount(segment_ids=segment_ids), robust=True)
+
+
+def segment_member_counts_recount(*, segment_ids: list[int]) -> None:
+    """Set member_count from the open memberships, under each segment's writer lock (so no
+    realtime or full recompute is half-way through changing it)."""
+    for segment_id in sorted(segment_ids):
+        with transaction.atomic():
+            _lock(segment_id)
+            count = Membership.objects.filter(segment_id=segment_id, exited_at__isnull=True).count()
+            Segment.objects.filter(pk=segment_id).update(member_count=count)
+
+
 def _lock(segment_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, segment_id])

@@ -179,3 +179,25 @@ def test_a_real_worker_updates_the_segment_after_a_rep_edits_a_contact_in_the_br
         time.sleep(0.1)
     segment.refresh_from_db()
     assert segment.member_count == 1
+
+
+def test_deleting_contacts_recounts_the_segments_they_were_in(django_capture_on_commit_callbacks):
+    admin = make_admin()
+    leaving, staying = (
+        make_contact(email="gone.q12@example.org", tags=["vip"]),
+        make_contact(email="stay.q12@example.org", tags=["vip"]),
+    )
+    vip = _segment(VIP, "vip")
+    static = services.segment_create(actor=admin, name="hand-picked", definition={}, kind="static")
+    services.segment_members_add(actor=admin, segment=static, contact_ids=[leaving.pk, staying.pk])
+    other = _segment(CUSTOMERS, "customers")  # neither is in it
+    assert Segment.objects.get(pk=vip.pk).member_count == 2
+    assert Segment.objects.get(pk=static.pk).member_count == 2
+    # when a rep deletes one of them
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        contact_services.contact_delete(contact=leaving, actor=admin)
+    # then both segments it was in count one member, and no other segment was touched
+    assert len(callbacks) == 1
+    counts = dict(Segment.objects.values_list("name", "member_count"))
+    assert counts == {"vip": 1, "hand-picked": 1, "customers": 0}
+    assert members(vip) == {staying.pk} and members(Segment.objects.get(pk=other.pk)) == set()
