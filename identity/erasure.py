@@ -6,7 +6,8 @@ from collections.abc import Collection
 from django.db import transaction
 from django.db.models import Q
 
-from identity.models import ContactEvent, Identity, IdentityWarning
+from events.suppression import value_hash
+from identity.models import ContactEvent, Identity, IdentityWarning, SplitRule
 
 
 def person_identifier_values(*, contact_ids: Collection[int]) -> list[str]:
@@ -53,3 +54,13 @@ def identity_warnings_delete(*, contact_ids: Collection[int], identifiers: Colle
 
 def person_event_count(*, contact_ids: Collection[int]) -> int:
     return ContactEvent.objects.filter(contact_id__in=contact_ids).count()
+
+
+@transaction.atomic
+def split_rules_delete(*, identifiers: Collection[str]) -> int:
+    """Delete the Admin split rules that name any of these identifiers (by digest)."""
+    hashes = sorted({value_hash(v) for v in identifiers if v})
+    if not hashes:
+        return 0
+    deleted, _ = SplitRule.objects.filter(Q(left__overlap=hashes) | Q(right__overlap=hashes)).delete()
+    return deleted

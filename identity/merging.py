@@ -30,6 +30,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Role
@@ -40,6 +41,7 @@ from contacts import services as contact_services
 from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge
 from events.models import Event
+from events.suppression import value_hash
 from identity.models import (
     ContactEvent,
     DailyActivity,
@@ -47,6 +49,7 @@ from identity.models import (
     IdentityKind,
     IdentityWarning,
     ProfileUpdate,
+    SplitRule,
     TrackedContact,
 )
 from identity.projection import (
@@ -179,6 +182,32 @@ def _consent_recompute(contact: Contact, *, at_merge: object) -> None:
     contact.consent = state
 
 
+def identifier_hashes(*, contact_ids: list[int]) -> dict[int, set[str]]:
+    """Per contact, the digests (SplitRule's form) of the identifiers it holds and of its own
+    email (a CRM contact's email joins events without an Identity row)."""
+    held: dict[int, set[str]] = {pk: set() for pk in contact_ids}
+    for contact_id, value in Identity.objects.filter(contact_id__in=contact_ids).values_list(
+        "contact_id", "value"
+    ):
+        held[contact_id].add(value_hash(value))
+    for contact_id, email in (
+        Contact.objects.filter(pk__in=contact_ids).exclude(email=None).values_list("pk", "email")
+    ):
+        if email:
+            held[contact_id].add(value_hash(email))
+    return held
+
+
+def split_rule_between(first: set[str], second: set[str]) -> bool:
+    """Whether an Admin split apart identifiers that these two sets hold, one on each side."""
+    if not first or not second:
+        return False
+    a, b = sorted(first), sorted(second)
+    return SplitRule.objects.filter(
+        Q(left__overlap=a, right__overlap=b) | Q(left__overlap=b, right__overlap=a)
+    ).exists()
+
+
 def _rows_return(merge: ContactMerge, *, winner: Contact, loser: Contact) -> None:
     for relation, pks in sorted(merge.moved_ids.items()):
         model_label, name = relation.rsplit(".", 1)
@@ -258,5 +287,11 @@ def merge_split(*, merge: ContactMerge, actor: AbstractBaseUser | None) -> Conta
     merge.split_at = timezone.now()
     merge.split_by = actor
     merge.save(update_fields=["split_at", "split_by"])
+    if actor is not None:
+        # An Admin's decision, kept as a rule; the system's own splits (a rebuild undoing every
+        # automatic merge before replaying them) decide nothing.
+        held = identifier_hashes(contact_ids=[winner.pk, loser.pk])
+        if held[winner.pk] and held[loser.pk]:
+            SplitRule.objects.create(left=sorted(held[winner.pk]), right=sorted(held[loser.pk]), merge=merge)
     profile_updates_mark(contact_ids=[winner.pk, loser.pk])
     return merge

@@ -5,6 +5,7 @@ Rows point at contacts with CASCADE, so erasing a person takes their identity da
 """
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from contacts.models import Contact
@@ -270,3 +271,21 @@ class RebuildState(models.Model):
 
     def __str__(self) -> str:
         return f"rebuild from {self.started_at:%Y-%m-%d %H:%M} at event {self.last_event_id}"
+
+
+class SplitRule(models.Model):
+    """Two sets of identifiers an Admin split apart (`merging.merge_split`): the worker never
+    merges a contact holding one of `left` with one holding one of `right`. Keyed by identifiers,
+    not contact ids, so the decision outlives `rebuild_identity`, which recreates the contacts
+    the worker made. Values are stored as SHA-256 digests (`events.suppression.value_hash`: the
+    trimmed, lower-cased value), so the rule itself holds no personal data; erasure deletes the
+    rules of an erased person's identifiers."""
+
+    left = ArrayField(models.CharField(max_length=64))
+    right = ArrayField(models.CharField(max_length=64))
+    # The split it records (null once that merge row is gone, e.g. after a rebuild).
+    merge = models.ForeignKey("contacts.ContactMerge", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"split rule {self.pk} ({len(self.left)} | {len(self.right)} identifiers)"

@@ -55,6 +55,7 @@ from identity.models import (
     Identity,
     IdentityKind,
     IdentityWarning,
+    SplitRule,
     TrackedContact,
     WarningKind,
 )
@@ -495,7 +496,7 @@ def _try_merge(batch: Batch, event: Event, target: int, other: int, found_by: di
     over = [kind for kind, n in combined.items() if n > caps()[kind]]
     split_before = ContactMerge.objects.filter(
         Q(winner_id=target, loser_id=other) | Q(winner_id=other, loser_id=target), split_at__isnull=False
-    ).exists()
+    ).exists() or _split_by_rule(batch, target, other)
     if over or split_before:
         refused.add(found_by[other])
         if split_before:
@@ -525,6 +526,16 @@ def _try_merge(batch: Batch, event: Event, target: int, other: int, found_by: di
     batch.touched.update({winner_id, loser_id})
     batch.dirty.discard(loser_id)
     return winner_id
+
+
+def _split_by_rule(batch: Batch, target: int, other: int) -> bool:
+    """Whether an Admin split identifiers these two contacts hold (a SplitRule: it outlives the
+    contact ids, which a rebuild recreates)."""
+    if not SplitRule.objects.exists():  # the usual case: no Admin ever split a merge
+        return False
+    _flush_graph(batch, {target, other})  # the pending identities and emails, readable
+    held = merging.identifier_hashes(contact_ids=[target, other])
+    return merging.split_rule_between(held[target], held[other])
 
 
 def _contact_touch(batch: Batch, contact: Contact, event: Event) -> None:

@@ -182,6 +182,10 @@ def _erase(request: ErasureRequest) -> None:
         },
     )
     _record(
+        request.pk,
+        {"identity.SplitRule": identity_erasure.split_rules_delete(identifiers=[*identifiers, *emails])},
+    )
+    _record(
         request.pk, {"contacts.ContactMerge": contact_services.contact_merges_delete(contact_ids=contact_ids)}
     )
     late = _delete_contacts(request.pk, contact=contact)

@@ -181,3 +181,48 @@ def test_split_gives_each_person_their_own_consent_back(client, source, admin_us
     visitor.refresh_from_db()
     assert crm.consent["categoryPreferences"] == {"marketing": True}
     assert visitor.consent["categoryPreferences"] == {"marketing": False}
+
+
+def test_a_split_leaves_a_rule_keyed_by_identifier_digests(merged, admin_user):
+    from events.suppression import value_hash
+    from identity.models import SplitRule
+
+    _crm, _visitor, merge = merged
+    merge_split(merge=merge, actor=admin_user)
+    (rule,) = SplitRule.objects.all()
+    assert rule.merge_id == merge.pk
+    assert {value_hash("lin@example.com"), value_hash("lin")} <= set(rule.left)
+    assert {value_hash("v1"), value_hash("+14155552671")} <= set(rule.right)
+    # digests only: the rule itself names nobody
+    assert "lin@example.com" not in str(rule.left + rule.right)
+
+
+def test_a_rebuild_keeps_an_admins_split(merged, admin_user):
+    from django.core.management import call_command
+
+    crm, _visitor, merge = merged
+    merge_split(merge=merge, actor=admin_user)
+    # when the identity graph is rebuilt from the event log (the visitor contact, made by the
+    # worker, is recreated with a new id; the merge rows go)
+    call_command("rebuild_identity", stdout=__import__("io").StringIO())
+    # then the person the Admin split off is still apart from the CRM contact
+    crm.refresh_from_db()
+    assert crm.merged_into_id is None
+    holder = _owner("anonymous_id", "v1")
+    assert holder.pk != crm.pk and holder.merged_into_id is None
+    assert identities(crm) >= {("email", "lin@example.com"), ("user_id", "lin")}
+    assert ("anonymous_id", "v1") not in identities(crm)
+    assert IdentityWarning.objects.filter(kind=WarningKind.REFUSED_MERGE, detail__contains="split").exists()
+
+
+def test_erasing_the_person_deletes_their_split_rules(merged, admin_user):
+    from identity.models import SplitRule
+    from privacy import services as privacy_services
+
+    crm, _visitor, merge = merged
+    merge_split(merge=merge, actor=admin_user)
+    assert SplitRule.objects.count() == 1
+    request = privacy_services.person_erase_request(actor=admin_user, contact=crm)
+    done = privacy_services.person_erase(request_id=request.pk)
+    assert done.deleted.get("identity.SplitRule") == 1
+    assert not SplitRule.objects.exists()
