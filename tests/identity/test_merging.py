@@ -226,3 +226,21 @@ def test_erasing_the_person_deletes_their_split_rules(merged, admin_user):
     done = privacy_services.person_erase(request_id=request.pk)
     assert done.deleted.get("identity.SplitRule") == 1
     assert not SplitRule.objects.exists()
+
+
+def test_the_migration_writes_rules_for_splits_made_before_rules_existed(merged, admin_user):
+    import importlib
+
+    from django.apps import apps
+
+    from events.suppression import value_hash
+    from identity.models import SplitRule
+
+    _crm, _visitor, merge = merged
+    merge_split(merge=merge, actor=admin_user)
+    SplitRule.objects.all().delete()  # as if split before this migration
+    migration = importlib.import_module("identity.migrations.0005_split_rules")
+    migration.rules_for_earlier_splits(apps, None)
+    (rule,) = SplitRule.objects.all()
+    assert rule.merge_id == merge.pk
+    assert value_hash("lin@example.com") in rule.left and value_hash("v1") in rule.right
