@@ -201,3 +201,35 @@ def test_deleting_contacts_recounts_the_segments_they_were_in(django_capture_on_
     counts = dict(Segment.objects.values_list("name", "member_count"))
     assert counts == {"vip": 1, "hand-picked": 1, "customers": 0}
     assert members(vip) == {staying.pk} and members(Segment.objects.get(pk=other.pk)) == set()
+
+
+def test_contacts_created_by_a_csv_import_are_queued_too(
+    settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from contacts import importing
+    from contacts.models import Contact
+
+    settings.MEDIA_ROOT = tmp_path
+    admin = make_admin()
+    segment = _segment(VIP)
+    ProfileUpdate.objects.all().delete()
+    csv_text = (
+        "email,first_name,tags\nnew1.q13@example.org,Ann,vip\n,Nameonly,vip\nnew2.q13@example.org,Bo,\n"
+    )
+    job = importing.import_upload(
+        actor=admin, uploaded=SimpleUploadedFile("people.csv", csv_text.encode(), "text/csv")
+    )
+    importing.import_start(job=job, actor=admin, mapping=job.mapping, dedupe="update", create_companies=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert importing.import_run(job_id=job.pk) is False
+    created = set(
+        Contact.objects.filter(first_name__in=["Ann", "Nameonly", "Bo"]).values_list("pk", flat=True)
+    )
+    assert len(created) == 3
+    # every created contact (with an email or not) is queued, and the realtime pass sorts them
+    assert _queued() == created
+    services.profile_updates_process()
+    tagged = set(Contact.objects.filter(first_name__in=["Ann", "Nameonly"]).values_list("pk", flat=True))
+    assert members(segment) == tagged
