@@ -290,6 +290,8 @@ def segment_refresh(*, segment: Segment) -> Segment:
         with transaction.atomic():
             _lock(segment.pk)
             with connection.cursor() as cursor:
+                cursor.execute("SELECT current_setting('statement_timeout')")
+                timeout_before = cursor.fetchone()[0]
                 # SET LOCAL takes no parameters; the value is an integer from settings.
                 cursor.execute(f"SET LOCAL statement_timeout = {int(settings.SEGMENT_STATEMENT_TIMEOUT_MS)}")
             fresh = Segment.objects.filter(pk=segment.pk).first()
@@ -310,6 +312,9 @@ def segment_refresh(*, segment: Segment) -> Segment:
                 last_error="",
             )
             _sample_size(fresh, count=count, now=now)
+            # Inside a caller's transaction the timeout would outlive this recompute.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout_before])
     except (DatabaseError, compiler.DefinitionError) as exc:
         logger.warning("segment %s recompute failed: %s", segment.pk, exc)
         Segment.objects.filter(pk=segment.pk).update(

@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from cdp_crm.errors import Conflict, Forbidden
@@ -115,18 +116,39 @@ def test_a_failing_recompute_counts_an_error(settings):
 
 
 def test_statement_timeout_applies(settings):
-    settings.SEGMENT_STATEMENT_TIMEOUT_MS = 1
-    for i in range(50):
-        contact = make_contact(email=f"t{i}@x.io")
-        track(contact, "Login")
+    import psycopg
+
+    from tests.conftest import _test_database_url
+
+    settings.SEGMENT_STATEMENT_TIMEOUT_MS = 50
+    contact = make_contact(email="t@x.io")
+    track(contact, "Login")
     segment = make_segment(
         {
             "op": "or",
-            "conditions": [{"type": "event", "name": "Login", "count": {"operator": "gte", "value": 1}}] * 20,
+            "conditions": [{"type": "event", "name": "Login", "count": {"operator": "gte", "value": 1}}],
         }
     )
-    segment = services.segment_refresh(segment=segment)
+    # a recompute that cannot finish in time: another session holds the membership table (a
+    # 1 ms timeout on a real query was a race a quiet machine could win)
+    with psycopg.connect(_test_database_url(), options="-c lock_timeout=5000") as other:
+        other.execute("LOCK TABLE segments_membership IN ACCESS EXCLUSIVE MODE")
+        segment = services.segment_refresh(segment=segment)
+        other.rollback()
     assert segment.error_count == 1 and "timeout" in segment.last_error
+    # and the timeout did not outlive the recompute in the caller's transaction
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
+
+
+def test_a_recompute_inside_a_transaction_does_not_leave_its_timeout_behind(settings):
+    settings.SEGMENT_STATEMENT_TIMEOUT_MS = 50
+    segment = make_segment({"op": "and", "conditions": [{"type": "tag", "operator": "has", "value": "vip"}]})
+    assert services.segment_refresh(segment=segment).error_count == 0
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] == "0"
 
 
 def test_realtime_evaluates_only_affected_segments_for_the_updated_contacts():
