@@ -360,12 +360,15 @@ class _BatchClaim:
             if self.whole:
                 cursor.execute("DELETE FROM events_ingestbatch WHERE id = ANY(%s)", [self.whole])
             if self.split:
-                batch_id, rest = self.split
-                cursor.execute(
-                    "UPDATE events_ingestbatch SET event_ids = %s, size = %s WHERE id = %s",
-                    [rest, len(rest), batch_id],
-                )
+                _batch_keep(cursor, *self.split)
         self.whole, self.split = [], None
+
+
+def _batch_keep(cursor, batch_id: int, rest: list[int]) -> None:
+    """Trim a batch row to the ids still queued (never empty: the caller deletes it then)."""
+    cursor.execute(
+        "UPDATE events_ingestbatch SET event_ids = %s, size = %s WHERE id = %s", [rest, len(rest), batch_id]
+    )
 
 
 def ingest_batches_forget(*, event_ids: Collection[int]) -> None:
@@ -392,10 +395,7 @@ def ingest_batches_forget(*, event_ids: Collection[int]) -> None:
         for batch_id, queued in cursor.fetchall():
             rest = [pk for pk in queued if pk not in gone]
             if rest:
-                cursor.execute(
-                    "UPDATE events_ingestbatch SET event_ids = %s, size = %s WHERE id = %s",
-                    [rest, len(rest), batch_id],
-                )
+                _batch_keep(cursor, batch_id, rest)
             else:
                 cursor.execute("DELETE FROM events_ingestbatch WHERE id = %s", [batch_id])
         cursor.execute("DELETE FROM events_ingestqueue WHERE event_id = ANY(%s::bigint[])", [ids])
