@@ -700,10 +700,15 @@ def _flush(batch: Batch) -> None:
     _warnings_write(batch.warnings)
     touched = sorted({batch.root(pk) for pk in batch.touched} | batch.touched)
     profile_updates_mark(contact_ids=touched)
-    # People who viewed pages may have just turned a deal hot: their owners hear of it once this
-    # batch is committed (the rules read the committed rollups and projection).
-    if viewed := sorted({batch.root(row.contact_id) for row in batch.rows if row.event.type == "page"}):
-        transaction.on_commit(functools.partial(hot.hot_deals_notify, contact_ids=viewed), robust=True)
+    # People who viewed pages may have just turned a deal hot, and so may people a merge brought
+    # history to (pricing views made anonymously, stitched at identify): their owners hear of it
+    # once this batch is committed (the rules read the committed projection).
+    viewed = {batch.root(row.contact_id) for row in batch.rows if row.event.type == "page"}
+    viewed |= {batch.root(loser) for loser in batch.parent}
+    if viewed:
+        transaction.on_commit(
+            functools.partial(hot.hot_deals_notify, contact_ids=sorted(viewed)), robust=True
+        )
 
 
 # A flood of "null" ids (or one shared device) must not become a million rows: one warning per
