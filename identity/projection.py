@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from contacts.models import ATTRIBUTION_TOUCHED_AT
 from events.models import Event
 from identity.models import ActivityKind, DailyActivity
 
@@ -42,6 +43,20 @@ def event_attribution(event: Event) -> dict[str, str]:
     if isinstance(landing, str) and landing:
         found["landing_page"] = landing[:500]
     return found
+
+
+def first_touch(event: Event) -> dict[str, str] | None:
+    """The first-touch attribution an event gives its person, dated (ATTRIBUTION_TOUCHED_AT), or
+    None when the event is not a tracked touch. A touch is a person's (not a bot's) page or
+    screen view, the landing of a visit, or another event that carries campaign tags: a server's
+    identify or track call says nothing about where the person came from, and a contact the CRM
+    knew before their first visit gets that visit's attribution."""
+    if event.is_bot:
+        return None
+    found = event_attribution(event)
+    if event.type not in ("page", "screen") and not any(key.startswith("utm_") for key in found):
+        return None
+    return {**found, ATTRIBUTION_TOUCHED_AT: event.timestamp.isoformat()}
 
 
 # Bounds on what an event's consent state may put on the contact (any client can send anything).

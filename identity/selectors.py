@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from cdp_crm.errors import NotFound
 from cdp_crm.pagination import KeysetPage, keyset_page
-from contacts.models import Contact, ContactMerge
+from contacts.models import ATTRIBUTION_TOUCHED_AT, Contact, ContactMerge
 from contacts.permissions import ensure_can_read
 from events.models import Event
 from identity.models import (
@@ -69,6 +69,7 @@ class PageView:
     type: str
     path: str
     name: str
+    is_bot: bool = False
 
     @property
     def label(self) -> str:
@@ -114,11 +115,14 @@ class Session:
 
 
 def _page_views(
-    contact_id: int, *, before: datetime | None = None, since: datetime | None = None
+    contact_id: int, *, before: datetime | None = None, since: datetime | None = None, bots: bool = False
 ) -> Iterator[PageView]:
-    """A person's (non-bot) page and screen views: newest first before `before`, or oldest first
-    from `since` on. Read in chunks, so a caller that stops early reads only what it used."""
-    views = ContactEvent.objects.filter(contact_id=contact_id, type__in=PAGE_TYPES, is_bot=False)
+    """A person's page and screen views (bots' too when `bots`): newest first before `before`, or
+    oldest first from `since` on. Read in chunks, so a caller that stops early reads only what it
+    used."""
+    views = ContactEvent.objects.filter(contact_id=contact_id, type__in=PAGE_TYPES)
+    if not bots:
+        views = views.filter(is_bot=False)
     ascending = since is not None
     if ascending:
         views = views.filter(timestamp__gte=since)
@@ -135,7 +139,9 @@ def _page_views(
             else:
                 chunk = chunk.filter(Q(timestamp__lt=at) | Q(timestamp=at, event_id__lt=event_id))
         rows = list(
-            chunk.order_by(*order).values_list("event_id", "timestamp", "type", "path", "name")[:SCAN_CHUNK]
+            chunk.order_by(*order).values_list("event_id", "timestamp", "type", "path", "name", "is_bot")[
+                :SCAN_CHUNK
+            ]
         )
         for row in rows:
             yield PageView(*row)
@@ -145,16 +151,22 @@ def _page_views(
 
 
 def web_sessions(
-    *, user: AbstractBaseUser, contact: Contact, started_before: datetime | None = None, limit: int = 10
+    *,
+    user: AbstractBaseUser,
+    contact: Contact,
+    started_before: datetime | None = None,
+    limit: int = 10,
+    bots: bool = False,
 ) -> tuple[list[Session], bool]:
     """A person's visits that started before `started_before` (all, when None), newest first, and
-    whether older ones exist. Reads page views newest first and stops one view into the session
-    after the last one returned, so a page costs the views of its sessions, not the history."""
+    whether older ones exist; bot-flagged views only when `bots`. Reads page views newest first
+    and stops one view into the session after the last one returned, so a page costs the views of
+    its sessions, not the history."""
     ensure_can_read(user)
     sessions: list[list[PageView]] = []  # each newest first while scanning
     current: list[PageView] = []
     has_more = False
-    for view in _page_views(contact.pk, before=started_before):
+    for view in _page_views(contact.pk, before=started_before, bots=bots):
         if current and current[-1].at - view.at > SESSION_GAP:
             sessions.append(current)
             if len(sessions) == limit:
@@ -167,15 +179,15 @@ def web_sessions(
         sessions.append(current)
     result = [Session(pages=list(reversed(pages))) for pages in sessions]
     if result and started_before is not None:
-        _extend_forward(result[0], contact_id=contact.pk, since=started_before)
+        _extend_forward(result[0], contact_id=contact.pk, since=started_before, bots=bots)
     _add_landing_details(result)
     return result, has_more
 
 
-def _extend_forward(session: Session, *, contact_id: int, since: datetime) -> None:
+def _extend_forward(session: Session, *, contact_id: int, since: datetime, bots: bool) -> None:
     """The newest session before a cut-off time may continue after it (a timeline page boundary
     falls inside a visit): follow its views past the cut-off while the gaps stay short."""
-    for view in _page_views(contact_id, since=since):
+    for view in _page_views(contact_id, since=since, bots=bots):
         if view.at - session.ended_at > SESSION_GAP:
             return
         session.pages.append(view)
@@ -241,7 +253,8 @@ def contact_attribution(*, contact: Contact) -> list[AttributionRow]:
     with readable labels; any other key the worker stored after them."""
     stored = contact.attribution if isinstance(contact.attribution, dict) else {}
     known = [key for key in _ATTRIBUTION_LABELS if key in stored]
-    others = sorted(key for key in stored if key not in _ATTRIBUTION_LABELS)
+    # When the touch happened is shown on its own (Contact.first_touch_at), not as a row.
+    others = sorted(key for key in stored if key not in _ATTRIBUTION_LABELS and key != ATTRIBUTION_TOUCHED_AT)
     rows = []
     for key in known + others:
         value = stored[key]
@@ -293,15 +306,24 @@ def _json_shown(value: Any) -> str:
 
 
 def web_events(
-    *, user: AbstractBaseUser, contact: Contact, cursor: str | None = None, size: int = 25
+    *, user: AbstractBaseUser, contact: Contact, cursor: str | None = None, size: int = 25, bots: bool = False
 ) -> KeysetPage:
-    """Every event resolved to the person (anonymous history included), newest first; rows are
-    EventRow. Keyset pages over the (contact, -timestamp) index."""
+    """The events resolved to the person (anonymous history included), newest first, bot-flagged
+    ones only when `bots`; rows are EventRow. Keyset pages over the (contact, -timestamp) index."""
     ensure_can_read(user)
     events = ContactEvent.objects.filter(contact_id=contact.pk).select_related("event")
+    if not bots:
+        events = events.filter(is_bot=False)
     page = keyset_page(events, key=F("timestamp"), descending=True, cursor=cursor, size=size)
     page.rows = [EventRow(row) for row in page.rows]
     return page
+
+
+def web_bot_event_count(*, user: AbstractBaseUser, contact: Contact) -> int:
+    """How many of the person's events are flagged as bot traffic (what the panel hides, and what
+    segments and hot-deal rules leave out). Served by the partial contact_event_bots index."""
+    ensure_can_read(user)
+    return ContactEvent.objects.filter(contact_id=contact.pk, is_bot=True).count()
 
 
 def contact_event_list(*, user: AbstractBaseUser, contact: Contact):

@@ -63,8 +63,8 @@ from identity.projection import (
     activity_key,
     consent_state,
     daily_activity_add,
-    event_attribution,
     event_path,
+    first_touch,
     profile_updates_mark,
 )
 
@@ -539,9 +539,14 @@ def _split_by_rule(batch: Batch, target: int, other: int) -> bool:
 
 
 def _contact_touch(batch: Batch, contact: Contact, event: Event) -> None:
+    # The earliest touch wins whatever order events arrive in, so a replay finds the same one.
+    # (Read before first_seen moves: it dates attribution stored without its time.)
+    if (touch := first_touch(event)) is not None:
+        touched_at = contact.first_touch_at
+        if touched_at is None or event.timestamp < touched_at:
+            contact.attribution = touch
     if contact.first_seen is None or event.timestamp < contact.first_seen:
         contact.first_seen = event.timestamp
-        contact.attribution = event_attribution(event)
     if contact.last_seen is None or event.timestamp > contact.last_seen:
         contact.last_seen = event.timestamp
     batch.dirty.add(contact.pk)

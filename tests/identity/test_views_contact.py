@@ -209,7 +209,7 @@ def test_panel_and_timeline_query_counts_do_not_grow_with_history(client, django
         pipeline_services.deal_move(deal=deal, to_stage=stages[1], actor=rep)
     link_identity(ada, kind=IdentityKind.USER_ID, value="u-1")
     client.force_login(rep)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):  # one more than before: the hidden bot events' count
         assert client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).status_code == 200
     with django_assert_max_num_queries(9):
         assert client.get(f"/contacts/{ada.pk}/timeline/", **HTMX).status_code == 200
