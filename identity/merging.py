@@ -58,7 +58,7 @@ from identity.models import (
 from identity.projection import (
     consent_state,
     daily_activity_recompute,
-    first_touch,
+    first_touch_find,
     profile_updates_mark,
 )
 
@@ -173,26 +173,10 @@ def _seen_recompute(contact: Contact) -> None:
     if first is None:
         return
     contact.first_seen = first[1]
-    contact.attribution = _first_touch_recompute(events)
+    contact.attribution = first_touch_find(contact_id=contact.pk)
     contact.last_seen = events.order_by("-timestamp").values_list("timestamp", flat=True).first()
 
 
-def _first_touch_recompute(events) -> dict:
-    """The attribution of the earliest of these events that is a tracked touch (the worker's
-    rule, projection.first_touch). Touches are most events: the scan stops at the first."""
-    scan = events.filter(is_bot=False).order_by("timestamp", "event_id").values_list("event_id", flat=True)
-    offset = 0
-    while ids := list(scan[offset : offset + TOUCH_SCAN]):
-        found = Event.objects.in_bulk(ids)
-        for event_id in ids:
-            if event_id in found and (touch := first_touch(found[event_id])) is not None:
-                return touch
-        offset += TOUCH_SCAN
-    return {}
-
-
-# Events read per query while looking for a split contact's first touch.
-TOUCH_SCAN = 200
 # Events scanned, newest first, for one whose consent state is readable (contacts/consent.py).
 CONSENT_SCAN = 50
 

@@ -12,7 +12,7 @@ from django.utils.module_loading import import_string
 
 from contacts.models import ATTRIBUTION_TOUCHED_AT
 from events.models import Event
-from identity.models import ActivityKind, DailyActivity
+from identity.models import ActivityKind, ContactEvent, DailyActivity
 
 
 def event_path(event: Event) -> str:
@@ -57,6 +57,29 @@ def first_touch(event: Event) -> dict[str, str] | None:
     if event.type not in ("page", "screen") and not any(key.startswith("utm_") for key in found):
         return None
     return {**found, ATTRIBUTION_TOUCHED_AT: event.timestamp.isoformat()}
+
+
+# Events read per query while looking for a person's first touch.
+TOUCH_SCAN = 200
+
+
+def first_touch_find(*, contact_id: int) -> dict[str, str]:
+    """The attribution of the contact's earliest event that is a tracked touch ({} when none is):
+    what the worker would have recorded from these events. Touches are most events, so the scan
+    usually stops at the first."""
+    scan = (
+        ContactEvent.objects.filter(contact_id=contact_id, is_bot=False)
+        .order_by("timestamp", "event_id")
+        .values_list("event_id", flat=True)
+    )
+    offset = 0
+    while ids := list(scan[offset : offset + TOUCH_SCAN]):
+        found = Event.objects.in_bulk(ids)
+        for event_id in ids:
+            if event_id in found and (touch := first_touch(found[event_id])) is not None:
+                return touch
+        offset += TOUCH_SCAN
+    return {}
 
 
 # Bounds on what an event's consent state may put on the contact (any client can send anything).

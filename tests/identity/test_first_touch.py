@@ -116,3 +116,32 @@ def test_a_rebuild_reproduces_the_first_touch(client, source):
     assert incremental["utm_source"] == "newsletter"
     call_command("rebuild_identity", stdout=None)
     assert _attribution(ada) == incremental
+
+
+def test_the_backfill_dates_old_attribution_and_finds_the_first_tracked_touch(client, source):
+    from io import StringIO
+
+    # given contacts stitched under the old rule (simulated: attribution without its time)
+    ada = make_contact(email="ada@example.com")
+    send(client, source, identify({"email": "ada@example.com"}, anonymous_id="a1", user_id="u1", at=0))
+    send(client, source, _campaign_page("/landing", source="newsletter", anonymous_id="a1", at=5))
+    tagged = track("Ad Clicked", anonymous_id="b1", at=1)
+    tagged["context"] = {"campaign": {"source": "  "}}  # a blank tag is no touch
+    send(client, source, tagged, _campaign_page("/", source="ads", anonymous_id="b1", at=2))
+    drain()
+    Contact.objects.update(attribution={})
+    Contact.objects.filter(pk=ada.pk).update(attribution={"landing_page": "from the identify"})
+    untracked = make_contact(email="cy@example.com")
+    Contact.objects.filter(pk=untracked.pk).update(attribution={"utm_source": "typed in"})
+    # when the backfill runs (twice: it is safe to repeat)
+    out = StringIO()
+    call_command("backfill_first_touch", "--batch-size", "1", stdout=out)
+    again = StringIO()
+    call_command("backfill_first_touch", stdout=again)
+    # then each tracked person has their first tracked touch, dated; others keep theirs
+    ada.refresh_from_db()
+    assert ada.attribution["utm_source"] == "newsletter" and ada.first_touch_at == T0 + timedelta(minutes=5)
+    visitor = Contact.objects.exclude(pk__in=[ada.pk, untracked.pk]).get(merged_into__isnull=True)
+    assert visitor.attribution["utm_source"] == "ads" and visitor.first_touch_at == T0 + timedelta(minutes=2)
+    assert _attribution(untracked) == {"utm_source": "typed in"}
+    assert "for 2 contacts" in out.getvalue() and "for 0 contacts" in again.getvalue()
