@@ -4,11 +4,11 @@ Chromium (SortableJS follows the pointer as a person drags)."""
 import pytest
 
 from pipeline import services
-from pipeline.models import Deal, DealStatus, StageChange
+from pipeline.models import Deal, DealStatus, LostReason, StageChange
 from tests.browser.conftest import wait_until
 from tests.browser.test_contacts import log_in
 from tests.factories import make_user
-from tests.pipeline.helpers import make_pipeline, make_reason, stages_of
+from tests.pipeline.helpers import make_pipeline, stages_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,6 +27,11 @@ def _drop_on(page, locator):
     goal = locator.bounding_box()
     page.mouse.move(goal["x"] + goal["width"] / 2, goal["y"] + goal["height"] / 2, steps=20)
     page.mouse.up()
+
+
+def _reason(name):
+    # get_or_create: a migration may seed default reasons, and a test database can still hold them.
+    return LostReason.objects.get_or_create(name=name, defaults={"active": True})[0]
 
 
 @pytest.fixture
@@ -55,8 +60,8 @@ def test_dropping_a_card_on_won_wins_the_deal(page, live_server, rita):
 
 def test_dropping_a_card_on_lost_asks_for_the_reason_first(page, live_server, rita):
     stages = stages_of(make_pipeline())
-    make_reason("Price")
-    make_reason("Timing")
+    _reason("Budget frozen")
+    _reason("Picked a rival")
     acme = services.deal_create(actor=rita, title="Acme", stage=stages[1], amount=1000)
     log_in(page, live_server, "rita")
     page.goto(live_server.url + "/pipeline/")
@@ -67,18 +72,18 @@ def test_dropping_a_card_on_lost_asks_for_the_reason_first(page, live_server, ri
     page.wait_for_selector("#app-modal.show [data-testid=lost-form]")
     assert page.locator(f".board-cards[data-stage-id='{stages[1].pk}'] #deal-card-{acme.pk}").count() == 1
     assert Deal.objects.get(pk=acme.pk).status == DealStatus.OPEN
-    page.select_option("[data-testid=lost-form] select[name=lost_reason]", "Timing")
+    page.select_option("[data-testid=lost-form] select[name=lost_reason]", "Picked a rival")
     page.click("[data-testid=lost-form] button[type=submit]")
     # and the deal is lost for that reason, off the board
     page.wait_for_selector(f"#deal-card-{acme.pk}", state="detached")
     deal = Deal.objects.get(pk=acme.pk)
-    assert (deal.status, deal.lost_reason) == (DealStatus.LOST, "Timing")
+    assert (deal.status, deal.lost_reason) == (DealStatus.LOST, "Picked a rival")
     assert page.inner_text(f"#column-header-{stages[1].pk} [data-testid=column-count]") == "0"
 
 
 def test_cancelling_the_lost_reason_keeps_the_deal_open_on_the_board(page, live_server, rita):
     stages = stages_of(make_pipeline())
-    make_reason("Price")
+    _reason("Budget frozen")
     acme = services.deal_create(actor=rita, title="Acme", stage=stages[0])
     log_in(page, live_server, "rita")
     page.goto(live_server.url + "/pipeline/")
