@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.utils import timezone
 
 from cdp_crm.errors import NotFound
@@ -578,3 +578,100 @@ def merge_get(*, user: AbstractBaseUser, merge_id: int) -> ContactMerge:
     if merge is None:
         raise NotFound(f"Merge {merge_id} does not exist.")
     return merge
+
+
+# --- the home page: hot deals and hot leads
+
+
+@dataclass(frozen=True)
+class HotDeal:
+    deal: Any
+    rule: HotRule
+    notified_at: datetime
+
+
+def hot_deals_owned(*, user: AbstractBaseUser, now: datetime | None = None, limit: int = 10) -> list[HotDeal]:
+    """The user's open deals a hot rule alerted them about within the rule's window (the same
+    alerts that sent the "Hot deal" notification), most recent alert first; one row per deal.
+    One query."""
+    ensure_can_read(user)
+    now = now or timezone.now()
+    alerts = (
+        HotDealAlert.objects.filter(
+            deal__owner_id=user.pk,
+            deal__status="open",
+            rule__enabled=True,
+            notified_at__lte=now,
+            notified_at__gt=ExpressionWrapper(
+                Value(now) - F("rule__window_hours") * Value(timedelta(hours=1)),
+                output_field=DateTimeField(),
+            ),
+        )
+        .select_related("rule", "deal__stage", "deal__contact", "deal__company")
+        .order_by("-notified_at", "-pk")
+    )
+    hot: dict[int, HotDeal] = {}
+    # A deal alerted by several rules has several rows: read a few more than shown.
+    for alert in alerts[: limit * 4]:
+        if alert.deal_id not in hot and len(hot) < limit:
+            hot[alert.deal_id] = HotDeal(deal=alert.deal, rule=alert.rule, notified_at=alert.notified_at)
+    return list(hot.values())
+
+
+@dataclass(frozen=True)
+class HotLead:
+    contact: Contact
+    rule: HotRule
+    views: int
+
+
+# People before the opportunity stage: once a deal is open they show up as a hot deal instead.
+LEAD_STAGES = ("visitor", "subscriber", "lead")
+
+
+def hot_leads_owned(*, user: AbstractBaseUser, now: datetime | None = None, limit: int = 10) -> list[HotLead]:
+    """Contacts the user owns, not yet on a deal (lifecycle visitor, subscriber or lead), whose
+    page views match an enabled hot rule now (at least its `min_views` within its window), the
+    most views first. Three queries whatever the number of rules: one pass over the page views
+    counts every rule at once."""
+    ensure_can_read(user)
+    now = now or timezone.now()
+    rules = list(HotRule.objects.filter(enabled=True).order_by("name", "pk"))
+    if not rules:
+        return []
+    matches_any = Q()
+    counts = {}
+    for rule in rules:
+        matches_any |= Q(path__icontains=rule.path_contains)
+        in_window = Q(
+            path__icontains=rule.path_contains, timestamp__gt=now - timedelta(hours=rule.window_hours)
+        )
+        counts[f"rule_{rule.pk}"] = Count("pk", filter=in_window)
+    longest = max(rule.window_hours for rule in rules)
+    rows = (
+        ContactEvent.objects.filter(
+            matches_any,
+            contact__owner_id=user.pk,
+            contact__merged_into__isnull=True,
+            contact__lifecycle_stage__in=LEAD_STAGES,
+            type="page",
+            is_bot=False,
+            timestamp__gt=now - timedelta(hours=longest),
+            timestamp__lte=now,
+        )
+        .values("contact_id")
+        .annotate(**counts)
+    )
+    best: dict[int, tuple[HotRule, int]] = {}
+    for row in rows:
+        for rule in rules:
+            views = row[f"rule_{rule.pk}"]
+            if views >= rule.min_views and views > best.get(row["contact_id"], (None, 0))[1]:
+                best[row["contact_id"]] = (rule, views)
+    hottest = sorted(best, key=lambda cid: (-best[cid][1], cid))[:limit]
+    contacts = Contact.objects.select_related("company").in_bulk(hottest)
+    return [
+        HotLead(contact=contacts[cid], rule=best[cid][0], views=best[cid][1])
+        for cid in hottest
+        if cid in contacts
+    ]

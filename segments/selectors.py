@@ -6,7 +6,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, QuerySet, Sum, Window
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Window
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cdp_crm.errors import NotFound
@@ -14,7 +15,7 @@ from contacts.models import Contact
 from identity.models import ActivityKind, DailyActivity
 
 from . import compiler
-from .models import Membership, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
+from .models import ChangeKind, Membership, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
 from .permissions import ensure_can_manage, ensure_can_read
 
 PREVIEW_SAMPLE = 10
@@ -178,3 +179,31 @@ def memberships_of_contacts(*, contact_ids: list[int]) -> list[dict[str, Any]]:
         }
         for m in rows
     ]
+
+
+def segment_movements(
+    *, user: AbstractBaseUser, now: dt.datetime | None = None, days: int = 7, limit: int = 10
+) -> list[Segment]:
+    """Segments that people entered or left in the last `days` days, the busiest first; each
+    carries `entered` and `exited`. One query: a count per segment on the change log's
+    (segment, -at) index, so the cost follows the number of segments, not the log's size."""
+    ensure_can_read(user)
+    since = (now or timezone.now()) - dt.timedelta(days=days)
+
+    def moved(kind: str) -> Coalesce:
+        changes = (
+            MembershipChange.objects.filter(segment=OuterRef("pk"), kind=kind, at__gte=since)
+            .order_by()
+            .values("segment")
+            .annotate(n=Count("*"))
+            .values("n")
+        )
+        return Coalesce(Subquery(changes, output_field=IntegerField()), 0)
+
+    segments = (
+        Segment.objects.annotate(entered=moved(ChangeKind.ENTERED), exited=moved(ChangeKind.EXITED))
+        .annotate(moves=F("entered") + F("exited"))
+        .filter(moves__gt=0)
+        .order_by("-moves", "name", "pk")
+    )
+    return list(segments[:limit])

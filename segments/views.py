@@ -344,6 +344,24 @@ def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(hook.segment)
 
 
+@require_POST
+@domain_errors
+def webhook_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Send test": one signed sample entry to the webhook, and its answer shown in place."""
+    hook = selectors.webhook_get(user=request.user, webhook_id=pk)
+    _ensure_manage(request)
+    attempt = webhooks.webhook_send_test(actor=request.user, webhook=hook)
+    if request.htmx:
+        return render(
+            request, "segments/segment_detail.html#webhook-test-result", {"hook": hook, "attempt": attempt}
+        )
+    if attempt.ok:
+        messages.success(request, f"Test sent to {hook.url}: HTTP {attempt.status_code}.")
+    else:
+        messages.error(request, f"Test to {hook.url} failed: {attempt.error}")
+    return redirect(hook.segment)
+
+
 @require_GET
 @domain_errors
 def contact_panel(request: HttpRequest, pk: int) -> HttpResponse:
