@@ -26,7 +26,13 @@ anyone else).
 Windows are day-granular, so the daily rollups and the raw events give the same answer and a
 scheduled recompute after midnight is all that window expiry needs. Empty groups are ignored.
 Text comparisons (contains, starts_with, ends_with) ignore case, except on page paths and event
-names, which are case-sensitive like the URLs they come from; ``eq`` is exact.
+names, which are case-sensitive like the URLs they come from; ``eq`` is exact, except on emails and
+company domains (lower-cased on both sides: people type "Ada@Example.com").
+
+Choice fields (lifecycle stage, deal status) take their stored codes ("lead", not "Lead"): an
+unknown code is refused with the ``allowed`` list instead of silently matching nobody.
+`check_values` does the same, when a definition is saved or previewed, for values that live in
+the database (custom choice fields, owners, deal stages and pipelines).
 
 Every user value reaches SQL as a query parameter: the ORM builds the statement, and JSON keys go
 through ``jsonb_extract_path(_text)`` with the key as a parameter. Values that Postgres would
@@ -60,11 +66,15 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import JSONField
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact, In
+
+from django.contrib.auth import get_user_model
 
 from cdp_crm.errors import DomainError
-from contacts.models import Contact
+from contacts.models import Contact, CustomField, CustomFieldEntity, CustomFieldType, LifecycleStage
 from identity.models import ContactEvent, DailyActivity
-from pipeline.models import Deal
+from pipeline.models import Deal, DealStatus, Pipeline, Stage
 
 from .models import Membership
 
@@ -93,9 +103,13 @@ ISO_DATE_GUARD = r"^\d{4}-\d{2}-\d{2}"
 class DefinitionError(DomainError):
     code = "invalid_definition"
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}", fields={"definition": [{"path": path, "message": message}]})
+    def __init__(self, path: str, message: str, *, allowed: list | None = None) -> None:
+        detail: dict[str, Any] = {"path": path, "message": message}
+        if allowed is not None:
+            detail["allowed"] = allowed
+        super().__init__(f"{path}: {message}", fields={"definition": [detail]})
         self.path = path
+        self.allowed = allowed
 
 
 # Contact columns a `field` condition may read: name -> (ORM path, kind).
@@ -131,6 +145,13 @@ DEAL_FIELDS: dict[str, tuple[str, str]] = {
     "created_at": ("created_at", "date"),
     "closed_at": ("closed_at", "date"),
 }
+# Fields whose values are a fixed set of codes, with the labels people see: name -> {code: label}.
+CONTACT_CHOICES: dict[str, dict[str, str]] = {"lifecycle_stage": dict(LifecycleStage.choices)}
+DEAL_CHOICES: dict[str, dict[str, str]] = {"status": dict(DealStatus.choices)}
+# Operators that compare a choice (or an id) with its value; the others need no allowed list.
+CHOICE_OPS = {"eq", "neq", "in"}
+# Stored lower-cased (contacts.normalize), typed by people in any case: compared lower-cased.
+CASELESS_COLUMNS = {"email", "company__domain"}
 KIND_OPS = {
     "text": TEXT_OPS | ORDER_OPS,
     "id": {"eq", "neq", "in", "is_set", "is_not_set"},
@@ -284,6 +305,8 @@ class _Parser:
             else:
                 raise DefinitionError(f"{path}.field", f"unknown field {name!r}.")
             filt = _filter(obj, path, target=name if fkind == "json" else target, kind=fkind)
+            if name in CONTACT_CHOICES:
+                _check_choice(filt, CONTACT_CHOICES[name], what=name.replace("_", " "))
             return FieldCondition(path=path, type="field", filter=filt)
         if kind == "trait":
             _only_keys(obj, path, {"type", "trait", "operator", "value"})
@@ -379,8 +402,28 @@ class _Parser:
                 target, kind = name, "text"
             else:
                 target, kind = name, "json"
-            filters.append(_filter(obj, item_path, target=target, kind=kind))
+            filt = _filter(obj, item_path, target=target, kind=kind)
+            if columns is DEAL_FIELDS and name in DEAL_CHOICES:
+                _check_choice(filt, DEAL_CHOICES[name], what=f"deal {name}")
+            filters.append(filt)
         return tuple(filters)
+
+
+def _values(f: Filter) -> list[tuple[str, Any]]:
+    """(path, value) of each value an eq/neq/in filter compares with."""
+    if f.operator == "in":
+        return [(f"{f.path}.value[{i}]", v) for i, v in enumerate(f.value)]
+    return [(f"{f.path}.value", f.value)] if f.operator in CHOICE_OPS else []
+
+
+def _check_choice(f: Filter, choices: dict[str, str], *, what: str) -> None:
+    for path, value in _values(f):
+        if value not in choices:
+            raise DefinitionError(
+                path,
+                f"{value!r} is not a {what}; expected one of {', '.join(choices)}.",
+                allowed=list(choices),
+            )
 
 
 def _object(raw: Any, path: str) -> dict:
@@ -511,6 +554,52 @@ def parse(definition: Any) -> Group:
     if definition in (None, {}):
         return Group(path="definition", op="and")
     return _Parser().group(definition, "definition", 1)
+
+
+def check_values(tree: Group) -> None:
+    """Refuse values that name nothing in the database: an option a custom choice field does not
+    have, an owner, deal stage or pipeline id that does not exist (DefinitionError with the
+    `allowed` values). Run when a definition is saved or previewed, not on every recompute: a
+    user or stage deleted later makes its condition match nobody instead of stopping the segment."""
+    wanted: dict[str, list[tuple[str, Any]]] = {"owner": [], "stage": [], "pipeline": []}
+    custom: dict[str, list[tuple[str, Any]]] = {}
+    for leaf in leaves(tree):
+        if isinstance(leaf, FieldCondition) and leaf.type == "field":
+            f = leaf.filter
+            if f.kind == "json":
+                custom.setdefault(f.target.removeprefix("custom."), []).extend(_values(f))
+            elif f.target == "owner_id":
+                wanted["owner"].extend(_values(f))
+        elif isinstance(leaf, DealCondition):
+            for f in leaf.filters:
+                name = f.target.removesuffix("_id")
+                if f.kind == "id" and name in wanted:
+                    wanted[name].extend(_values(f))
+    if custom:
+        choice_fields = CustomField.objects.filter(
+            entity=CustomFieldEntity.CONTACT, field_type=CustomFieldType.CHOICE, key__in=list(custom)
+        ).values_list("key", "choices")
+        for key, choices in choice_fields:  # other custom fields take any value
+            for path, value in custom[key]:
+                if _json_text(value) not in choices:
+                    raise DefinitionError(
+                        path,
+                        f"{value!r} is not an option of custom field {key!r}; "
+                        f"expected one of {', '.join(choices)}.",
+                        allowed=list(choices),
+                    )
+    models = {"owner": get_user_model(), "stage": Stage, "pipeline": Pipeline}
+    for name, items in wanted.items():
+        if not items:
+            continue
+        rows = models[name].objects.all()
+        existing = set(rows.filter(pk__in={v for _, v in items}).values_list("pk", flat=True))
+        for path, value in items:
+            if value not in existing:
+                if name == "owner":
+                    rows = rows.filter(is_active=True)
+                allowed = list(rows.order_by("pk").values_list("pk", flat=True)[:MAX_LIST])
+                raise DefinitionError(path, f"there is no {name} with id {value}.", allowed=allowed)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -757,6 +846,12 @@ def _column_q(f: Filter, column: str, ctx: Context, *, case_sensitive: bool = Fa
     }[op]
     if case_sensitive and lookup.startswith("i") and lookup != "in":
         lookup = lookup[1:]
+    if column in CASELESS_COLUMNS and op in CHOICE_OPS:
+        # lower(column) (what the live-email unique index is built on) = the lower-cased value
+        lowered = Lower(column)
+        q = Q(In(lowered, [x.lower() for x in v])) if op == "in" else Q(Exact(lowered, v.lower()))
+        # "is not" keeps the people with no value, as the exact comparison's negation does
+        return ~q | Q(**{f"{column}__isnull": True}) if op == "neq" else q
     q = Q(**{f"{column}__{lookup}": list(v) if op == "in" else v})
     return ~q if op in ("neq", "not_contains") else q
 
@@ -867,43 +962,79 @@ def _truthy(expr) -> Q:
 # ---------------------------------------------------------------------------------------------
 # Plain-language labels (the "why" panel, the segment page)
 
-_OP_WORDS = {
+# The one wording of every operator code: the builder's selects and the sentences below both read
+# it, so people see "at least" or "more than N days ago", never "gte" or "more_than_days_ago".
+# Dates read as before/after and counts as exactly/fewer than (`operator_label`'s kinds).
+OPERATOR_LABELS = {
     "eq": "is",
     "neq": "is not",
+    "in": "is one of",
     "contains": "contains",
     "not_contains": "does not contain",
     "starts_with": "starts with",
     "ends_with": "ends with",
-    "in": "is one of",
-    "is_set": "is set",
-    "is_not_set": "is not set",
-    "gt": ">",
-    "gte": "≥",
-    "lt": "<",
-    "lte": "≤",
-    "within_last_days": "within the last",
-    "more_than_days_ago": "more than",
-}
-_COUNT_WORDS = {
-    "eq": "exactly",
-    "neq": "not exactly",
     "gt": "more than",
     "gte": "at least",
-    "lt": "fewer than",
+    "lt": "less than",
     "lte": "at most",
+    "within_last_days": "within the last N days",
+    "more_than_days_ago": "more than N days ago",
+    "is_set": "is set",
+    "is_not_set": "is not set",
+    "has": "has",
+    "not_has": "does not have",
+    "not_in": "not in",
+    "granted": "granted",
+    "not_granted": "not granted",
 }
+_KIND_LABELS = {
+    "date": {"eq": "is on", "gt": "is after", "gte": "is on or after", "lt": "is before", "lte": "is on or before"},
+    "count": {"eq": "exactly", "neq": "not exactly", "lt": "fewer than"},
+}
+_KIND_LABELS["day"] = _KIND_LABELS["date"]
+# The order operators are offered in.
+OPERATOR_ORDER = [
+    "eq",
+    "neq",
+    "in",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "within_last_days",
+    "more_than_days_ago",
+    "is_set",
+    "is_not_set",
+]
 
 
-def _filter_words(f: Filter, label: str) -> str:
-    op = _OP_WORDS[f.operator]
+def operator_label(operator: str, *, kind: str = "") -> str:
+    """Words for an operator code (`kind`: a field kind, or "count" for count tests)."""
+    return _KIND_LABELS.get(kind, {}).get(operator) or OPERATOR_LABELS.get(operator, operator)
+
+
+def operator_choices(operators: set[str] | list[str], *, kind: str = "") -> list[tuple[str, str]]:
+    """(code, words) for a select, in the usual order."""
+    ordered = [op for op in OPERATOR_ORDER if op in operators] + sorted(set(operators) - set(OPERATOR_ORDER))
+    return [(op, operator_label(op, kind=kind)) for op in ordered]
+
+
+def _value_words(f: Filter, choices: dict[str, str] | None) -> str:
+    values = f.value if f.operator == "in" else (f.value,)
+    return ", ".join(str((choices or {}).get(v, v)) for v in values)
+
+
+def _filter_words(f: Filter, label: str, *, choices: dict[str, str] | None = None) -> str:
+    op = operator_label(f.operator, kind=f.kind)
     if f.operator in ("is_set", "is_not_set"):
         return f"{label} {op}"
-    if f.operator == "within_last_days":
-        return f"{label} within the last {f.value} days"
-    if f.operator == "more_than_days_ago":
-        return f"{label} more than {f.value} days ago"
-    value = ", ".join(map(str, f.value)) if f.operator == "in" else f.value
-    return f"{label} {op} {value!s}"
+    if f.operator in RELATIVE_OPS:
+        return f"{label} {op.replace('N', str(f.value))}"
+    return f"{label} {op} {_value_words(f, choices)}"
 
 
 def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
@@ -922,7 +1053,7 @@ def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
         if (c.operator, c.value) == ("eq", 0) or (c.operator, c.value) == ("lt", 1):
             parts = ["Never " + parts[0][0].lower() + parts[0][1:], *parts[1:]]
         elif (c.operator, c.value) != ("gte", 1):
-            parts.append(f"{_COUNT_WORDS[c.operator]} {c.value} times")
+            parts.append(f"{operator_label(c.operator, kind='count')} {c.value} times")
         w = node.window
         if w.start_days_ago is not None and w.end_days_ago == 0:
             parts.append(f"in the last {w.start_days_ago + 1} days")
@@ -930,16 +1061,22 @@ def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
             parts.append(f"between {w.start_days_ago} and {w.end_days_ago} days ago")
         return " ".join(parts)
     if isinstance(node, FieldCondition):
-        label = node.filter.target if node.type == "trait" else _field_label(node.filter.target)
-        return _filter_words(node.filter, ("Trait " if node.type == "trait" else "") + label)
+        if node.type == "trait":
+            return _filter_words(node.filter, f"Trait {node.filter.target}")
+        name = _field_name(node.filter.target)
+        return _filter_words(node.filter, field_label(name), choices=CONTACT_CHOICES.get(name))
     if isinstance(node, TagCondition):
         return f"{'Has' if node.operator == 'has' else 'Does not have'} tag “{node.value}”"
     if isinstance(node, DealCondition):
-        where = " and ".join(_filter_words(f, "deal " + f.target.removesuffix("_id")) for f in node.filters)
+        where = " and ".join(
+            _filter_words(f, "deal " + f.target.removesuffix("_id"), choices=DEAL_CHOICES.get(f.target))
+            for f in node.filters
+        )
         c = node.count
         if (c.operator, c.value) in (("eq", 0), ("lt", 1)):
             return "Has no deal" + (f" where {where}" if where else "")
-        return f"Has {_COUNT_WORDS[c.operator]} {c.value} deal(s)" + (f" where {where}" if where else "")
+        words = operator_label(c.operator, kind="count")
+        return f"Has {words} {c.value} deal(s)" + (f" where {where}" if where else "")
     if isinstance(node, SegmentCondition):
         name = (segment_names or {}).get(node.segment_id)
         label = f"“{name}”" if name else f"#{node.segment_id}"
@@ -949,11 +1086,17 @@ def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
     raise TypeError(node)
 
 
-def _field_label(target: str) -> str:
+def _field_name(target: str) -> str:
+    """The `field` name a contact column came from (custom fields keep theirs)."""
     for name, (column, _) in CONTACT_FIELDS.items():
         if column == target:
-            return name.replace("_", " ").capitalize()
+            return name
     return target
+
+
+def field_label(name: str) -> str:
+    """"lifecycle_stage" -> "Lifecycle stage", "company.domain" -> "Company domain"."""
+    return name.replace(".", " ").replace("_", " ").capitalize()
 
 
 def outline(

@@ -50,6 +50,7 @@ def segment_preview(
     """Count and a sample of the contacts an unsaved definition matches (DefinitionError if bad)."""
     ensure_can_read(user)
     tree = compiler.parse(definition)
+    compiler.check_values(tree)  # an owner or option that does not exist: say so, not "0"
     matching = compiler.matching_contacts(tree, _ctx())
     # One query: the window count rides along with the sample rows (running the definition
     # twice, for count() and for the sample, doubled the preview's time).
