@@ -47,6 +47,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import (
     BooleanField,
@@ -68,8 +69,6 @@ from django.db.models import (
 from django.db.models.fields.json import JSONField
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact, In
-
-from django.contrib.auth import get_user_model
 
 from cdp_crm.errors import DomainError
 from contacts.models import Contact, CustomField, CustomFieldEntity, CustomFieldType, LifecycleStage
@@ -988,7 +987,13 @@ OPERATOR_LABELS = {
     "not_granted": "not granted",
 }
 _KIND_LABELS = {
-    "date": {"eq": "is on", "gt": "is after", "gte": "is on or after", "lt": "is before", "lte": "is on or before"},
+    "date": {
+        "eq": "is on",
+        "gt": "is after",
+        "gte": "is on or after",
+        "lt": "is before",
+        "lte": "is on or before",
+    },
     "count": {"eq": "exactly", "neq": "not exactly", "lt": "fewer than"},
 }
 _KIND_LABELS["day"] = _KIND_LABELS["date"]
@@ -1095,7 +1100,7 @@ def _field_name(target: str) -> str:
 
 
 def field_label(name: str) -> str:
-    """"lifecycle_stage" -> "Lifecycle stage", "company.domain" -> "Company domain"."""
+    """ "lifecycle_stage" -> "Lifecycle stage", "company.domain" -> "Company domain"."""
     return name.replace(".", " ").replace("_", " ").capitalize()
 
 
