@@ -10,8 +10,10 @@ from django.db.models import Count, QuerySet, Sum, Window
 from django.utils import timezone
 
 from cdp_crm.errors import NotFound
-from contacts.models import Contact
+from contacts import selectors as contact_selectors
+from contacts.models import Contact, CustomFieldEntity, CustomFieldType
 from identity.models import ActivityKind, DailyActivity
+from pipeline import selectors as pipeline_selectors
 
 from . import compiler
 from .models import Membership, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
@@ -179,3 +181,43 @@ def memberships_of_contacts(*, contact_ids: list[int]) -> list[dict[str, Any]]:
         }
         for m in rows
     ]
+
+
+# A select holds this many tags at most; more than that is no longer a picker.
+MAX_TAG_CHOICES = 500
+
+
+def builder_choices(*, user: AbstractBaseUser) -> dict[str, Any]:
+    """The real values of the builder's choice fields, as (stored code, label) for its selects:
+    lifecycle stages, owners, contact custom fields (all for the field list, the choice ones with
+    their options), deal statuses, pipelines and stages, and the tags in use. Not cached, unlike
+    the suggestions: a select that lacks a tag or stage made a minute ago cannot pick it."""
+    owners = [(str(u.pk), u.get_full_name() or u.username) for u in contact_selectors.owner_choices()]
+    custom = contact_selectors.custom_field_definitions(entity=CustomFieldEntity.CONTACT)
+    pipelines = pipeline_selectors.pipeline_list(user=user)
+    with connection.cursor() as cursor:
+        # Tags live in an array column; the distinct values of the live contacts are the choices.
+        cursor.execute(
+            "SELECT DISTINCT t FROM contacts_contact, unnest(tags) t "
+            "WHERE merged_into_id IS NULL AND tags <> '{}' ORDER BY t LIMIT %s",
+            [MAX_TAG_CHOICES],
+        )
+        tags = [(row[0], row[0]) for row in cursor.fetchall()]
+    field = {name: list(values.items()) for name, values in compiler.CONTACT_CHOICES.items()} | {
+        "owner": owners
+    }
+    for f in custom:
+        if f.field_type == CustomFieldType.CHOICE:
+            field[f"custom.{f.key}"] = [(c, c) for c in f.choices]
+    return {
+        "field": field,
+        "custom_fields": [(f"custom.{f.key}", f.label) for f in custom],
+        "custom_kinds": {f"custom.{f.key}": f.field_type for f in custom},
+        "deal": {name: list(values.items()) for name, values in compiler.DEAL_CHOICES.items()}
+        | {
+            "owner": owners,
+            "pipeline": [(str(p.pk), p.name) for p in pipelines],
+            "stage": [(str(s.pk), f"{p.name} / {s.name}") for p in pipelines for s in p.stages.all()],
+        },
+        "tag": tags,
+    }
