@@ -96,18 +96,31 @@ _KIND_OPERATORS: dict[str, set[str]] = {
 }
 
 
+def _offer(leaf: dict, choices: dict[str, Any]) -> tuple[set[str], str, list | None]:
+    """For a field or deal condition: (operators offered, their label kind, value options or None)."""
+    if leaf.get("type") == "field":
+        name = leaf.get("field", "")
+        field_kind = _field_kind(name, choices)
+        options = choices.get("field", {}).get(name)
+    else:
+        where = (leaf.get("where") or [{}])[0]
+        name = where.get("field", "")
+        field_kind = compiler.DEAL_FIELDS.get(name, ("", "text"))[1]
+        options = choices.get("deal", {}).get(name)
+        if options is not None:
+            field_kind = "choice"
+    label_kind = "date" if field_kind in ("date", "day") else ""
+    return _KIND_OPERATORS.get(field_kind, compiler.ALL_OPS), label_kind, options
+
+
 def _decorate(node: dict[str, Any], leaf: dict, choices: dict[str, Any]) -> None:
     """What the template needs beyond the values: operator words, the pickers and their options."""
     kind = node["type"]
     node["value_choices"] = node["where_choices"] = None  # None: a text input
     node["count_operators"] = _operators(compiler.COUNT_OPS, node["count_operator"], kind="count")
     if kind == "field":
-        field_kind = _field_kind(node["field"], choices)
-        label_kind = "date" if field_kind in ("date", "day") else ""
-        node["operators"] = _operators(
-            _KIND_OPERATORS.get(field_kind, compiler.ALL_OPS), node["operator"], kind=label_kind
-        )
-        node["value_choices"] = choices.get("field", {}).get(node["field"])
+        allowed, label_kind, node["value_choices"] = _offer(leaf, choices)
+        node["operators"] = _operators(allowed, node["operator"], kind=label_kind)
         node["field_known"] = node["field"] in compiler.CONTACT_FIELDS or node["field"] in dict(
             choices.get("custom_fields", [])
         )
@@ -119,19 +132,44 @@ def _decorate(node: dict[str, Any], leaf: dict, choices: dict[str, Any]) -> None
     elif kind in ("page", "event"):
         node["where_operators"] = _operators(compiler.ALL_OPS, node["where_operator"])
     elif kind == "deal":
-        deal_kind = compiler.DEAL_FIELDS.get(node["where_property"], ("", "text"))[1]
-        label_kind = "date" if deal_kind in ("date", "day") else ""
-        deal_choices = choices.get("deal", {}).get(node["where_property"])
-        allowed = _KIND_OPERATORS["choice"] if deal_choices else _KIND_OPERATORS[deal_kind]
+        allowed, label_kind, node["where_choices"] = _offer(leaf, choices)
         node["where_operators"] = _operators(allowed, node["where_operator"], kind=label_kind)
-        node["where_choices"] = deal_choices
-    if node.get("value_choices") is not None:
+    if node["value_choices"] is not None:
         node["selected"] = _selected(leaf.get("value"))
         node["value_choices"] = _with_current(node["value_choices"], node["selected"])
-    if node.get("where_choices") is not None:
+    if node["where_choices"] is not None:
         where = (leaf.get("where") or [{}])[0]
         node["where_selected"] = _selected(where.get("value"))
         node["where_choices"] = _with_current(node["where_choices"], node["where_selected"])
+
+
+def refit(definition: Any, choices: dict[str, Any]) -> Any:
+    """After a field changed: an operator the new field does not offer becomes "is", and a value
+    that is not one of its options is cleared (a select cannot show it). For `from_form`'s
+    output, whose parts are all strings and lists."""
+    if not isinstance(definition, dict):
+        return definition
+    for child in definition.get("conditions", []):
+        if not isinstance(child, dict):
+            continue
+        if "op" in child and "type" not in child:
+            refit(child, choices)
+            continue
+        if child.get("type") == "field":
+            target = child
+        elif child.get("type") == "deal" and child.get("where") and isinstance(child["where"][0], dict):
+            target = child["where"][0]
+        else:
+            continue
+        allowed, _, options = _offer(child, choices)
+        if target.get("operator") not in allowed:
+            target["operator"] = "eq" if "eq" in allowed else sorted(allowed)[0]
+        if options is not None and "value" in target:
+            codes = {code for code, _ in options}
+            values = target["value"] if isinstance(target["value"], list) else [target["value"]]
+            kept = [v for v in values if _value_text(v) in codes]
+            target["value"] = kept if target["operator"] == "in" else (kept[-1] if kept else "")
+    return definition
 
 
 def _with_current(options: list[tuple[str, str]], selected: list[str]) -> list[tuple[str, str]]:

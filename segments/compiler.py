@@ -418,10 +418,9 @@ def _values(f: Filter) -> list[tuple[str, Any]]:
 def _check_choice(f: Filter, choices: dict[str, str], *, what: str) -> None:
     for path, value in _values(f):
         if value not in choices:
+            problem = f"choose a {what}" if value == "" else f"{value!r} is not a {what}"
             raise DefinitionError(
-                path,
-                f"{value!r} is not a {what}; expected one of {', '.join(choices)}.",
-                allowed=list(choices),
+                path, f"{problem}; expected one of {', '.join(choices)}.", allowed=list(choices)
             )
 
 

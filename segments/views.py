@@ -57,8 +57,9 @@ def _builder_context(
     form: SegmentForm,
     mode: str,
     error: str = "",
+    choices: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    choices = selectors.builder_choices(user=request.user)
+    choices = choices or selectors.builder_choices(user=request.user)
     return {
         "segment": segment,
         "form": form,
@@ -110,6 +111,7 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         )
     definition, mode, error = _definition_from_post(request)
     action = request.POST.get("action", "save")
+    choices = None
     if action == "save":
         form = SegmentForm(request.POST, editing=segment is not None)
     else:
@@ -119,6 +121,9 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         mode = action.removeprefix("mode:")
         if mode == "builder" and not builder.fits_builder(definition):
             mode, error = "json", "This definition has more than the builder shows; edit it as JSON."
+    elif action == "refresh" and mode == "builder":  # a field or operator changed
+        choices = selectors.builder_choices(user=request.user)
+        definition = builder.refit(definition, choices)
     elif action != "save" and definition is not None:
         definition = builder.apply_action(definition, action)
     elif action == "save" and definition is not None and form.is_valid():
@@ -141,7 +146,7 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             messages.success(request, f"Segment “{segment.name}” saved; its members are being computed.")
             return redirect(segment)
     context = _builder_context(
-        request, segment=segment, definition=definition, form=form, mode=mode, error=error
+        request, segment=segment, definition=definition, form=form, mode=mode, error=error, choices=choices
     )
     template = "segments/segment_form.html"
     if request.htmx and action != "save":

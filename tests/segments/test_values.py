@@ -297,3 +297,28 @@ def test_segment_page_shows_labels_and_words(marketing_client):
     html = marketing_client.get(segment.get_absolute_url()).content.decode()
     assert "Lifecycle stage is Lead" in html
     assert "Viewed a page at least 3 times in the last 7 days" in html
+
+
+def test_changing_the_field_fits_the_operator_and_value_to_it(marketing_client):
+    form = {
+        "name": "",
+        "r.op": "and",
+        "r.0.type": "field",
+        "r.0.field": "lifecycle_stage",  # was email "ends with" "@x.io"
+        "r.0.operator": "ends_with",
+        "r.0.value": "@x.io",
+        "action": "refresh",
+    }
+    html = marketing_client.post("/segments/new/", form, HTTP_HX_REQUEST="true").content.decode()
+    assert '<option value="eq" selected>is</option>' in html
+    assert '<option value="ends_with"' not in html and "@x.io" not in html
+    assert '<option value="" selected>Choose…</option>' in html
+    # a definition written as JSON keeps its operator when it is only shown
+    segment = services.segment_create(
+        actor=None, name="s", definition=lifecycle("neq", "lead") | {"op": "or"}
+    )
+    segment.definition["conditions"][0]["operator"] = "starts_with"
+    segment.definition["conditions"][0]["value"] = "le"
+    Segment.objects.filter(pk=segment.pk).update(definition=segment.definition)
+    html = marketing_client.get(f"/segments/{segment.pk}/edit/").content.decode()
+    assert '<option value="starts_with" selected>starts with</option>' in html
