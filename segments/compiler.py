@@ -554,11 +554,8 @@ def parse(definition: Any) -> Group:
     return _Parser().group(definition, "definition", 1)
 
 
-def check_values(tree: Group) -> None:
-    """Refuse values that name nothing in the database: an option a custom choice field does not
-    have, an owner, deal stage or pipeline id that does not exist (DefinitionError with the
-    `allowed` values). Run when a definition is saved or previewed, not on every recompute: a
-    user or stage deleted later makes its condition match nobody instead of stopping the segment."""
+def _references(tree: Group) -> tuple[dict[str, list[tuple[str, Any]]], dict[str, list[tuple[str, Any]]]]:
+    """(path, value) of the ids (owner, stage, pipeline) and custom field values a tree compares."""
     wanted: dict[str, list[tuple[str, Any]]] = {"owner": [], "stage": [], "pipeline": []}
     custom: dict[str, list[tuple[str, Any]]] = {}
     for leaf in leaves(tree):
@@ -573,6 +570,21 @@ def check_values(tree: Group) -> None:
                 name = f.target.removesuffix("_id")
                 if f.kind == "id" and name in wanted:
                     wanted[name].extend(_values(f))
+    return wanted, custom
+
+
+def referenced_ids(tree: Group) -> dict[str, set[int]]:
+    """{"owner" | "stage" | "pipeline": ids} the tree names, for labelling them."""
+    wanted, _ = _references(tree)
+    return {name: {v for _, v in items} for name, items in wanted.items() if items}
+
+
+def check_values(tree: Group) -> None:
+    """Refuse values that name nothing in the database: an option a custom choice field does not
+    have, an owner, deal stage or pipeline id that does not exist (DefinitionError with the
+    `allowed` values). Run when a definition is saved or previewed, not on every recompute: a
+    user or stage deleted later makes its condition match nobody instead of stopping the segment."""
+    wanted, custom = _references(tree)
     if custom:
         choice_fields = CustomField.objects.filter(
             entity=CustomFieldEntity.CONTACT, field_type=CustomFieldType.CHOICE, key__in=list(custom)
@@ -1041,7 +1053,15 @@ def _filter_words(f: Filter, label: str, *, choices: dict[str, str] | None = Non
     return f"{label} {op} {_value_words(f, choices)}"
 
 
-def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
+def describe(
+    node: Node,
+    *,
+    segment_names: dict[int, str] | None = None,
+    value_labels: dict[str, dict[Any, str]] | None = None,
+) -> str:
+    """The node as a sentence; `value_labels` ({"owner" | "stage" | "pipeline": {id: label}})
+    names the ids a condition compares with."""
+    labels = value_labels or {}
     if isinstance(node, Group):
         return f"{'all' if node.op == 'and' else 'any'} of {len(node.children)} conditions"
     if isinstance(node, Behaviour):
@@ -1068,12 +1088,17 @@ def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
         if node.type == "trait":
             return _filter_words(node.filter, f"Trait {node.filter.target}")
         name = _field_name(node.filter.target)
-        return _filter_words(node.filter, field_label(name), choices=CONTACT_CHOICES.get(name))
+        choices = CONTACT_CHOICES.get(name) or labels.get(name)
+        return _filter_words(node.filter, field_label(name), choices=choices)
     if isinstance(node, TagCondition):
         return f"{'Has' if node.operator == 'has' else 'Does not have'} tag “{node.value}”"
     if isinstance(node, DealCondition):
         where = " and ".join(
-            _filter_words(f, "deal " + f.target.removesuffix("_id"), choices=DEAL_CHOICES.get(f.target))
+            _filter_words(
+                f,
+                "deal " + f.target.removesuffix("_id"),
+                choices=DEAL_CHOICES.get(f.target) or labels.get(f.target.removesuffix("_id")),
+            )
             for f in node.filters
         )
         c = node.count
@@ -1104,7 +1129,11 @@ def field_label(name: str) -> str:
 
 
 def outline(
-    node: Node, *, flags: dict[str, bool] | None = None, segment_names: dict[int, str] | None = None
+    node: Node,
+    *,
+    flags: dict[str, bool] | None = None,
+    segment_names: dict[int, str] | None = None,
+    value_labels: dict[str, dict[Any, str]] | None = None,
 ) -> dict[str, Any]:
     """The definition as nested labels for templates: groups keep their and/or, leaves carry
     their sentence and, given `flags` (leaf_flags), whether they held."""
@@ -1112,8 +1141,12 @@ def outline(
         return {
             "group": True,
             "op": "all" if node.op == "and" else "any",
-            "children": [outline(child, flags=flags, segment_names=segment_names) for child in node.children],
+            "children": [
+                outline(child, flags=flags, segment_names=segment_names, value_labels=value_labels)
+                for child in node.children
+            ],
             "require_consent": node.require_consent,
         }
     held = None if flags is None else flags.get(node.path, False)
-    return {"group": False, "label": describe(node, segment_names=segment_names), "held": held}
+    label = describe(node, segment_names=segment_names, value_labels=value_labels)
+    return {"group": False, "label": label, "held": held}

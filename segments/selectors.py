@@ -3,6 +3,7 @@
 import datetime as dt
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import connection
@@ -14,6 +15,7 @@ from contacts import selectors as contact_selectors
 from contacts.models import Contact, CustomFieldEntity, CustomFieldType
 from identity.models import ActivityKind, DailyActivity
 from pipeline import selectors as pipeline_selectors
+from pipeline.models import Pipeline, Stage
 
 from . import compiler
 from .models import Membership, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
@@ -69,18 +71,21 @@ def contact_segments(*, user: AbstractBaseUser, contact: Contact) -> list[dict[s
         .order_by("segment__name", "segment_id")
     )
     names = dict(Segment.objects.values_list("pk", "name"))
+    trees: dict[int, compiler.Group] = {}
+    for membership in memberships:
+        if not membership.segment.is_static:
+            try:
+                trees[membership.pk] = compiler.parse(membership.segment.definition)
+            except compiler.DefinitionError:
+                trees[membership.pk] = compiler.Group(path="definition", op="and")
+    labels = value_labels(trees=list(trees.values()))
     rows = []
     for membership in memberships:
-        segment = membership.segment
         why = None
-        if not segment.is_static:
-            try:
-                tree = compiler.parse(segment.definition)
-            except compiler.DefinitionError:
-                tree = compiler.Group(path="definition", op="and")
+        if tree := trees.get(membership.pk):
             flags = compiler.leaf_flags(tree, _ctx(), contact_id=contact.pk)
-            why = compiler.outline(tree, flags=flags, segment_names=names)
-        rows.append({"segment": segment, "entered_at": membership.entered_at, "why": why})
+            why = compiler.outline(tree, flags=flags, segment_names=names, value_labels=labels)
+        rows.append({"segment": membership.segment, "entered_at": membership.entered_at, "why": why})
     return rows
 
 
@@ -192,7 +197,7 @@ def builder_choices(*, user: AbstractBaseUser) -> dict[str, Any]:
     lifecycle stages, owners, contact custom fields (all for the field list, the choice ones with
     their options), deal statuses, pipelines and stages, and the tags in use. Not cached, unlike
     the suggestions: a select that lacks a tag or stage made a minute ago cannot pick it."""
-    owners = [(str(u.pk), u.get_full_name() or u.username) for u in contact_selectors.owner_choices()]
+    owners = [(str(u.pk), _owner_label(u)) for u in contact_selectors.owner_choices()]
     custom = contact_selectors.custom_field_definitions(entity=CustomFieldEntity.CONTACT)
     pipelines = pipeline_selectors.pipeline_list(user=user)
     with connection.cursor() as cursor:
@@ -221,3 +226,29 @@ def builder_choices(*, user: AbstractBaseUser) -> dict[str, Any]:
         },
         "tag": tags,
     }
+
+
+def _owner_label(user: AbstractBaseUser) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def value_labels(*, trees: list[compiler.Group]) -> dict[str, dict[int, str]]:
+    """Names for the owner, stage and pipeline ids the definitions compare with (compiler.describe),
+    one query per kind that appears."""
+    wanted: dict[str, set[int]] = {}
+    for tree in trees:
+        for name, ids in compiler.referenced_ids(tree).items():
+            wanted.setdefault(name, set()).update(ids)
+    labels: dict[str, dict[int, str]] = {}
+    if wanted.get("owner"):
+        labels["owner"] = {
+            u.pk: _owner_label(u) for u in get_user_model().objects.filter(pk__in=wanted["owner"])
+        }
+    if wanted.get("stage"):
+        stages = Stage.objects.filter(pk__in=wanted["stage"]).select_related("pipeline")
+        labels["stage"] = {s.pk: str(s) for s in stages}
+    if wanted.get("pipeline"):
+        labels["pipeline"] = dict(
+            Pipeline.objects.filter(pk__in=wanted["pipeline"]).values_list("pk", "name")
+        )
+    return labels

@@ -191,7 +191,8 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             invalid = exc.message
         else:
             names = selectors.segment_names(segment_ids=set(segment.depends_on or []))
-            rules = compiler.outline(tree, segment_names=names)
+            labels = selectors.value_labels(trees=[tree])
+            rules = compiler.outline(tree, segment_names=names, value_labels=labels)
     can_manage = permissions.can_manage(request.user)
     context = {
         "segment": segment,

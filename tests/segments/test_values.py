@@ -283,6 +283,8 @@ def test_a_saved_label_value_is_a_form_error_listing_the_codes(marketing_client)
 
 
 def test_segment_page_shows_labels_and_words(marketing_client):
+    rita = make_user(role="Sales", username="rita", first_name="Rita", last_name="Rep")
+    stage = Stage.objects.create(pipeline=Pipeline.objects.create(name="Sales"), name="Demo")
     segment = services.segment_create(
         actor=None,
         name="Engaged leads",
@@ -291,12 +293,16 @@ def test_segment_page_shows_labels_and_words(marketing_client):
             "conditions": [
                 {"type": "field", "field": "lifecycle_stage", "operator": "eq", "value": "lead"},
                 {"type": "page", "count": {"operator": "gte", "value": 3}, "within_days": 7},
+                {"type": "field", "field": "owner", "operator": "eq", "value": rita.pk},
+                {"type": "deal", "where": [{"field": "stage", "operator": "eq", "value": stage.pk}]},
             ],
         },
     )
     html = marketing_client.get(segment.get_absolute_url()).content.decode()
     assert "Lifecycle stage is Lead" in html
     assert "Viewed a page at least 3 times in the last 7 days" in html
+    assert "Owner is Rita Rep" in html
+    assert "Has at least 1 deal(s) where deal stage is Sales / Demo" in html
 
 
 def test_changing_the_field_fits_the_operator_and_value_to_it(marketing_client):
