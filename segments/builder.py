@@ -362,6 +362,19 @@ def _picked(values: list[str], *, as_id: bool, as_list: bool) -> Any:
     return picked[-1] if picked else ""
 
 
+def leaf_kinds(definition: Any) -> set[str]:
+    """The condition types a definition holds (which pickers the builder needs)."""
+    if not isinstance(definition, dict):
+        return set()
+    kinds = set()
+    for child in definition.get("conditions", []) if isinstance(definition.get("conditions"), list) else []:
+        if isinstance(child, dict) and "op" in child and "type" not in child:
+            kinds |= leaf_kinds(child)
+        elif isinstance(child, dict) and isinstance(child.get("type"), str):
+            kinds.add(child["type"])
+    return kinds
+
+
 def _find_group(definition: dict, node_id: str) -> dict | None:
     parts = node_id.split(".")[1:]
     node = definition

@@ -192,40 +192,46 @@ def memberships_of_contacts(*, contact_ids: list[int]) -> list[dict[str, Any]]:
 MAX_TAG_CHOICES = 500
 
 
-def builder_choices(*, user: AbstractBaseUser) -> dict[str, Any]:
+def builder_choices(*, user: AbstractBaseUser, kinds: set[str]) -> dict[str, Any]:
     """The real values of the builder's choice fields, as (stored code, label) for its selects:
-    lifecycle stages, owners, contact custom fields (all for the field list, the choice ones with
-    their options), deal statuses, pipelines and stages, and the tags in use. Not cached, unlike
-    the suggestions: a select that lacks a tag or stage made a minute ago cannot pick it."""
-    owners = [(str(u.pk), _owner_label(u)) for u in contact_selectors.owner_choices()]
-    custom = contact_selectors.custom_field_definitions(entity=CustomFieldEntity.CONTACT)
-    pipelines = pipeline_selectors.pipeline_list(user=user)
-    with connection.cursor() as cursor:
-        # Tags live in an array column; the distinct values of the live contacts are the choices.
-        cursor.execute(
-            "SELECT DISTINCT t FROM contacts_contact, unnest(tags) t "
-            "WHERE merged_into_id IS NULL AND tags <> '{}' ORDER BY t LIMIT %s",
-            [MAX_TAG_CHOICES],
-        )
-        tags = [(row[0], row[0]) for row in cursor.fetchall()]
-    field = {name: list(values.items()) for name, values in compiler.CONTACT_CHOICES.items()} | {
-        "owner": owners
-    }
-    for f in custom:
-        if f.field_type == CustomFieldType.CHOICE:
-            field[f"custom.{f.key}"] = [(c, c) for c in f.choices]
-    return {
-        "field": field,
-        "custom_fields": [(f"custom.{f.key}", f.label) for f in custom],
-        "custom_kinds": {f"custom.{f.key}": f.field_type for f in custom},
-        "deal": {name: list(values.items()) for name, values in compiler.DEAL_CHOICES.items()}
-        | {
-            "owner": owners,
-            "pipeline": [(str(p.pk), p.name) for p in pipelines],
-            "stage": [(str(s.pk), f"{p.name} / {s.name}") for p in pipelines for s in p.stages.all()],
-        },
-        "tag": tags,
-    }
+    lifecycle stages, owners and contact custom fields (all for the field list, the choice ones
+    with their options) for field conditions; deal statuses, owners, pipelines and stages for
+    deal conditions; the tags in use for tag conditions. Only the condition types in `kinds` are
+    looked up (the tag list reads every live contact). Not cached, unlike the suggestions: a
+    select that lacks a tag or stage made a minute ago cannot pick it."""
+    choices: dict[str, Any] = {"field": {}, "custom_fields": [], "custom_kinds": {}, "deal": {}, "tag": []}
+    owners = (
+        [(str(u.pk), _owner_label(u)) for u in contact_selectors.owner_choices()]
+        if kinds & {"field", "deal"}
+        else []
+    )
+    if "field" in kinds:
+        custom = contact_selectors.custom_field_definitions(entity=CustomFieldEntity.CONTACT)
+        field = {name: list(values.items()) for name, values in compiler.CONTACT_CHOICES.items()}
+        field["owner"] = owners
+        for f in custom:
+            if f.field_type == CustomFieldType.CHOICE:
+                field[f"custom.{f.key}"] = [(c, c) for c in f.choices]
+        choices["field"] = field
+        choices["custom_fields"] = [(f"custom.{f.key}", f.label) for f in custom]
+        choices["custom_kinds"] = {f"custom.{f.key}": f.field_type for f in custom}
+    if "deal" in kinds:
+        pipelines = pipeline_selectors.pipeline_list(user=user)
+        deal = {name: list(values.items()) for name, values in compiler.DEAL_CHOICES.items()}
+        deal["owner"] = owners
+        deal["pipeline"] = [(str(p.pk), p.name) for p in pipelines]
+        deal["stage"] = [(str(s.pk), f"{p.name} / {s.name}") for p in pipelines for s in p.stages.all()]
+        choices["deal"] = deal
+    if "tag" in kinds:
+        with connection.cursor() as cursor:
+            # Tags live in an array column: the distinct values on live contacts are the choices.
+            cursor.execute(
+                "SELECT DISTINCT t FROM contacts_contact, unnest(tags) t "
+                "WHERE merged_into_id IS NULL AND tags <> '{}' ORDER BY t LIMIT %s",
+                [MAX_TAG_CHOICES],
+            )
+            choices["tag"] = [(row[0], row[0]) for row in cursor.fetchall()]
+    return choices
 
 
 def _owner_label(user: AbstractBaseUser) -> str:

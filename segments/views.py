@@ -59,7 +59,8 @@ def _builder_context(
     error: str = "",
     choices: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    choices = choices or selectors.builder_choices(user=request.user)
+    if choices is None:
+        choices = selectors.builder_choices(user=request.user, kinds=builder.leaf_kinds(definition))
     return {
         "segment": segment,
         "form": form,
@@ -122,7 +123,7 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if mode == "builder" and not builder.fits_builder(definition):
             mode, error = "json", "This definition has more than the builder shows; edit it as JSON."
     elif action == "refresh" and mode == "builder":  # a field or operator changed
-        choices = selectors.builder_choices(user=request.user)
+        choices = selectors.builder_choices(user=request.user, kinds=builder.leaf_kinds(definition))
         definition = builder.refit(definition, choices)
     elif action != "save" and definition is not None:
         definition = builder.apply_action(definition, action)

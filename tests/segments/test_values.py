@@ -328,3 +328,46 @@ def test_changing_the_field_fits_the_operator_and_value_to_it(marketing_client):
     Segment.objects.filter(pk=segment.pk).update(definition=segment.definition)
     html = marketing_client.get(f"/segments/{segment.pk}/edit/").content.decode()
     assert '<option value="starts_with" selected>starts with</option>' in html
+
+
+def test_the_builder_runs_a_fixed_number_of_queries(marketing_client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    pipeline = Pipeline.objects.create(name="Sales")
+    rep = make_user(role="Sales", username="rep")
+    stage = Stage.objects.create(pipeline=pipeline, name="New")
+    segment = services.segment_create(
+        actor=None,
+        name="All pickers",
+        definition={
+            "op": "or",
+            "conditions": [
+                {"type": "field", "field": "owner", "operator": "in", "value": [rep.pk]},
+                {"type": "tag", "operator": "has", "value": "tag1"},
+                {"type": "deal", "where": [{"field": "stage", "operator": "eq", "value": stage.pk}]},
+            ],
+        },
+    )
+
+    pages = {}
+
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = marketing_client.get(url)
+        assert response.status_code == 200
+        pages[url] = response.content.decode()
+        return len(captured)
+
+    empty = queries("/segments/new/")  # no conditions: no picker is looked up
+    few = queries(f"/segments/{segment.pk}/edit/")
+    for i in range(10):
+        make_user(role="Sales", username=f"rep{i}")
+        Stage.objects.create(pipeline=pipeline, name=f"Stage {i}", position=i)
+        make_contact(email=f"t{i}@x.io", tags=[f"tag{i}"])
+    assert queries(f"/segments/{segment.pk}/edit/") == few
+    # and the pickers hold every owner, stage and tag
+    html = pages[f"/segments/{segment.pk}/edit/"]
+    assert all(f">{label}</option>" in html for label in ("rep9", "Sales / Stage 9", "tag9"))
+    assert few - empty <= 7  # the segment, owners, custom fields, pipelines, stages, tags (+ slack)
+    assert queries("/segments/new/") == empty
