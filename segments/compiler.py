@@ -1091,7 +1091,7 @@ def describe(
         choices = CONTACT_CHOICES.get(name) or labels.get(name)
         return _filter_words(node.filter, field_label(name), choices=choices)
     if isinstance(node, TagCondition):
-        return f"{'Has' if node.operator == 'has' else 'Does not have'} tag “{node.value}”"
+        return f"{operator_label(node.operator).capitalize()} tag “{node.value}”"
     if isinstance(node, DealCondition):
         where = " and ".join(
             _filter_words(

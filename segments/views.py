@@ -73,7 +73,6 @@ def _builder_context(
         "contact_fields": [(f, compiler.field_label(f)) for f in compiler.CONTACT_FIELDS]
         + choices["custom_fields"],
         "deal_fields": [(f, compiler.field_label(f)) for f in compiler.DEAL_FIELDS],
-        "operators": compiler.operator_choices(compiler.ALL_OPS),
         "other_segments": [
             s for s in selectors.segment_list(user=request.user) if segment is None or s.pk != segment.pk
         ],
