@@ -151,6 +151,7 @@ DEAL_CHOICES: dict[str, dict[str, str]] = {"status": dict(DealStatus.choices)}
 CHOICE_OPS = {"eq", "neq", "in"}
 # Stored lower-cased (contacts.normalize), typed by people in any case: compared lower-cased.
 CASELESS_COLUMNS = {"email", "company__domain"}
+CASELESS_TRAITS = {"email"}
 KIND_OPS = {
     "text": TEXT_OPS | ORDER_OPS,
     "id": {"eq", "neq", "in", "is_set", "is_not_set"},
@@ -699,7 +700,9 @@ def compile_q(node: Node, ctx: Context) -> Q:
         return _behaviour_q(node, ctx)
     if isinstance(node, FieldCondition):
         if node.type == "trait":
-            return _json_q(node.filter, "traits", node.filter.target, ctx)
+            # an identify's email trait is as people typed it: compared like the email column
+            caseless = node.filter.target in CASELESS_TRAITS
+            return _json_q(node.filter, "traits", node.filter.target, ctx, caseless=caseless)
         if node.filter.kind == "json":
             return _json_q(node.filter, "custom_fields", node.filter.target.removeprefix("custom."), ctx)
         return _column_q(node.filter, node.filter.target, ctx)
@@ -893,10 +896,14 @@ def _json_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _json_q(f: Filter, column: str, key: str, ctx: Context) -> Q:
-    """A filter on `column ->> key`, never erroring whatever the stored JSON holds."""
+def _json_q(f: Filter, column: str, key: str, ctx: Context, *, caseless: bool = False) -> Q:
+    """A filter on `column ->> key`, never erroring whatever the stored JSON holds; `caseless`
+    compares eq/neq/in lower-cased on both sides."""
     op, v = f.operator, f.value
     text = JsonPathText(F(column), Value(key))
+    if caseless and op in CHOICE_OPS:
+        text = Lower(text)
+        v = tuple(_json_text(x).lower() for x in v) if op == "in" else _json_text(v).lower()
     if op in ("is_set", "is_not_set"):
         q = Q(_BoolExpr(text, template="(COALESCE(%(expressions)s, '') <> '')"))
         return q if op == "is_set" else ~q

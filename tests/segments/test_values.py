@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from contacts.models import CustomField
+from contacts.models import Contact, CustomField
 from pipeline.models import Pipeline, Stage
 from segments import builder, compiler, services
 from segments.models import Segment
@@ -122,6 +122,9 @@ def test_emails_and_domains_compare_lower_cased_on_both_sides():
     assert matches(field("email", "in", ["x@y.z", "ADA@acme.io"])) == {ada.pk}
     assert matches(field("company.domain", "eq", "Acme.IO")) == {ada.pk}
     assert matches(field("email", "neq", "ADA@acme.io")) == {nobody.pk}  # no email: "is not" holds
+    Contact.objects.filter(pk=nobody.pk).update(traits={"email": "Anon@Acme.IO"})  # as identify sent it
+    trait = one({"type": "trait", "trait": "email", "operator": "in", "value": ["anon@acme.io"]})
+    assert matches(trait) == {nobody.pk}
 
 
 # --- one wording of the operators
