@@ -137,10 +137,12 @@ def _decorate(node: dict[str, Any], leaf: dict, choices: dict[str, Any]) -> None
     if node["value_choices"] is not None:
         node["selected"] = _selected(leaf.get("value"))
         node["value_choices"] = _with_current(node["value_choices"], node["selected"])
+        node["value_size"] = min(len(node["value_choices"]), 6)  # rows of an "is one of" list
     if node["where_choices"] is not None:
         where = (leaf.get("where") or [{}])[0]
         node["where_selected"] = _selected(where.get("value"))
         node["where_choices"] = _with_current(node["where_choices"], node["where_selected"])
+        node["where_size"] = min(len(node["where_choices"]), 6)
 
 
 def refit(definition: Any, choices: dict[str, Any]) -> Any:
