@@ -119,6 +119,8 @@ class Traffic:
     now: datetime
     seed: int
     messages: list[dict] = field(default_factory=list)
+    visitors: list[Visitor] = field(default_factory=list)
+    hot_deal_ids: list[int] = field(default_factory=list)
 
     def message(self, visitor: Visitor, at: datetime, **fields) -> dict:
         message = {
@@ -199,7 +201,6 @@ class Summary:
     events: int = 0
     visitors: int = 0
     identified: int = 0
-    hot_contact_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0
     skipped: bool = False
 
@@ -213,16 +214,31 @@ def _traits(contact: Contact) -> dict:
 
 def web_traffic_seed(*, source: Source, seed: int, now: datetime, count: int, login=None) -> Summary:
     """Generate and ingest the traffic (once: a database that has it gets nothing more)."""
-    from cdp_crm.management.commands.seed_demo import FIRST_NAMES, LAST_NAMES  # it imports this module
-
     started = time.monotonic()
     summary = Summary()
     if Event.objects.filter(source=source, message_id__startswith=MESSAGE_PREFIX).exists():
         summary.skipped = True
         return summary
+    traffic = traffic_generate(seed=seed, now=now, count=count)
+    if login is not None:
+        Deal.objects.filter(pk__in=traffic.hot_deal_ids[:LOGIN_HOT_DEALS]).update(owner=login)
+    _ingest(source=source, messages=traffic.messages)
+    _drain(first_id=_first_demo_event_id(source))
+    summary.events = len(traffic.messages)
+    summary.visitors = len(traffic.visitors)
+    summary.identified = sum(1 for v in traffic.visitors if v.user_id)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def traffic_generate(*, seed: int, now: datetime, count: int) -> Traffic:
+    """The messages, in the order a site's clients would send them (by time), from the CRM's
+    people and deals as they are now; the same seed, time and data give the same messages."""
+    from cdp_crm.management.commands.seed_demo import FIRST_NAMES, LAST_NAMES  # it imports this module
+
     traffic = Traffic(rng=random.Random(f"{seed}:web"), now=now, seed=seed)
     rng = traffic.rng
-    visitors: list[Visitor] = []
+    visitors = traffic.visitors
 
     # The CRM's people who visit the site: anonymous at first, then they log in or fill a form
     # (identify with their email), which joins their earlier visits to the CRM record.
@@ -259,6 +275,7 @@ def web_traffic_seed(*, source: Source, seed: int, now: datetime, count: int, lo
 
     # A crawler: stored and shown, left out of rollups, segments and hot deals.
     crawler = Visitor(anonymous_id="anon-crawler", user_agent=BOT_AGENT)
+    visitors.append(crawler)
     for day in range(0, DAYS, 3):
         traffic.session(
             crawler, now - timedelta(days=day, hours=5), pages=["/", "/pricing", "/docs", "/blog/cdp-vs-crm"]
@@ -272,7 +289,7 @@ def web_traffic_seed(*, source: Source, seed: int, now: datetime, count: int, lo
         .order_by("pk")
     )
     hot = rng.sample(open_deals, min(HOT_DEALS, len(open_deals)))
-    for n, deal in enumerate(hot):
+    for deal in hot:
         contact = deal.contact
         visitor = next((v for v in visitors if v.contact_id == contact.pk), None)
         if visitor is None:
@@ -281,19 +298,10 @@ def web_traffic_seed(*, source: Source, seed: int, now: datetime, count: int, lo
         start = now - timedelta(hours=rng.randint(2, 20))
         pages = ["/", "/pricing", "/customers", "/pricing"] + ["/pricing"] * rng.randint(0, 1)
         traffic.session(visitor, start, pages=pages, identify_after=-1 if visitor.user_id else 0)
-        summary.hot_contact_ids.append(contact.pk)
-        if login is not None and n < LOGIN_HOT_DEALS:
-            Deal.objects.filter(pk=deal.pk).update(owner=login)
+        traffic.hot_deal_ids.append(deal.pk)
 
-    # Arrival order is time order, as a site's clients would send it.
     traffic.messages.sort(key=lambda m: m["timestamp"])
-    _ingest(source=source, messages=traffic.messages)
-    _drain(first_id=_first_demo_event_id(source))
-    summary.events = len(traffic.messages)
-    summary.visitors = len(visitors) + 1
-    summary.identified = sum(1 for v in visitors if v.user_id)
-    summary.seconds = time.monotonic() - started
-    return summary
+    return traffic
 
 
 def _ingest(*, source: Source, messages: list[dict]) -> None:
