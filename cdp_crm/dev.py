@@ -241,7 +241,8 @@ def run(args: argparse.Namespace) -> int:
                 "--blocking-threads=8",
                 "--no-ws",
                 *(["--access-log"] if verbose else []),
-                "--log-level=warning",
+                # Its own warnings at startup (threads vs cores) are advice, not news: errors only.
+                f"--log-level={'warning' if verbose else 'error'}",
                 "--workers-kill-timeout=5",
             ],
             # -q: no startup banner (Celery prints it whatever the log level).
@@ -266,13 +267,17 @@ def run(args: argparse.Namespace) -> int:
                 f"--schedule={DEVDATA / 'celerybeat-schedule'}",
             ],
         }
+        worker_ready = DEVDATA / "worker-ready"
+        worker_ready.unlink(missing_ok=True)
+        env["CDP_WORKER_READY_FILE"] = str(worker_ready)  # cdp_crm/celery.py touches it
         for name, command in commands.items():
             children.append((name, subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)))
 
         url = f"http://127.0.0.1:{port}/"
-        # Healthy means the worker answers too: what it prints while starting comes before the
-        # banner, not after it.
-        _wait_for_http(url + "healthz", timeout=60, healthy=True)
+        # The banner waits for the web server and the worker, so what they print while starting
+        # comes before it, not after.
+        _wait_for_http(url + "login/", timeout=30)
+        _wait_for_file(worker_ready, timeout=60)
         print(banner(url=url, **login), flush=True)
         while True:
             for name, proc in children:
@@ -328,8 +333,16 @@ def banner(*, url: str, username: str, password: str, note: str = "") -> str:
     return "\n".join(["", rule, *(f"| {line.ljust(width)} |" for line in lines), rule])
 
 
-def _wait_for_http(url: str, *, timeout: float, healthy: bool = False) -> None:
-    """Until `url` answers (with a 2xx when `healthy`: /healthz says 503 until the worker is up)."""
+def _wait_for_file(path: Path, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            log(f"warning: the Celery worker did not start within {timeout:.0f} s")
+            return
+        time.sleep(0.2)
+
+
+def _wait_for_http(url: str, *, timeout: float) -> None:
     import urllib.error
     import urllib.request
 
@@ -339,12 +352,10 @@ def _wait_for_http(url: str, *, timeout: float, healthy: bool = False) -> None:
             with urllib.request.urlopen(url, timeout=3):
                 return
         except urllib.error.HTTPError:
-            if not healthy:
-                return  # the server answers
-            time.sleep(0.3)
+            return  # the server answers
         except OSError:
             time.sleep(0.3)
-    log(f"warning: {url} did not answer{' healthy' if healthy else ''} within {timeout:.0f} s")
+    log(f"warning: {url} did not answer within {timeout:.0f} s")
 
 
 def exec_with_services(args: argparse.Namespace) -> int:
