@@ -1,4 +1,10 @@
-"""Realistic, deterministic demo data. Running it again adds nothing that is already there."""
+"""Realistic, deterministic demo data. Running it again adds nothing that is already there.
+
+The CRM side (people, companies, deals with their activities and next steps) is written with the
+ORM, its dates in a possible order (on record <= opened <= stage entered <= closed <= now). The
+CDP side is three weeks of web traffic sent through the tracking API and stitched in this process
+(cdp_crm/management/demo_traffic.py), then the demo's segments are computed and the owners of hot
+deals notified: the demo is complete when the command returns, before any worker runs."""
 
 import random
 import time
