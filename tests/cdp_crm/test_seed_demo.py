@@ -184,14 +184,14 @@ def test_every_seeded_date_is_possible():
 
 @pytest.mark.django_db
 def test_seed_demo_reuses_the_default_pipeline_and_lost_reasons():
-    # given the defaults a fresh database gets (a data migration)
-    sales = Pipeline.objects.create(name="Sales pipeline", position=0)
-    for position, name in enumerate(
-        ["Qualified", "Contact made", "Demo scheduled", "Proposal made", "Negotiation"]
-    ):
-        Stage.objects.create(pipeline=sales, name=name, position=position)
+    # given the defaults a fresh database gets from a data migration (get_or_create: where that
+    # migration has run, they are there already)
+    sales, _ = Pipeline.objects.get_or_create(name="Sales pipeline", defaults={"position": 0})
+    stages = ["Qualified", "Contact made", "Demo scheduled", "Proposal made", "Negotiation"]
+    for position, name in enumerate(stages):
+        Stage.objects.get_or_create(pipeline=sales, name=name, defaults={"position": position})
     for position, name in enumerate(["Price", "Competitor", "No budget", "No decision", "Timing", "Other"]):
-        LostReason.objects.create(name=name, position=position)
+        LostReason.objects.get_or_create(name=name, defaults={"position": position})
     # when the demo is seeded
     call_command("seed_demo", "--contacts", "30", stdout=io.StringIO())
     # then its sales deals are on that pipeline, and nothing is doubled
