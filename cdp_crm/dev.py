@@ -14,18 +14,21 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DEVDATA = ROOT / ".devdata"
+# CDP_DEVDATA moves the launcher's files (embedded servers' data, secret key, demo password).
+DEVDATA = Path(os.environ.get("CDP_DEVDATA") or ROOT / ".devdata")
 VENV_BIN = Path(sys.executable).parent
 # CDP_EMBEDDED=1 skips the servers on the default ports, as on a laptop that has none.
 FORCE_EMBEDDED = os.environ.get("CDP_EMBEDDED", "") in {"1", "true", "yes"}
@@ -215,10 +218,14 @@ def run(args: argparse.Namespace) -> int:
         env["PYTHONUNBUFFERED"] = "1"
         port = env.get("PORT", "8000")
 
-        _manage("migrate", "--no-input", env=env)
-        password_file = DEVDATA / "demo-password"
-        _manage("demo_setup", "--username", "admin", "--password-file", str(password_file), env=env)
-        username, password = "admin", password_file.read_text().strip()
+        # Startup prints little: the login banner must be the last thing on screen, not one line
+        # among a few hundred. LOG_LEVEL=INFO (or DEBUG) brings the app's logs back.
+        level = env.setdefault("LOG_LEVEL", "WARNING").upper()
+        verbose = level in ("DEBUG", "INFO")
+
+        log("migrating the database…")
+        _manage("migrate", "--no-input", "--verbosity", "1" if verbose else "0", env=env)
+        login = _demo_login(env)
 
         commands = {
             # granian (Rust HTTP server, WSGI): per request it costs about half gunicorn's CPU, and
@@ -233,38 +240,45 @@ def run(args: argparse.Namespace) -> int:
                 "--workers=2",
                 "--blocking-threads=8",
                 "--no-ws",
-                "--access-log",
-                "--log-level=warning",
+                *(["--access-log"] if verbose else []),
+                # Its own warnings at startup (threads vs cores) are advice, not news: errors only.
+                f"--log-level={'warning' if verbose else 'error'}",
                 "--workers-kill-timeout=5",
             ],
+            # -q: no startup banner (Celery prints it whatever the log level).
             "worker": [
                 str(VENV_BIN / "celery"),
                 "-A",
                 "cdp_crm",
+                *([] if verbose else ["-q"]),
                 "worker",
                 "-Q",
                 "default,ingest,identity,segments",
                 "--concurrency=2",
-                "--loglevel=INFO",
+                f"--loglevel={level}",
             ],
             "beat": [
                 str(VENV_BIN / "celery"),
                 "-A",
                 "cdp_crm",
+                *([] if verbose else ["-q"]),
                 "beat",
-                "--loglevel=INFO",
+                f"--loglevel={level}",
                 f"--schedule={DEVDATA / 'celerybeat-schedule'}",
             ],
         }
+        worker_ready = DEVDATA / "worker-ready"
+        worker_ready.unlink(missing_ok=True)
+        env["CDP_WORKER_READY_FILE"] = str(worker_ready)  # cdp_crm/celery.py touches it
         for name, command in commands.items():
             children.append((name, subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)))
 
         url = f"http://127.0.0.1:{port}/"
-        _wait_for_http(url + "healthz", timeout=30)
-        log("")
-        log(f"cdp-crm is running at {url}")
-        log(f"log in as: {username} / {password}")
-        log("press Ctrl-C to stop")
+        # The banner waits for the web server and the worker, so what they print while starting
+        # comes before it, not after.
+        _wait_for_http(url + "login/", timeout=30)
+        _wait_for_file(worker_ready, timeout=60)
+        print(banner(url=url, **login), flush=True)
         while True:
             for name, proc in children:
                 if proc.poll() is not None:
@@ -286,6 +300,48 @@ def run(args: argparse.Namespace) -> int:
             log(f"stopped {', '.join(services.started)}")
 
 
+def _demo_login(env: dict[str, str]) -> dict[str, str]:
+    """Demo data on first run and the admin login the banner shows: demo_setup decides (it gives
+    a demo database's admin the kept password, so the printed one works) and says what to print."""
+    login_file = DEVDATA / "demo-login.json"
+    login_file.unlink(missing_ok=True)
+    _manage(
+        "demo_setup",
+        "--username",
+        "admin",
+        "--password-file",
+        str(DEVDATA / "demo-password"),
+        "--reset-password",
+        "--login-file",
+        str(login_file),
+        env=env,
+    )
+    login = json.loads(login_file.read_text())
+    login_file.unlink()
+    return login
+
+
+def banner(*, url: str, username: str, password: str, note: str = "") -> str:
+    """The box `make run` ends its startup with (ASCII: a terminal without UTF-8 shows it too)."""
+    lines = [f"cdp-crm is running at {url}", "", f"username: {username}"]
+    lines.append(f"password: {password}" if password else "password: (unchanged, see below)")
+    if note:
+        lines += ["", *textwrap.wrap(note, 72)]
+    lines += ["", "press Ctrl-C to stop"]
+    width = max(map(len, lines))
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join(["", rule, *(f"| {line.ljust(width)} |" for line in lines), rule])
+
+
+def _wait_for_file(path: Path, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            log(f"warning: the Celery worker did not start within {timeout:.0f} s")
+            return
+        time.sleep(0.2)
+
+
 def _wait_for_http(url: str, *, timeout: float) -> None:
     import urllib.error
     import urllib.request
@@ -296,7 +352,7 @@ def _wait_for_http(url: str, *, timeout: float) -> None:
             with urllib.request.urlopen(url, timeout=3):
                 return
         except urllib.error.HTTPError:
-            return  # the server answers; /healthz may say 503 until the worker is up
+            return  # the server answers
         except OSError:
             time.sleep(0.3)
     log(f"warning: {url} did not answer within {timeout:.0f} s")
