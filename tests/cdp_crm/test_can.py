@@ -1,0 +1,44 @@
+import pytest
+from django.template import Context, Template, TemplateSyntaxError
+from django.test import RequestFactory
+
+from cdp_crm import can
+from cdp_crm.context_processors import navigation
+from tests.factories import make_admin, make_user
+
+
+def _render(source: str, user) -> str:
+    request = RequestFactory().get("/")
+    request.user = user
+    return Template("{% load can %}" + source).render(Context({"request": request}))
+
+
+@pytest.mark.django_db
+def test_may_shows_its_block_to_the_roles_the_rule_lets_in():
+    source = '{% may "segments_manage" %}build{% else %}read-only{% endmay %}'
+    assert _render(source, make_user(role="Marketing")) == "build"
+    assert _render(source, make_admin()) == "build"
+    assert _render(source, make_user(role="Sales")) == "read-only"
+
+
+def test_a_misspelt_rule_fails_when_the_template_compiles():
+    with pytest.raises(TemplateSyntaxError, match="no rule 'segment'"):
+        Template('{% load can %}{% may "segment" %}x{% endmay %}')
+
+
+@pytest.mark.django_db
+def test_the_sidebar_lists_only_pages_the_role_may_open():
+    request = RequestFactory().get("/contacts/")
+    request.user = make_user(role="Sales")
+    labels = [item["label"] for item in navigation(request)["nav_items"]]
+    assert "Events" not in labels  # the debugger is for Admin and Marketing
+    assert {"Contacts", "Pipeline", "Segments", "Sources", "Settings"} <= set(labels)
+    request.user = make_user(role="Marketing")
+    assert "Events" in [item["label"] for item in navigation(request)["nav_items"]]
+
+
+def test_no_one_signed_out_may_anything():
+    from django.contrib.auth.models import AnonymousUser
+
+    assert not any(can.may(AnonymousUser(), rule) for rule in can.RULES)
+    assert not can.may(None, "contacts")
