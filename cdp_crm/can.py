@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from accounts.roles import is_admin
 from contacts import permissions as contacts
 from events import permissions as events
+from pipeline import activities
 from pipeline import permissions as pipeline
 from segments import permissions as segments
 
@@ -38,6 +39,7 @@ RULES: dict[str, Rule] = {
     "custom_fields": contacts.can_manage_custom_fields,
     "identity_merges": contacts.can_read,
     "pipeline_configure": pipeline.can_configure,
+    "activities_write": activities.can_write,
     "segments_manage": segments.can_manage,
     "sources_manage": events.can_manage_sources,
     "events_retry": events.can_retry_events,

@@ -42,3 +42,19 @@ def test_no_one_signed_out_may_anything():
 
     assert not any(can.may(AnonymousUser(), rule) for rule in can.RULES)
     assert not can.may(None, "contacts")
+
+
+@pytest.mark.django_db
+def test_a_read_only_role_sees_task_checkboxes_it_cannot_tick_disabled(client):
+    from pipeline import activities
+    from tests.factories import make_contact
+
+    rita = make_user(role="Sales", username="rita")
+    contact = make_contact(first_name="Ada", owner=rita)
+    activities.task_create(actor=rita, title="Call Ada", contact=contact)
+    client.force_login(make_user(role="Marketing", username="mia"))
+    html = client.get(f"/contacts/{contact.pk}/activities/").content.decode()
+    assert 'data-testid="task-done" disabled>' in html  # toggling answers 403 for Marketing
+    client.force_login(rita)
+    html = client.get(f"/contacts/{contact.pk}/activities/").content.decode()
+    assert 'data-testid="task-done">' in html
