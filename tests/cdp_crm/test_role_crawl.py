@@ -17,7 +17,7 @@ from events import services as event_services
 from pipeline import activities
 from pipeline.models import Deal
 from segments import services as segment_services
-from tests.factories import make_admin, make_company, make_contact, make_user
+from tests.factories import PASSWORD, logs_in, make_admin, make_company, make_contact, make_user
 from tests.pipeline.helpers import make_pipeline
 
 # Depth 0 is the sidebar; three hops from it reach every record page and its edit forms.
@@ -128,9 +128,7 @@ def team(db):
 
 @pytest.mark.parametrize("username", ["ada", "rita", "mia"], ids=["Admin", "Sales", "Marketing"])
 def test_no_link_a_role_is_shown_answers_403(client, team, username):
-    from django.contrib.auth import get_user_model
-
-    client.force_login(get_user_model().objects.get(username=username))
+    assert logs_in(client, username, PASSWORD)
     sidebar, seen = crawl(client)
     # the crawl really walked the app: the sidebar and the record pages behind it
     assert "/contacts/" in sidebar
