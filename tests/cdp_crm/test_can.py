@@ -58,3 +58,42 @@ def test_a_read_only_role_sees_task_checkboxes_it_cannot_tick_disabled(client):
     client.force_login(rita)
     html = client.get(f"/contacts/{contact.pk}/activities/").content.decode()
     assert 'data-testid="task-done">' in html
+
+
+# The page each page rule stands for (rules for POST-only actions have no page to open).
+RULE_PAGES = {
+    "contacts": "/contacts/",
+    "companies": "/companies/",
+    "pipeline": "/pipeline/",
+    "tasks": "/tasks/",
+    "reports": "/reports/",
+    "segments": "/segments/",
+    "events": "/events/",
+    "sources": "/sources/",
+    "contacts_create": "/contacts/new/",
+    "contacts_import": "/contacts/import/",
+    "contacts_merge": "/contacts/duplicates/",
+    "custom_fields": "/settings/custom-fields/",
+    "identity_merges": "/identity/merges/",
+    "pipeline_configure": "/settings/pipelines/",
+    "segments_manage": "/segments/new/",
+    "sources_manage": "/sources/new/",
+    "identity_settings": "/settings/identity/",
+    "erasures": "/settings/erasures/",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["Admin", "Sales", "Marketing", None])
+def test_every_page_rule_answers_as_the_page_itself_does(client, role):
+    from django.contrib.auth import get_user_model
+
+    user = make_user(role=role) if role else get_user_model().objects.create_user("nobody", password="x")
+    client.force_login(user)
+    disagree = {}
+    for rule, path in RULE_PAGES.items():
+        status = client.get(path).status_code
+        assert status in (200, 403), (path, status)
+        if can.may(user, rule) != (status == 200):
+            disagree[rule] = (can.may(user, rule), status)
+    assert disagree == {}, f"{role}: cdp_crm.can says (may, but the page answered)"
