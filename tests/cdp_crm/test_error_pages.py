@@ -42,6 +42,12 @@ def test_under_debug_a_404_is_the_branded_page_not_the_url_pattern_dump(rita_cli
     assert "URLconf" not in html and "contacts/<int:pk>/" not in html
 
 
+def test_under_debug_a_missing_slash_still_redirects(rita_client, settings):
+    settings.DEBUG = True
+    response = rita_client.get("/contacts")
+    assert response.status_code == 301 and response["Location"] == "/contacts/"
+
+
 def test_under_debug_the_api_still_answers_json_for_an_unknown_path(rita_client, settings):
     settings.DEBUG = True
     response = rita_client.get("/api/v1/no-such-thing/")
