@@ -2,19 +2,21 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from accounts.roles import primary_role
+from cdp_crm.can import may
 
-# (label, url name, icon, url prefix that marks the item active)
+# (label, url name, icon, url prefix that marks the item active, rule in cdp_crm.can or None for
+# every signed-in user): an item whose page would answer 403 is not shown.
 NAV = [
-    ("Home", "home", "house", None),
-    ("Contacts", "contacts:list", "people", "/contacts/"),
-    ("Companies", "contacts:company_list", "building", "/companies/"),
-    ("Pipeline", "pipeline:board", "kanban", "/pipeline/"),
-    ("Tasks", "pipeline:tasks", "check2-square", "/tasks/"),
-    ("Reports", "activities:reports", "bar-chart", "/reports/"),
-    ("Segments", "segments:list", "funnel", "/segments/"),
-    ("Events", "events:list", "activity", "/events/"),
-    ("Sources", "events:sources", "plug", "/sources/"),
-    ("Settings", "accounts:settings", "gear", "/settings/"),
+    ("Home", "home", "house", None, None),
+    ("Contacts", "contacts:list", "people", "/contacts/", "contacts"),
+    ("Companies", "contacts:company_list", "building", "/companies/", "companies"),
+    ("Pipeline", "pipeline:board", "kanban", "/pipeline/", "pipeline"),
+    ("Tasks", "pipeline:tasks", "check2-square", "/tasks/", "tasks"),
+    ("Reports", "activities:reports", "bar-chart", "/reports/", "reports"),
+    ("Segments", "segments:list", "funnel", "/segments/", "segments"),
+    ("Events", "events:list", "activity", "/events/", "events"),
+    ("Sources", "events:sources", "plug", "/sources/", "sources"),
+    ("Settings", "accounts:settings", "gear", "/settings/", None),
 ]
 
 
@@ -23,7 +25,9 @@ def navigation(request: HttpRequest) -> dict:
         return {}
     path = request.path
     items = []
-    for label, name, icon, prefix in NAV:
+    for label, name, icon, prefix, rule in NAV:
+        if rule is not None and not may(request.user, rule):
+            continue
         url = reverse(name)
         active = path.startswith(prefix) if prefix else path == url
         items.append({"label": label, "url": url, "icon": icon, "active": active})

@@ -22,6 +22,9 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# A failed CSRF check (a form left open past a login or logout) gets the branded page with a way
+# back, not Django's bare "CSRF verification failed".
+CSRF_FAILURE_VIEW = "cdp_crm.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -57,6 +60,8 @@ MIDDLEWARE = [
     # the ingestion API, the tracking script): a view someone forgets to protect stays protected.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The branded 404 under DEBUG too (Django's debug 404 lists every URL pattern); inert without.
+    "cdp_crm.middleware.DebugNotFoundMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

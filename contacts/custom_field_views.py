@@ -7,8 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from accounts.roles import is_admin
-from contacts import services
+from contacts import permissions, services
 from contacts.models import CustomField, CustomFieldEntity, CustomFieldType
 
 
@@ -34,7 +33,7 @@ def _lines(text: str) -> list[str]:
 
 
 def _ensure_admin(request: HttpRequest) -> None:
-    if not is_admin(request.user):
+    if not permissions.can_manage_custom_fields(request.user):
         raise PermissionDenied("Only Admins manage custom fields.")
 
 

@@ -13,8 +13,7 @@ from contacts.models import Contact
 
 
 def _ensure_may_merge(request: HttpRequest) -> None:
-    # The finder exists to merge; Marketing, which changes no CRM record, has no use for it.
-    if not permissions.can_create(request.user):
+    if not permissions.can_merge(request.user):
         raise PermissionDenied("Your role may not merge contacts.")
 
 

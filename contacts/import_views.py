@@ -22,7 +22,7 @@ class UploadForm(forms.Form):
 
 
 def _ensure_can_import(request: HttpRequest) -> None:
-    if not permissions.can_create(request.user):
+    if not permissions.can_import(request.user):
         raise PermissionDenied("Your role may not import contacts or companies.")
 
 

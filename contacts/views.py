@@ -81,6 +81,10 @@ COMPANY_COLUMNS = [
 COMPANY_DEFAULT_COLUMNS = ["name", "domain", "industry", "owner", "contacts", "created"]
 
 
+# Characters that fit the narrowest list cell (.cell-text's 8rem) uncut.
+CELL_TEXT_FITS = 16
+
+
 @dataclass
 class Cell:
     record: Any
@@ -111,8 +115,18 @@ class Cell:
         """The cell in display mode. Built here rather than by a template include per cell: a
         50-row page has ~400 cells, and an include each cost ~25 ms of the page's time
         (docs/benchmarks.md). format_html escapes every value."""
+        # List cells stay one line: a long value (a 200-character company name) is cut with an
+        # ellipsis by the .cell-text CSS, and its title shows the whole value on hover. Values
+        # short enough to fit the narrowest cell stay bare: nothing to cut, and a list page
+        # renders ~400 cells.
+        long = len(self.text) > CELL_TEXT_FITS
         if self.kind == "link":
-            content = format_html('<a href="{}">{}</a>', self.href, self.text)
+            if long:
+                content = format_html(
+                    '<a href="{}" class="cell-text" title="{}">{}</a>', self.href, self.text, self.text
+                )
+            else:
+                content = format_html('<a href="{}">{}</a>', self.href, self.text)
         elif self.kind == "badge":
             content = format_html(
                 '<span class="badge rounded-pill text-bg-light border">{}</span>', self.text
@@ -121,8 +135,14 @@ class Cell:
             content = format_html_join(
                 "", '<span class="badge text-bg-secondary me-1">{}</span>', ((t,) for t in self.items)
             ) or mark_safe('<span class="text-secondary">—</span>')
+            if self.items:
+                content = format_html(
+                    '<span class="cell-text" title="{}">{}</span>', ", ".join(self.items), content
+                )
         elif self.kind == "muted":
             content = format_html('<span class="text-secondary">{}</span>', self.text)
+        elif long:
+            content = format_html('<span class="cell-text" title="{}">{}</span>', self.text, self.text)
         else:
             content = conditional_escape(self.text)
         if not self.editable:

@@ -5,27 +5,18 @@ import json
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.models import Role
-from accounts.roles import has_role
 from events import selectors, services
 from events.models import Event, EventType, Source
+from events.permissions import can_retry_events as can_retry
+from events.permissions import can_view_events as can_view
 
 PAGE_SIZE = 50
-
-
-def can_view(user: AbstractBaseUser) -> bool:
-    return has_role(user, Role.ADMIN, Role.MARKETING)
-
-
-def can_retry(user: AbstractBaseUser) -> bool:
-    return has_role(user, Role.ADMIN)
 
 
 def _ensure_can_view(request: HttpRequest) -> None:

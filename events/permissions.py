@@ -1,9 +1,11 @@
-"""Who may see and manage sources.
+"""Who may see and manage sources, and who reads the events debugger.
 
 - Admin and Marketing manage sources: create, edit, rotate write keys, see keys and snippets.
 - Sales sees which sources exist and whether they receive events (names, kinds, counts), but not
   their write keys or snippets, and changes nothing: a rep has no reason to install tracking, and
   a key shown on every rep's screen is a key that leaks.
+- The events debugger (what arrives, what was rejected, what the worker gave up on) is for Admin
+  and Marketing, who install tracking; only an Admin re-queues a dead-lettered event.
 - A signed-in user in no role sees nothing.
 
 Services call the `ensure_*` functions with their `actor`; `actor=None` is the system itself (a
@@ -34,3 +36,11 @@ def ensure_can_view_sources(user: AbstractBaseUser | None) -> None:
 def ensure_can_manage_sources(user: AbstractBaseUser | None) -> None:
     if user is not None and not can_manage_sources(user):
         raise Forbidden("Only Admin and Marketing manage sources and see their write keys.")
+
+
+def can_view_events(user: AbstractBaseUser) -> bool:
+    return has_role(user, Role.ADMIN, Role.MARKETING)
+
+
+def can_retry_events(user: AbstractBaseUser) -> bool:
+    return has_role(user, Role.ADMIN)

@@ -25,7 +25,7 @@ from accounts.models import Role
 from accounts.roles import has_role
 from cdp_crm.errors import DomainError, Forbidden
 from contacts.models import Company, Contact
-from pipeline.models import Activity, ActivityKind, Deal, Task
+from pipeline.models import ACTIVITY_BODY_MAX_LENGTH, Activity, ActivityKind, Deal, Task
 
 ACTIVITY_FIELDS = {"kind", "subject", "body", "occurred_at"}
 TASK_FIELDS = {"title", "due_at", "assignee"}
@@ -98,6 +98,19 @@ def _linked(contact: Contact | None, deal: Deal | None, company: Company | None,
 # --- activities
 
 
+def body_too_long_message(length: int) -> str:
+    return (
+        f"A note may be at most {ACTIVITY_BODY_MAX_LENGTH:,} characters; this one has {length:,}. "
+        "Shorten it or split it into several notes."
+    )
+
+
+def _check_body_length(body: str) -> None:
+    if len(body) > ACTIVITY_BODY_MAX_LENGTH:
+        message = body_too_long_message(len(body))
+        raise DomainError(message, fields={"body": [message]})
+
+
 @transaction.atomic
 def activity_log(
     *,
@@ -118,6 +131,7 @@ def activity_log(
     subject, body = subject.strip(), body.strip()
     if not subject and not body:
         raise DomainError("Write a subject or a body.", fields={"body": ["Write something."]})
+    _check_body_length(body)
     activity = Activity.objects.create(
         kind=kind,
         subject=subject,
@@ -145,6 +159,7 @@ def activity_update(*, activity: Activity, actor: AbstractBaseUser | None, **fie
         setattr(activity, name, value.strip() if isinstance(value, str) else value)
     if not activity.subject and not activity.body:
         raise DomainError("Write a subject or a body.", fields={"body": ["Write something."]})
+    _check_body_length(activity.body)
     activity.save(update_fields=list(fields))
     _refresh_deals(activity.deal_id)
     return activity

@@ -10,7 +10,7 @@ from cdp_crm.api import Pagination, paginated_response
 from cdp_crm.params import parse_id
 from contacts.models import Company, Contact
 from pipeline import activities, activity_selectors
-from pipeline.models import ActivityKind, Deal
+from pipeline.models import ACTIVITY_BODY_MAX_LENGTH, ActivityKind, Deal
 
 
 def _record_field(model) -> serializers.PrimaryKeyRelatedField:
@@ -38,7 +38,7 @@ class ActivityOutputSerializer(serializers.Serializer):
 class ActivityInputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ActivityKind.choices)
     subject = serializers.CharField(allow_blank=True, required=False, max_length=200)
-    body = serializers.CharField(allow_blank=True, required=False)
+    body = serializers.CharField(allow_blank=True, required=False, max_length=ACTIVITY_BODY_MAX_LENGTH)
     occurred_at = serializers.DateTimeField(required=False, allow_null=True)
     contact = _record_field(Contact)
     deal = _record_field(Deal)
@@ -49,7 +49,7 @@ class ActivityInputSerializer(serializers.Serializer):
 class ActivityPatchSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ActivityKind.choices, required=False)
     subject = serializers.CharField(allow_blank=True, required=False, max_length=200)
-    body = serializers.CharField(allow_blank=True, required=False)
+    body = serializers.CharField(allow_blank=True, required=False, max_length=ACTIVITY_BODY_MAX_LENGTH)
     occurred_at = serializers.DateTimeField(required=False)
 
 

@@ -6,7 +6,8 @@ from django import forms
 from django.utils import timezone
 
 from contacts.forms import style_fields
-from pipeline.models import ActivityKind
+from pipeline.activities import body_too_long_message
+from pipeline.models import ACTIVITY_BODY_MAX_LENGTH, ActivityKind
 
 DATETIME_LOCAL = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
 
@@ -23,6 +24,7 @@ class ActivityForm(forms.Form):
         choices=ActivityKind.choices, initial=ActivityKind.NOTE, widget=forms.RadioSelect
     )
     subject = forms.CharField(max_length=200, required=False)
+    # No maxlength attribute: a browser would cut a long paste silently; the error says why.
     body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     occurred_at = forms.DateTimeField(
         label="When", required=False, input_formats=DATETIME_LOCAL, widget=DateTimeLocalInput()
@@ -34,6 +36,12 @@ class ActivityForm(forms.Form):
         self.fields["kind"].widget.attrs["class"] = "btn-check"
         self.fields["subject"].widget.attrs["placeholder"] = "Subject"
         self.fields["body"].widget.attrs["placeholder"] = "What happened?"
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data["body"]
+        if len(body) > ACTIVITY_BODY_MAX_LENGTH:
+            raise forms.ValidationError(body_too_long_message(len(body)))
+        return body
 
     def clean(self):
         data = super().clean()

@@ -115,7 +115,13 @@ def activity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = ActivityForm(request.POST, auto_id=f"id_edit{pk}_%s")
     if form.is_valid():
         fields = {k: v for k, v in form.cleaned_data.items() if k != "occurred_at" or v is not None}
-        activity = activities.activity_update(activity=activity, actor=request.user, **fields)
+        try:
+            activity = activities.activity_update(activity=activity, actor=request.user, **fields)
+        except DomainError as exc:
+            if exc.code == "forbidden":
+                raise
+            form.add_error(None, exc.message)  # a form error (422), not a 500
+    if form.is_valid():
         if not request.htmx:
             record = activity.contact or activity.company
             return redirect(record.get_absolute_url() if record else reverse("pipeline:tasks"))

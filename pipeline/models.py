@@ -140,6 +140,12 @@ class ActivityKind(models.TextChoices):
     MEETING = "meeting", "Meeting"
 
 
+# The longest activity body (a note, a call's write-up). ~25 printed pages: far past any meeting
+# note, and it keeps one paste from putting megabytes of text on every timeline that shows it.
+# Checked by the service (so the API, the UI and imports agree) and by the forms and serializers.
+ACTIVITY_BODY_MAX_LENGTH = 50_000
+
+
 class Activity(models.Model):
     """Something that happened with a person or a deal: a note, a call, an email, a meeting."""
 

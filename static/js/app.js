@@ -48,7 +48,8 @@
   });
 
   // Forms that ask first: <form data-confirm="Really?">. An attribute, not an inline onsubmit
-  // handler, because the Content-Security-Policy allows no inline script.
+  // handler, because the Content-Security-Policy allows no inline script. The one handler for it:
+  // in the capture phase, so a refusal stops the submit before any form's own (htmx) handler.
   document.addEventListener("submit", function (e) {
     const form = e.target;
     if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
@@ -93,16 +94,12 @@
     if (el && window.bootstrap) bootstrap.Modal.getOrCreateInstance(el).hide();
   }
 
-  // --- list selection and confirmations
+  // --- list selection
   document.addEventListener("change", function (e) {
     if (e.target.matches("[data-select-all]")) {
       const table = e.target.closest("table");
       table.querySelectorAll("input[name=ids]").forEach(function (box) { box.checked = e.target.checked; });
     }
-  });
-  document.addEventListener("submit", function (e) {
-    const form = e.target;
-    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
   });
 
   // List filters: leave empty fields out of the request, so the pushed URL stays readable.

@@ -190,3 +190,17 @@ def test_a_rep_may_complete_a_task_assigned_to_them_by_someone_else(sales_user):
     activities.task_complete(task=task, actor=sales_user)
     task.refresh_from_db()
     assert task.done and task.done_at is not None
+
+
+def test_an_activity_body_is_capped_with_a_message_that_says_by_how_much(sales_user):
+    contact = make_contact()
+    # the longest allowed body is kept whole
+    note = activities.activity_log(actor=sales_user, kind="note", body="x" * 50_000, contact=contact)
+    assert len(note.body) == 50_000
+    # one more character is refused, on create and on edit
+    with pytest.raises(DomainError, match="at most 50,000 characters; this one has 50,001") as exc:
+        activities.activity_log(actor=sales_user, kind="note", body="x" * 50_001, contact=contact)
+    assert "body" in exc.value.fields
+    with pytest.raises(DomainError, match="this one has 60,000"):
+        activities.activity_update(activity=note, actor=sales_user, body="y" * 60_000)
+    assert Activity.objects.get().body == "x" * 50_000

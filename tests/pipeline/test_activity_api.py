@@ -159,3 +159,15 @@ def test_schema_has_the_endpoints_and_no_spectacular_warnings(tmp_path):
     ):
         assert path in schema
     assert "ActivityKindEnum" in schema
+
+
+def test_an_activity_body_over_the_limit_is_a_400_naming_the_field(api):
+    contact = make_contact()
+    response = _json(api, "post", ACTIVITIES, {"kind": "note", "body": "W" * 50_001, "contact": contact.pk})
+    assert response.status_code == 400
+    assert "50000" in str(response.json()) and "body" in str(response.json())
+    assert not Activity.objects.exists()
+    note = _json(api, "post", ACTIVITIES, {"kind": "note", "body": "ok", "contact": contact.pk}).json()
+    response = _json(api, "patch", f"{ACTIVITIES}{note['id']}/", {"body": "W" * 50_001})
+    assert response.status_code == 400 and "body" in str(response.json())
+    assert Activity.objects.get().body == "ok"

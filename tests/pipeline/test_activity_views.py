@@ -331,3 +331,31 @@ def test_my_day_caps_a_huge_backlog_with_a_note(sales_client, sales_user):
     html = sales_client.get("/tasks/").content.decode()
     assert html.count('data-testid="task-row"') == 200 and 'data-testid="tasks-truncated"' in html
     assert "Backlog 199<" in html and "Backlog 200<" not in html
+
+
+def test_a_note_over_the_length_limit_comes_back_with_the_reason_as_422(sales_client, sales_user):
+    contact = make_contact()
+    url = f"/contacts/{contact.pk}/activities/log/"
+    response = sales_client.post(url, {"kind": "note", "body": "W" * 50_001}, **HTMX)
+    assert response.status_code == 422
+    assert "at most 50,000 characters; this one has 50,001" in response.content.decode()
+    assert not Activity.objects.exists()
+    # and editing a note past the limit is refused in the edit form, not with a 500
+    note = activities.activity_log(actor=sales_user, kind="note", body="short", contact=contact)
+    response = sales_client.post(
+        f"/activities/{note.pk}/edit/", {"kind": "note", "body": "W" * 50_001}, **HTMX
+    )
+    assert response.status_code == 422 and "this one has 50,001" in response.content.decode()
+    assert Activity.objects.get().body == "short"
+
+
+def test_an_edit_that_empties_a_note_is_a_form_error_not_a_500(sales_client, sales_user):
+    contact = make_contact()
+    note = activities.activity_log(
+        actor=sales_user, kind="note", subject="Call", body="notes", contact=contact
+    )
+    response = sales_client.post(
+        f"/activities/{note.pk}/edit/", {"kind": "note", "subject": " ", "body": " "}, **HTMX
+    )
+    assert response.status_code == 422
+    assert Activity.objects.get().body == "notes"
