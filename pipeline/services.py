@@ -20,6 +20,7 @@ from contacts import changes as contact_changes
 from contacts import services as contact_services
 from contacts.models import Company, Contact, LifecycleStage
 from pipeline import permissions
+from pipeline.defaults import DEFAULT_STAGES
 from pipeline.models import Deal, DealStatus, LostReason, Pipeline, Stage, StageChange
 
 Actor = AbstractBaseUser | None
@@ -310,8 +311,7 @@ def pipeline_create(*, actor: Actor, name: str, stages: list[tuple[str, int]] | 
         raise ValidationError({"name": [f"A pipeline named {name!r} exists already."]})
     position = (Pipeline.objects.aggregate(m=Max("position"))["m"] or 0) + 1
     pipeline = Pipeline.objects.create(name=name, position=position)
-    default = [("Qualified", 10), ("Contact made", 20), ("Proposal", 50), ("Negotiation", 80)]
-    for index, (stage_name, probability) in enumerate(stages or default):
+    for index, (stage_name, probability) in enumerate(stages or DEFAULT_STAGES):
         Stage.objects.create(pipeline=pipeline, name=stage_name, probability=probability, position=index)
     return pipeline
 
