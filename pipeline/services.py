@@ -232,7 +232,9 @@ def _renumber(stage: Stage) -> None:
 
 
 def _locked(deal: Deal) -> Deal:
-    return Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
+    # Only the deal's row: FOR UPDATE over the join would lock its stage too, so every write to
+    # any deal of a column queued behind the others, and a stage reorder could deadlock with them.
+    return Deal.objects.select_for_update(of=("self",)).select_related("stage").get(pk=deal.pk)
 
 
 def _check_field_names(fields: dict[str, Any], allowed: frozenset[str]) -> None:
@@ -354,7 +356,10 @@ def stage_update(
 def stage_reorder(*, actor: Actor, pipeline: Pipeline, stage_ids: list[int]) -> None:
     """Put the pipeline's stages in the order given (every stage of the pipeline, once)."""
     permissions.ensure_can_configure(actor)
-    stages = {s.pk: s for s in pipeline.stages.select_for_update().order_by("pk")}
+    # NO KEY UPDATE: a position change leaves the key that deals and stage changes reference
+    # alone, so the KEY SHARE a deal write's foreign-key check takes on its stage (at commit:
+    # Django's constraints are deferred) neither waits for a reorder nor makes one wait.
+    stages = {s.pk: s for s in pipeline.stages.select_for_update(no_key=True).order_by("pk")}
     if sorted(stage_ids) != sorted(stages):
         raise ValidationError({"stages": ["Give every stage of the pipeline exactly once."]})
     for index, pk in enumerate(stage_ids):
