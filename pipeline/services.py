@@ -305,16 +305,32 @@ def _clean_deal_value(name: str, value: Any) -> Any:
 
 
 @transaction.atomic
-def pipeline_create(*, actor: Actor, name: str, stages: list[tuple[str, int]] | None = None) -> Pipeline:
-    """A new pipeline, with the given (name, probability) stages or a sensible default set."""
+def pipeline_create(*, actor: Actor, name: str, stages: list[dict[str, Any]] | None = None) -> Pipeline:
+    """A new pipeline, with the given stages ({name, probability, rotting_days}, in order) or the
+    default set."""
     permissions.ensure_can_configure(actor)
     name = _clean_name(name, field="name")
     if Pipeline.objects.filter(name__iexact=name).exists():
         raise ValidationError({"name": [f"A pipeline named {name!r} exists already."]})
+    if stages is None:
+        stages = [{"name": n, "probability": p} for n, p in DEFAULT_STAGES]
+    if not stages:
+        raise ValidationError({"stages": ["A pipeline needs at least one stage."]})
     position = (Pipeline.objects.aggregate(m=Max("position"))["m"] or 0) + 1
     pipeline = Pipeline.objects.create(name=name, position=position)
-    for index, (stage_name, probability) in enumerate(stages or DEFAULT_STAGES):
-        Stage.objects.create(pipeline=pipeline, name=stage_name, probability=probability, position=index)
+    for index, values in enumerate(stages):
+        stage = Stage(pipeline=pipeline, position=index)
+        try:
+            _apply_stage(
+                stage,
+                name=values.get("name"),
+                probability=values.get("probability"),
+                rotting_days=values.get("rotting_days"),
+            )
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(m)}" for field, m in exc.message_dict.items())
+            raise ValidationError({"stages": [f"Stage {index + 1}: {problems}"]}) from None
+        stage.save()  # one by one: the next stage's name is checked against this one
     return pipeline
 
 
@@ -327,6 +343,24 @@ def pipeline_rename(*, actor: Actor, pipeline: Pipeline, name: str) -> Pipeline:
     pipeline.name = name
     pipeline.save(update_fields=["name"])
     return pipeline
+
+
+@transaction.atomic
+def pipeline_delete(*, actor: Actor, pipeline: Pipeline) -> None:
+    """Delete a pipeline and its stages. One that holds deals (any status) stays: they would have
+    nowhere to be. The last pipeline stays too, or no deal could be created any more."""
+    permissions.ensure_can_configure(actor)
+    pipeline = Pipeline.objects.select_for_update().get(pk=pipeline.pk)
+    count = Deal.objects.filter(pipeline=pipeline).count()
+    if count:
+        raise Conflict(
+            f"Pipeline {pipeline.name!r} holds {_deals(count)}; move or delete them before deleting it.",
+            code="pipeline_has_deals",
+            data={"deal_count": count},
+        )
+    if not Pipeline.objects.exclude(pk=pipeline.pk).exists():
+        raise Conflict("The only pipeline cannot be deleted; create another one first.", code="last_pipeline")
+    pipeline.delete()
 
 
 @transaction.atomic
@@ -368,20 +402,45 @@ def stage_reorder(*, actor: Actor, pipeline: Pipeline, stage_ids: list[int]) -> 
 
 
 @transaction.atomic
-def stage_delete(*, actor: Actor, stage: Stage) -> None:
-    """Delete an empty stage. A stage that holds deals (any status) stays: move them first."""
+def stage_delete(*, actor: Actor, stage: Stage, move_deals_to: Stage | None = None) -> int:
+    """Delete a stage. Its deals (any status) move to `move_deals_to`, another stage of the same
+    pipeline; without one, a stage that holds deals stays. Returns how many deals moved.
+
+    The move is an Admin restructuring the pipeline, not a rep's progress: it records no stage
+    change (its "from" would be the deleted stage) and leaves each deal's rotting clock running."""
     permissions.ensure_can_configure(actor)
     stage = Stage.objects.select_for_update().get(pk=stage.pk)
-    count = Deal.objects.filter(stage=stage).count()
-    if count:
+    if move_deals_to is not None:
+        if move_deals_to.pk == stage.pk:
+            raise ValidationError({"move_deals_to": ["Pick another stage than the one being deleted."]})
+        if move_deals_to.pipeline_id != stage.pipeline_id:
+            raise ValidationError({"move_deals_to": [f"{move_deals_to.name!r} is in another pipeline."]})
+        # NO KEY UPDATE: keeps the target from being deleted meanwhile, without blocking deal writes.
+        Stage.objects.select_for_update(no_key=True).get(pk=move_deals_to.pk)
+    deals = Deal.objects.filter(stage=stage)
+    if move_deals_to is None and (count := deals.count()):
         raise Conflict(
-            f"Stage {stage.name!r} holds {count} deal{'s' if count != 1 else ''}; "
-            "move them to another stage before deleting it.",
+            f"Stage {stage.name!r} holds {_deals(count)}; move them to another stage before deleting it.",
             code="stage_has_deals",
+            data={"deal_count": count},
         )
     if stage.pipeline.stages.count() == 1:
         raise Conflict("A pipeline needs at least one stage.", code="last_stage")
+    moved: list[tuple[int, int | None]] = []
+    if move_deals_to is not None:
+        # Locked in pk order, as every multi-deal write: a rep's concurrent edit waits, no deadlock.
+        moved = list(deals.select_for_update(of=("self",)).order_by("pk").values_list("pk", "contact_id"))
+        Deal.objects.filter(pk__in=[pk for pk, _ in moved]).update(
+            stage=move_deals_to, updated_at=timezone.now()
+        )
     stage.delete()
+    # Segments may count deals by stage.
+    contact_changes.contacts_changed(contact_ids=[contact_id for _, contact_id in moved])
+    return len(moved)
+
+
+def _deals(count: int) -> str:
+    return f"{count} deal{'s' if count != 1 else ''}"
 
 
 def _apply_stage(stage: Stage, *, name: str, probability: Any, rotting_days: Any) -> None:
