@@ -211,6 +211,7 @@ class DealOutputSerializer(serializers.Serializer):
     stage_name = serializers.CharField(source="stage.name")
     status = serializers.ChoiceField(choices=DealStatus.choices)
     lost_reason = serializers.CharField()
+    lost_note = serializers.CharField()
     contact = serializers.IntegerField(source="contact_id", allow_null=True)
     company = serializers.IntegerField(source="company_id", allow_null=True)
     participants = serializers.SerializerMethodField()
@@ -253,6 +254,9 @@ class DealInputSerializer(serializers.Serializer):
         help_text="PATCH only: won, lost (with lost_reason) or open.",
     )
     lost_reason = serializers.CharField(required=False, allow_blank=True)
+    lost_note = serializers.CharField(
+        required=False, allow_blank=True, help_text='With status lost; required when lost_reason is "Other".'
+    )
 
 
 class DealListApi(APIView):
@@ -284,7 +288,8 @@ class DealListApi(APIView):
         values = dict(data.validated_data)
         if "stage" not in values:
             raise serializers.ValidationError({"stage": ["A new deal needs a stage."]})
-        if values.pop("status", DealStatus.OPEN) != DealStatus.OPEN or values.pop("lost_reason", ""):
+        closing = [values.pop(name, "") for name in ("lost_reason", "lost_note")]
+        if values.pop("status", DealStatus.OPEN) != DealStatus.OPEN or any(closing):
             raise serializers.ValidationError({"status": ["A new deal is open; win or lose it with PATCH."]})
         deal = services.deal_create(actor=request.user, title=values.pop("title", ""), **values)
         deal = selectors.deal_get(user=request.user, deal_id=deal.pk)
@@ -311,7 +316,7 @@ class DealDetailApi(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         stage, new_status = values.pop("stage", None), values.pop("status", None)
-        reason = values.pop("lost_reason", "")
+        reason, note = values.pop("lost_reason", ""), values.pop("lost_note", "")
         with transaction.atomic():
             if new_status == DealStatus.OPEN:
                 deal = services.deal_reopen(deal=deal, actor=request.user)
@@ -322,6 +327,6 @@ class DealDetailApi(APIView):
             if new_status == DealStatus.WON:
                 services.deal_mark_won(deal=deal, actor=request.user)
             elif new_status == DealStatus.LOST:
-                services.deal_mark_lost(deal=deal, actor=request.user, reason=reason)
+                services.deal_mark_lost(deal=deal, actor=request.user, reason=reason, note=note)
         deal = selectors.deal_get(user=request.user, deal_id=pk)
         return Response(self.OutputSerializer(deal).data)

@@ -20,7 +20,7 @@ from contacts import changes as contact_changes
 from contacts import services as contact_services
 from contacts.models import Company, Contact, LifecycleStage
 from pipeline import permissions
-from pipeline.defaults import DEFAULT_STAGES
+from pipeline.defaults import DEFAULT_STAGES, OTHER_REASON
 from pipeline.models import Deal, DealStatus, LostReason, Pipeline, Stage, StageChange
 
 Actor = AbstractBaseUser | None
@@ -28,6 +28,7 @@ Actor = AbstractBaseUser | None
 # Lifecycle stages a new deal lifts to `opportunity`; a customer with a new deal stays a customer.
 # A stage older than ten years is not "rotting"; the bound also keeps the value in an int column.
 MAX_ROTTING_DAYS = 3650
+MAX_LOST_NOTE = 2000
 BEFORE_OPPORTUNITY = frozenset({LifecycleStage.VISITOR, LifecycleStage.SUBSCRIBER, LifecycleStage.LEAD})
 DEAL_FIELDS = frozenset(
     {"title", "amount", "currency", "contact", "company", "owner", "expected_close_date", "participants"}
@@ -135,14 +136,24 @@ def deal_mark_won(*, deal: Deal, actor: Actor) -> Deal:
 
 
 @transaction.atomic
-def deal_mark_lost(*, deal: Deal, actor: Actor, reason: str) -> Deal:
-    """Lose a deal for one of the configured reasons. It leaves the board but stays findable."""
+def deal_mark_lost(*, deal: Deal, actor: Actor, reason: str, note: str = "") -> Deal:
+    """Lose a deal for one of the configured reasons, with an optional note (required when the
+    reason is "Other": a bare "Other" tells the team nothing). It leaves the board but stays
+    findable."""
     reason = _storable((reason or "").strip(), field="lost_reason")
+    note = _storable((note or "").strip(), field="lost_note")
+    errors: dict[str, list[str]] = {}
     if not reason:
-        raise ValidationError({"lost_reason": ["Pick the reason the deal was lost."]})
-    if not LostReason.objects.filter(name=reason, active=True).exists():
-        raise ValidationError({"lost_reason": [f"{reason!r} is not one of the configured lost reasons."]})
-    return _close(deal, actor=actor, status=DealStatus.LOST, reason=reason)
+        errors["lost_reason"] = ["Pick the reason the deal was lost."]
+    elif not LostReason.objects.filter(name=reason, active=True).exists():
+        errors["lost_reason"] = [f"{reason!r} is not one of the configured lost reasons."]
+    if len(note) > MAX_LOST_NOTE:
+        errors["lost_note"] = [f"At most {MAX_LOST_NOTE} characters."]
+    elif not note and reason.casefold() == OTHER_REASON.casefold():
+        errors["lost_note"] = [f"Say what happened: the reason {reason!r} needs a note."]
+    if errors:
+        raise ValidationError(errors)
+    return _close(deal, actor=actor, status=DealStatus.LOST, reason=reason, note=note)
 
 
 @transaction.atomic
@@ -161,18 +172,23 @@ def deal_reopen(*, deal: Deal, actor: Actor) -> Deal:
         actor=actor,
     )
     deal.status = DealStatus.OPEN
-    deal.lost_reason = ""
+    deal.lost_reason = deal.lost_note = ""
     deal.closed_at = None
     deal.stage_entered_at = timezone.now()
-    deal.save(update_fields=["status", "lost_reason", "closed_at", "stage_entered_at", "updated_at"])
+    deal.save(
+        update_fields=["status", "lost_reason", "lost_note", "closed_at", "stage_entered_at", "updated_at"]
+    )
     _deal_changed(deal)
     return deal
 
 
-def _close(deal: Deal, *, actor: Actor, status: str, reason: str) -> Deal:
+def _close(deal: Deal, *, actor: Actor, status: str, reason: str, note: str = "") -> Deal:
     deal = _locked(deal)
     permissions.ensure_can_change_deal(actor, deal)
     if deal.status == status and deal.lost_reason == reason:
+        if deal.lost_note != note:  # the same loss, explained better: no second history row
+            deal.lost_note = note
+            deal.save(update_fields=["lost_note", "updated_at"])
         return deal
     StageChange.objects.create(
         deal=deal,
@@ -184,8 +200,9 @@ def _close(deal: Deal, *, actor: Actor, status: str, reason: str) -> Deal:
     )
     deal.status = status
     deal.lost_reason = reason
+    deal.lost_note = note
     deal.closed_at = timezone.now()
-    deal.save(update_fields=["status", "lost_reason", "closed_at", "updated_at"])
+    deal.save(update_fields=["status", "lost_reason", "lost_note", "closed_at", "updated_at"])
     _deal_changed(deal)
     return deal
 

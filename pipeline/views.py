@@ -17,6 +17,7 @@ from cdp_crm.errors import Conflict, domain_errors
 from cdp_crm.params import parse_id
 from contacts import selectors as contact_selectors
 from pipeline import permissions, selectors, services
+from pipeline.defaults import OTHER_REASON
 from pipeline.forms import BoardFilterForm, ContactPickerField, DealForm, contact_label
 from pipeline.models import Deal, LostReason, Pipeline, Stage
 from pipeline.selectors import BoardFilters
@@ -227,12 +228,17 @@ def deal_lost(request: HttpRequest, pk: int) -> HttpResponse:
     """Lose a deal: a small form asks for the reason (a modal on the board and the deal page)."""
     deal = selectors.deal_get(user=request.user, deal_id=pk)
     permissions.ensure_can_change_deal(request.user, deal)
-    error = ""
+    errors: dict[str, list[str]] = {}
     if request.method == "POST":
         try:
-            services.deal_mark_lost(deal=deal, actor=request.user, reason=request.POST.get("lost_reason", ""))
+            services.deal_mark_lost(
+                deal=deal,
+                actor=request.user,
+                reason=request.POST.get("lost_reason", ""),
+                note=request.POST.get("lost_note", ""),
+            )
         except ValidationError as exc:
-            error = " ".join(exc.messages)
+            errors = exc.message_dict
         else:
             if _next_is_board(request):
                 response = _board_update(request, deal.pipeline, remove=deal)
@@ -242,12 +248,15 @@ def deal_lost(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "deal": deal,
         "reasons": selectors.lost_reasons(),
-        "error": error,
+        "error": " ".join(errors.get("lost_reason", [])),
+        "note_error": " ".join(errors.get("lost_note", [])),
         "from": request.POST.get("from", request.GET.get("from", "")),
         "chosen": request.POST.get("lost_reason", ""),
+        "note": request.POST.get("lost_note", ""),
+        "other_reason": OTHER_REASON,
     }
     template = "pipeline/deal_lost.html" + ("#lost-form" if request.htmx else "")
-    return render(request, template, context, status=422 if error else 200)
+    return render(request, template, context, status=422 if errors else 200)
 
 
 @require_http_methods(["GET", "POST"])
