@@ -13,9 +13,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from cdp_crm.errors import Conflict, domain_errors
+from cdp_crm.errors import Conflict, NotFound, domain_errors
 from cdp_crm.params import parse_id
 from contacts import selectors as contact_selectors
+from contacts.forms import company_picker_value
 from pipeline import permissions, selectors, services
 from pipeline.defaults import OTHER_REASON
 from pipeline.forms import BoardFilterForm, ContactPickerField, DealForm, contact_label
@@ -27,14 +28,24 @@ from pipeline.selectors import BoardFilters
 @domain_errors
 def contact_deals(request: HttpRequest, pk: int) -> HttpResponse:
     deals = selectors.deals_for_contact(user=request.user, contact_id=pk)
-    return render(request, "pipeline/related_deals.html", {"deals": deals})
+    return _related_deals(request, deals, new_deal_query=f"contact={pk}")
 
 
 @require_GET
 @domain_errors
 def company_deals(request: HttpRequest, pk: int) -> HttpResponse:
     deals = selectors.deals_for_company(user=request.user, company_id=pk)
-    return render(request, "pipeline/related_deals.html", {"deals": deals})
+    return _related_deals(request, deals, new_deal_query=f"company={pk}")
+
+
+def _related_deals(request: HttpRequest, deals: list[Deal], *, new_deal_query: str) -> HttpResponse:
+    """The deals panel, with a "+ Deal" that opens the new-deal form filled in with the record."""
+    context = {
+        "deals": deals,
+        "can_create": permissions.can_create_deal(request.user),
+        "new_deal_url": f"{reverse('pipeline:deal_create')}?{new_deal_query}",
+    }
+    return render(request, "pipeline/related_deals.html", context)
 
 
 # --- the board
@@ -272,7 +283,8 @@ def deal_create(request: HttpRequest) -> HttpResponse:
         stage = pipeline.stages.first()
         if stage is None:
             raise Http404("The pipeline has no stages yet.")
-    form = DealForm(request.POST or None, initial={"currency": "USD", "owner": request.user.pk})
+    initial = {"currency": "USD", "owner": request.user.pk, **_deal_prefill(request)}
+    form = DealForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             deal = services.deal_create(actor=request.user, stage=stage, **form.values())
@@ -287,6 +299,32 @@ def deal_create(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "stage": stage, "from": request.GET.get("from", request.POST.get("from", ""))}
     template = "pipeline/deal_form.html" + ("#deal-form" if request.htmx else "")
     return render(request, template, context, status=422 if form.errors else 200)
+
+
+def _deal_prefill(request: HttpRequest) -> dict:
+    """Form values from `?contact=<id>` or `?company=<id>` (the contact and company pages' "+ Deal").
+    An id that names nothing (a stale link, a merged-away contact's) just fills nothing in."""
+    prefill: dict = {}
+    if (contact_id := parse_id(request.GET.get("contact"))) is not None:
+        try:
+            contact = contact_selectors.contact_get(user=request.user, contact_id=contact_id)
+            contact = contact_selectors.contact_surviving(contact=contact)
+        except NotFound:
+            pass
+        else:
+            prefill["contact"] = contact_label(contact)
+            prefill["title"] = f"{contact.company.name if contact.company else contact} deal"
+            if contact.company is not None:
+                prefill["company"] = company_picker_value(contact.company)
+    if (company_id := parse_id(request.GET.get("company"))) is not None:
+        try:
+            company = contact_selectors.company_get(user=request.user, company_id=company_id)
+        except NotFound:
+            pass
+        else:
+            prefill["company"] = company_picker_value(company)
+            prefill["title"] = f"{company.name} deal"
+    return prefill
 
 
 def _errors_onto(form, exc: ValidationError) -> None:
