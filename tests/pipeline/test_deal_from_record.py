@@ -67,9 +67,11 @@ def test_a_merged_away_contact_fills_in_the_one_it_was_merged_into(client, sales
 @pytest.mark.parametrize("value", ["x", "-1", "1.5", "²", "9" * 20, "9" * 5000, "404404", ""])
 def test_an_id_that_names_nothing_fills_nothing_in(client, sales_user, ada, value):
     client.force_login(sales_user)
-    for name in ("contact", "company"):
-        page = _form(client, f"{name}={value}")
-        assert (_value(page, "contact"), _value(page, "company"), _value(page, "title")) == ("", "", "")
+    company = f"Acme & Sons (#{ada.company_id})"
+    page = _form(client, f"contact={value}&company={ada.company_id}")
+    assert (_value(page, "contact"), _value(page, "company")) == ("", company)
+    page = _form(client, f"contact={ada.pk}&company={value}")
+    assert (_value(page, "contact"), _value(page, "company")) == (f"Ada Lovelace (#{ada.pk})", company)
 
 
 def test_saving_the_page_form_creates_the_deal_on_the_contact(client, sales_user, ada):
