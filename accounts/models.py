@@ -78,3 +78,23 @@ class UserPreferences(models.Model):
 
     def __str__(self) -> str:
         return f"preferences of {self.user_id}"
+
+
+class RecentView(models.Model):
+    """A record a user opened (contact, company or deal), for the home page's "Recently viewed".
+    Kept by kind and id rather than a foreign key: accounts knows no domain app, and a record
+    deleted since simply drops out of the list when it is read. Capped per user on write."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20)
+    object_id = models.BigIntegerField()
+    viewed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind", "object_id"], name="recent_view_unique")
+        ]
+        indexes = [models.Index(fields=["user", "-viewed_at"], name="recent_view_user_time")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} viewed {self.kind} {self.object_id}"

@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -19,7 +20,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {"stats": selectors.home_stats(user=request.user)})
+    page = selectors.home(user=request.user)
+    return render(request, "home.html", {"home": page, "stats": page.stats, "now": timezone.now()})
 
 
 SEARCH_LIMIT = 5

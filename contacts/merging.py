@@ -272,10 +272,14 @@ def contact_merge(
         winner.custom_fields = custom
         changed.append("custom_fields")
     # CDP data is combined by rule: the winner's traits win key by key, the earliest first touch
-    # keeps its attribution, and the person is identified if either record was.
+    # keeps its attribution (a record's first event need not be a touch: a server's identify),
+    # and the person is identified if either record was.
     winner.traits = {**loser.traits, **winner.traits}
+    loser_touch, winner_touch = loser.first_touch_at, winner.first_touch_at
+    if loser_touch and (winner_touch is None or loser_touch < winner_touch):
+        winner.attribution = loser.attribution
     if loser.first_seen and (winner.first_seen is None or loser.first_seen < winner.first_seen):
-        winner.first_seen, winner.attribution = loser.first_seen, loser.attribution or winner.attribution
+        winner.first_seen = loser.first_seen
     if loser.last_seen and (winner.last_seen is None or loser.last_seen > winner.last_seen):
         winner.last_seen = loser.last_seen
     winner.is_identified = winner.is_identified or loser.is_identified

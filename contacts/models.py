@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
@@ -72,6 +74,10 @@ class Company(models.Model):
         return reverse("contacts:company_detail", args=[self.pk])
 
 
+# The key of Contact.attribution that dates the touch it describes (an ISO 8601 time).
+ATTRIBUTION_TOUCHED_AT = "touched_at"
+
+
 class Contact(models.Model):
     """The CRM person and the CDP profile in one row. Anonymous visitors are contacts too."""
 
@@ -96,7 +102,8 @@ class Contact(models.Model):
     traits = models.JSONField(default=dict, blank=True)
     first_seen = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
-    # First-touch attribution: utm_*, referrer, landing page of the person's first event.
+    # First-touch attribution: utm_*, referrer, landing page of the person's first tracked touch
+    # (identity/projection.py says what counts), and when it happened (ATTRIBUTION_TOUCHED_AT).
     attribution = models.JSONField(default=dict, blank=True)
     # The person's latest consent state as their events carried it (Segment's shape):
     # {"categoryPreferences": {category: bool}, "gpc": bool, "timestamp": iso, "event_id": int}.
@@ -147,6 +154,22 @@ class Contact(models.Model):
     @property
     def display_name(self) -> str:
         return self.full_name or self.email or f"Visitor #{self.pk}"
+
+    @property
+    def first_touch_at(self) -> datetime | None:
+        """When the first-touch attribution was recorded, None when there is none. Attribution
+        stored before it carried its time came from the person's first event: `first_seen`."""
+        if not isinstance(self.attribution, dict) or not self.attribution:
+            return None
+        raw = self.attribution.get(ATTRIBUTION_TOUCHED_AT)
+        if isinstance(raw, str):
+            try:
+                at = datetime.fromisoformat(raw)
+            except ValueError:
+                at = None
+            if at is not None and at.tzinfo is not None:
+                return at
+        return self.first_seen
 
 
 class CustomFieldEntity(models.TextChoices):

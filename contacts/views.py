@@ -24,6 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from accounts import recent
 from cdp_crm.csvsafe import csv_safe
 from cdp_crm.errors import Conflict, domain_errors
 from contacts import permissions, selectors, services
@@ -717,6 +718,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if contact.merged_into_id:
         survivor = selectors.contact_surviving(contact=contact)
         return redirect(survivor, permanent=True)
+    recent.recent_view_record(user=request.user, kind="contact", object_id=contact.pk)
     editable = permissions.can_change(request.user, contact)
     definitions = selectors.custom_field_definitions(entity="contact")
     context = {
@@ -733,6 +735,7 @@ def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @domain_errors
 def company_detail(request: HttpRequest, pk: int) -> HttpResponse:
     company = selectors.company_get(user=request.user, company_id=pk)
+    recent.recent_view_record(user=request.user, kind="company", object_id=company.pk)
     editable = permissions.can_change(request.user, company)
     definitions = selectors.custom_field_definitions(entity="company")
     contacts = list(

@@ -126,3 +126,24 @@ def event_counts_per_minute(
     return [
         (start + timedelta(minutes=i), counts.get(start + timedelta(minutes=i), 0)) for i in range(minutes)
     ]
+
+
+def source_health(*, now: datetime | None = None) -> list[Source]:
+    """Every source with `recent_events` (received in the last 24 h), `latest_event_at` and
+    `recent_rejected` (messages refused in the last 24 h), in one query: each figure is a
+    subquery on the (source, received_at) index of its table."""
+    since = (now or timezone.now()) - timedelta(hours=24)
+    latest = Event.objects.filter(source=OuterRef("pk")).order_by("-received_at").values("received_at")[:1]
+    rejected = (
+        RejectedEvent.objects.filter(source=OuterRef("pk"), received_at__gte=since)
+        .order_by()
+        .values("source")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return list(
+        source_list(with_counts_since=since).annotate(
+            latest_event_at=Subquery(latest),
+            recent_rejected=Coalesce(Subquery(rejected, output_field=IntegerField()), 0),
+        )
+    )

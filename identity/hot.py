@@ -2,9 +2,12 @@
 deal's owner is told, once per deal per rule window.
 
 The stitching worker calls `hot_deals_notify(contact_ids=...)` after each batch with the contacts
-the batch touched. The rule is evaluated on `ContactEvent` (exact timestamps; the daily rollups
-cannot answer "within 24 hours"). Who was told when lives in `HotDealAlert`, claimed by one
-conditional upsert per rule: concurrent or repeated calls notify once.
+that viewed pages or that the batch merged into (a merge brings history along: pricing views made
+anonymously count once the visitor signs in). A person's merge (the duplicates page) calls
+`hot_deals_after_merge` once it is committed. The rule is evaluated on `ContactEvent` (exact
+timestamps; the daily rollups cannot answer "within 24 hours"). Who was told when lives in
+`HotDealAlert`, claimed by one conditional upsert per rule: concurrent or repeated calls notify
+once.
 """
 
 from collections.abc import Collection
@@ -169,6 +172,13 @@ def hot_deals_notify(*, contact_ids: Collection[int], now: datetime | None = Non
                     _notify(rule, deal=deal, matched=matched, people=people.get(deal.pk, []), names=names)
                     created += 1
     return created
+
+
+def hot_deals_after_merge(*, contact_id: int) -> int:
+    """`hot_deals_notify` for the contact a committed merge folded history into, or for the one
+    it has been merged into since (a tombstone holds no events)."""
+    merged_into = Contact.objects.filter(pk=contact_id).values_list("merged_into_id", flat=True).first()
+    return hot_deals_notify(contact_ids=[merged_into or contact_id])
 
 
 def _notify(rule: HotRule, *, deal: Deal, matched: dict[int, int], people: list[int], names: dict) -> None:

@@ -25,6 +25,8 @@ merged into another contact since (split that later merge first), or when a row 
 because the loser's side now conflicts with a unique constraint.
 """
 
+import functools
+from contextvars import ContextVar
 from typing import Any
 
 from django.apps import apps
@@ -42,6 +44,7 @@ from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge
 from events.models import Event
 from events.suppression import value_hash
+from identity import hot
 from identity.models import (
     ContactEvent,
     DailyActivity,
@@ -55,7 +58,7 @@ from identity.models import (
 from identity.projection import (
     consent_state,
     daily_activity_recompute,
-    event_attribution,
+    first_touch_find,
     profile_updates_mark,
 )
 
@@ -72,6 +75,9 @@ UNTRACKED = frozenset(
 )
 # Rows about the loser itself: who created it (rebuild_identity), its pending segment update.
 STAYING = frozenset({label(TrackedContact, "contact"), label(ProfileUpdate, "contact")})
+# Set while the stitching worker merges: it evaluates the hot-deal rules once per batch for the
+# contacts it merged into (stitching._flush), instead of once per merge.
+_WORKER_MERGE: ContextVar[bool] = ContextVar("worker_merge", default=False)
 
 
 def merge_order(a: Contact, b: Contact) -> tuple[int, int]:
@@ -96,8 +102,14 @@ def _daily_activity_fold(*, winner_id: int, loser_id: int) -> None:
 
 def contact_merge_prepare(*, winner: Contact, loser: Contact) -> tuple[frozenset[str], frozenset[str]]:
     """settings.CONTACT_MERGE_HOOKS entry, for every merge (the worker's and a person's): sum the
-    loser's daily rollups into the winner's, and say which identity rows move untracked or stay."""
+    loser's daily rollups into the winner's, and say which identity rows move untracked or stay.
+
+    A merge brings the loser's history to the winner (pricing views made before the person signed
+    in): once it is committed, the hot-deal rules look at the winner, once per rule window as
+    always (hot.py). The worker's merges are looked at with the rest of its batch."""
     _daily_activity_fold(winner_id=winner.pk, loser_id=loser.pk)
+    if not _WORKER_MERGE.get():
+        transaction.on_commit(functools.partial(hot.hot_deals_after_merge, contact_id=winner.pk), robust=True)
     return UNTRACKED, STAYING
 
 
@@ -105,9 +117,13 @@ def contact_merge_prepare(*, winner: Contact, loser: Contact) -> tuple[frozenset
 def contacts_merge_auto(*, winner: Contact, loser: Contact, reason: str, event_id: int | None) -> Contact:
     """The worker's merge: no actor, CRM values win where the winner has them (the default
     choices), logged with `reason` and the triggering event."""
-    return contact_merging.contact_merge(
-        winner=winner, loser=loser, field_choices={}, actor=None, reason=reason, event_id=event_id
-    )
+    token = _WORKER_MERGE.set(True)
+    try:
+        return contact_merging.contact_merge(
+            winner=winner, loser=loser, field_choices={}, actor=None, reason=reason, event_id=event_id
+        )
+    finally:
+        _WORKER_MERGE.reset(token)
 
 
 # --- split
@@ -157,7 +173,7 @@ def _seen_recompute(contact: Contact) -> None:
     if first is None:
         return
     contact.first_seen = first[1]
-    contact.attribution = event_attribution(Event.objects.get(pk=first[0]))
+    contact.attribution = first_touch_find(contact_id=contact.pk)
     contact.last_seen = events.order_by("-timestamp").values_list("timestamp", flat=True).first()
 
 

@@ -10,8 +10,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from contacts.models import ATTRIBUTION_TOUCHED_AT
 from events.models import Event
-from identity.models import ActivityKind, DailyActivity
+from identity.models import ActivityKind, ContactEvent, DailyActivity
 
 
 def event_path(event: Event) -> str:
@@ -42,6 +43,43 @@ def event_attribution(event: Event) -> dict[str, str]:
     if isinstance(landing, str) and landing:
         found["landing_page"] = landing[:500]
     return found
+
+
+def first_touch(event: Event) -> dict[str, str] | None:
+    """The first-touch attribution an event gives its person, dated (ATTRIBUTION_TOUCHED_AT), or
+    None when the event is not a tracked touch. A touch is a person's (not a bot's) page or
+    screen view, the landing of a visit, or another event that carries campaign tags: a server's
+    identify or track call says nothing about where the person came from, and a contact the CRM
+    knew before their first visit gets that visit's attribution."""
+    if event.is_bot:
+        return None
+    found = event_attribution(event)
+    if event.type not in ("page", "screen") and not any(key.startswith("utm_") for key in found):
+        return None
+    return {**found, ATTRIBUTION_TOUCHED_AT: event.timestamp.isoformat()}
+
+
+# Events read per query while looking for a person's first touch.
+TOUCH_SCAN = 200
+
+
+def first_touch_find(*, contact_id: int) -> dict[str, str]:
+    """The attribution of the contact's earliest event that is a tracked touch ({} when none is):
+    what the worker would have recorded from these events. Touches are most events, so the scan
+    usually stops at the first."""
+    scan = (
+        ContactEvent.objects.filter(contact_id=contact_id, is_bot=False)
+        .order_by("timestamp", "event_id")
+        .values_list("event_id", flat=True)
+    )
+    offset = 0
+    while ids := list(scan[offset : offset + TOUCH_SCAN]):
+        found = Event.objects.in_bulk(ids)
+        for event_id in ids:
+            if event_id in found and (touch := first_touch(found[event_id])) is not None:
+                return touch
+        offset += TOUCH_SCAN
+    return {}
 
 
 # Bounds on what an event's consent state may put on the contact (any client can send anything).

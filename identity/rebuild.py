@@ -21,13 +21,13 @@ taken out of order. (Nothing breaks if one does: the replay skips events already
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from contacts import changes as contact_changes
 from contacts import merging as contact_merging
-from contacts.models import Contact, ContactMerge, FieldChange, MergeReason
+from contacts.models import ATTRIBUTION_TOUCHED_AT, Contact, ContactMerge, FieldChange, MergeReason
 from events.models import Event
 from identity.merging import merge_split
 from identity.models import (
@@ -39,7 +39,7 @@ from identity.models import (
     RebuildState,
     TrackedContact,
 )
-from identity.projection import profile_updates_mark
+from identity.projection import first_touch, first_touch_find, profile_updates_mark
 from identity.stitching import events_process
 
 label = contact_merging.relation_label
@@ -147,3 +147,75 @@ def identity_replay(
 def rebuild_pending() -> bool:
     """A rebuild was reset and has not finished its replay (the next run resumes it)."""
     return RebuildState.objects.filter(finished_at__isnull=True).exists()
+
+
+# --- first touch, re-derived in place
+
+# Contacts locked and re-derived per transaction.
+FIRST_TOUCH_BATCH = 500
+# A person's earliest event that may be a tracked touch (projection.first_touch decides): a
+# non-bot page or screen view, or an event whose context.campaign names a UTM tag.
+_TOUCH_CANDIDATES = """
+    SELECT DISTINCT ON (ce.contact_id) ce.contact_id, ce.event_id
+    FROM identity_contactevent ce JOIN events_event e ON e.id = ce.event_id
+    WHERE ce.contact_id = ANY(%s::bigint[]) AND NOT ce.is_bot AND (
+        ce.type IN ('page', 'screen')
+        OR (jsonb_typeof(e.context -> 'campaign') = 'object' AND EXISTS (
+            SELECT 1 FROM jsonb_each(e.context -> 'campaign') AS tag(name, value)
+            WHERE tag.name IN ('source', 'medium', 'name', 'term', 'content')
+              AND jsonb_typeof(tag.value) = 'string' AND btrim(tag.value #>> '{}') <> ''
+        ))
+    )
+    ORDER BY ce.contact_id, ce.timestamp, ce.event_id
+"""
+
+
+def first_touch_backfill(*, batch_size: int = FIRST_TOUCH_BATCH) -> int:
+    """Give contacts whose attribution predates dated touches (no ATTRIBUTION_TOUCHED_AT) the
+    first touch the worker would record now: what a rebuild replays, without the rebuild. The
+    old rule took the first event of any kind, so a contact known before its first visit (or
+    first seen through a server's identify) often had none. Contacts without events keep what
+    they have. Safe beside the live worker (contacts are locked in pk order, as it locks them)
+    and to run again. Returns how many contacts changed."""
+    changed = 0
+    after = 0
+    while True:
+        with transaction.atomic():
+            contacts = list(
+                Contact.objects.select_for_update()
+                .filter(pk__gt=after, merged_into__isnull=True)
+                .exclude(attribution__has_key=ATTRIBUTION_TOUCHED_AT)
+                .order_by("pk")[:batch_size]
+            )
+            if not contacts:
+                return changed
+            after = contacts[-1].pk
+            ids = [c.pk for c in contacts]
+            with connection.cursor() as cursor:
+                cursor.execute(_TOUCH_CANDIDATES, [ids])
+                candidates = dict(cursor.fetchall())
+            events = Event.objects.in_bulk(candidates.values())
+            with_events = set(
+                ContactEvent.objects.filter(contact_id__in=ids)
+                .values_list("contact_id", flat=True)
+                .distinct()
+            )
+            updated = []
+            for contact in contacts:
+                if contact.pk not in with_events:
+                    continue
+                event = events.get(candidates.get(contact.pk))
+                touch = first_touch(event) if event is not None else None
+                if touch is None and event is not None:  # a tag the SQL let through, but blank
+                    touch = first_touch_find(contact_id=contact.pk) or None
+                attribution = touch or {}
+                if attribution != contact.attribution:
+                    contact.attribution = attribution
+                    updated.append(contact)
+            now = timezone.now()
+            for contact in updated:
+                contact.updated_at = now
+            Contact.objects.bulk_update(updated, ["attribution", "updated_at"])
+            # Segments re-evaluate them (a condition may read attribution).
+            profile_updates_mark(contact_ids=[c.pk for c in updated])
+            changed += len(updated)

@@ -17,12 +17,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.utils import timezone
 
 from cdp_crm.errors import NotFound
 from cdp_crm.pagination import KeysetPage, keyset_page
-from contacts.models import Contact, ContactMerge
+from contacts.models import ATTRIBUTION_TOUCHED_AT, Contact, ContactMerge
 from contacts.permissions import ensure_can_read
 from events.models import Event
 from identity.models import (
@@ -69,6 +69,7 @@ class PageView:
     type: str
     path: str
     name: str
+    is_bot: bool = False
 
     @property
     def label(self) -> str:
@@ -114,11 +115,14 @@ class Session:
 
 
 def _page_views(
-    contact_id: int, *, before: datetime | None = None, since: datetime | None = None
+    contact_id: int, *, before: datetime | None = None, since: datetime | None = None, bots: bool = False
 ) -> Iterator[PageView]:
-    """A person's (non-bot) page and screen views: newest first before `before`, or oldest first
-    from `since` on. Read in chunks, so a caller that stops early reads only what it used."""
-    views = ContactEvent.objects.filter(contact_id=contact_id, type__in=PAGE_TYPES, is_bot=False)
+    """A person's page and screen views (bots' too when `bots`): newest first before `before`, or
+    oldest first from `since` on. Read in chunks, so a caller that stops early reads only what it
+    used."""
+    views = ContactEvent.objects.filter(contact_id=contact_id, type__in=PAGE_TYPES)
+    if not bots:
+        views = views.filter(is_bot=False)
     ascending = since is not None
     if ascending:
         views = views.filter(timestamp__gte=since)
@@ -135,7 +139,9 @@ def _page_views(
             else:
                 chunk = chunk.filter(Q(timestamp__lt=at) | Q(timestamp=at, event_id__lt=event_id))
         rows = list(
-            chunk.order_by(*order).values_list("event_id", "timestamp", "type", "path", "name")[:SCAN_CHUNK]
+            chunk.order_by(*order).values_list("event_id", "timestamp", "type", "path", "name", "is_bot")[
+                :SCAN_CHUNK
+            ]
         )
         for row in rows:
             yield PageView(*row)
@@ -145,16 +151,22 @@ def _page_views(
 
 
 def web_sessions(
-    *, user: AbstractBaseUser, contact: Contact, started_before: datetime | None = None, limit: int = 10
+    *,
+    user: AbstractBaseUser,
+    contact: Contact,
+    started_before: datetime | None = None,
+    limit: int = 10,
+    bots: bool = False,
 ) -> tuple[list[Session], bool]:
     """A person's visits that started before `started_before` (all, when None), newest first, and
-    whether older ones exist. Reads page views newest first and stops one view into the session
-    after the last one returned, so a page costs the views of its sessions, not the history."""
+    whether older ones exist; bot-flagged views only when `bots`. Reads page views newest first
+    and stops one view into the session after the last one returned, so a page costs the views of
+    its sessions, not the history."""
     ensure_can_read(user)
     sessions: list[list[PageView]] = []  # each newest first while scanning
     current: list[PageView] = []
     has_more = False
-    for view in _page_views(contact.pk, before=started_before):
+    for view in _page_views(contact.pk, before=started_before, bots=bots):
         if current and current[-1].at - view.at > SESSION_GAP:
             sessions.append(current)
             if len(sessions) == limit:
@@ -167,15 +179,15 @@ def web_sessions(
         sessions.append(current)
     result = [Session(pages=list(reversed(pages))) for pages in sessions]
     if result and started_before is not None:
-        _extend_forward(result[0], contact_id=contact.pk, since=started_before)
+        _extend_forward(result[0], contact_id=contact.pk, since=started_before, bots=bots)
     _add_landing_details(result)
     return result, has_more
 
 
-def _extend_forward(session: Session, *, contact_id: int, since: datetime) -> None:
+def _extend_forward(session: Session, *, contact_id: int, since: datetime, bots: bool) -> None:
     """The newest session before a cut-off time may continue after it (a timeline page boundary
     falls inside a visit): follow its views past the cut-off while the gaps stay short."""
-    for view in _page_views(contact_id, since=since):
+    for view in _page_views(contact_id, since=since, bots=bots):
         if view.at - session.ended_at > SESSION_GAP:
             return
         session.pages.append(view)
@@ -241,7 +253,8 @@ def contact_attribution(*, contact: Contact) -> list[AttributionRow]:
     with readable labels; any other key the worker stored after them."""
     stored = contact.attribution if isinstance(contact.attribution, dict) else {}
     known = [key for key in _ATTRIBUTION_LABELS if key in stored]
-    others = sorted(key for key in stored if key not in _ATTRIBUTION_LABELS)
+    # When the touch happened is shown on its own (Contact.first_touch_at), not as a row.
+    others = sorted(key for key in stored if key not in _ATTRIBUTION_LABELS and key != ATTRIBUTION_TOUCHED_AT)
     rows = []
     for key in known + others:
         value = stored[key]
@@ -293,15 +306,24 @@ def _json_shown(value: Any) -> str:
 
 
 def web_events(
-    *, user: AbstractBaseUser, contact: Contact, cursor: str | None = None, size: int = 25
+    *, user: AbstractBaseUser, contact: Contact, cursor: str | None = None, size: int = 25, bots: bool = False
 ) -> KeysetPage:
-    """Every event resolved to the person (anonymous history included), newest first; rows are
-    EventRow. Keyset pages over the (contact, -timestamp) index."""
+    """The events resolved to the person (anonymous history included), newest first, bot-flagged
+    ones only when `bots`; rows are EventRow. Keyset pages over the (contact, -timestamp) index."""
     ensure_can_read(user)
     events = ContactEvent.objects.filter(contact_id=contact.pk).select_related("event")
+    if not bots:
+        events = events.filter(is_bot=False)
     page = keyset_page(events, key=F("timestamp"), descending=True, cursor=cursor, size=size)
     page.rows = [EventRow(row) for row in page.rows]
     return page
+
+
+def web_bot_event_count(*, user: AbstractBaseUser, contact: Contact) -> int:
+    """How many of the person's events are flagged as bot traffic (what the panel hides, and what
+    segments and hot-deal rules leave out). Served by the partial contact_event_bots index."""
+    ensure_can_read(user)
+    return ContactEvent.objects.filter(contact_id=contact.pk, is_bot=True).count()
 
 
 def contact_event_list(*, user: AbstractBaseUser, contact: Contact):
@@ -556,3 +578,100 @@ def merge_get(*, user: AbstractBaseUser, merge_id: int) -> ContactMerge:
     if merge is None:
         raise NotFound(f"Merge {merge_id} does not exist.")
     return merge
+
+
+# --- the home page: hot deals and hot leads
+
+
+@dataclass(frozen=True)
+class HotDeal:
+    deal: Any
+    rule: HotRule
+    notified_at: datetime
+
+
+def hot_deals_owned(*, user: AbstractBaseUser, now: datetime | None = None, limit: int = 10) -> list[HotDeal]:
+    """The user's open deals a hot rule alerted them about within the rule's window (the same
+    alerts that sent the "Hot deal" notification), most recent alert first; one row per deal.
+    One query."""
+    ensure_can_read(user)
+    now = now or timezone.now()
+    alerts = (
+        HotDealAlert.objects.filter(
+            deal__owner_id=user.pk,
+            deal__status="open",
+            rule__enabled=True,
+            notified_at__lte=now,
+            notified_at__gt=ExpressionWrapper(
+                Value(now) - F("rule__window_hours") * Value(timedelta(hours=1)),
+                output_field=DateTimeField(),
+            ),
+        )
+        .select_related("rule", "deal__stage", "deal__contact", "deal__company")
+        .order_by("-notified_at", "-pk")
+    )
+    hot: dict[int, HotDeal] = {}
+    # A deal alerted by several rules has several rows: read a few more than shown.
+    for alert in alerts[: limit * 4]:
+        if alert.deal_id not in hot and len(hot) < limit:
+            hot[alert.deal_id] = HotDeal(deal=alert.deal, rule=alert.rule, notified_at=alert.notified_at)
+    return list(hot.values())
+
+
+@dataclass(frozen=True)
+class HotLead:
+    contact: Contact
+    rule: HotRule
+    views: int
+
+
+# People before the opportunity stage: once a deal is open they show up as a hot deal instead.
+LEAD_STAGES = ("visitor", "subscriber", "lead")
+
+
+def hot_leads_owned(*, user: AbstractBaseUser, now: datetime | None = None, limit: int = 10) -> list[HotLead]:
+    """Contacts the user owns, not yet on a deal (lifecycle visitor, subscriber or lead), whose
+    page views match an enabled hot rule now (at least its `min_views` within its window), the
+    most views first. Three queries whatever the number of rules: one pass over the page views
+    counts every rule at once."""
+    ensure_can_read(user)
+    now = now or timezone.now()
+    rules = list(HotRule.objects.filter(enabled=True).order_by("name", "pk"))
+    if not rules:
+        return []
+    matches_any = Q()
+    counts = {}
+    for rule in rules:
+        matches_any |= Q(path__icontains=rule.path_contains)
+        in_window = Q(
+            path__icontains=rule.path_contains, timestamp__gt=now - timedelta(hours=rule.window_hours)
+        )
+        counts[f"rule_{rule.pk}"] = Count("pk", filter=in_window)
+    longest = max(rule.window_hours for rule in rules)
+    rows = (
+        ContactEvent.objects.filter(
+            matches_any,
+            contact__owner_id=user.pk,
+            contact__merged_into__isnull=True,
+            contact__lifecycle_stage__in=LEAD_STAGES,
+            type="page",
+            is_bot=False,
+            timestamp__gt=now - timedelta(hours=longest),
+            timestamp__lte=now,
+        )
+        .values("contact_id")
+        .annotate(**counts)
+    )
+    best: dict[int, tuple[HotRule, int]] = {}
+    for row in rows:
+        for rule in rules:
+            views = row[f"rule_{rule.pk}"]
+            if views >= rule.min_views and views > best.get(row["contact_id"], (None, 0))[1]:
+                best[row["contact_id"]] = (rule, views)
+    hottest = sorted(best, key=lambda cid: (-best[cid][1], cid))[:limit]
+    contacts = Contact.objects.select_related("company").in_bulk(hottest)
+    return [
+        HotLead(contact=contacts[cid], rule=best[cid][0], views=best[cid][1])
+        for cid in hottest
+        if cid in contacts
+    ]

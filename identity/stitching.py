@@ -63,8 +63,8 @@ from identity.projection import (
     activity_key,
     consent_state,
     daily_activity_add,
-    event_attribution,
     event_path,
+    first_touch,
     profile_updates_mark,
 )
 
@@ -539,9 +539,14 @@ def _split_by_rule(batch: Batch, target: int, other: int) -> bool:
 
 
 def _contact_touch(batch: Batch, contact: Contact, event: Event) -> None:
+    # The earliest touch wins whatever order events arrive in, so a replay finds the same one.
+    # (Read before first_seen moves: it dates attribution stored without its time.)
+    if (touch := first_touch(event)) is not None:
+        touched_at = contact.first_touch_at
+        if touched_at is None or event.timestamp < touched_at:
+            contact.attribution = touch
     if contact.first_seen is None or event.timestamp < contact.first_seen:
         contact.first_seen = event.timestamp
-        contact.attribution = event_attribution(event)
     if contact.last_seen is None or event.timestamp > contact.last_seen:
         contact.last_seen = event.timestamp
     batch.dirty.add(contact.pk)
@@ -700,10 +705,15 @@ def _flush(batch: Batch) -> None:
     _warnings_write(batch.warnings)
     touched = sorted({batch.root(pk) for pk in batch.touched} | batch.touched)
     profile_updates_mark(contact_ids=touched)
-    # People who viewed pages may have just turned a deal hot: their owners hear of it once this
-    # batch is committed (the rules read the committed rollups and projection).
-    if viewed := sorted({batch.root(row.contact_id) for row in batch.rows if row.event.type == "page"}):
-        transaction.on_commit(functools.partial(hot.hot_deals_notify, contact_ids=viewed), robust=True)
+    # People who viewed pages may have just turned a deal hot, and so may people a merge brought
+    # history to (pricing views made anonymously, stitched at identify): their owners hear of it
+    # once this batch is committed (the rules read the committed projection).
+    viewed = {batch.root(row.contact_id) for row in batch.rows if row.event.type == "page"}
+    viewed |= {batch.root(loser) for loser in batch.parent}
+    if viewed:
+        transaction.on_commit(
+            functools.partial(hot.hot_deals_notify, contact_ids=sorted(viewed)), robust=True
+        )
 
 
 # A flood of "null" ids (or one shared device) must not become a million rows: one warning per

@@ -51,14 +51,21 @@ def _live_contact(request: HttpRequest, pk: int) -> tuple[Contact, HttpResponse 
 # --- the contact page: web activity panel
 
 
+def _bots(request: HttpRequest) -> bool:
+    """`?bots=1`: the panel shows bot-flagged traffic too (hidden by default, as segments and the
+    timeline leave it out)."""
+    return request.GET.get("bots") == "1"
+
+
 @require_GET
 @domain_errors
 def web_activity(request: HttpRequest, pk: int) -> HttpResponse:
     contact, moved = _live_contact(request, pk)
     if moved:
         return moved
+    bots = _bots(request)
     sessions, more_sessions = selectors.web_sessions(
-        user=request.user, contact=contact, limit=SESSIONS_PER_PAGE
+        user=request.user, contact=contact, limit=SESSIONS_PER_PAGE, bots=bots
     )
     context = {
         "contact": contact,
@@ -66,7 +73,9 @@ def web_activity(request: HttpRequest, pk: int) -> HttpResponse:
         "attribution": selectors.contact_attribution(contact=contact),
         "sessions": sessions,
         "more_sessions": more_sessions,
-        "events": selectors.web_events(user=request.user, contact=contact, size=EVENTS_PER_PAGE),
+        "events": selectors.web_events(user=request.user, contact=contact, size=EVENTS_PER_PAGE, bots=bots),
+        "bots": bots,
+        "bot_events": selectors.web_bot_event_count(user=request.user, contact=contact),
         "now": timezone.now(),
     }
     return render(request, "identity/web_activity.html", context)
@@ -85,10 +94,11 @@ def web_sessions(request: HttpRequest, pk: int) -> HttpResponse:
         return HttpResponseBadRequest("`before` must be an ISO 8601 time.")
     if timezone.is_naive(before):
         return HttpResponseBadRequest("`before` must carry a time zone.")
+    bots = _bots(request)
     sessions, more = selectors.web_sessions(
-        user=request.user, contact=contact, started_before=before, limit=SESSIONS_PER_PAGE
+        user=request.user, contact=contact, started_before=before, limit=SESSIONS_PER_PAGE, bots=bots
     )
-    context = {"contact": contact, "sessions": sessions, "more_sessions": more}
+    context = {"contact": contact, "sessions": sessions, "more_sessions": more, "bots": bots}
     return render(request, "identity/web_activity.html#session-rows", context)
 
 
@@ -99,10 +109,12 @@ def web_events(request: HttpRequest, pk: int) -> HttpResponse:
     contact, moved = _live_contact(request, pk)
     if moved:
         return moved
+    bots = _bots(request)
     page = selectors.web_events(
-        user=request.user, contact=contact, cursor=request.GET.get("cursor"), size=EVENTS_PER_PAGE
+        user=request.user, contact=contact, cursor=request.GET.get("cursor"), size=EVENTS_PER_PAGE, bots=bots
     )
-    return render(request, "identity/web_activity.html#event-rows", {"contact": contact, "events": page})
+    context = {"contact": contact, "events": page, "bots": bots}
+    return render(request, "identity/web_activity.html#event-rows", context)
 
 
 # --- the contact page: combined timeline

@@ -202,3 +202,33 @@ def activities_of_contacts(*, contact_ids: Collection[int]) -> QuerySet[Activity
 
 def tasks_of_contacts(*, contact_ids: Collection[int]) -> QuerySet[Task]:
     return Task.objects.filter(contact_id__in=contact_ids).order_by("pk")
+
+
+# --- the home page
+
+
+def tasks_due(
+    *, user: AbstractBaseUser, now: datetime | None = None, limit: int = 10
+) -> tuple[list[Task], int]:
+    """The user's open tasks due by the end of today (overdue first, then today's), at most
+    `limit`, with how many there are in all. Two queries."""
+    ensure_can_read(user)
+    _, end = _day_bounds(now or timezone.now())
+    tasks = Task.objects.filter(assignee_id=user.pk, done=False, due_at__lt=end)
+    rows = list(tasks.select_related("contact", "deal", "company").order_by("due_at", "pk")[:limit])
+    total = len(rows) if len(rows) < limit else tasks.count()
+    return rows, total
+
+
+def activities_on_owned_records(
+    *, user: AbstractBaseUser, now: datetime | None = None, limit: int = 10
+) -> list[Activity]:
+    """What happened lately on the deals, contacts and companies the user owns (by anyone),
+    newest first; scheduled activities still in the future are left out."""
+    ensure_can_read(user)
+    mine = Q(deal__owner_id=user.pk) | Q(contact__owner_id=user.pk) | Q(company__owner_id=user.pk)
+    return list(
+        Activity.objects.filter(mine, occurred_at__lte=now or timezone.now())
+        .select_related("author", "contact", "deal", "company")
+        .order_by("-occurred_at", "-pk")[:limit]
+    )

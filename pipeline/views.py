@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from accounts import recent
 from cdp_crm.errors import Conflict, NotFound, domain_errors
 from cdp_crm.params import parse_id
 from contacts import selectors as contact_selectors
@@ -350,6 +351,7 @@ def contact_options(request: HttpRequest) -> HttpResponse:
 @domain_errors
 def deal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     deal = selectors.deal_get(user=request.user, deal_id=pk)
+    recent.recent_view_record(user=request.user, kind="deal", object_id=deal.pk)
     return render(request, "pipeline/deal_detail.html", _deal_context(request, deal))
 
 

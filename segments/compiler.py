@@ -26,7 +26,13 @@ anyone else).
 Windows are day-granular, so the daily rollups and the raw events give the same answer and a
 scheduled recompute after midnight is all that window expiry needs. Empty groups are ignored.
 Text comparisons (contains, starts_with, ends_with) ignore case, except on page paths and event
-names, which are case-sensitive like the URLs they come from; ``eq`` is exact.
+names, which are case-sensitive like the URLs they come from; ``eq`` is exact, except on emails and
+company domains (lower-cased on both sides: people type "Ada@Example.com").
+
+Choice fields (lifecycle stage, deal status) take their stored codes ("lead", not "Lead"): an
+unknown code is refused with the ``allowed`` list instead of silently matching nobody.
+`check_values` does the same, when a definition is saved or previewed, for values that live in
+the database (custom choice fields, owners, deal stages and pipelines).
 
 Every user value reaches SQL as a query parameter: the ORM builds the statement, and JSON keys go
 through ``jsonb_extract_path(_text)`` with the key as a parameter. Values that Postgres would
@@ -41,6 +47,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.postgres.fields import ArrayField
 from django.db.models import (
     BooleanField,
@@ -60,11 +67,13 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import JSONField
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact, In
 
 from cdp_crm.errors import DomainError
-from contacts.models import Contact
+from contacts.models import Contact, CustomField, CustomFieldEntity, CustomFieldType, LifecycleStage
 from identity.models import ContactEvent, DailyActivity
-from pipeline.models import Deal
+from pipeline.models import Deal, DealStatus, Pipeline, Stage
 
 from .models import Membership
 
@@ -93,9 +102,13 @@ ISO_DATE_GUARD = r"^\d{4}-\d{2}-\d{2}"
 class DefinitionError(DomainError):
     code = "invalid_definition"
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}", fields={"definition": [{"path": path, "message": message}]})
+    def __init__(self, path: str, message: str, *, allowed: list | None = None) -> None:
+        detail: dict[str, Any] = {"path": path, "message": message}
+        if allowed is not None:
+            detail["allowed"] = allowed
+        super().__init__(f"{path}: {message}", fields={"definition": [detail]})
         self.path = path
+        self.allowed = allowed
 
 
 # Contact columns a `field` condition may read: name -> (ORM path, kind).
@@ -131,6 +144,14 @@ DEAL_FIELDS: dict[str, tuple[str, str]] = {
     "created_at": ("created_at", "date"),
     "closed_at": ("closed_at", "date"),
 }
+# Fields whose values are a fixed set of codes, with the labels people see: name -> {code: label}.
+CONTACT_CHOICES: dict[str, dict[str, str]] = {"lifecycle_stage": dict(LifecycleStage.choices)}
+DEAL_CHOICES: dict[str, dict[str, str]] = {"status": dict(DealStatus.choices)}
+# Operators that compare a choice (or an id) with its value; the others need no allowed list.
+CHOICE_OPS = {"eq", "neq", "in"}
+# Stored lower-cased (contacts.normalize), typed by people in any case: compared lower-cased.
+CASELESS_COLUMNS = {"email", "company__domain"}
+CASELESS_TRAITS = {"email"}
 KIND_OPS = {
     "text": TEXT_OPS | ORDER_OPS,
     "id": {"eq", "neq", "in", "is_set", "is_not_set"},
@@ -284,6 +305,8 @@ class _Parser:
             else:
                 raise DefinitionError(f"{path}.field", f"unknown field {name!r}.")
             filt = _filter(obj, path, target=name if fkind == "json" else target, kind=fkind)
+            if name in CONTACT_CHOICES:
+                _check_choice(filt, CONTACT_CHOICES[name], what=name.replace("_", " "))
             return FieldCondition(path=path, type="field", filter=filt)
         if kind == "trait":
             _only_keys(obj, path, {"type", "trait", "operator", "value"})
@@ -379,8 +402,27 @@ class _Parser:
                 target, kind = name, "text"
             else:
                 target, kind = name, "json"
-            filters.append(_filter(obj, item_path, target=target, kind=kind))
+            filt = _filter(obj, item_path, target=target, kind=kind)
+            if columns is DEAL_FIELDS and name in DEAL_CHOICES:
+                _check_choice(filt, DEAL_CHOICES[name], what=f"deal {name}")
+            filters.append(filt)
         return tuple(filters)
+
+
+def _values(f: Filter) -> list[tuple[str, Any]]:
+    """(path, value) of each value an eq/neq/in filter compares with."""
+    if f.operator == "in":
+        return [(f"{f.path}.value[{i}]", v) for i, v in enumerate(f.value)]
+    return [(f"{f.path}.value", f.value)] if f.operator in CHOICE_OPS else []
+
+
+def _check_choice(f: Filter, choices: dict[str, str], *, what: str) -> None:
+    for path, value in _values(f):
+        if value not in choices:
+            problem = f"choose a {what}" if value == "" else f"{value!r} is not a {what}"
+            raise DefinitionError(
+                path, f"{problem}; expected one of {', '.join(choices)}.", allowed=list(choices)
+            )
 
 
 def _object(raw: Any, path: str) -> dict:
@@ -513,6 +555,64 @@ def parse(definition: Any) -> Group:
     return _Parser().group(definition, "definition", 1)
 
 
+def _references(tree: Group) -> tuple[dict[str, list[tuple[str, Any]]], dict[str, list[tuple[str, Any]]]]:
+    """(path, value) of the ids (owner, stage, pipeline) and custom field values a tree compares."""
+    wanted: dict[str, list[tuple[str, Any]]] = {"owner": [], "stage": [], "pipeline": []}
+    custom: dict[str, list[tuple[str, Any]]] = {}
+    for leaf in leaves(tree):
+        if isinstance(leaf, FieldCondition) and leaf.type == "field":
+            f = leaf.filter
+            if f.kind == "json":
+                custom.setdefault(f.target.removeprefix("custom."), []).extend(_values(f))
+            elif f.target == "owner_id":
+                wanted["owner"].extend(_values(f))
+        elif isinstance(leaf, DealCondition):
+            for f in leaf.filters:
+                name = f.target.removesuffix("_id")
+                if f.kind == "id" and name in wanted:
+                    wanted[name].extend(_values(f))
+    return wanted, custom
+
+
+def referenced_ids(tree: Group) -> dict[str, set[int]]:
+    """{"owner" | "stage" | "pipeline": ids} the tree names, for labelling them."""
+    wanted, _ = _references(tree)
+    return {name: {v for _, v in items} for name, items in wanted.items() if items}
+
+
+def check_values(tree: Group) -> None:
+    """Refuse values that name nothing in the database: an option a custom choice field does not
+    have, an owner, deal stage or pipeline id that does not exist (DefinitionError with the
+    `allowed` values). Run when a definition is saved or previewed, not on every recompute: a
+    user or stage deleted later makes its condition match nobody instead of stopping the segment."""
+    wanted, custom = _references(tree)
+    if custom:
+        choice_fields = CustomField.objects.filter(
+            entity=CustomFieldEntity.CONTACT, field_type=CustomFieldType.CHOICE, key__in=list(custom)
+        ).values_list("key", "choices")
+        for key, choices in choice_fields:  # other custom fields take any value
+            for path, value in custom[key]:
+                if _json_text(value) not in choices:
+                    raise DefinitionError(
+                        path,
+                        f"{value!r} is not an option of custom field {key!r}; "
+                        f"expected one of {', '.join(choices)}.",
+                        allowed=list(choices),
+                    )
+    models = {"owner": get_user_model(), "stage": Stage, "pipeline": Pipeline}
+    for name, items in wanted.items():
+        if not items:
+            continue
+        rows = models[name].objects.all()
+        existing = set(rows.filter(pk__in={v for _, v in items}).values_list("pk", flat=True))
+        for path, value in items:
+            if value not in existing:
+                if name == "owner":
+                    rows = rows.filter(is_active=True)
+                allowed = list(rows.order_by("pk").values_list("pk", flat=True)[:MAX_LIST])
+                raise DefinitionError(path, f"there is no {name} with id {value}.", allowed=allowed)
+
+
 # ---------------------------------------------------------------------------------------------
 # Analysis
 
@@ -600,7 +700,9 @@ def compile_q(node: Node, ctx: Context) -> Q:
         return _behaviour_q(node, ctx)
     if isinstance(node, FieldCondition):
         if node.type == "trait":
-            return _json_q(node.filter, "traits", node.filter.target, ctx)
+            # an identify's email trait is as people typed it: compared like the email column
+            caseless = node.filter.target in CASELESS_TRAITS
+            return _json_q(node.filter, "traits", node.filter.target, ctx, caseless=caseless)
         if node.filter.kind == "json":
             return _json_q(node.filter, "custom_fields", node.filter.target.removeprefix("custom."), ctx)
         return _column_q(node.filter, node.filter.target, ctx)
@@ -757,6 +859,12 @@ def _column_q(f: Filter, column: str, ctx: Context, *, case_sensitive: bool = Fa
     }[op]
     if case_sensitive and lookup.startswith("i") and lookup != "in":
         lookup = lookup[1:]
+    if column in CASELESS_COLUMNS and op in CHOICE_OPS:
+        # lower(column) (what the live-email unique index is built on) = the lower-cased value
+        lowered = Lower(column)
+        q = Q(In(lowered, [x.lower() for x in v])) if op == "in" else Q(Exact(lowered, v.lower()))
+        # "is not" keeps the people with no value, as the exact comparison's negation does
+        return ~q | Q(**{f"{column}__isnull": True}) if op == "neq" else q
     q = Q(**{f"{column}__{lookup}": list(v) if op == "in" else v})
     return ~q if op in ("neq", "not_contains") else q
 
@@ -788,10 +896,14 @@ def _json_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _json_q(f: Filter, column: str, key: str, ctx: Context) -> Q:
-    """A filter on `column ->> key`, never erroring whatever the stored JSON holds."""
+def _json_q(f: Filter, column: str, key: str, ctx: Context, *, caseless: bool = False) -> Q:
+    """A filter on `column ->> key`, never erroring whatever the stored JSON holds; `caseless`
+    compares eq/neq/in lower-cased on both sides."""
     op, v = f.operator, f.value
     text = JsonPathText(F(column), Value(key))
+    if caseless and op in CHOICE_OPS:
+        text = Lower(text)
+        v = tuple(_json_text(x).lower() for x in v) if op == "in" else _json_text(v).lower()
     if op in ("is_set", "is_not_set"):
         q = Q(_BoolExpr(text, template="(COALESCE(%(expressions)s, '') <> '')"))
         return q if op == "is_set" else ~q
@@ -867,46 +979,96 @@ def _truthy(expr) -> Q:
 # ---------------------------------------------------------------------------------------------
 # Plain-language labels (the "why" panel, the segment page)
 
-_OP_WORDS = {
+# The one wording of every operator code: the builder's selects and the sentences below both read
+# it, so people see "at least" or "more than N days ago", never "gte" or "more_than_days_ago".
+# Dates read as before/after and counts as exactly/fewer than (`operator_label`'s kinds).
+OPERATOR_LABELS = {
     "eq": "is",
     "neq": "is not",
+    "in": "is one of",
     "contains": "contains",
     "not_contains": "does not contain",
     "starts_with": "starts with",
     "ends_with": "ends with",
-    "in": "is one of",
-    "is_set": "is set",
-    "is_not_set": "is not set",
-    "gt": ">",
-    "gte": "≥",
-    "lt": "<",
-    "lte": "≤",
-    "within_last_days": "within the last",
-    "more_than_days_ago": "more than",
-}
-_COUNT_WORDS = {
-    "eq": "exactly",
-    "neq": "not exactly",
     "gt": "more than",
     "gte": "at least",
-    "lt": "fewer than",
+    "lt": "less than",
     "lte": "at most",
+    "within_last_days": "within the last N days",
+    "more_than_days_ago": "more than N days ago",
+    "is_set": "is set",
+    "is_not_set": "is not set",
+    "has": "has",
+    "not_has": "does not have",
+    "not_in": "not in",
+    "granted": "granted",
+    "not_granted": "not granted",
 }
+_KIND_LABELS = {
+    "date": {
+        "eq": "is on",
+        "gt": "is after",
+        "gte": "is on or after",
+        "lt": "is before",
+        "lte": "is on or before",
+    },
+    "count": {"eq": "exactly", "neq": "not exactly", "lt": "fewer than"},
+}
+_KIND_LABELS["day"] = _KIND_LABELS["date"]
+# The order operators are offered in.
+OPERATOR_ORDER = [
+    "eq",
+    "neq",
+    "in",
+    "contains",
+    "not_contains",
+    "starts_with",
+    "ends_with",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "within_last_days",
+    "more_than_days_ago",
+    "is_set",
+    "is_not_set",
+]
 
 
-def _filter_words(f: Filter, label: str) -> str:
-    op = _OP_WORDS[f.operator]
+def operator_label(operator: str, *, kind: str = "") -> str:
+    """Words for an operator code (`kind`: a field kind, or "count" for count tests)."""
+    return _KIND_LABELS.get(kind, {}).get(operator) or OPERATOR_LABELS.get(operator, operator)
+
+
+def operator_choices(operators: set[str] | list[str], *, kind: str = "") -> list[tuple[str, str]]:
+    """(code, words) for a select, in the usual order."""
+    ordered = [op for op in OPERATOR_ORDER if op in operators] + sorted(set(operators) - set(OPERATOR_ORDER))
+    return [(op, operator_label(op, kind=kind)) for op in ordered]
+
+
+def _value_words(f: Filter, choices: dict[str, str] | None) -> str:
+    values = f.value if f.operator == "in" else (f.value,)
+    return ", ".join(str((choices or {}).get(v, v)) for v in values)
+
+
+def _filter_words(f: Filter, label: str, *, choices: dict[str, str] | None = None) -> str:
+    op = operator_label(f.operator, kind=f.kind)
     if f.operator in ("is_set", "is_not_set"):
         return f"{label} {op}"
-    if f.operator == "within_last_days":
-        return f"{label} within the last {f.value} days"
-    if f.operator == "more_than_days_ago":
-        return f"{label} more than {f.value} days ago"
-    value = ", ".join(map(str, f.value)) if f.operator == "in" else f.value
-    return f"{label} {op} {value!s}"
+    if f.operator in RELATIVE_OPS:
+        return f"{label} {op.replace('N', str(f.value))}"
+    return f"{label} {op} {_value_words(f, choices)}"
 
 
-def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
+def describe(
+    node: Node,
+    *,
+    segment_names: dict[int, str] | None = None,
+    value_labels: dict[str, dict[Any, str]] | None = None,
+) -> str:
+    """The node as a sentence; `value_labels` ({"owner" | "stage" | "pipeline": {id: label}})
+    names the ids a condition compares with."""
+    labels = value_labels or {}
     if isinstance(node, Group):
         return f"{'all' if node.op == 'and' else 'any'} of {len(node.children)} conditions"
     if isinstance(node, Behaviour):
@@ -922,7 +1084,7 @@ def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
         if (c.operator, c.value) == ("eq", 0) or (c.operator, c.value) == ("lt", 1):
             parts = ["Never " + parts[0][0].lower() + parts[0][1:], *parts[1:]]
         elif (c.operator, c.value) != ("gte", 1):
-            parts.append(f"{_COUNT_WORDS[c.operator]} {c.value} times")
+            parts.append(f"{operator_label(c.operator, kind='count')} {c.value} times")
         w = node.window
         if w.start_days_ago is not None and w.end_days_ago == 0:
             parts.append(f"in the last {w.start_days_ago + 1} days")
@@ -930,16 +1092,27 @@ def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
             parts.append(f"between {w.start_days_ago} and {w.end_days_ago} days ago")
         return " ".join(parts)
     if isinstance(node, FieldCondition):
-        label = node.filter.target if node.type == "trait" else _field_label(node.filter.target)
-        return _filter_words(node.filter, ("Trait " if node.type == "trait" else "") + label)
+        if node.type == "trait":
+            return _filter_words(node.filter, f"Trait {node.filter.target}")
+        name = _field_name(node.filter.target)
+        choices = CONTACT_CHOICES.get(name) or labels.get(name)
+        return _filter_words(node.filter, field_label(name), choices=choices)
     if isinstance(node, TagCondition):
-        return f"{'Has' if node.operator == 'has' else 'Does not have'} tag “{node.value}”"
+        return f"{operator_label(node.operator).capitalize()} tag “{node.value}”"
     if isinstance(node, DealCondition):
-        where = " and ".join(_filter_words(f, "deal " + f.target.removesuffix("_id")) for f in node.filters)
+        where = " and ".join(
+            _filter_words(
+                f,
+                "deal " + f.target.removesuffix("_id"),
+                choices=DEAL_CHOICES.get(f.target) or labels.get(f.target.removesuffix("_id")),
+            )
+            for f in node.filters
+        )
         c = node.count
         if (c.operator, c.value) in (("eq", 0), ("lt", 1)):
             return "Has no deal" + (f" where {where}" if where else "")
-        return f"Has {_COUNT_WORDS[c.operator]} {c.value} deal(s)" + (f" where {where}" if where else "")
+        words = operator_label(c.operator, kind="count")
+        return f"Has {words} {c.value} deal(s)" + (f" where {where}" if where else "")
     if isinstance(node, SegmentCondition):
         name = (segment_names or {}).get(node.segment_id)
         label = f"“{name}”" if name else f"#{node.segment_id}"
@@ -949,15 +1122,25 @@ def describe(node: Node, *, segment_names: dict[int, str] | None = None) -> str:
     raise TypeError(node)
 
 
-def _field_label(target: str) -> str:
+def _field_name(target: str) -> str:
+    """The `field` name a contact column came from (custom fields keep theirs)."""
     for name, (column, _) in CONTACT_FIELDS.items():
         if column == target:
-            return name.replace("_", " ").capitalize()
+            return name
     return target
 
 
+def field_label(name: str) -> str:
+    """ "lifecycle_stage" -> "Lifecycle stage", "company.domain" -> "Company domain"."""
+    return name.replace(".", " ").replace("_", " ").capitalize()
+
+
 def outline(
-    node: Node, *, flags: dict[str, bool] | None = None, segment_names: dict[int, str] | None = None
+    node: Node,
+    *,
+    flags: dict[str, bool] | None = None,
+    segment_names: dict[int, str] | None = None,
+    value_labels: dict[str, dict[Any, str]] | None = None,
 ) -> dict[str, Any]:
     """The definition as nested labels for templates: groups keep their and/or, leaves carry
     their sentence and, given `flags` (leaf_flags), whether they held."""
@@ -965,8 +1148,12 @@ def outline(
         return {
             "group": True,
             "op": "all" if node.op == "and" else "any",
-            "children": [outline(child, flags=flags, segment_names=segment_names) for child in node.children],
+            "children": [
+                outline(child, flags=flags, segment_names=segment_names, value_labels=value_labels)
+                for child in node.children
+            ],
             "require_consent": node.require_consent,
         }
     held = None if flags is None else flags.get(node.path, False)
-    return {"group": False, "label": describe(node, segment_names=segment_names), "held": held}
+    label = describe(node, segment_names=segment_names, value_labels=value_labels)
+    return {"group": False, "label": label, "held": held}

@@ -6,7 +6,7 @@ MAX_UPLOAD = 5 * 1024 * 1024
 
 
 class SegmentForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, error_messages={"required": "Give the segment a name to save it."})
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=5000)
     kind = forms.ChoiceField(
         choices=SegmentKind.choices, initial=SegmentKind.DYNAMIC, widget=forms.RadioSelect

@@ -3,18 +3,23 @@
 import datetime as dt
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, QuerySet, Sum, Window
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Sum, Window
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from cdp_crm.errors import NotFound
-from contacts.models import Contact
+from contacts import selectors as contact_selectors
+from contacts.models import Contact, CustomFieldEntity, CustomFieldType
 from identity.models import ActivityKind, DailyActivity
+from pipeline import selectors as pipeline_selectors
+from pipeline.models import Pipeline, Stage
 
 from . import compiler
-from .models import Membership, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
+from .models import ChangeKind, Membership, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
 from .permissions import ensure_can_manage, ensure_can_read
 
 PREVIEW_SAMPLE = 10
@@ -50,6 +55,7 @@ def segment_preview(
     """Count and a sample of the contacts an unsaved definition matches (DefinitionError if bad)."""
     ensure_can_read(user)
     tree = compiler.parse(definition)
+    compiler.check_values(tree)  # an owner or option that does not exist: say so, not "0"
     matching = compiler.matching_contacts(tree, _ctx())
     # One query: the window count rides along with the sample rows (running the definition
     # twice, for count() and for the sample, doubled the preview's time).
@@ -66,18 +72,21 @@ def contact_segments(*, user: AbstractBaseUser, contact: Contact) -> list[dict[s
         .order_by("segment__name", "segment_id")
     )
     names = dict(Segment.objects.values_list("pk", "name"))
+    trees: dict[int, compiler.Group] = {}
+    for membership in memberships:
+        if not membership.segment.is_static:
+            try:
+                trees[membership.pk] = compiler.parse(membership.segment.definition)
+            except compiler.DefinitionError:
+                trees[membership.pk] = compiler.Group(path="definition", op="and")
+    labels = value_labels(trees=list(trees.values()))
     rows = []
     for membership in memberships:
-        segment = membership.segment
         why = None
-        if not segment.is_static:
-            try:
-                tree = compiler.parse(segment.definition)
-            except compiler.DefinitionError:
-                tree = compiler.Group(path="definition", op="and")
+        if tree := trees.get(membership.pk):
             flags = compiler.leaf_flags(tree, _ctx(), contact_id=contact.pk)
-            why = compiler.outline(tree, flags=flags, segment_names=names)
-        rows.append({"segment": segment, "entered_at": membership.entered_at, "why": why})
+            why = compiler.outline(tree, flags=flags, segment_names=names, value_labels=labels)
+        rows.append({"segment": membership.segment, "entered_at": membership.entered_at, "why": why})
     return rows
 
 
@@ -178,3 +187,103 @@ def memberships_of_contacts(*, contact_ids: list[int]) -> list[dict[str, Any]]:
         }
         for m in rows
     ]
+
+
+def segment_movements(
+    *, user: AbstractBaseUser, now: dt.datetime | None = None, days: int = 7, limit: int = 10
+) -> list[Segment]:
+    """Segments that people entered or left in the last `days` days, the busiest first; each
+    carries `entered` and `exited`. One query: a count per segment on the change log's
+    (segment, -at) index, so the cost follows the number of segments, not the log's size."""
+    ensure_can_read(user)
+    since = (now or timezone.now()) - dt.timedelta(days=days)
+
+    def moved(kind: str) -> Coalesce:
+        changes = (
+            MembershipChange.objects.filter(segment=OuterRef("pk"), kind=kind, at__gte=since)
+            .order_by()
+            .values("segment")
+            .annotate(n=Count("*"))
+            .values("n")
+        )
+        return Coalesce(Subquery(changes, output_field=IntegerField()), 0)
+
+    segments = (
+        Segment.objects.annotate(entered=moved(ChangeKind.ENTERED), exited=moved(ChangeKind.EXITED))
+        .annotate(moves=F("entered") + F("exited"))
+        .filter(moves__gt=0)
+        .order_by("-moves", "name", "pk")
+    )
+    return list(segments[:limit])
+
+
+# A select holds this many tags at most; more than that is no longer a picker.
+MAX_TAG_CHOICES = 500
+
+
+def builder_choices(*, user: AbstractBaseUser, kinds: set[str]) -> dict[str, Any]:
+    """The real values of the builder's choice fields, as (stored code, label) for its selects:
+    lifecycle stages, owners and contact custom fields (all for the field list, the choice ones
+    with their options) for field conditions; deal statuses, owners, pipelines and stages for
+    deal conditions; the tags in use for tag conditions. Only the condition types in `kinds` are
+    looked up (the tag list reads every live contact). Not cached, unlike the suggestions: a
+    select that lacks a tag or stage made a minute ago cannot pick it."""
+    choices: dict[str, Any] = {"field": {}, "custom_fields": [], "custom_kinds": {}, "deal": {}, "tag": []}
+    owners = (
+        [(str(u.pk), _owner_label(u)) for u in contact_selectors.owner_choices()]
+        if kinds & {"field", "deal"}
+        else []
+    )
+    if "field" in kinds:
+        custom = contact_selectors.custom_field_definitions(entity=CustomFieldEntity.CONTACT)
+        field = {name: list(values.items()) for name, values in compiler.CONTACT_CHOICES.items()}
+        field["owner"] = owners
+        for f in custom:
+            if f.field_type == CustomFieldType.CHOICE:
+                field[f"custom.{f.key}"] = [(c, c) for c in f.choices]
+        choices["field"] = field
+        choices["custom_fields"] = [(f"custom.{f.key}", f.label) for f in custom]
+        choices["custom_kinds"] = {f"custom.{f.key}": f.field_type for f in custom}
+    if "deal" in kinds:
+        pipelines = pipeline_selectors.pipeline_list(user=user)
+        deal = {name: list(values.items()) for name, values in compiler.DEAL_CHOICES.items()}
+        deal["owner"] = owners
+        deal["pipeline"] = [(str(p.pk), p.name) for p in pipelines]
+        deal["stage"] = [(str(s.pk), f"{p.name} / {s.name}") for p in pipelines for s in p.stages.all()]
+        choices["deal"] = deal
+    if "tag" in kinds:
+        with connection.cursor() as cursor:
+            # Tags live in an array column: the distinct values on live contacts are the choices.
+            cursor.execute(
+                "SELECT DISTINCT t FROM contacts_contact, unnest(tags) t "
+                "WHERE merged_into_id IS NULL AND tags <> '{}' ORDER BY t LIMIT %s",
+                [MAX_TAG_CHOICES],
+            )
+            choices["tag"] = [(row[0], row[0]) for row in cursor.fetchall()]
+    return choices
+
+
+def _owner_label(user: AbstractBaseUser) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+def value_labels(*, trees: list[compiler.Group]) -> dict[str, dict[int, str]]:
+    """Names for the owner, stage and pipeline ids the definitions compare with (compiler.describe),
+    one query per kind that appears."""
+    wanted: dict[str, set[int]] = {}
+    for tree in trees:
+        for name, ids in compiler.referenced_ids(tree).items():
+            wanted.setdefault(name, set()).update(ids)
+    labels: dict[str, dict[int, str]] = {}
+    if wanted.get("owner"):
+        labels["owner"] = {
+            u.pk: _owner_label(u) for u in get_user_model().objects.filter(pk__in=wanted["owner"])
+        }
+    if wanted.get("stage"):
+        stages = Stage.objects.filter(pk__in=wanted["stage"]).select_related("pipeline")
+        labels["stage"] = {s.pk: str(s) for s in stages}
+    if wanted.get("pipeline"):
+        labels["pipeline"] = dict(
+            Pipeline.objects.filter(pk__in=wanted["pipeline"]).values_list("pk", "name")
+        )
+    return labels

@@ -54,8 +54,10 @@ def _today() -> dt.date:
 
 
 def segment_validate(*, definition: Any, segment: Segment | None = None) -> compiler.Group:
-    """Parse a definition and check the segments it names exist and form no cycle."""
+    """Parse a definition and check the values it names exist (segments, owners, stages, custom
+    choices) and that segments form no cycle."""
     tree = compiler.parse(definition)
+    compiler.check_values(tree)
     info = compiler.analyse(tree)
     if info["depends_on"]:
         _check_references(

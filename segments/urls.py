@@ -19,4 +19,5 @@ urlpatterns = [
     path("segments/<int:pk>/export.csv", views.segment_export, name="export"),
     path("segments/<int:pk>/webhooks/", views.webhook_add, name="webhook_add"),
     path("segments/webhooks/<int:pk>/delete/", views.webhook_delete, name="webhook_delete"),
+    path("segments/webhooks/<int:pk>/test/", views.webhook_test, name="webhook_test"),
 ]

@@ -57,20 +57,22 @@ def _builder_context(
     form: SegmentForm,
     mode: str,
     error: str = "",
+    choices: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    if choices is None:
+        choices = selectors.builder_choices(user=request.user, kinds=builder.leaf_kinds(definition))
     return {
         "segment": segment,
         "form": form,
         "mode": mode,
-        "tree": builder.nodes(definition if isinstance(definition, dict) else {}),
+        "tree": builder.nodes(definition if isinstance(definition, dict) else {}, choices=choices),
         "definition_json": json.dumps(definition or {"op": "and", "conditions": []}, indent=2),
         "error": error,
         "suggestions": selectors.builder_suggestions(),
         "leaf_types": builder.LEAF_TYPES,
-        "contact_fields": list(compiler.CONTACT_FIELDS),
-        "deal_fields": list(compiler.DEAL_FIELDS),
-        "operators": sorted(compiler.ALL_OPS),
-        "count_operators": ["gte", "gt", "eq", "neq", "lt", "lte"],
+        "contact_fields": [(f, compiler.field_label(f)) for f in compiler.CONTACT_FIELDS]
+        + choices["custom_fields"],
+        "deal_fields": [(f, compiler.field_label(f)) for f in compiler.DEAL_FIELDS],
         "other_segments": [
             s for s in selectors.segment_list(user=request.user) if segment is None or s.pk != segment.pk
         ],
@@ -108,12 +110,20 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             _builder_context(request, segment=segment, definition=definition, form=form, mode=mode),
         )
     definition, mode, error = _definition_from_post(request)
-    form = SegmentForm(request.POST, editing=segment is not None)
     action = request.POST.get("action", "save")
+    choices = None
+    if action == "save":
+        form = SegmentForm(request.POST, editing=segment is not None)
+    else:
+        # Editing the rules is not saving: a segment without a name yet shows no "required" error.
+        form = SegmentForm(initial=_form_initial(request.POST), editing=segment is not None)
     if action.startswith("mode:"):
         mode = action.removeprefix("mode:")
         if mode == "builder" and not builder.fits_builder(definition):
             mode, error = "json", "This definition has more than the builder shows; edit it as JSON."
+    elif action == "refresh" and mode == "builder":  # a field or operator changed
+        choices = selectors.builder_choices(user=request.user, kinds=builder.leaf_kinds(definition))
+        definition = builder.refit(definition, choices)
     elif action != "save" and definition is not None:
         definition = builder.apply_action(definition, action)
     elif action == "save" and definition is not None and form.is_valid():
@@ -136,12 +146,18 @@ def segment_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             messages.success(request, f"Segment “{segment.name}” saved; its members are being computed.")
             return redirect(segment)
     context = _builder_context(
-        request, segment=segment, definition=definition, form=form, mode=mode, error=error
+        request, segment=segment, definition=definition, form=form, mode=mode, error=error, choices=choices
     )
     template = "segments/segment_form.html"
     if request.htmx and action != "save":
         template += "#builder"
-    return render(request, template, context, status=422 if error and action == "save" else 200)
+    refused = action == "save" and (bool(error) or definition is None or not form.is_valid())
+    return render(request, template, context, status=422 if refused else 200)
+
+
+def _form_initial(data: Any) -> dict[str, str]:
+    """The name, description and kind as typed, to show again unvalidated."""
+    return {key: data.get(key, "") for key in ("name", "description", "kind") if key in data}
 
 
 @require_POST
@@ -175,7 +191,8 @@ def segment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             invalid = exc.message
         else:
             names = selectors.segment_names(segment_ids=set(segment.depends_on or []))
-            rules = compiler.outline(tree, segment_names=names)
+            labels = selectors.value_labels(trees=[tree])
+            rules = compiler.outline(tree, segment_names=names, value_labels=labels)
     can_manage = permissions.can_manage(request.user)
     context = {
         "segment": segment,
@@ -341,6 +358,24 @@ def webhook_delete(request: HttpRequest, pk: int) -> HttpResponse:
     hook = selectors.webhook_get(user=request.user, webhook_id=pk)
     webhooks.webhook_delete(actor=request.user, webhook=hook)
     messages.success(request, "Webhook deleted.")
+    return redirect(hook.segment)
+
+
+@require_POST
+@domain_errors
+def webhook_test(request: HttpRequest, pk: int) -> HttpResponse:
+    """ "Send test": one signed sample entry to the webhook, and its answer shown in place."""
+    hook = selectors.webhook_get(user=request.user, webhook_id=pk)
+    _ensure_manage(request)
+    attempt = webhooks.webhook_send_test(actor=request.user, webhook=hook)
+    if request.htmx:
+        return render(
+            request, "segments/segment_detail.html#webhook-test-result", {"hook": hook, "attempt": attempt}
+        )
+    if attempt.ok:
+        messages.success(request, f"Test sent to {hook.url}: HTTP {attempt.status_code}.")
+    else:
+        messages.error(request, f"Test to {hook.url} failed: {attempt.error}")
     return redirect(hook.segment)
 
 

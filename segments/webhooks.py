@@ -260,6 +260,36 @@ def deliveries_create(*, segment: Segment, entered: list[int], exited: list[int]
     return len(rows)
 
 
+def sample_entry_payload(*, segment: Segment, now: dt.datetime) -> dict:
+    """A `segment.entered` message shaped like the real ones, about a made-up person (a test
+    must not send anyone's data), marked `"test": true` so a receiver can tell it apart."""
+    return {
+        "type": "segment.entered",
+        "timestamp": now.isoformat(),
+        "test": True,
+        "data": {
+            "segment": {"id": segment.pk, "name": segment.name},
+            "contact": {
+                "id": 0,
+                "email": "sample@example.com",
+                "first_name": "Sample",
+                "last_name": "Person",
+                "is_identified": True,
+            },
+        },
+    }
+
+
+def webhook_send_test(*, actor: AbstractBaseUser | None, webhook: Webhook) -> Attempt:
+    """Send one sample entry to the webhook now, signed and SSRF-checked like a real delivery,
+    and return how it went. Nothing is queued or logged and nothing is retried: it answers the
+    person at the button, who is waiting for it."""
+    ensure_can_manage(actor)
+    payload = sample_entry_payload(segment=webhook.segment, now=timezone.now())
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    return post(webhook=webhook, message_id="msg_test_" + secrets.token_hex(12), body=body)
+
+
 @transaction.atomic
 def webhook_create(
     *,

@@ -64,3 +64,34 @@ def test_contact_web_activity_loads_and_deal_cards_show_signals(page, live_serve
     page.wait_for_selector("[data-testid=notification-bell] [data-testid=unread-count]")
     assert page.inner_text("[data-testid=unread-count]") == "1"
     page.wait_for_selector(f"#deal-signals-{deal.pk} .bi-fire")  # the deal page shows it hot
+
+
+def test_bot_traffic_is_counted_and_shown_on_request_in_place(page, live_server):
+    # given a person whose only page views came from a crawler, one with a hostile path and UTM
+    rita = make_user(role="Sales", username="rita")
+    now = timezone.now()
+    ada = make_contact(first_name="Ada", owner=rita)
+    record_event(ada, at=now - timedelta(hours=2), type="track", name="Signed Up")
+    record_event(
+        ada,
+        at=now - timedelta(hours=1),
+        path="/pricing/" + PAYLOAD,
+        context={"campaign": {"source": PAYLOAD}},
+        is_bot=True,
+    )
+    log_in(page, live_server, "rita")
+    # when Rita opens the page, the panel says what it hides instead of contradicting itself
+    page.goto(f"{live_server.url}/contacts/{ada.pk}/")
+    notice = page.wait_for_selector("[data-testid=web-activity] [data-testid=bot-notice]")
+    assert "1 bot event hidden" in notice.inner_text()
+    assert page.locator("[data-testid=web-activity] [data-testid=no-sessions]").count() == 1
+    # when she shows bot traffic, the panel swaps in place with the crawler's session, as text
+    page.click("[data-testid=show-bots]")
+    session = page.wait_for_selector("[data-testid=web-activity] [data-testid=session]")
+    assert PAYLOAD in session.inner_text()
+    assert page.url == f"{live_server.url}/contacts/{ada.pk}/"  # still the contact page
+    assert "source=" + PAYLOAD in page.inner_text("[data-testid=session-utm]")
+    # and hiding it again brings back the person's own view
+    page.click("[data-testid=hide-bots]")
+    page.wait_for_selector("[data-testid=web-activity] [data-testid=no-sessions]")
+    assert page.evaluate("window.__xss") is None

@@ -3,10 +3,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import notifications
 from accounts.models import Notification
+from contacts.models import Contact, ContactMerge
 from identity import hot
 from identity.models import HotDealAlert, HotRule
 from pipeline.models import Deal, DealStatus
@@ -186,3 +188,64 @@ def test_concurrent_calls_notify_once(stage, rita, now):
     assert errors == []
     assert sorted(results) == [0, 0, 0, 1]
     assert Notification.objects.count() == 1
+
+
+# --- "browse, then sign in": history a merge brings along
+
+
+def _sent_now(message: dict, now) -> dict:
+    return {**message, "timestamp": now.isoformat()}
+
+
+def test_pricing_views_made_anonymously_notify_once_the_visitor_identifies(
+    client, source, stage, rita, now, django_capture_on_commit_callbacks
+):
+    from tests.identity.helpers import drain, identify, page, send
+
+    # given Ada, on Rita's open deal, and a visitor who viewed pricing twice before signing in
+    ada = make_contact(first_name="Ada", email="ada@example.com")
+    _deal(stage, contact=ada, owner=rita)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(client, source, *(_sent_now(page("/pricing", anonymous_id="v1"), now) for _ in range(2)))
+        drain()
+    assert not Notification.objects.exists()  # nobody's deal: the visitor is anonymous
+    # when the visitor identifies as Ada (the anonymous history is stitched onto her)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(client, source, _sent_now(identify({"email": "ada@example.com"}, anonymous_id="v1"), now))
+        drain()
+    # then Rita is told, once
+    [note] = Notification.objects.filter(user=rita)
+    assert note.title == "Hot deal: Acme pilot" and "2 times" in note.body
+    # and a second device's pricing views, stitched in the same window, tell her nothing new
+    with django_capture_on_commit_callbacks(execute=True):
+        send(client, source, *(_sent_now(page("/pricing", anonymous_id="v2"), now) for _ in range(2)))
+        drain()
+        send(client, source, _sent_now(identify({"email": "ada@example.com"}, anonymous_id="v2"), now))
+        drain()
+    assert Contact.objects.get(pk=ada.pk).merged_into_id is None
+    assert ContactMerge.objects.filter(winner=ada).count() == 2
+    assert Notification.objects.filter(user=rita).count() == 1
+
+
+def test_a_merge_on_the_duplicates_page_brings_hot_history_and_notifies_once(
+    admin_client, stage, rita, now, django_capture_on_commit_callbacks
+):
+    # given Ada on Rita's deal, and a duplicate record of her that viewed pricing twice
+    ada = make_contact(first_name="Ada", email="ada@example.com")
+    _deal(stage, contact=ada, owner=rita)
+    twin = make_contact(first_name="Ada", email="ada.l@example.com")
+    _pricing(twin, now - timedelta(hours=2), now - timedelta(hours=1))
+    other = make_contact(first_name="Ada", email="ada.3@example.com")
+    _pricing(other, now - timedelta(minutes=30), now - timedelta(minutes=20))
+    url = reverse("contacts_tools:merge")
+    # when an Admin merges the duplicate into Ada
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, {"winner": ada.pk, "loser": twin.pk})
+    # then Rita is told once; merging another hot duplicate in the window tells her nothing new
+    assert response.status_code == 302
+    [note] = Notification.objects.filter(user=rita)
+    assert "Ada" in note.body
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(url, {"winner": ada.pk, "loser": other.pk})
+    assert Contact.objects.get(pk=other.pk).merged_into_id == ada.pk
+    assert Notification.objects.filter(user=rita).count() == 1

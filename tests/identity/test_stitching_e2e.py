@@ -97,3 +97,45 @@ def test_a_deal_contact_viewing_pricing_twice_notifies_the_owner_once(client, ad
     wait_for_worker(celery_worker)
     time.sleep(0.5)  # a second notification would have been created by now
     assert Notification.objects.filter(user=admin_user).count() == 1
+
+
+def _poll(condition, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_pricing_browsed_anonymously_notifies_the_owner_once_the_visitor_signs_in(
+    client, admin_user, celery_worker
+):
+    from django.utils import timezone
+
+    from accounts.models import Notification
+    from identity.models import ContactEvent
+    from tests.identity.crm_factories import default_hot_rule
+
+    default_hot_rule()
+    source = Source.objects.create(name="Website")
+    crm = make_contact(email="browse@example.com", owner=admin_user)
+    stage = make_pipeline().stages.first()
+    Deal.objects.create(pipeline=stage.pipeline, stage=stage, title="Browser", contact=crm, owner=admin_user)
+    now = timezone.now().isoformat()
+    # given a visitor who viewed pricing twice before signing in
+    send(client, source, *(page("/pricing", anonymous_id="br-a", timestamp=now) for _ in range(2)))
+    wait_for_worker(celery_worker)
+    # when the visitor signs in as the deal's contact
+    send(client, source, identify({"email": "browse@example.com"}, anonymous_id="br-a", timestamp=now))
+    # then the owner is told, once the batch is committed
+    _poll(lambda: Notification.objects.filter(user=admin_user).exists())
+    # and a second device stitched in the same window does not tell them again
+    send(client, source, *(page("/pricing", anonymous_id="br-b", timestamp=now) for _ in range(2)))
+    wait_for_worker(celery_worker)
+    send(client, source, identify({"email": "browse@example.com"}, anonymous_id="br-b", timestamp=now))
+    wait_for_worker(celery_worker)
+    assert ContactMerge.objects.filter(winner=crm).count() == 2
+    # one more event after it: the worker runs one task at a time, so once this one is stitched
+    # the merge batch's after-commit evaluation has run
+    send(client, source, page("/docs", anonymous_id="br-b", timestamp=now))
+    _poll(lambda: ContactEvent.objects.filter(contact=crm, path="/docs").exists())
+    assert Notification.objects.filter(user=admin_user).count() == 1

@@ -209,7 +209,68 @@ def test_panel_and_timeline_query_counts_do_not_grow_with_history(client, django
         pipeline_services.deal_move(deal=deal, to_stage=stages[1], actor=rep)
     link_identity(ada, kind=IdentityKind.USER_ID, value="u-1")
     client.force_login(rep)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):  # one more than before: the hidden bot events' count
         assert client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).status_code == 200
     with django_assert_max_num_queries(9):
         assert client.get(f"/contacts/{ada.pk}/timeline/", **HTMX).status_code == 200
+
+
+# --- bot traffic: hidden everywhere on the panel, counted, and shown on request
+
+
+def _link(html: str, testid: str) -> str:
+    url = html.split(f'data-testid="{testid}"')[0].rsplit('hx-get="', 1)[1].split('"')[0]
+    return url.replace("&amp;", "&")
+
+
+def test_bot_events_are_hidden_from_sessions_and_events_alike_and_counted(marketing_client, ada):
+    # given a person's own track call, and a crawler's page views resolved to them
+    t0 = timezone.now() - timedelta(hours=3)
+    record_event(ada, at=t0, type="track", name="Signed Up")
+    record_event(ada, at=t0 + timedelta(minutes=1), path="/pricing/" + XSS, is_bot=True)
+    record_event(ada, at=t0 + timedelta(minutes=2), path="/docs", is_bot=True)
+    # when the panel is opened
+    html = marketing_client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).content.decode()
+    # then neither sessions nor events show the bot's pages, and the panel says why
+    assert 'data-testid="no-sessions"' in html
+    assert html.count('data-testid="event"') == 1 and "Signed Up" in html and "/docs" not in html
+    assert "2 bot events hidden" in html
+    show = _link(html, "show-bots")
+    assert show == f"/contacts/{ada.pk}/web-activity/?bots=1"
+    assert f'href="/contacts/{ada.pk}/web-activity/?bots=1"' in html  # works without htmx too
+    # when the person asks for bot traffic, both panels show it, marked, and escaped
+    shown = marketing_client.get(show, **HTMX).content.decode()
+    assert shown.count('data-testid="session"') == 1 and "2 pages" in shown
+    assert shown.count('data-testid="event"') == 3 and shown.count('data-testid="bot-badge"') == 4
+    assert "<script>" not in shown and "/pricing/&lt;script&gt;" in shown
+    assert "Showing 2 bot events" in shown
+    assert _link(shown, "hide-bots") == f"/contacts/{ada.pk}/web-activity/"
+
+
+def test_load_more_keeps_the_bot_choice(marketing_client, ada):
+    t0 = timezone.now() - timedelta(days=1)
+    for i in range(30):
+        record_event(ada, at=t0 + timedelta(seconds=i), type="track", name=f"Bot {i:02d}", is_bot=True)
+    record_event(ada, at=t0 - timedelta(seconds=1), type="track", name="Human")
+    html = marketing_client.get(f"/contacts/{ada.pk}/web-activity/?bots=1", **HTMX).content.decode()
+    assert html.count('data-testid="event"') == 25
+    more = marketing_client.get(_link(html, "more-events"), **HTMX).content.decode()
+    assert more.count('data-testid="event"') == 6 and "Bot 00" in more and "Human" in more
+    # without bots, the person's one event and no pager
+    hidden = marketing_client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).content.decode()
+    assert hidden.count('data-testid="event"') == 1 and 'data-testid="more-events"' not in hidden
+    assert "30 bot events hidden" in hidden
+    events = marketing_client.get(f"/contacts/{ada.pk}/web-activity/events/", **HTMX).content.decode()
+    assert "Bot 00" not in events and "Human" in events
+
+
+def test_first_touch_shows_when_it_happened_and_escapes_its_values(marketing_client, ada):
+    touched = timezone.now().replace(microsecond=0) - timedelta(days=3)
+    ada.attribution = {"utm_source": XSS, "utm_campaign": "q4", "touched_at": touched.isoformat()}
+    ada.save(update_fields=["attribution"])
+    html = marketing_client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).content.decode()
+    assert f'data-testid="first-touch-at"><time datetime="{touched.isoformat()}"' in html
+    assert 'data-testid="attribution-utm_source">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;<' in html
+    assert "<script>" not in html
+    assert 'data-testid="attribution-touched_at"' not in html  # the time is not shown as a tag
+    assert 'data-testid="bot-notice"' not in html  # no bot events, nothing to say about them

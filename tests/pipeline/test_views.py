@@ -53,3 +53,16 @@ def test_deal_search_matches_titles(stage):
     _deal(stage, title="Globex pilot")
     assert [d.title for d in deal_search(user=rep, q="RENEW")] == ["Acme renewal"]
     assert deal_search(user=rep, q="  ") == []
+
+
+def test_deal_page_shows_first_touch_tags_not_the_touch_timestamp_key(client, sales_user, stage):
+    deal = _deal(
+        stage,
+        title="Attributed",
+        owner=sales_user,
+        attribution={"utm_source": "<b>news</b>", "touched_at": "2026-11-01T10:00:00+00:00"},
+    )
+    client.force_login(sales_user)
+    html = client.get(f"/deals/{deal.pk}/").content.decode()
+    assert "utm_source: &lt;b&gt;news&lt;/b&gt;" in html
+    assert "touched_at" not in html
