@@ -17,7 +17,7 @@ from cdp_crm.params import parse_id
 def exception_handler(exc, context):
     """Map domain and Django exceptions to HTTP codes with a JSON body that says what is wrong."""
     if isinstance(exc, DomainError):
-        body = {"detail": exc.message, "code": exc.code}
+        body = {**exc.data, "detail": exc.message, "code": exc.code}
         if exc.fields:
             body["fields"] = exc.fields
         return Response(body, status=exc.http_status)

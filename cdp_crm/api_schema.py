@@ -9,11 +9,15 @@ so the error codes and their JSON body (cdp_crm.api.exception_handler) are part 
 ERROR_COMPONENT = "Error"
 ERROR_SCHEMA = {
     "type": "object",
-    "description": "Every error answer: what is wrong, a stable code, and per-field messages for bad input.",
+    "description": (
+        "Every error answer: what is wrong, a stable code, per-field messages for bad input, and for"
+        " some codes the facts behind them (e.g. `deal_count` with `stage_has_deals`)."
+    ),
     "properties": {
         "detail": {"type": "string"},
         "code": {"type": "string"},
         "fields": {"type": "object", "additionalProperties": True},
+        "deal_count": {"type": "integer", "description": "The deals that keep a stage or pipeline."},
     },
     "required": ["detail", "code"],
 }
@@ -22,7 +26,8 @@ DESCRIPTIONS = {
     "401": "No token, or an invalid or revoked one.",
     "403": "The caller's role may not do this (to this record).",
     "404": "No such record.",
-    "409": "A unique value (an email, a domain, a name) is already taken.",
+    "409": "A unique value (an email, a domain, a name) is already taken, or the record's state refuses"
+    " the change (a stage that still holds deals).",
 }
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 

@@ -12,10 +12,14 @@ class DomainError(Exception):
     http_status = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, fields: dict | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, fields: dict | None = None, code: str | None = None, data: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or {}
+        # Facts a client acts on without parsing the message (say, how many deals block a delete).
+        self.data = data or {}
         if code:
             self.code = code
 

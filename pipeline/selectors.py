@@ -193,11 +193,10 @@ def pipeline_get(*, user: AbstractBaseUser, pipeline_id: int | None) -> Pipeline
     """The pipeline asked for, or the first one."""
     ensure_can_read(user)
     pipelines = Pipeline.objects.all()
-    pipeline = pipelines.filter(pk=pipeline_id).first() if pipeline_id else pipelines.first()
+    asked = pipeline_id is not None
+    pipeline = pipelines.filter(pk=pipeline_id).first() if asked else pipelines.first()
     if pipeline is None:
-        raise NotFound(
-            "No such pipeline." if pipeline_id else "No pipeline yet: an Admin creates one in Settings."
-        )
+        raise NotFound("No such pipeline." if asked else "No pipeline yet: an Admin creates one in Settings.")
     return pipeline
 
 

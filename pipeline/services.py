@@ -20,6 +20,7 @@ from contacts import changes as contact_changes
 from contacts import services as contact_services
 from contacts.models import Company, Contact, LifecycleStage
 from pipeline import permissions
+from pipeline.defaults import DEFAULT_STAGES, OTHER_REASON
 from pipeline.models import Deal, DealStatus, LostReason, Pipeline, Stage, StageChange
 
 Actor = AbstractBaseUser | None
@@ -27,6 +28,7 @@ Actor = AbstractBaseUser | None
 # Lifecycle stages a new deal lifts to `opportunity`; a customer with a new deal stays a customer.
 # A stage older than ten years is not "rotting"; the bound also keeps the value in an int column.
 MAX_ROTTING_DAYS = 3650
+MAX_LOST_NOTE = 2000
 BEFORE_OPPORTUNITY = frozenset({LifecycleStage.VISITOR, LifecycleStage.SUBSCRIBER, LifecycleStage.LEAD})
 DEAL_FIELDS = frozenset(
     {"title", "amount", "currency", "contact", "company", "owner", "expected_close_date", "participants"}
@@ -134,14 +136,24 @@ def deal_mark_won(*, deal: Deal, actor: Actor) -> Deal:
 
 
 @transaction.atomic
-def deal_mark_lost(*, deal: Deal, actor: Actor, reason: str) -> Deal:
-    """Lose a deal for one of the configured reasons. It leaves the board but stays findable."""
+def deal_mark_lost(*, deal: Deal, actor: Actor, reason: str, note: str = "") -> Deal:
+    """Lose a deal for one of the configured reasons, with an optional note (required when the
+    reason is "Other": a bare "Other" tells the team nothing). It leaves the board but stays
+    findable."""
     reason = _storable((reason or "").strip(), field="lost_reason")
+    note = _storable((note or "").strip(), field="lost_note")
+    errors: dict[str, list[str]] = {}
     if not reason:
-        raise ValidationError({"lost_reason": ["Pick the reason the deal was lost."]})
-    if not LostReason.objects.filter(name=reason, active=True).exists():
-        raise ValidationError({"lost_reason": [f"{reason!r} is not one of the configured lost reasons."]})
-    return _close(deal, actor=actor, status=DealStatus.LOST, reason=reason)
+        errors["lost_reason"] = ["Pick the reason the deal was lost."]
+    elif not LostReason.objects.filter(name=reason, active=True).exists():
+        errors["lost_reason"] = [f"{reason!r} is not one of the configured lost reasons."]
+    if len(note) > MAX_LOST_NOTE:
+        errors["lost_note"] = [f"At most {MAX_LOST_NOTE} characters."]
+    elif not note and reason.casefold() == OTHER_REASON.casefold():
+        errors["lost_note"] = [f"Say what happened: the reason {reason!r} needs a note."]
+    if errors:
+        raise ValidationError(errors)
+    return _close(deal, actor=actor, status=DealStatus.LOST, reason=reason, note=note)
 
 
 @transaction.atomic
@@ -160,18 +172,23 @@ def deal_reopen(*, deal: Deal, actor: Actor) -> Deal:
         actor=actor,
     )
     deal.status = DealStatus.OPEN
-    deal.lost_reason = ""
+    deal.lost_reason = deal.lost_note = ""
     deal.closed_at = None
     deal.stage_entered_at = timezone.now()
-    deal.save(update_fields=["status", "lost_reason", "closed_at", "stage_entered_at", "updated_at"])
+    deal.save(
+        update_fields=["status", "lost_reason", "lost_note", "closed_at", "stage_entered_at", "updated_at"]
+    )
     _deal_changed(deal)
     return deal
 
 
-def _close(deal: Deal, *, actor: Actor, status: str, reason: str) -> Deal:
+def _close(deal: Deal, *, actor: Actor, status: str, reason: str, note: str = "") -> Deal:
     deal = _locked(deal)
     permissions.ensure_can_change_deal(actor, deal)
     if deal.status == status and deal.lost_reason == reason:
+        if deal.lost_note != note:  # the same loss, explained better: no second history row
+            deal.lost_note = note
+            deal.save(update_fields=["lost_note", "updated_at"])
         return deal
     StageChange.objects.create(
         deal=deal,
@@ -183,8 +200,9 @@ def _close(deal: Deal, *, actor: Actor, status: str, reason: str) -> Deal:
     )
     deal.status = status
     deal.lost_reason = reason
+    deal.lost_note = note
     deal.closed_at = timezone.now()
-    deal.save(update_fields=["status", "lost_reason", "closed_at", "updated_at"])
+    deal.save(update_fields=["status", "lost_reason", "lost_note", "closed_at", "updated_at"])
     _deal_changed(deal)
     return deal
 
@@ -231,7 +249,9 @@ def _renumber(stage: Stage) -> None:
 
 
 def _locked(deal: Deal) -> Deal:
-    return Deal.objects.select_for_update().select_related("stage").get(pk=deal.pk)
+    # Only the deal's row: FOR UPDATE over the join would lock its stage too, so every write to
+    # any deal of a column queued behind the others, and a stage reorder could deadlock with them.
+    return Deal.objects.select_for_update(of=("self",)).select_related("stage").get(pk=deal.pk)
 
 
 def _check_field_names(fields: dict[str, Any], allowed: frozenset[str]) -> None:
@@ -302,17 +322,32 @@ def _clean_deal_value(name: str, value: Any) -> Any:
 
 
 @transaction.atomic
-def pipeline_create(*, actor: Actor, name: str, stages: list[tuple[str, int]] | None = None) -> Pipeline:
-    """A new pipeline, with the given (name, probability) stages or a sensible default set."""
+def pipeline_create(*, actor: Actor, name: str, stages: list[dict[str, Any]] | None = None) -> Pipeline:
+    """A new pipeline, with the given stages ({name, probability, rotting_days}, in order) or the
+    default set."""
     permissions.ensure_can_configure(actor)
     name = _clean_name(name, field="name")
     if Pipeline.objects.filter(name__iexact=name).exists():
         raise ValidationError({"name": [f"A pipeline named {name!r} exists already."]})
+    if stages is None:
+        stages = [{"name": n, "probability": p} for n, p in DEFAULT_STAGES]
+    if not stages:
+        raise ValidationError({"stages": ["A pipeline needs at least one stage."]})
     position = (Pipeline.objects.aggregate(m=Max("position"))["m"] or 0) + 1
     pipeline = Pipeline.objects.create(name=name, position=position)
-    default = [("Qualified", 10), ("Contact made", 20), ("Proposal", 50), ("Negotiation", 80)]
-    for index, (stage_name, probability) in enumerate(stages or default):
-        Stage.objects.create(pipeline=pipeline, name=stage_name, probability=probability, position=index)
+    for index, values in enumerate(stages):
+        stage = Stage(pipeline=pipeline, position=index)
+        try:
+            _apply_stage(
+                stage,
+                name=values.get("name"),
+                probability=values.get("probability"),
+                rotting_days=values.get("rotting_days"),
+            )
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(m)}" for field, m in exc.message_dict.items())
+            raise ValidationError({"stages": [f"Stage {index + 1}: {problems}"]}) from None
+        stage.save()  # one by one: the next stage's name is checked against this one
     return pipeline
 
 
@@ -325,6 +360,24 @@ def pipeline_rename(*, actor: Actor, pipeline: Pipeline, name: str) -> Pipeline:
     pipeline.name = name
     pipeline.save(update_fields=["name"])
     return pipeline
+
+
+@transaction.atomic
+def pipeline_delete(*, actor: Actor, pipeline: Pipeline) -> None:
+    """Delete a pipeline and its stages. One that holds deals (any status) stays: they would have
+    nowhere to be. The last pipeline stays too, or no deal could be created any more."""
+    permissions.ensure_can_configure(actor)
+    pipeline = Pipeline.objects.select_for_update().get(pk=pipeline.pk)
+    count = Deal.objects.filter(pipeline=pipeline).count()
+    if count:
+        raise Conflict(
+            f"Pipeline {pipeline.name!r} holds {_deals(count)}; move or delete them before deleting it.",
+            code="pipeline_has_deals",
+            data={"deal_count": count},
+        )
+    if not Pipeline.objects.exclude(pk=pipeline.pk).exists():
+        raise Conflict("The only pipeline cannot be deleted; create another one first.", code="last_pipeline")
+    pipeline.delete()
 
 
 @transaction.atomic
@@ -354,7 +407,10 @@ def stage_update(
 def stage_reorder(*, actor: Actor, pipeline: Pipeline, stage_ids: list[int]) -> None:
     """Put the pipeline's stages in the order given (every stage of the pipeline, once)."""
     permissions.ensure_can_configure(actor)
-    stages = {s.pk: s for s in pipeline.stages.select_for_update().order_by("pk")}
+    # NO KEY UPDATE: a position change leaves the key that deals and stage changes reference
+    # alone, so the KEY SHARE a deal write's foreign-key check takes on its stage (at commit:
+    # Django's constraints are deferred) neither waits for a reorder nor makes one wait.
+    stages = {s.pk: s for s in pipeline.stages.select_for_update(no_key=True).order_by("pk")}
     if sorted(stage_ids) != sorted(stages):
         raise ValidationError({"stages": ["Give every stage of the pipeline exactly once."]})
     for index, pk in enumerate(stage_ids):
@@ -363,20 +419,45 @@ def stage_reorder(*, actor: Actor, pipeline: Pipeline, stage_ids: list[int]) -> 
 
 
 @transaction.atomic
-def stage_delete(*, actor: Actor, stage: Stage) -> None:
-    """Delete an empty stage. A stage that holds deals (any status) stays: move them first."""
+def stage_delete(*, actor: Actor, stage: Stage, move_deals_to: Stage | None = None) -> int:
+    """Delete a stage. Its deals (any status) move to `move_deals_to`, another stage of the same
+    pipeline; without one, a stage that holds deals stays. Returns how many deals moved.
+
+    The move is an Admin restructuring the pipeline, not a rep's progress: it records no stage
+    change (its "from" would be the deleted stage) and leaves each deal's rotting clock running."""
     permissions.ensure_can_configure(actor)
     stage = Stage.objects.select_for_update().get(pk=stage.pk)
-    count = Deal.objects.filter(stage=stage).count()
-    if count:
+    if move_deals_to is not None:
+        if move_deals_to.pk == stage.pk:
+            raise ValidationError({"move_deals_to": ["Pick another stage than the one being deleted."]})
+        if move_deals_to.pipeline_id != stage.pipeline_id:
+            raise ValidationError({"move_deals_to": [f"{move_deals_to.name!r} is in another pipeline."]})
+        # NO KEY UPDATE: keeps the target from being deleted meanwhile, without blocking deal writes.
+        Stage.objects.select_for_update(no_key=True).get(pk=move_deals_to.pk)
+    deals = Deal.objects.filter(stage=stage)
+    if move_deals_to is None and (count := deals.count()):
         raise Conflict(
-            f"Stage {stage.name!r} holds {count} deal{'s' if count != 1 else ''}; "
-            "move them to another stage before deleting it.",
+            f"Stage {stage.name!r} holds {_deals(count)}; move them to another stage before deleting it.",
             code="stage_has_deals",
+            data={"deal_count": count},
         )
     if stage.pipeline.stages.count() == 1:
         raise Conflict("A pipeline needs at least one stage.", code="last_stage")
+    moved: list[tuple[int, int | None]] = []
+    if move_deals_to is not None:
+        # Locked in pk order, as every multi-deal write: a rep's concurrent edit waits, no deadlock.
+        moved = list(deals.select_for_update(of=("self",)).order_by("pk").values_list("pk", "contact_id"))
+        Deal.objects.filter(pk__in=[pk for pk, _ in moved]).update(
+            stage=move_deals_to, updated_at=timezone.now()
+        )
     stage.delete()
+    # Segments may count deals by stage.
+    contact_changes.contacts_changed(contact_ids=[contact_id for _, contact_id in moved])
+    return len(moved)
+
+
+def _deals(count: int) -> str:
+    return f"{count} deal{'s' if count != 1 else ''}"
 
 
 def _apply_stage(stage: Stage, *, name: str, probability: Any, rotting_days: Any) -> None:

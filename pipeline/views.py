@@ -14,10 +14,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from accounts import recent
-from cdp_crm.errors import Conflict, domain_errors
+from cdp_crm.errors import Conflict, NotFound, domain_errors
 from cdp_crm.params import parse_id
 from contacts import selectors as contact_selectors
+from contacts.forms import company_picker_value
 from pipeline import permissions, selectors, services
+from pipeline.defaults import OTHER_REASON
 from pipeline.forms import BoardFilterForm, ContactPickerField, DealForm, contact_label
 from pipeline.models import Deal, LostReason, Pipeline, Stage
 from pipeline.selectors import BoardFilters
@@ -27,14 +29,24 @@ from pipeline.selectors import BoardFilters
 @domain_errors
 def contact_deals(request: HttpRequest, pk: int) -> HttpResponse:
     deals = selectors.deals_for_contact(user=request.user, contact_id=pk)
-    return render(request, "pipeline/related_deals.html", {"deals": deals})
+    return _related_deals(request, deals, new_deal_query=f"contact={pk}")
 
 
 @require_GET
 @domain_errors
 def company_deals(request: HttpRequest, pk: int) -> HttpResponse:
     deals = selectors.deals_for_company(user=request.user, company_id=pk)
-    return render(request, "pipeline/related_deals.html", {"deals": deals})
+    return _related_deals(request, deals, new_deal_query=f"company={pk}")
+
+
+def _related_deals(request: HttpRequest, deals: list[Deal], *, new_deal_query: str) -> HttpResponse:
+    """The deals panel, with a "+ Deal" that opens the new-deal form filled in with the record."""
+    context = {
+        "deals": deals,
+        "can_create": permissions.can_create_deal(request.user),
+        "new_deal_url": f"{reverse('pipeline:deal_create')}?{new_deal_query}",
+    }
+    return render(request, "pipeline/related_deals.html", context)
 
 
 # --- the board
@@ -228,12 +240,17 @@ def deal_lost(request: HttpRequest, pk: int) -> HttpResponse:
     """Lose a deal: a small form asks for the reason (a modal on the board and the deal page)."""
     deal = selectors.deal_get(user=request.user, deal_id=pk)
     permissions.ensure_can_change_deal(request.user, deal)
-    error = ""
+    errors: dict[str, list[str]] = {}
     if request.method == "POST":
         try:
-            services.deal_mark_lost(deal=deal, actor=request.user, reason=request.POST.get("lost_reason", ""))
+            services.deal_mark_lost(
+                deal=deal,
+                actor=request.user,
+                reason=request.POST.get("lost_reason", ""),
+                note=request.POST.get("lost_note", ""),
+            )
         except ValidationError as exc:
-            error = " ".join(exc.messages)
+            errors = exc.message_dict
         else:
             if _next_is_board(request):
                 response = _board_update(request, deal.pipeline, remove=deal)
@@ -243,12 +260,15 @@ def deal_lost(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "deal": deal,
         "reasons": selectors.lost_reasons(),
-        "error": error,
+        "error": " ".join(errors.get("lost_reason", [])),
+        "note_error": " ".join(errors.get("lost_note", [])),
         "from": request.POST.get("from", request.GET.get("from", "")),
         "chosen": request.POST.get("lost_reason", ""),
+        "note": request.POST.get("lost_note", ""),
+        "other_reason": OTHER_REASON,
     }
     template = "pipeline/deal_lost.html" + ("#lost-form" if request.htmx else "")
-    return render(request, template, context, status=422 if error else 200)
+    return render(request, template, context, status=422 if errors else 200)
 
 
 @require_http_methods(["GET", "POST"])
@@ -264,7 +284,8 @@ def deal_create(request: HttpRequest) -> HttpResponse:
         stage = pipeline.stages.first()
         if stage is None:
             raise Http404("The pipeline has no stages yet.")
-    form = DealForm(request.POST or None, initial={"currency": "USD", "owner": request.user.pk})
+    initial = {"currency": "USD", "owner": request.user.pk, **_deal_prefill(request)}
+    form = DealForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             deal = services.deal_create(actor=request.user, stage=stage, **form.values())
@@ -279,6 +300,32 @@ def deal_create(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "stage": stage, "from": request.GET.get("from", request.POST.get("from", ""))}
     template = "pipeline/deal_form.html" + ("#deal-form" if request.htmx else "")
     return render(request, template, context, status=422 if form.errors else 200)
+
+
+def _deal_prefill(request: HttpRequest) -> dict:
+    """Form values from `?contact=<id>` or `?company=<id>` (the contact and company pages' "+ Deal").
+    An id that names nothing (a stale link, a merged-away contact's) just fills nothing in."""
+    prefill: dict = {}
+    if (contact_id := parse_id(request.GET.get("contact"))) is not None:
+        try:
+            contact = contact_selectors.contact_get(user=request.user, contact_id=contact_id)
+            contact = contact_selectors.contact_surviving(contact=contact)
+        except NotFound:
+            pass
+        else:
+            prefill["contact"] = contact_label(contact)
+            prefill["title"] = f"{contact.company.name if contact.company else contact} deal"
+            if contact.company is not None:
+                prefill["company"] = company_picker_value(contact.company)
+    if (company_id := parse_id(request.GET.get("company"))) is not None:
+        try:
+            company = contact_selectors.company_get(user=request.user, company_id=company_id)
+        except NotFound:
+            pass
+        else:
+            prefill["company"] = company_picker_value(company)
+            prefill["title"] = f"{company.name} deal"
+    return prefill
 
 
 def _errors_onto(form, exc: ValidationError) -> None:

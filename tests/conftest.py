@@ -9,6 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
+from pipeline.defaults import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, install_defaults
+from pipeline.models import LostReason, Pipeline
 from tests.factories import make_admin, make_user
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +81,37 @@ def browser():
         )
         yield browser
         browser.close()
+
+
+# What the migrations installed in the test database (pipeline/migrations/0003), before
+# django_db_setup took it out again: tests/pipeline/test_defaults.py checks it.
+MIGRATED_DEFAULTS: dict = {}
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The migrations give a new database the default "Sales pipeline" and lost reasons. Tests
+    build the pipelines and reasons they are about, and a transactional test's flush empties every
+    table anyway, so the defaults would be there for some tests and not others depending on the
+    order they ran in: every test starts without them instead, and `fresh_install` puts them back."""
+    with django_db_blocker.unblock():
+        MIGRATED_DEFAULTS.update(
+            pipelines=[
+                (p.name, [(s.name, s.probability) for s in p.stages.all()])
+                for p in Pipeline.objects.prefetch_related("stages")
+            ],
+            lost_reasons=list(LostReason.objects.values_list("name", flat=True)),
+        )
+        Pipeline.objects.filter(name=DEFAULT_PIPELINE).delete()
+        LostReason.objects.filter(name__in=DEFAULT_LOST_REASONS).delete()
+
+
+@pytest.fixture
+def fresh_install(db):
+    """The database as a new installation has it: the defaults the data migration creates."""
+    from django.apps import apps
+
+    return install_defaults(apps)
 
 
 @pytest.fixture

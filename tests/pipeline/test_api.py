@@ -27,6 +27,7 @@ def test_pipelines_list_their_stages_in_order(api, stages):
     ]
     assert body[0]["stages"][1] == {
         "id": stages[1].pk,
+        "pipeline": stages[1].pipeline_id,
         "name": "Demo",
         "position": 1,
         "probability": 40,

@@ -245,7 +245,13 @@ def test_stage_with_deals_cannot_be_deleted(stages, admin_user, sales_user):
 
 def test_pipeline_and_stage_settings(admin_user):
     pipeline = services.pipeline_create(actor=admin_user, name="Partners")
-    assert [s.name for s in pipeline.stages.all()] == ["Qualified", "Contact made", "Proposal", "Negotiation"]
+    assert [s.name for s in pipeline.stages.all()] == [
+        "Qualified",
+        "Contact made",
+        "Demo scheduled",
+        "Proposal made",
+        "Negotiation",
+    ]
     new = services.stage_create(
         actor=admin_user, pipeline=pipeline, name="Signed", probability=95, rotting_days="0"
     )

@@ -74,6 +74,9 @@ class World:
             Stage.objects.create(pipeline=self.pipeline, name=name, probability=p, position=i)
             for i, (name, p) in enumerate((("Lead", 10), ("Demo", 40), ("Empty", 60)))
         ]
+        # a second pipeline with nothing in it, for the API's delete
+        self.spare_pipeline = Pipeline.objects.create(name="Matrix spare", position=1)
+        Stage.objects.create(pipeline=self.spare_pipeline, name="Only", probability=10)
         self.reason = LostReason.objects.create(name="Price")
         self.deal = pipeline_services.deal_create(
             actor=owner, title="Matrix deal", stage=self.stages[0], contact=self.contact, owner=owner
@@ -1018,6 +1021,88 @@ CASES = [
     ),
     Case("api-company-detail", "company", "delete", OWNER, "DELETE", api=True, kwargs=pk("company")),
     Case("api-pipelines", "pipeline", "list", ALL, api=True, shows=lambda w: "Matrix pipeline"),
+    Case("api-pipelines", "pipeline", "create", ADMIN, "POST", api=True, data=lambda w: {"name": "Api pipe"}),
+    Case(
+        "api-pipeline-detail",
+        "pipeline",
+        "detail",
+        ALL,
+        api=True,
+        kwargs=pk("pipeline"),
+        shows=lambda w: "Matrix pipeline",
+    ),
+    Case(
+        "api-pipeline-detail",
+        "pipeline",
+        "update",
+        ADMIN,
+        "PATCH",
+        api=True,
+        kwargs=pk("pipeline"),
+        data=lambda w: {"name": "Api renamed"},
+    ),
+    Case("api-pipeline-detail", "pipeline", "delete", ADMIN, "DELETE", api=True, kwargs=pk("spare_pipeline")),
+    Case(
+        "api-pipeline-stages", "stage", "list", ALL, api=True, kwargs=pk("pipeline"), shows=lambda w: "Empty"
+    ),
+    Case(
+        "api-pipeline-stages",
+        "stage",
+        "create",
+        ADMIN,
+        "POST",
+        api=True,
+        kwargs=pk("pipeline"),
+        data=lambda w: {"name": "Api stage", "probability": 90},
+    ),
+    Case(
+        "api-pipeline-stage-order",
+        "stage",
+        "reorder",
+        ADMIN,
+        "PUT",
+        api=True,
+        kwargs=pk("pipeline"),
+        data=lambda w: {"stages": [s.pk for s in reversed(w.stages)]},
+    ),
+    Case(
+        "api-stage-detail",
+        "stage",
+        "detail",
+        ALL,
+        api=True,
+        kwargs=lambda w: {"pk": w.stages[1].pk},
+        shows=lambda w: '"name":"Demo"',
+    ),
+    Case(
+        "api-stage-detail",
+        "stage",
+        "update",
+        ADMIN,
+        "PATCH",
+        api=True,
+        kwargs=lambda w: {"pk": w.stages[1].pk},
+        data=lambda w: {"probability": 45},
+    ),
+    Case(
+        "api-stage-detail",
+        "stage",
+        "delete",
+        ADMIN,
+        "DELETE",
+        api=True,
+        kwargs=lambda w: {"pk": w.stages[2].pk},
+    ),
+    Case(
+        "api-stage-detail",
+        "stage",
+        "delete moving its deals",
+        ADMIN,
+        "DELETE",
+        api=True,
+        kwargs=lambda w: {"pk": w.stages[0].pk},
+        query=lambda w: f"move_deals_to={w.stages[1].pk}",
+    ),
     Case("api-deals", "deal", "list", ALL, api=True, shows=lambda w: "Matrix deal"),
     Case(
         "api-deals",
