@@ -722,6 +722,15 @@ CASES = [
         kwargs=lambda w: {"pk": w.users["other"].pk},
         data=lambda w: {"role": "Marketing"},
     ),
+    Case(
+        "accounts:user_set_active",
+        "user",
+        "update",
+        ADMIN,
+        "POST",
+        kwargs=lambda w: {"pk": w.users["other"].pk},
+        data=lambda w: {"active": "0"},
+    ),
     # --- identity: the contact page's slots (whoever reads the contact), warnings, merge log
     Case(
         "identity:web_activity",
