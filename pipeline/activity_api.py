@@ -10,7 +10,7 @@ from cdp_crm.api import Pagination, paginated_response
 from cdp_crm.params import parse_id
 from contacts.models import Company, Contact
 from pipeline import activities, activity_selectors
-from pipeline.models import ActivityKind, Deal
+from pipeline.models import MAX_CALL_MINUTES, ActivityKind, CallOutcome, Deal, TaskKind, TaskPriority
 
 
 def _record_field(model) -> serializers.PrimaryKeyRelatedField:
@@ -31,7 +31,22 @@ class ActivityOutputSerializer(serializers.Serializer):
     company = serializers.IntegerField(source="company_id", allow_null=True)
     author = serializers.IntegerField(source="author_id", allow_null=True)
     occurred_at = serializers.DateTimeField()
+    call_outcome = serializers.ChoiceField(
+        choices=CallOutcome.choices, allow_blank=True, help_text="Calls only; blank otherwise."
+    )
+    duration_minutes = serializers.IntegerField(allow_null=True, help_text="Calls only: minutes.")
     created_at = serializers.DateTimeField()
+
+
+def _call_fields() -> dict:
+    return {
+        "call_outcome": serializers.ChoiceField(
+            choices=CallOutcome.choices, allow_blank=True, required=False, help_text="Calls only."
+        ),
+        "duration_minutes": serializers.IntegerField(
+            min_value=0, max_value=MAX_CALL_MINUTES, allow_null=True, required=False, help_text="Calls only."
+        ),
+    }
 
 
 @extend_schema_serializer(component_name="ActivityInput")
@@ -40,6 +55,7 @@ class ActivityInputSerializer(serializers.Serializer):
     subject = serializers.CharField(allow_blank=True, required=False, max_length=200)
     body = serializers.CharField(allow_blank=True, required=False)
     occurred_at = serializers.DateTimeField(required=False, allow_null=True)
+    call_outcome, duration_minutes = _call_fields().values()
     contact = _record_field(Contact)
     deal = _record_field(Deal)
     company = _record_field(Company)
@@ -51,6 +67,7 @@ class ActivityPatchSerializer(serializers.Serializer):
     subject = serializers.CharField(allow_blank=True, required=False, max_length=200)
     body = serializers.CharField(allow_blank=True, required=False)
     occurred_at = serializers.DateTimeField(required=False)
+    call_outcome, duration_minutes = _call_fields().values()
 
 
 class ActivityListApi(APIView):
@@ -114,6 +131,9 @@ class ActivityDetailApi(APIView):
 class TaskOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
+    kind = serializers.ChoiceField(choices=TaskKind.choices)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices)
+    notes = serializers.CharField()
     due_at = serializers.DateTimeField(allow_null=True)
     assignee = serializers.IntegerField(source="assignee_id")
     done = serializers.BooleanField()
@@ -135,6 +155,11 @@ def _assignee_field(**kwargs):
 @extend_schema_serializer(component_name="TaskInput")
 class TaskInputSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=TaskKind.choices, required=False, help_text="Defaults to todo.")
+    priority = serializers.ChoiceField(
+        choices=TaskPriority.choices, required=False, help_text="Defaults to normal."
+    )
+    notes = serializers.CharField(allow_blank=True, required=False)
     due_at = serializers.DateTimeField(required=False, allow_null=True)
     assignee = _assignee_field(required=False, allow_null=True, help_text="Defaults to the caller.")
     contact = _record_field(Contact)
@@ -145,6 +170,9 @@ class TaskInputSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="TaskPatch")
 class TaskPatchSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False)
+    kind = serializers.ChoiceField(choices=TaskKind.choices, required=False)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
+    notes = serializers.CharField(allow_blank=True, required=False)
     due_at = serializers.DateTimeField(required=False, allow_null=True)
     assignee = _assignee_field(required=False)
     done = serializers.BooleanField(required=False)
