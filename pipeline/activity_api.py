@@ -38,15 +38,20 @@ class ActivityOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def _call_fields() -> dict:
-    return {
-        "call_outcome": serializers.ChoiceField(
-            choices=CallOutcome.choices, allow_blank=True, required=False, help_text="Calls only."
-        ),
-        "duration_minutes": serializers.IntegerField(
-            min_value=0, max_value=MAX_CALL_MINUTES, allow_null=True, required=False, help_text="Calls only."
-        ),
-    }
+def _call_outcome_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=CallOutcome.choices, allow_blank=True, required=False, help_text="Calls only."
+    )
+
+
+def _duration_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_CALL_MINUTES,
+        allow_null=True,
+        required=False,
+        help_text="Calls only: minutes.",
+    )
 
 
 @extend_schema_serializer(component_name="ActivityInput")
@@ -55,7 +60,8 @@ class ActivityInputSerializer(serializers.Serializer):
     subject = serializers.CharField(allow_blank=True, required=False, max_length=200)
     body = serializers.CharField(allow_blank=True, required=False)
     occurred_at = serializers.DateTimeField(required=False, allow_null=True)
-    call_outcome, duration_minutes = _call_fields().values()
+    call_outcome = _call_outcome_field()
+    duration_minutes = _duration_field()
     contact = _record_field(Contact)
     deal = _record_field(Deal)
     company = _record_field(Company)
@@ -67,7 +73,8 @@ class ActivityPatchSerializer(serializers.Serializer):
     subject = serializers.CharField(allow_blank=True, required=False, max_length=200)
     body = serializers.CharField(allow_blank=True, required=False)
     occurred_at = serializers.DateTimeField(required=False)
-    call_outcome, duration_minutes = _call_fields().values()
+    call_outcome = _call_outcome_field()
+    duration_minutes = _duration_field()
 
 
 class ActivityListApi(APIView):

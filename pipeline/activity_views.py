@@ -119,7 +119,8 @@ def activity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not activities.can_change_activity(request.user, activity):
         raise PermissionDenied("Only the author or an Admin may change this activity.")
     if request.method == "GET":
-        initial = {f: getattr(activity, f) for f in ("kind", "subject", "body")}
+        names = ("kind", "subject", "body", "call_outcome", "duration_minutes")
+        initial = {f: getattr(activity, f) for f in names}
         initial["occurred_at"] = timezone.localtime(activity.occurred_at)
         form = ActivityForm(initial=initial, auto_id=f"id_edit{pk}_%s")
         return render(

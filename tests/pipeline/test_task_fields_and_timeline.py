@@ -286,3 +286,25 @@ def test_deal_titles_in_task_lists_link_to_the_deal(sales_client, sales_user, de
     activities.task_create(actor=sales_user, title="Prepare pilot", deal=deal, due_at=timezone.now())
     html = sales_client.get("/tasks/").content.decode()
     assert f'href="/deals/{deal.pk}/" data-testid="task-deal">· Acme pilot</a>' in html
+
+
+def test_editing_a_call_starts_from_its_outcome_and_duration_and_saves_them(sales_client, sales_user):
+    contact = make_contact()
+    call = activities.activity_log(
+        actor=sales_user, kind="call", body="Intro", call_outcome="busy", duration_minutes=4, contact=contact
+    )
+    form = sales_client.get(f"/activities/{call.pk}/edit/", **HTMX).content.decode()
+    assert '<option value="busy" selected>' in form and 'value="4"' in form
+    response = sales_client.post(
+        f"/activities/{call.pk}/edit/",
+        {"kind": "call", "body": "Intro", "call_outcome": "connected", "duration_minutes": "25"},
+        **HTMX,
+    )
+    assert response.status_code == 200 and "Connected" in response.content.decode()
+    call.refresh_from_db()
+    assert (call.call_outcome, call.duration_minutes) == ("connected", 25)
+    # out of range is the form's error, in place
+    bad = sales_client.post(
+        f"/activities/{call.pk}/edit/", {"kind": "call", "body": "Intro", "duration_minutes": "5000"}, **HTMX
+    )
+    assert bad.status_code == 422 and "1440" in bad.content.decode()
