@@ -264,6 +264,25 @@ def test_task_created_and_completed_show_on_the_contact_timeline(sales_client, s
     assert "timeline-taskdone" not in html and "timeline-taskcreated" in html
 
 
+def test_a_task_the_system_created_shows_on_the_timeline(sales_client, sales_user):
+    ada = make_contact(first_name="Ada")
+    activities.task_create(actor=None, title="Welcome call", assignee=sales_user, contact=ada)
+    response = sales_client.get(f"/contacts/{ada.pk}/timeline/", **HTMX)
+    assert response.status_code == 200
+    assert "Welcome call" in response.content.decode() and "system" in response.content.decode()
+
+
+def test_an_activity_without_an_author_renders_as_the_systems(sales_client):
+    # the author is empty for what the system logged, or once the author's user row is deleted;
+    # a filter argument that cannot be looked up (author.username on None) raised a 500
+    ada = make_contact(first_name="Ada")
+    activities.activity_log(actor=None, kind="note", body="System note", contact=ada)
+    for url in (f"/contacts/{ada.pk}/timeline/", f"/contacts/{ada.pk}/activities/"):
+        response = sales_client.get(url, **HTMX)
+        assert response.status_code == 200
+        assert "System note" in response.content.decode() and "system" in response.content.decode()
+
+
 def test_task_events_page_through_the_contact_timeline(sales_client, sales_user):
     ada = make_contact(first_name="Ada")
     for i in range(25):
