@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
 from accounts.models import Role
+from accounts.roles import LEAST_PRIVILEGED_ROLE
 
 
 class ApiTokenForm(forms.Form):
@@ -9,11 +10,15 @@ class ApiTokenForm(forms.Form):
 
 
 class UserCreateForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(
+        max_length=150,
+        validators=[get_user_model().username_validator],
+        help_text="Letters, digits and @ . + - _ only.",
+    )
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(required=False)
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=Role.choices, initial=LEAST_PRIVILEGED_ROLE)
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
 
     def clean_username(self) -> str:

@@ -2,6 +2,11 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from accounts.models import Role
 
+# What "Add user" starts from, so a hurried Admin grants too little rather than everything. Sales
+# sees no secrets (no write keys, no webhook URLs) and changes only its own or unowned records;
+# Marketing manages sources and webhooks, which read keys and send every contact off-site.
+LEAST_PRIVILEGED_ROLE = Role.SALES
+
 
 def user_roles(user: AbstractBaseUser) -> set[str]:
     if not user.is_authenticated:

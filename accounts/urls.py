@@ -10,6 +10,7 @@ urlpatterns = [
     path("settings/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
     path("settings/users/", views.user_create, name="user_create"),
     path("settings/users/<int:pk>/role/", views.user_set_role, name="user_set_role"),
+    path("settings/users/<int:pk>/active/", views.user_set_active, name="user_set_active"),
     path(
         "settings/notifications/",
         notification_views.notification_preferences,

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -10,6 +10,7 @@ from accounts.forms import ApiTokenForm, NotificationPreferencesForm, UserCreate
 from accounts.models import ApiToken, Role
 from accounts.notifications import user_preferences_get
 from accounts.roles import is_admin, primary_role
+from cdp_crm.errors import Conflict
 
 
 def _settings_context(request: HttpRequest, **extra) -> dict:
@@ -68,14 +69,21 @@ def user_create(request: HttpRequest) -> HttpResponse:
             request, "accounts/settings.html", _settings_context(request, user_form=form), status=400
         )
     data = form.cleaned_data
-    user = services.user_create(
-        username=data["username"],
-        password=data["password"],
-        role=data["role"],
-        email=data["email"],
-        first_name=data["first_name"],
-        last_name=data["last_name"],
-    )
+    try:
+        user = services.user_create(
+            username=data["username"],
+            password=data["password"],
+            role=data["role"],
+            email=data["email"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+        )
+    except ValidationError as exc:
+        for name, errors in exc.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+        return render(
+            request, "accounts/settings.html", _settings_context(request, user_form=form), status=400
+        )
     messages.success(request, f"User {user.get_username()} created as {data['role']}.")
     return redirect("accounts:settings")
 
@@ -94,4 +102,21 @@ def user_set_role(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("accounts:settings")
     services.user_set_role(user=user, role=form.cleaned_data["role"])
     messages.success(request, f"{user.get_username()} is now {form.cleaned_data['role']}.")
+    return redirect("accounts:settings")
+
+
+@require_POST
+def user_set_active(request: HttpRequest, pk: int) -> HttpResponse:
+    """Deactivate (`active=0`) or reactivate (`active=1`) a user from the users table."""
+    if not is_admin(request.user):
+        raise PermissionDenied("Only Admins manage users.")
+    user = get_object_or_404(get_user_model(), pk=pk)
+    active = request.POST.get("active") == "1"
+    try:
+        user = services.user_set_active(user=user, active=active, actor=request.user)
+    except Conflict as exc:
+        messages.error(request, exc.message)
+        return redirect("accounts:settings")
+    state = "reactivated" if active else "deactivated: signed out everywhere, API tokens revoked"
+    messages.success(request, f"{user.get_username()} {state}.")
     return redirect("accounts:settings")

@@ -231,6 +231,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `kind` field with its own choices: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {
         "ActivityKindEnum": "pipeline.models.ActivityKind",
+        "TaskKindEnum": "pipeline.models.TaskKind",
         "SegmentKindEnum": "segments.models.SegmentKind",
         "ErasureStatusEnum": "privacy.models.ErasureStatus",
         # Keeps the deal status enum under the name it had before another "status" field arrived.

@@ -153,7 +153,7 @@ class Contact(models.Model):
 
     @property
     def display_name(self) -> str:
-        return self.full_name or self.email or f"Visitor #{self.pk}"
+        return self.full_name or self.email or self.phone or f"Visitor #{self.pk}"
 
     @property
     def first_touch_at(self) -> datetime | None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Lower
 from django.utils.text import slugify
@@ -48,6 +48,10 @@ CONTACT_FIELDS = frozenset(
         "custom_fields",
     }
 )
+# A CRM contact needs one of these, or it is saved as a nameless "Visitor #206" nobody can find or
+# reach. Anonymous visitors are created by the identity worker, which does not come through here.
+IDENTIFYING_FIELDS = ("first_name", "last_name", "email", "phone")
+NEEDS_IDENTIFIER = "A contact needs a name, an email or a phone number."
 # Positions order a handful of fields; the bound keeps a typed number inside the int column.
 MAX_CUSTOM_FIELD_POSITION = 10_000
 COMPANY_FIELDS = frozenset({"name", "domain", "industry", "size", "owner", "custom_fields"})
@@ -123,6 +127,12 @@ def _apply_contact_fields(contact: Contact, fields: dict[str, Any]) -> list[str]
     if errors:
         raise ValidationError(errors)
     changed = [name for name, value in values.items() if _current(contact, name) != _key(value)]
+    # A new contact must be identifiable; an existing one may not lose its last identifier, but
+    # editing other fields of a tracked anonymous visitor (no name yet) stays allowed.
+    if contact.pk is None or set(changed) & set(IDENTIFYING_FIELDS):
+        after = {name: values.get(name, getattr(contact, name)) for name in IDENTIFYING_FIELDS}
+        if not any(after.values()):
+            raise ValidationError({NON_FIELD_ERRORS: [NEEDS_IDENTIFIER]})
     for name, value in values.items():
         setattr(contact, name, value)
     return changed

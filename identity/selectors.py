@@ -348,12 +348,12 @@ def contact_identities(
 # --- the combined contact timeline
 
 # Order of kinds among items at the same instant (newest first puts higher values first).
-_KIND_RANK = {"session": 0, "event": 1, "stage_change": 2, "activity": 3}
+_KIND_RANK = {"session": 0, "event": 1, "stage_change": 2, "activity": 3, "task_created": 4, "task_done": 5}
 
 
 @dataclass
 class TimelineItem:
-    kind: str  # "activity", "stage_change", "session" or "event"
+    kind: str  # "activity", "stage_change", "session", "event", "task_created" or "task_done"
     at: datetime
     key: int
     obj: Any
@@ -390,10 +390,10 @@ def _decode_timeline_cursor(cursor: str | None) -> tuple[datetime, int, int] | N
 def contact_timeline(
     *, user: AbstractBaseUser, contact: Contact, cursor: str | None = None, size: int = 20
 ) -> TimelinePage:
-    """One page of the person's timeline, newest first: activities logged on them, stage changes
-    of their deals, their web sessions (at the time each started) and their other events (track,
-    identify, ...). Each source reads at most size+1 rows at or before the cursor, so a page costs
-    the same at any depth of history."""
+    """One page of the person's timeline, newest first: activities logged on them, tasks on them
+    created and completed, stage changes of their deals, their web sessions (at the time each
+    started) and their other events (track, identify, ...). Each source reads at most size+1 rows
+    at or before the cursor, so a page costs the same at any depth of history."""
     ensure_can_read(user)
     edge = _decode_timeline_cursor(cursor)
     until = edge[0] if edge else None
@@ -407,6 +407,14 @@ def contact_timeline(
     rows = list(activities.select_related("author", "contact", "deal", "company")[:per_source])
     capped |= len(rows) == per_source
     items += [TimelineItem("activity", a.occurred_at, a.pk, a) for a in rows]
+
+    # Up to size+1 of each kind (created, completed), so either alone may fill the page.
+    task_events = activity_selectors.task_events(
+        user=user, contact_id=contact.pk, until=until, limit=per_source
+    )
+    capped |= sum(e.kind == "task_created" for e in task_events) == per_source
+    capped |= sum(e.kind == "task_done" for e in task_events) == per_source
+    items += [TimelineItem(e.kind, e.at, e.key, e) for e in task_events]
 
     changes = pipeline_selectors.stage_changes_for_contact(
         user=user, contact_id=contact.pk, until=until, limit=per_source

@@ -27,6 +27,7 @@ from identity import blocked_values, hot, selectors
 from identity.forms import BlockedValueForm, HotRuleForm, WarningFilterForm
 from identity.models import BlockedValue, HotRule
 from pipeline import activities
+from pipeline import permissions as pipeline_permissions
 
 SESSIONS_PER_PAGE = 10
 EVENTS_PER_PAGE = 25
@@ -136,7 +137,13 @@ def contact_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     for item in page.items:
         if item.kind == "activity":  # the feed item's edit and delete controls
             item.obj.editable = activities.can_change_activity(request.user, item.obj)
-    context = {"contact": contact, "page": page, "record": contact, "now": timezone.now()}
+    context = {
+        "contact": contact,
+        "page": page,
+        "record": contact,
+        "now": timezone.now(),
+        "deal_links": pipeline_permissions.can_read(request.user),  # task entries link their deal
+    }
     if cursor or request.GET.get("part") == "feed":
         return render(request, "identity/timeline.html#timeline-items", context)
     return render(request, "identity/timeline.html", context)

@@ -25,10 +25,20 @@ from accounts.models import Role
 from accounts.roles import has_role
 from cdp_crm.errors import DomainError, Forbidden
 from contacts.models import Company, Contact
-from pipeline.models import ACTIVITY_BODY_MAX_LENGTH, Activity, ActivityKind, Deal, Task
+from pipeline.models import (
+    ACTIVITY_BODY_MAX_LENGTH,
+    MAX_CALL_MINUTES,
+    Activity,
+    ActivityKind,
+    CallOutcome,
+    Deal,
+    Task,
+    TaskKind,
+    TaskPriority,
+)
 
-ACTIVITY_FIELDS = {"kind", "subject", "body", "occurred_at"}
-TASK_FIELDS = {"title", "due_at", "assignee"}
+ACTIVITY_FIELDS = {"kind", "subject", "body", "occurred_at", "call_outcome", "duration_minutes"}
+TASK_FIELDS = {"title", "due_at", "assignee", "kind", "priority", "notes"}
 # A reminder for a task due longer ago than this is noise, not a reminder (beat was down, or the
 # task was created already overdue): those are skipped, not sent late.
 REMINDER_MAX_LATENESS = timedelta(hours=1)
@@ -119,23 +129,30 @@ def activity_log(
     subject: str = "",
     body: str = "",
     occurred_at: datetime | None = None,
+    call_outcome: str = "",
+    duration_minutes: int | None = None,
     contact: Contact | None = None,
     deal: Deal | None = None,
     company: Company | None = None,
 ) -> Activity:
-    """Log a note, call, email or meeting on a contact and/or a deal and/or a company."""
+    """Log a note, call, email or meeting on a contact and/or a deal and/or a company. Calls may
+    carry an outcome and a duration in minutes."""
     ensure_can_write(actor, what="activities")
     _linked(contact, deal, company, what="activity")
     if kind not in ActivityKind.values:
         raise DomainError(f"Unknown activity kind {kind!r}.", fields={"kind": ["Choose a kind."]})
     subject, body = subject.strip(), body.strip()
-    if not subject and not body:
+    # A call's outcome says what happened ("no answer"), so it is enough on its own.
+    if not subject and not body and not (kind == ActivityKind.CALL and call_outcome):
         raise DomainError("Write a subject or a body.", fields={"body": ["Write something."]})
     _check_body_length(body)
+    _check_call_fields(kind, call_outcome or "", duration_minutes)
     activity = Activity.objects.create(
         kind=kind,
         subject=subject,
         body=body,
+        call_outcome=call_outcome or "",
+        duration_minutes=duration_minutes,
         occurred_at=occurred_at or timezone.now(),
         contact=contact,
         deal=deal,
@@ -155,9 +172,22 @@ def activity_update(*, activity: Activity, actor: AbstractBaseUser | None, **fie
         raise DomainError(f"Cannot change {', '.join(sorted(unknown))} of an activity.")
     if "kind" in fields and fields["kind"] not in ActivityKind.values:
         raise DomainError(f"Unknown activity kind {fields['kind']!r}.", fields={"kind": ["Choose a kind."]})
+    if "call_outcome" in fields and fields["call_outcome"] is None:
+        fields["call_outcome"] = ""
+    kind = fields.get("kind", activity.kind)
+    if "kind" in fields and kind != ActivityKind.CALL:
+        # A call turned into a note keeps no outcome or duration: they would describe a call that,
+        # as far as the record now says, never happened.
+        fields.setdefault("call_outcome", "")
+        fields.setdefault("duration_minutes", None)
+    _check_call_fields(
+        kind,
+        fields.get("call_outcome", activity.call_outcome),
+        fields.get("duration_minutes", activity.duration_minutes),
+    )
     for name, value in fields.items():
         setattr(activity, name, value.strip() if isinstance(value, str) else value)
-    if not activity.subject and not activity.body:
+    if not activity.subject and not activity.body and not activity.call_outcome:
         raise DomainError("Write a subject or a body.", fields={"body": ["Write something."]})
     _check_body_length(activity.body)
     activity.save(update_fields=list(fields))
@@ -174,7 +204,40 @@ def activity_delete(*, activity: Activity, actor: AbstractBaseUser | None) -> No
     _refresh_deals(deal_id)
 
 
+def _check_call_fields(kind: str, call_outcome: str, duration_minutes: int | None) -> None:
+    if kind != ActivityKind.CALL and (call_outcome or duration_minutes is not None):
+        raise DomainError(
+            "Only calls have an outcome and a duration.",
+            fields={"call_outcome": ["Only calls have an outcome and a duration."]},
+        )
+    if call_outcome and call_outcome not in CallOutcome.values:
+        raise DomainError(
+            f"Unknown call outcome {call_outcome!r}.",
+            fields={"call_outcome": [f"Choose one of {', '.join(CallOutcome.values)}."]},
+        )
+    if duration_minutes is not None and not (
+        isinstance(duration_minutes, int) and 0 <= duration_minutes <= MAX_CALL_MINUTES
+    ):
+        raise DomainError(
+            "A call lasts 0 to 1440 minutes.",
+            fields={"duration_minutes": [f"Enter minutes from 0 to {MAX_CALL_MINUTES}."]},
+        )
+
+
 # --- tasks
+
+
+def _check_task_choices(fields: dict[str, Any]) -> None:
+    if "kind" in fields and fields["kind"] not in TaskKind.values:
+        raise DomainError(
+            f"Unknown task type {fields['kind']!r}.",
+            fields={"kind": [f"Choose one of {', '.join(TaskKind.values)}."]},
+        )
+    if "priority" in fields and fields["priority"] not in TaskPriority.values:
+        raise DomainError(
+            f"Unknown priority {fields['priority']!r}.",
+            fields={"priority": [f"Choose one of {', '.join(TaskPriority.values)}."]},
+        )
 
 
 @transaction.atomic
@@ -184,6 +247,9 @@ def task_create(
     title: str,
     due_at: datetime | None = None,
     assignee: AbstractBaseUser | None = None,
+    kind: str = TaskKind.TODO,
+    priority: str = TaskPriority.NORMAL,
+    notes: str = "",
     contact: Contact | None = None,
     deal: Deal | None = None,
     company: Company | None = None,
@@ -193,11 +259,15 @@ def task_create(
     title = title.strip()
     if not title:
         raise DomainError("A task needs a title.", fields={"title": ["This field is required."]})
+    _check_task_choices({"kind": kind, "priority": priority})
     assignee = assignee or actor
     if assignee is None:
         raise DomainError("A task needs an assignee.", fields={"assignee": ["This field is required."]})
     task = Task.objects.create(
         title=title,
+        kind=kind,
+        priority=priority,
+        notes=notes.strip(),
         due_at=due_at,
         assignee=assignee,
         contact=contact,
@@ -211,7 +281,8 @@ def task_create(
 
 @transaction.atomic
 def task_update(*, task: Task, actor: AbstractBaseUser | None, **fields: Any) -> Task:
-    """Change title, due time or assignee, and/or `done`. A new due time gets a new reminder."""
+    """Change title, type, priority, notes, due time or assignee, and/or `done`. A new due time
+    gets a new reminder."""
     ensure_can_change_task(actor, task)
     done = fields.pop("done", None)
     unknown = set(fields) - TASK_FIELDS
@@ -223,6 +294,9 @@ def task_update(*, task: Task, actor: AbstractBaseUser | None, **fields: Any) ->
             raise DomainError("A task needs a title.", fields={"title": ["This field is required."]})
     if "assignee" in fields and fields["assignee"] is None:
         raise DomainError("A task needs an assignee.", fields={"assignee": ["This field is required."]})
+    _check_task_choices(fields)
+    if "notes" in fields:
+        fields["notes"] = (fields["notes"] or "").strip()
     update_fields = list(fields)
     if "due_at" in fields and fields["due_at"] != task.due_at:
         task.reminder_sent_at = None

@@ -10,7 +10,15 @@ from cdp_crm.api import Pagination, paginated_response
 from cdp_crm.params import parse_id
 from contacts.models import Company, Contact
 from pipeline import activities, activity_selectors
-from pipeline.models import ACTIVITY_BODY_MAX_LENGTH, ActivityKind, Deal
+from pipeline.models import (
+    ACTIVITY_BODY_MAX_LENGTH,
+    MAX_CALL_MINUTES,
+    ActivityKind,
+    CallOutcome,
+    Deal,
+    TaskKind,
+    TaskPriority,
+)
 
 
 def _record_field(model) -> serializers.PrimaryKeyRelatedField:
@@ -31,7 +39,27 @@ class ActivityOutputSerializer(serializers.Serializer):
     company = serializers.IntegerField(source="company_id", allow_null=True)
     author = serializers.IntegerField(source="author_id", allow_null=True)
     occurred_at = serializers.DateTimeField()
+    call_outcome = serializers.ChoiceField(
+        choices=CallOutcome.choices, allow_blank=True, help_text="Calls only; blank otherwise."
+    )
+    duration_minutes = serializers.IntegerField(allow_null=True, help_text="Calls only: minutes.")
     created_at = serializers.DateTimeField()
+
+
+def _call_outcome_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=CallOutcome.choices, allow_blank=True, required=False, help_text="Calls only."
+    )
+
+
+def _duration_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_CALL_MINUTES,
+        allow_null=True,
+        required=False,
+        help_text="Calls only: minutes.",
+    )
 
 
 @extend_schema_serializer(component_name="ActivityInput")
@@ -40,6 +68,8 @@ class ActivityInputSerializer(serializers.Serializer):
     subject = serializers.CharField(allow_blank=True, required=False, max_length=200)
     body = serializers.CharField(allow_blank=True, required=False, max_length=ACTIVITY_BODY_MAX_LENGTH)
     occurred_at = serializers.DateTimeField(required=False, allow_null=True)
+    call_outcome = _call_outcome_field()
+    duration_minutes = _duration_field()
     contact = _record_field(Contact)
     deal = _record_field(Deal)
     company = _record_field(Company)
@@ -51,6 +81,8 @@ class ActivityPatchSerializer(serializers.Serializer):
     subject = serializers.CharField(allow_blank=True, required=False, max_length=200)
     body = serializers.CharField(allow_blank=True, required=False, max_length=ACTIVITY_BODY_MAX_LENGTH)
     occurred_at = serializers.DateTimeField(required=False)
+    call_outcome = _call_outcome_field()
+    duration_minutes = _duration_field()
 
 
 class ActivityListApi(APIView):
@@ -114,6 +146,9 @@ class ActivityDetailApi(APIView):
 class TaskOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     title = serializers.CharField()
+    kind = serializers.ChoiceField(choices=TaskKind.choices)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices)
+    notes = serializers.CharField()
     due_at = serializers.DateTimeField(allow_null=True)
     assignee = serializers.IntegerField(source="assignee_id")
     done = serializers.BooleanField()
@@ -135,6 +170,11 @@ def _assignee_field(**kwargs):
 @extend_schema_serializer(component_name="TaskInput")
 class TaskInputSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=TaskKind.choices, required=False, help_text="Defaults to todo.")
+    priority = serializers.ChoiceField(
+        choices=TaskPriority.choices, required=False, help_text="Defaults to normal."
+    )
+    notes = serializers.CharField(allow_blank=True, required=False)
     due_at = serializers.DateTimeField(required=False, allow_null=True)
     assignee = _assignee_field(required=False, allow_null=True, help_text="Defaults to the caller.")
     contact = _record_field(Contact)
@@ -145,6 +185,9 @@ class TaskInputSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="TaskPatch")
 class TaskPatchSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False)
+    kind = serializers.ChoiceField(choices=TaskKind.choices, required=False)
+    priority = serializers.ChoiceField(choices=TaskPriority.choices, required=False)
+    notes = serializers.CharField(allow_blank=True, required=False)
     due_at = serializers.DateTimeField(required=False, allow_null=True)
     assignee = _assignee_field(required=False)
     done = serializers.BooleanField(required=False)

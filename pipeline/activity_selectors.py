@@ -46,6 +46,69 @@ def activity_feed(
     )
 
 
+@dataclass
+class TaskEvent:
+    """A task's creation or completion, shown on timelines next to the activities. Derived from
+    the task row itself, so a reopened task loses its "completed" entry and a deleted task leaves
+    none: the timeline says what is true now, like the task list."""
+
+    kind: str  # "task_created" or "task_done"
+    at: datetime
+    task: Task
+
+    @property
+    def key(self) -> int:
+        return self.task.pk
+
+
+def task_events(
+    *,
+    user: AbstractBaseUser,
+    contact_id: int | None = None,
+    deal_id: int | None = None,
+    company_id: int | None = None,
+    until: datetime | None = None,
+    limit: int = FEED_LIMIT,
+) -> list[TaskEvent]:
+    """A record's task created / completed entries at or before `until`, newest first: at most
+    `limit` of each kind (two indexed reads), so a caller merging them with other sources cuts one
+    page from the top of each."""
+    ensure_can_read(user)
+    q = _record_q(contact_id=contact_id, deal_id=deal_id, company_id=company_id)
+    tasks = Task.objects.filter(q).select_related("assignee", "created_by", "deal", "contact")
+    created = tasks.order_by("-created_at", "-pk")
+    done = tasks.filter(done=True, done_at__isnull=False).order_by("-done_at", "-pk")
+    if until is not None:
+        created, done = created.filter(created_at__lte=until), done.filter(done_at__lte=until)
+    events = [TaskEvent("task_created", t.created_at, t) for t in created[:limit]]
+    events += [TaskEvent("task_done", t.done_at, t) for t in done[:limit]]
+    return sorted(events, key=lambda e: (e.at, e.kind == "task_done", e.key), reverse=True)
+
+
+@dataclass
+class FeedItem:
+    kind: str  # "activity", "task_created" or "task_done"
+    at: datetime
+    obj: Any  # an Activity or a TaskEvent
+
+
+def record_feed(
+    *,
+    user: AbstractBaseUser,
+    contact_id: int | None = None,
+    deal_id: int | None = None,
+    company_id: int | None = None,
+    limit: int = FEED_LIMIT,
+) -> list[FeedItem]:
+    """A record's activity panel feed: its activities and its tasks created and completed, newest
+    first."""
+    ids = {"contact_id": contact_id, "deal_id": deal_id, "company_id": company_id}
+    items = [FeedItem("activity", a.occurred_at, a) for a in activity_feed(user=user, limit=limit, **ids)]
+    items += [FeedItem(e.kind, e.at, e) for e in task_events(user=user, limit=limit, **ids)]
+    items.sort(key=lambda item: item.at, reverse=True)
+    return items[:limit]
+
+
 def activity_list(*, user: AbstractBaseUser, filters: dict[str, Any] | None = None) -> QuerySet[Activity]:
     ensure_can_read(user)
     filters = filters or {}
@@ -82,7 +145,7 @@ def tasks_for_record(
         q = _record_q(contact_id=contact_id, deal_id=deal_id, company_id=None)
     return list(
         Task.objects.filter(q, done=False)
-        .select_related("assignee")
+        .select_related("assignee", "deal")
         .order_by("due_at", "pk")[:limit]  # Postgres sorts NULLs last ascending
     )
 
@@ -125,7 +188,7 @@ def _due_q(due: str, now: datetime) -> Q:
 
 def task_get(*, user: AbstractBaseUser, task_id: int) -> Task:
     ensure_can_read(user)
-    task = Task.objects.select_related("assignee").filter(pk=task_id).first()
+    task = Task.objects.select_related("assignee", "contact", "deal", "company").filter(pk=task_id).first()
     if task is None:
         raise NotFound(f"Task {task_id} does not exist.")
     return task
@@ -187,6 +250,15 @@ def record_get(*, user: AbstractBaseUser, scope: str, pk: int):
     if deal is None:
         raise NotFound(f"Deal {pk} does not exist.")
     return deal
+
+
+def deal_options(*, user: AbstractBaseUser, q: str, limit: int = 20) -> list[Deal]:
+    """Open deals whose title contains `q`, for the task form's deal picker."""
+    ensure_can_read(user)
+    deals = Deal.objects.filter(status="open")
+    if q.strip():
+        deals = deals.filter(title__icontains=q.strip())
+    return list(deals.order_by("-updated_at", "-pk")[:limit])
 
 
 def assignee_choices(*, user: AbstractBaseUser) -> list:

@@ -35,5 +35,8 @@ urlpatterns = [
     path("activities/<int:pk>/edit/", activity_views.activity_edit, name="edit"),
     path("activities/<int:pk>/delete/", activity_views.activity_delete, name="delete"),
     path("tasks/<int:pk>/toggle/", activity_views.task_toggle, name="task_toggle"),
+    path("tasks/<int:pk>/edit/", activity_views.task_edit, name="task_edit"),
+    path("tasks/new/", activity_views.my_day_task_create, name="my_day_task"),
+    path("tasks/deal-options/", activity_views.deal_options, name="deal_options"),
     path("reports/", report_views.reports, name="reports"),
 ]

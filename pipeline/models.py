@@ -148,12 +148,27 @@ class ActivityKind(models.TextChoices):
 ACTIVITY_BODY_MAX_LENGTH = 50_000
 
 
+class CallOutcome(models.TextChoices):
+    CONNECTED = "connected", "Connected"
+    LEFT_VOICEMAIL = "left_voicemail", "Left voicemail"
+    NO_ANSWER = "no_answer", "No answer"
+    BUSY = "busy", "Busy"
+    WRONG_NUMBER = "wrong_number", "Wrong number"
+
+
+# A call longer than a day is a typo, not a call.
+MAX_CALL_MINUTES = 24 * 60
+
+
 class Activity(models.Model):
     """Something that happened with a person or a deal: a note, a call, an email, a meeting."""
 
     kind = models.CharField(max_length=10, choices=ActivityKind.choices)
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField(blank=True)
+    # Calls only: how the call went and how long it took (blank / null on other kinds).
+    call_outcome = models.CharField(max_length=20, choices=CallOutcome.choices, blank=True)
+    duration_minutes = models.PositiveIntegerField(null=True, blank=True)
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     deal = models.ForeignKey(Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="activities")
     company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -171,6 +186,17 @@ class Activity(models.Model):
                 condition=Q(contact__isnull=False) | Q(deal__isnull=False) | Q(company__isnull=False),
                 name="activity_linked_to_a_record",
             ),
+            models.CheckConstraint(
+                condition=Q(kind=ActivityKind.CALL) | Q(call_outcome="", duration_minutes__isnull=True),
+                name="activity_call_fields_on_calls_only",
+            ),
+            models.CheckConstraint(
+                condition=Q(call_outcome="") | Q(call_outcome__in=CallOutcome.values),
+                name="activity_call_outcome_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__lte=MAX_CALL_MINUTES), name="activity_duration_max_a_day"
+            ),
         ]
         indexes = [
             models.Index(fields=["contact", "-occurred_at"], name="activity_contact"),
@@ -183,10 +209,26 @@ class Activity(models.Model):
         return f"{self.get_kind_display()}: {self.subject or self.body[:40]}"
 
 
+class TaskKind(models.TextChoices):
+    CALL = "call", "Call"
+    EMAIL = "email", "Email"
+    MEETING = "meeting", "Meeting"
+    TODO = "todo", "To-do"
+
+
+class TaskPriority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+
+
 class Task(models.Model):
     """A to-do with a due time for one person, optionally on a contact, company or deal."""
 
     title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=10, choices=TaskKind.choices, default=TaskKind.TODO)
+    priority = models.CharField(max_length=10, choices=TaskPriority.choices, default=TaskPriority.NORMAL)
+    notes = models.TextField(blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     done = models.BooleanField(default=False)
@@ -203,6 +245,10 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["done", "due_at", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=TaskKind.values), name="task_kind_valid"),
+            models.CheckConstraint(condition=Q(priority__in=TaskPriority.values), name="task_priority_valid"),
+        ]
         indexes = [
             models.Index(fields=["assignee", "done", "due_at"], name="task_assignee_due"),
             models.Index(

@@ -38,6 +38,8 @@ def make_contact(*, is_identified: bool = True, merged_into: Contact | None = No
     `is_identified` and `merged_into` belong to the identity worker, not to the CRM services, so
     they are set on the row directly.
     """
+    if not any(fields.get(name) for name in contact_services.IDENTIFYING_FIELDS):
+        fields["first_name"] = f"Contact {next(_seq)}"  # contact_create needs a name, email or phone
     contact = contact_services.contact_create(actor=None, **fields)
     if not is_identified or merged_into is not None:
         Contact.objects.filter(pk=contact.pk).update(is_identified=is_identified, merged_into=merged_into)

@@ -57,7 +57,9 @@ def test_bad_values_and_unknown_keys_are_refused_naming_each(fields):
 
 
 def test_an_update_merges_and_clears_keys(fields):
-    contact = services.contact_create(actor=None, custom_fields={"score": 5, "plan": "Free"})
+    contact = services.contact_create(
+        actor=None, first_name="Ada", custom_fields={"score": 5, "plan": "Free"}
+    )
     contact = services.contact_update(contact=contact, actor=None, custom_fields={"score": 7, "plan": None})
     contact.refresh_from_db()
     assert contact.custom_fields == {"score": 7}

@@ -260,8 +260,8 @@ def test_my_day_query_count_does_not_grow_with_tasks(
             deal=deal if i % 2 else None,
             company=make_company() if i % 3 == 0 else None,
         )
-    # session, user, roles, tasks with their records in one join
-    with django_assert_max_num_queries(4):
+    # session, user, roles, tasks with their records in one join, the "+ Task" assignee choices
+    with django_assert_max_num_queries(5):
         html = sales_client.get("/tasks/").content.decode()
     assert html.count('data-testid="task-row"') == 30
 
@@ -271,8 +271,9 @@ def test_activity_panel_query_count_is_pinned(sales_client, sales_user, django_a
     for i in range(25):
         activities.activity_log(actor=make_user(), kind="note", body=f"Note {i}", contact=contact)
         activities.task_create(actor=sales_user, title=f"T{i}", contact=contact, assignee=make_user())
-    # session, user, roles, contact, feed, open tasks, assignee choices
-    with django_assert_max_num_queries(7):
+    # session, user, roles, contact, feed, tasks created and done (for the feed), open tasks,
+    # assignee choices
+    with django_assert_max_num_queries(9):
         html = sales_client.get(f"/contacts/{contact.pk}/activities/").content.decode()
     assert html.count('data-testid="activity"') == 25 and html.count('data-testid="task-row"') == 25
 

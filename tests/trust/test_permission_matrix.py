@@ -646,6 +646,24 @@ CASES = [
         data=lambda w: {"done": "on"},
     ),
     Case(
+        "activities:task_edit",
+        "task",
+        "update",
+        OWNER,
+        "POST",
+        kwargs=pk("task"),
+        data=lambda w: {"title": "Edited task", "kind": "call", "priority": "high"},
+    ),
+    Case(
+        "activities:my_day_task",
+        "task",
+        "create",
+        SALES,
+        "POST",
+        data=lambda w: {"title": "From my day"},
+    ),
+    Case("activities:deal_options", "deal", "list", ALL, query="deal=Matrix"),
+    Case(
         "pipeline:tasks",
         "task",
         "list",
@@ -724,6 +742,15 @@ CASES = [
         "POST",
         kwargs=lambda w: {"pk": w.users["other"].pk},
         data=lambda w: {"role": "Marketing"},
+    ),
+    Case(
+        "accounts:user_set_active",
+        "user",
+        "update",
+        ADMIN,
+        "POST",
+        kwargs=lambda w: {"pk": w.users["other"].pk},
+        data=lambda w: {"active": "0"},
     ),
     # --- identity: the contact page's slots (whoever reads the contact), warnings, merge log
     Case(
