@@ -66,3 +66,12 @@ def test_deal_page_shows_first_touch_tags_not_the_touch_timestamp_key(client, sa
     html = client.get(f"/deals/{deal.pk}/").content.decode()
     assert "utm_source: &lt;b&gt;news&lt;/b&gt;" in html
     assert "touched_at" not in html
+
+
+def test_an_unowned_deal_page_says_nobody_owns_it(client, sales_user, stage):
+    # A filter argument that cannot be looked up (deal.owner is None) raised instead of defaulting.
+    deal = _deal(stage, title="Orphan")
+    client.force_login(sales_user)
+    response = client.get(f"/deals/{deal.pk}/")
+    assert response.status_code == 200
+    assert "Nobody" in response.content.decode()
