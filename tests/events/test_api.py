@@ -448,4 +448,3 @@ def test_a_batch_whose_every_event_is_rejected_is_400_with_the_reasons_kept(clie
         path, json.dumps({"batch": [], "writeKey": source.write_key}), content_type="text/plain"
     )
     assert response.status_code == 200 and response.json() == {"success": True}
-
