@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from cdp_crm.errors import Conflict, Forbidden
+from cdp_crm.params import parse_id
 from contacts import merging, permissions
 from contacts.models import Contact
 
@@ -36,10 +37,9 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
 
 def _pair(request: HttpRequest) -> tuple[Contact, Contact]:
     params = request.POST if request.method == "POST" else request.GET
-    try:
-        winner_id, loser_id = int(params.get("winner", "")), int(params.get("loser", ""))
-    except ValueError:
-        raise Http404("Choose two contacts to merge.") from None
+    winner_id, loser_id = parse_id(params.get("winner")), parse_id(params.get("loser"))
+    if winner_id is None or loser_id is None:
+        raise Http404("Choose two contacts to merge.")
     contacts = Contact.objects.select_related("company", "owner").in_bulk([winner_id, loser_id])
     if winner_id == loser_id or len(contacts) != 2:
         raise Http404("Choose two different, existing contacts.")

@@ -71,14 +71,15 @@ class OwnerChoiceField(forms.ChoiceField):
 class CompanyPickerField(forms.CharField):
     """A company by name, or the picker's 'Name (#id)' form; blank means no company."""
 
-    _ID = re.compile(r"\(#(\d+)\)\s*$")
+    _ID = re.compile(r"\(#([0-9]+)\)\s*$")
 
     def clean(self, value):
         value = (super().clean(value) or "").strip()
         if not value:
             return None
         if match := self._ID.search(value):
-            company = Company.objects.filter(pk=int(match.group(1))).first()
+            company_id = parse_id(match.group(1))
+            company = Company.objects.filter(pk=company_id).first() if company_id is not None else None
             if company is None:
                 raise ValidationError("That company no longer exists.")
             return company

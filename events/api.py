@@ -130,8 +130,19 @@ def ingest_request(
         return _error(503, "storage is unavailable; retry later", "unavailable", origin, ("Retry-After", "5"))
     if not rejected:
         return Reply(200, SUCCESS, _cors(origin, JSON))
-    body = {"success": True, "rejected": [{"index": index, "reason": r.reason} for index, r in rejected]}
-    return Reply(200, orjson.dumps(body), _cors(origin, JSON))
+    listed = [{"index": index, "reason": r.reason} for index, r in rejected]
+    # Segment answers 400 for an event it refuses, and clients retry only 5xx, 408 and 429 (cdp.js,
+    # analytics.js, the server SDKs), so a 400 drops the refused event instead of resending it. A
+    # batch that stored some of its events still answers 200: a 4xx would make a client drop, or
+    # count as failed, the events that were taken.
+    if kind != "batch":
+        error = {"code": "invalid_event", "message": listed[0]["reason"]}
+    elif len(rejected) == len(raw_messages):
+        error = {"code": "all_events_rejected", "message": "every event of the batch was rejected"}
+    else:
+        return Reply(200, orjson.dumps({"success": True, "rejected": listed}), _cors(origin, JSON))
+    body = orjson.dumps({"success": False, "error": error, "rejected": listed})
+    return Reply(400, body, _cors(origin, JSON))
 
 
 def _query_write_key(query_string: str) -> str:

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import is_admin
 from cdp_crm.errors import Conflict, domain_errors
+from cdp_crm.params import parse_id
 from identity import merging, selectors
 
 PAGE_SIZE = 50
@@ -16,10 +17,7 @@ PAGE_SIZE = 50
 @require_GET
 @domain_errors
 def merge_list(request: HttpRequest) -> HttpResponse:
-    try:
-        contact_id = int(request.GET["contact"]) if request.GET.get("contact") else None
-    except ValueError:
-        contact_id = None
+    contact_id = parse_id(request.GET.get("contact"))
     merges = selectors.merge_list(user=request.user, contact_id=contact_id)
     page = Paginator(merges, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.roles import is_admin
 from cdp_crm.errors import DomainError, domain_errors
 from cdp_crm.pagination import keyset_page
+from cdp_crm.params import parse_id
 from contacts import selectors as contact_selectors
 from contacts.models import Contact
 from contacts.permissions import ensure_can_read
@@ -158,9 +159,10 @@ def _deal_ids(raw: str) -> list[int] | None:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit():
+        deal_id = parse_id(part)
+        if deal_id is None:
             return None
-        ids.append(int(part))
+        ids.append(deal_id)
     return ids
 
 

@@ -17,11 +17,17 @@ list of codes, never split on commas.
 """
 
 import json
+import re
 from typing import Any
 
 from django.http import QueryDict
 
+from cdp_crm.params import parse_id
+
 from . import compiler
+
+# ASCII digits only: str.isdigit() also takes "²" and "①", which int() refuses.
+_INT = re.compile(r"-?[0-9]{1,15}")
 
 LEAF_TYPES = ["page", "event", "field", "trait", "tag", "deal", "segment", "consent"]
 NEW_LEAVES: dict[str, dict[str, Any]] = {
@@ -230,16 +236,9 @@ def _typed(text: str, *, as_list: bool = False) -> Any:
     text = text.strip()
     if text in ("true", "false"):
         return text == "true"
-    try:
-        return (
-            int(text)
-            if text.lstrip("-").isdigit() and len(text) < 16
-            else float(text)
-            if _is_float(text)
-            else text
-        )
-    except ValueError:
-        return text
+    if _INT.fullmatch(text):
+        return int(text)
+    return float(text) if _is_float(text) else text
 
 
 def _is_float(text: str) -> bool:
@@ -252,19 +251,15 @@ def _is_float(text: str) -> bool:
 
 def _int_or_text(text: str) -> Any:
     text = text.strip()
-    return int(text) if text.isdigit() and len(text) < 16 else text
+    number = parse_id(text)
+    return text if number is None else number
 
 
 def from_form(data: QueryDict, node_id: str = "r") -> dict[str, Any]:
     """Rebuild the definition from the builder's inputs (values typed as `_typed` guesses)."""
-    child_ids = sorted(
-        {
-            key[len(node_id) + 1 :].split(".", 1)[0]
-            for key in data
-            if key.startswith(node_id + ".") and key[len(node_id) + 1 :].split(".", 1)[0].isdigit()
-        },
-        key=int,
-    )
+    prefix = node_id + "."
+    parts = {key[len(prefix) :].split(".", 1)[0] for key in data if key.startswith(prefix)}
+    child_ids = sorted((part for part in parts if parse_id(part) is not None), key=int)
     conditions = []
     for index in child_ids:
         child_id = f"{node_id}.{index}"
@@ -382,9 +377,10 @@ def _find_group(definition: dict, node_id: str) -> dict | None:
     node = definition
     for part in parts:
         children = node.get("conditions", [])
-        if not part.isdigit() or int(part) >= len(children):
+        index = parse_id(part)
+        if index is None or index >= len(children):
             return None
-        node = children[int(part)]
+        node = children[index]
     return node
 
 
@@ -402,8 +398,9 @@ def apply_action(definition: dict, action: str) -> dict:
         if group is not None and "op" in group:
             group.setdefault("conditions", []).append({"op": "or", "conditions": []})
     elif verb == "remove" and rest.count(".") >= 1:
-        parent_id, _, index = rest.rpartition(".")
+        parent_id, _, index_text = rest.rpartition(".")
         parent = _find_group(definition, parent_id)
-        if parent is not None and index.isdigit() and int(index) < len(parent.get("conditions", [])):
-            del parent["conditions"][int(index)]
+        index = parse_id(index_text)
+        if parent is not None and index is not None and index < len(parent.get("conditions", [])):
+            del parent["conditions"][index]
     return definition

@@ -22,6 +22,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cdp_crm.errors import Conflict
+from cdp_crm.params import parse_id
 from contacts.models import Contact
 from contacts.normalize import normalize_email
 from identity.models import ActivityKind, DailyActivity, ProfileUpdate
@@ -604,16 +605,19 @@ def segment_members_import_csv(
             column, body = header.index(name), rows[1:]
             break
     values = [r[column].strip() for r in body if len(r) > column and r[column].strip()]
-    ids = {int(v) for v in values if v.isdigit() and len(v) < 19}
+    parsed = {v: parse_id(v) for v in values}
+    ids = {i for i in parsed.values() if i is not None}
     emails = {normalize_email(v) for v in values if "@" in v}
     emails.discard("")
+    # Neither an id nor an email ("²", a name): reported with the unmatched, not dropped unseen.
+    unusable = sum(1 for v, i in parsed.items() if i is None and "@" not in v)
     found = set(
         Contact.objects.filter(merged_into__isnull=True)
         .filter(Q(pk__in=ids) | Q(email__in=emails))
         .values_list("pk", flat=True)
     )
     added = segment_members_add(actor=actor, segment=segment, contact_ids=found)
-    return {"added": added, "not_found": max(len(ids) + len(emails) - len(found), 0)}
+    return {"added": added, "not_found": max(len(ids) + len(emails) - len(found), 0) + unusable}
 
 
 @transaction.atomic

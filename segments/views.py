@@ -15,6 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from cdp_crm.errors import DomainError, domain_errors
 from cdp_crm.pagination import keyset_page
+from cdp_crm.params import parse_id
 from contacts import selectors as contact_selectors
 from contacts.views import csv_safe
 
@@ -269,9 +270,12 @@ def segment_members_change(request: HttpRequest, pk: int) -> HttpResponse:
     back = request.POST.get("next") or reverse("segments:members", args=[segment.pk])
     if not back.startswith("/") or back.startswith("//"):
         back = reverse("segments:members", args=[segment.pk])
+    ids = [parse_id(value) for value in request.POST.getlist("ids")]
+    if None in ids:  # a tampered form: refused whole rather than half applied
+        messages.error(request, "The selection holds something that is not a contact id; nothing changed.")
+        return redirect(back)
     try:
         if request.POST.get("action") == "remove":
-            ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and len(i) < 19]
             n = services.segment_members_remove(actor=request.user, segment=segment, contact_ids=ids)
             messages.success(request, f"{n} removed.")
             return redirect(back)
@@ -279,7 +283,6 @@ def segment_members_change(request: HttpRequest, pk: int) -> HttpResponse:
         if not form.is_valid():
             messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
             return redirect(back)
-        ids = [int(i) for i in request.POST.getlist("ids") if i.isdigit() and len(i) < 19]
         added = (
             services.segment_members_add(actor=request.user, segment=segment, contact_ids=ids) if ids else 0
         )

@@ -143,15 +143,46 @@ def _test_database_url() -> str:
     )
 
 
+WORKER_QUEUES = ("default", "ingest", "identity", "segments")
+# The session's worker once a test has started it: a later test that needs it idle pauses it.
+_RUNNING_WORKERS: list["Worker"] = []
+
+
 class Worker:
     """A real `celery worker` process on the test database and the test Redis."""
 
-    def __init__(self, proc: subprocess.Popen, log: Path) -> None:
+    def __init__(self, proc: subprocess.Popen, log: Path, name: str) -> None:
         self.proc = proc
         self.log = log
+        self.name = name
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def _control(self, command: str, queue: str) -> None:
+        from cdp_crm.celery import app
+
+        replies = getattr(app.control, command)(queue, destination=[self.name], reply=True, timeout=10)
+        assert replies, f"the worker did not answer {command}({queue!r}):\n{self.output()[-3000:]}"
+
+    def pause(self, *, timeout: float = 60) -> None:
+        """Stop taking messages, then wait until the tasks it holds are over (a drain polls for new
+        rows for a while after its queue empties, so "no message queued" is not "idle")."""
+        from cdp_crm.celery import app
+
+        for queue in WORKER_QUEUES:
+            self._control("cancel_consumer", queue)
+        inspect = app.control.inspect(destination=[self.name], timeout=10)
+        deadline = time.monotonic() + timeout
+        while (inspect.active() or {}).get(self.name) != [] or (inspect.reserved() or {}).get(
+            self.name
+        ) != []:
+            assert time.monotonic() < deadline, f"the worker stayed busy:\n{self.output()[-3000:]}"
+            time.sleep(0.05)
+
+    def resume(self) -> None:
+        for queue in WORKER_QUEUES:
+            self._control("add_consumer", queue)
 
 
 @pytest.fixture(scope="session")
@@ -192,14 +223,43 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    worker = Worker(proc, log)
     deadline = time.monotonic() + 60
-    while not app.control.ping(timeout=0.5):
+    while not (pong := app.control.ping(timeout=0.5)):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"the Celery worker did not start:\n{worker.output()[-3000:]}")
+            pytest.fail(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
+    (name,) = pong[0]
+    worker = Worker(proc, log, name)
+    _RUNNING_WORKERS.append(worker)
     yield worker
+    _RUNNING_WORKERS.remove(worker)
     stop_process(proc)
+
+
+class WorkerPause:
+    def __init__(self, worker: Worker | None) -> None:
+        self.worker = worker
+
+    def resume(self) -> None:
+        if self.worker is not None:
+            self.worker.resume()
+            self.worker = None
+
+
+@pytest.fixture
+def paused_worker(request):
+    """For a test that puts ingest or segment queue rows in place and then looks at them (or lets
+    a worker of its own take them): the session's Celery worker, if a test started it, is paused
+    and idle before the test begins, so it cannot drain those rows first. `resume()` lets it take
+    messages again (what was queued meanwhile included); teardown resumes it in any case."""
+    if "celery_worker" in request.fixturenames:
+        request.getfixturevalue("celery_worker")
+    worker = _RUNNING_WORKERS[0] if _RUNNING_WORKERS else None
+    if worker is not None:
+        worker.pause()
+    pause = WorkerPause(worker)
+    yield pause
+    pause.resume()
 
 
 def stop_process(proc: subprocess.Popen, *, timeout: float = 20) -> None:

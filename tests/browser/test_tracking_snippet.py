@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from events import privacy, services
-from events.models import Event, Source
+from events.models import Event, RejectedEvent, Source
 from tests.factories import make_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -190,6 +190,30 @@ def test_reset_rotates_the_anonymous_id_and_forgets_the_user(page, live_server, 
     assert page.evaluate("cdp.user().anonymousId") == after["anonymousId"]
     page.evaluate("cdp.identify('user-3')")
     assert page.evaluate("cdp.user().anonymousId") != after["anonymousId"]
+
+
+def test_an_event_the_server_refuses_with_400_is_dropped_not_retried(page, live_server, site, source):
+    # given a tracked page whose page view was delivered
+    url = site.publish("index.html", snippet_from_sources_page(page, live_server, source))
+    statuses = []
+    page.on("response", lambda response: "/v1/b" in response.url and statuses.append(response.status))
+    page.goto(url)
+    wait_for(page, lambda: Event.objects.filter(source=source, type="page").exists(), what="the page view")
+    wait_for(page, lambda: queued_names(page, source) == [], what="an empty queue")
+    # when the site tracks an event the library's check lets through (20,000 characters) but the
+    # server refuses (40 KB of UTF-8): alone in its batch, so the whole batch is rejected
+    page.evaluate("cdp.track('Huge', {blob: '\u00e9'.repeat(20000)}); cdp.flush()")
+    # then the server answers 400 and keeps the rejection, and the library drops the message
+    # instead of backing off and sending it again
+    wait_for(page, lambda: RejectedEvent.objects.filter(source=source).exists(), what="the rejection")
+    wait_for(page, lambda: queued_names(page, source) == [], what="the refused message dropped")
+    wait_for(page, lambda: statuses[-1:] == [400], what="the 400")
+    assert page.evaluate(f"localStorage.getItem({json.dumps('cdp_backoff:' + source.write_key)})") is None
+    # and the next event goes out as usual; the refused one was sent once
+    page.evaluate("cdp.track('After'); cdp.flush()")
+    wait_for(page, lambda: Event.objects.filter(source=source, event="After").exists(), what="the next event")
+    wait_for(page, lambda: statuses[-1:] == [200], what="its 200")
+    assert RejectedEvent.objects.filter(source=source).count() == 1 and statuses.count(400) == 1
 
 
 def _privacy(source: Source, **settings) -> Source:

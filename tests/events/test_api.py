@@ -359,3 +359,92 @@ def test_a_string_with_a_lone_surrogate_in_place_of_an_event_is_kept_as_a_reject
     assert response.json()["rejected"] == [{"index": 0, "reason": "an event must be a JSON object"}]
     assert RejectedEvent.objects.get().payload == "a?b"
     assert Event.objects.count() == 1
+
+
+SINGLE_PATHS = {
+    "track": {"event": "Order Completed"},
+    "identify": {"traits": {"plan": "pro"}},
+    "page": {"name": "Home"},
+    "screen": {"name": "Home"},
+    "group": {"groupId": "g1"},
+    "alias": {"previousId": "anon-1"},
+}
+SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group", "a": "alias"}
+
+
+def _single(kind: str, **extra) -> dict:
+    kind = SHORT_PATHS.get(kind, kind)
+    return {"userId": "u1", "messageId": uuid.uuid4().hex, **SINGLE_PATHS[kind], **extra}
+
+
+@pytest.mark.parametrize("kind", [*SINGLE_PATHS, *SHORT_PATHS])
+def test_a_single_oversize_event_is_400_with_its_reason_and_kept_as_a_rejection(client, source, kind):
+    # given one event of 40 KB (Segment answers 400 past 32 KB)
+    message = _single(kind, properties={"blob": "x" * 40_000})
+    # when it is posted on a single-event path
+    response = client.post(
+        f"/v1/{kind}", json.dumps({**message, "writeKey": source.write_key}), content_type="text/plain"
+    )
+    # then it is refused with the reason, a client error (never retried), and the rejection kept
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["success"] is False and answer["error"]["code"] == "invalid_event"
+    assert "at most 32768 are accepted" in answer["error"]["message"]
+    assert answer["rejected"] == [{"index": 0, "reason": answer["error"]["message"]}]
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert list(RejectedEvent.objects.values_list("reason", flat=True)) == [answer["error"]["message"]]
+    assert Event.objects.count() == 0 and queued_event_ids() == []
+    # and the same event at an ordinary size is still taken with a 200
+    response = client.post(
+        f"/v1/{kind}",
+        json.dumps({**_single(kind), "writeKey": source.write_key}),
+        content_type="text/plain",
+    )
+    assert response.status_code == 200 and response.json() == {"success": True}
+    assert Event.objects.count() == 1
+
+
+@pytest.mark.parametrize("kind", ["track", "t", "page", "identify"])
+def test_a_single_event_without_user_or_anonymous_id_is_400(client, source, kind):
+    message = {k: v for k, v in _single(kind).items() if k != "userId"}
+    response = client.post(
+        f"/v1/{kind}", json.dumps({**message, "writeKey": source.write_key}), content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "invalid_event",
+        "message": "the event needs a userId or an anonymousId",
+    }
+    assert RejectedEvent.objects.get().reason == "the event needs a userId or an anonymousId"
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize("path", ["/v1/batch", "/v1/b", "/v1/import"])
+def test_a_batch_whose_every_event_is_rejected_is_400_with_the_reasons_kept(client, source, path):
+    batch = [_track(properties={"blob": "x" * 40_000}), {"type": "track", "event": "No ids"}, "junk"]
+    response = client.post(
+        path, json.dumps({"batch": batch, "writeKey": source.write_key}), content_type="text/plain"
+    )
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["success"] is False and answer["error"]["code"] == "all_events_rejected"
+    assert [r["index"] for r in answer["rejected"]] == [0, 1, 2]
+    assert "at most 32768 are accepted" in answer["rejected"][0]["reason"]
+    assert sorted(RejectedEvent.objects.values_list("reason", flat=True)) == sorted(
+        r["reason"] for r in answer["rejected"]
+    )
+    assert Event.objects.count() == 0 and queued_event_ids() == []
+    # while a batch that stored one of its events answers 200 and lists the others
+    response = client.post(
+        path,
+        json.dumps({"batch": [*batch, _track()], "writeKey": source.write_key}),
+        content_type="text/plain",
+    )
+    assert response.status_code == 200 and response.json()["success"] is True
+    assert [r["index"] for r in response.json()["rejected"]] == [0, 1, 2]
+    assert Event.objects.count() == 1 and RejectedEvent.objects.count() == 6
+    # and an empty batch rejects nothing: 200
+    response = client.post(
+        path, json.dumps({"batch": [], "writeKey": source.write_key}), content_type="text/plain"
+    )
+    assert response.status_code == 200 and response.json() == {"success": True}

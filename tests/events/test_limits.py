@@ -5,15 +5,14 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-import psycopg
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.db import connection
 
 from events import limits
 from events.models import Event, EventDedup, IngestBatch, IngestQueue, RejectedEvent, Source
 from events.selectors import queued_event_count
-from tests.conftest import _test_database_url
 
 
 @pytest.fixture
@@ -246,7 +245,7 @@ def test_the_backlog_count_is_cached_and_bounded(source, settings, django_assert
 
 @pytest.mark.django_db(transaction=True)
 def test_far_below_the_cap_the_statistics_estimate_answers_without_counting(
-    settings, monkeypatch, django_assert_num_queries
+    settings, monkeypatch, django_assert_num_queries, paused_worker
 ):
     import time
 
@@ -254,8 +253,15 @@ def test_far_below_the_cap_the_statistics_estimate_answers_without_counting(
     from events.services import events_store
 
     monkeypatch.setattr(limits, "_backlog_estimate", REAL_ESTIMATE)
-    # given two committed batches of 4 events; Postgres's statistics see them about a second
-    # after commit
+    # The statistics this reads are per-backend deltas flushed up to a second late, and the last
+    # test's teardown TRUNCATE (run on this connection) sets the live count to 0 when it lands:
+    # landing after this test's inserts, it hid them. Its stats are flushed first.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")  # the end of a statement, idle: the forced flush happens here
+    # given two committed batches of 4 events (that no worker drains: paused_worker); Postgres's
+    # statistics see them about a second after commit
     source = Source.objects.create(name="s")
     now = datetime.now(UTC)
     for _ in range(2):
@@ -265,19 +271,15 @@ def test_far_below_the_cap_the_statistics_estimate_answers_without_counting(
             rejections=[],
             received_at=now,
         )
-    # held by another connection, so that a worker left running by an earlier test skips them
-    # (SKIP LOCKED) instead of draining them
-    with psycopg.connect(_test_database_url(), autocommit=False) as holder:
-        held = holder.execute("SELECT size FROM events_ingestbatch FOR UPDATE").fetchall()
-        assert sorted(held) == [(4,), (4,)]
-        deadline = time.monotonic() + 15
-        while REAL_ESTIMATE() < 8 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        # when the backlog is checked with a cap far above it
-        settings.INGEST_MAX_BACKLOG = 1_000
-        limits.reset()
-        # then one cheap statistics query answers: batches counted by the statistics times their
-        # mean size (an estimate: rows earlier tests deleted may still be counted for a moment)
-        with django_assert_num_queries(1) as captured:
-            assert limits.ingest_backlog() >= 8
-        assert "pg_stat_get_live_tuples" in captured.captured_queries[0]["sql"]
+    assert sorted(IngestBatch.objects.values_list("size", flat=True)) == [4, 4]
+    deadline = time.monotonic() + 15
+    while REAL_ESTIMATE() < 8 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # when the backlog is checked with a cap far above it
+    settings.INGEST_MAX_BACKLOG = 1_000
+    limits.reset()
+    # then one cheap statistics query answers: batches counted by the statistics times their
+    # mean size (an estimate: rows earlier tests deleted may still be counted for a moment)
+    with django_assert_num_queries(1) as captured:
+        assert limits.ingest_backlog() >= 8
+    assert "pg_stat_get_live_tuples" in captured.captured_queries[0]["sql"]

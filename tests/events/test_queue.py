@@ -112,18 +112,6 @@ def test_a_poison_event_is_dead_lettered_and_does_not_block_the_others(settings)
     assert services.ingest_queue_process(limit=10) == 0
 
 
-def _wait_until_worker_idle(timeout: float = 15) -> None:
-    from cdp_crm.celery import app
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        active = app.control.inspect(timeout=0.5).active() or {}
-        if not any(active.values()):
-            return
-        time.sleep(0.2)
-    raise AssertionError("the worker stayed busy")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_drains_what_the_api_queued(client, celery_worker):
     source = Source.objects.create(name="Website")
@@ -147,17 +135,16 @@ def test_a_real_worker_drains_what_the_api_queued(client, celery_worker):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_sweeper_drains_events_whose_wake_up_was_lost(celery_worker, monkeypatch):
-    # given an idle worker (an earlier test's drain may still be polling its idle tail)
-    _wait_until_worker_idle()
-    # and events stored while the broker lost every wake-up message
+def test_the_sweeper_drains_events_whose_wake_up_was_lost(celery_worker, paused_worker, monkeypatch):
+    # given events stored while the broker lost every wake-up message (the worker, paused, cannot
+    # take them in an earlier test's drain either)
     monkeypatch.setattr(tasks.ingest_drain, "delay", lambda *a, **k: None)
     source = Source.objects.create(name="s")
     _store(source, "x", "y")
     monkeypatch.undo()
-    time.sleep(0.5)
     assert queued_event_count() == 2
     # when beat's sweep runs (the same task, sent by the schedule)
+    paused_worker.resume()
     tasks.ingest_drain.apply_async()
     # then the queue empties
     deadline = time.monotonic() + 30
@@ -202,15 +189,13 @@ def test_wake_ups_are_coalesced_and_the_drain_tail_catches_what_a_skipped_one_wo
 
 
 @pytest.mark.django_db(transaction=True)
-def test_taking_events_out_of_the_queue_waits_for_a_worker_holding_their_batch(monkeypatch):
+def test_taking_events_out_of_the_queue_waits_for_a_worker_holding_their_batch(paused_worker):
     import threading
 
     import psycopg
     from django.db import connection
 
     # given a stored batch that a worker has claimed (its row locked by another transaction)
-    monkeypatch.setattr(services, "_wake_worker", lambda: None)
-    _wait_until_worker_idle()
     source = Source.objects.create(name="s")
     _store(source, "a", "b")
     a, b = Event.objects.order_by("pk")

@@ -246,7 +246,7 @@ form_keys = st.one_of(
     ),
     st.builds(
         lambda path, part: f"r.{path}.{part}",
-        st.sampled_from(["0", "1", "0.0", "99999999999999999999", "-1", "x", ""]),
+        st.sampled_from(["0", "1", "0.0", "99999999999999999999", "-1", "x", "", "²", "\u0661", "①"]),
         st.sampled_from(
             [
                 "type",
@@ -291,6 +291,13 @@ form_values = st.one_of(
             "remove:r.0",
             "remove:r",
             "remove:r.0.0",
+            "remove:r.²",
+            "remove:r.①.0",
+            "add:r.²:page",
+            "group:r.\u0661",
+            "²",
+            "١٢",
+            "①",
             "mode:json",
             "mode:builder",
             "refresh",

@@ -103,6 +103,10 @@ HOSTILE_QUERY_VALUES = [
     "' OR 1=1 --",
     "<script>",
     "[]",
+    # digits str.isdigit() takes: int() refuses the first and the last, reads "١٢" as 12
+    "²",
+    "١٢",
+    "①",
 ]
 QUERY_PARAMS = [
     "q",
@@ -137,6 +141,10 @@ QUERY_PARAMS = [
     "status",
     "v",
     "kind",
+    "deals",
+    "contact",
+    "winner",
+    "loser",
 ]
 
 
@@ -168,7 +176,10 @@ def test_no_page_answers_5xx_to_hostile_query_parameters(client, raw):
     assert failures == []
 
 
-HOSTILE_FORM_VALUES = ["\x00", "\ud800", "9" * 5000, "9" * 25, "-1", "1e400", "NaN", "", "   ", "x" * 20_000]
+HOSTILE_FORM_VALUES = [
+    *["\x00", "\ud800", "9" * 5000, "9" * 25, "-1", "1e400", "NaN", "", "   ", "x" * 20_000],
+    *["²", "١٢", "①"],  # str.isdigit() is true of each; int() refuses two and reads "١٢" as 12
+]
 
 
 @pytest.mark.django_db(transaction=True)
