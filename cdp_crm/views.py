@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from cdp_crm import health, selectors
+from pipeline import permissions as pipeline_permissions
 
 
 @require_GET
@@ -22,7 +23,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     page = selectors.home(user=request.user)
-    return render(request, "home.html", {"home": page, "stats": page.stats, "now": timezone.now()})
+    return render(
+        request,
+        "home.html",
+        {
+            "home": page,
+            "stats": page.stats,
+            "now": timezone.now(),
+            "deal_links": pipeline_permissions.can_read(request.user),  # task rows link their deal
+        },
+    )
 
 
 SEARCH_LIMIT = 5

@@ -299,3 +299,11 @@ def test_admin_sees_every_panel_in_the_same_number_of_queries_with_more_data(cli
     assert "Hot5" in html and "Task 5" in html and "Deal 5" in html
     assert len(many) == len(few), [q["sql"][:120] for q in many.captured_queries]
     assert len(many) <= 30
+
+
+def test_my_tasks_link_their_deal(client, rita, stage, now):
+    deal = _deal(stage, rita, "Acme <pilot>")
+    _task(rita, "Send the quote", now - timedelta(minutes=5), deal=deal)
+    panel = _panel(_home(client, rita), "home-tasks")
+    assert f'href="{reverse("pipeline:deal_detail", args=[deal.pk])}"' in panel
+    assert "Acme &lt;pilot&gt;" in panel
