@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken, Role, token_digest
 from accounts.roles import is_admin
-from cdp_crm.errors import Conflict, Forbidden
+from core.errors import Conflict, Forbidden
 
 TOKEN_PREFIX = "cdp_"
 # Writing last_used_at on every request would turn each API read into a write; once a minute is

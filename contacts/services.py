@@ -15,8 +15,6 @@ from django.utils.text import slugify
 
 from accounts.models import Role
 from accounts.roles import has_role
-from cdp_crm.errors import Conflict, Forbidden, NotFound
-from cdp_crm.textsafe import ensure_storable_text
 from contacts import changes, custom_fields, permissions
 from contacts.models import (
     Company,
@@ -31,6 +29,8 @@ from contacts.models import (
     SavedView,
 )
 from contacts.normalize import clean_domain, clean_email, clean_tags, email_domain
+from core.errors import Conflict, Forbidden, NotFound
+from core.text import ensure_storable_text
 
 Actor = AbstractBaseUser | None
 

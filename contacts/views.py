@@ -4,7 +4,6 @@ Thin function views: parse input with a form, call one selector or service, rend
 for htmx requests, the named partial that the request swaps (`#contact-table`, a single cell, …).
 """
 
-import csv
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from accounts import recent
-from cdp_crm.csvsafe import csv_safe
-from cdp_crm.errors import Conflict, domain_errors
 from contacts import permissions, selectors, services
 from contacts.forms import (
     CF_PREFIX,
@@ -39,6 +36,8 @@ from contacts.forms import (
     SavedViewForm,
 )
 from contacts.models import Company, Contact, CustomField, CustomFieldType, LifecycleStage
+from core.csv import stream_csv
+from core.errors import Conflict, domain_errors
 
 PAGE_SIZE = 50
 
@@ -501,24 +500,6 @@ def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- CSV export
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _stream_csv(header: list[str], rows: Iterator[list[Any]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([csv_safe(v) for v in row])
-
-
-def _export_response(filename: str, header: list[str], rows: Iterator[list[Any]]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_stream_csv(header, rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @require_GET
 @domain_errors
 def contact_export(request: HttpRequest) -> StreamingHttpResponse:
@@ -550,7 +531,7 @@ def contact_export(request: HttpRequest) -> StreamingHttpResponse:
                 c.created_at.isoformat(),
             ] + [(c.custom_fields or {}).get(k, "") for k in keys]
 
-    return _export_response("contacts.csv", header + [f"custom.{k}" for k in keys], rows())
+    return stream_csv(filename="contacts.csv", header=header + [f"custom.{k}" for k in keys], rows=rows())
 
 
 @require_GET
@@ -575,7 +556,7 @@ def company_export(request: HttpRequest) -> StreamingHttpResponse:
                 c.created_at.isoformat(),
             ] + [(c.custom_fields or {}).get(k, "") for k in keys]
 
-    return _export_response("companies.csv", header + [f"custom.{k}" for k in keys], rows())
+    return stream_csv(filename="companies.csv", header=header + [f"custom.{k}" for k in keys], rows=rows())
 
 
 # --- inline cell edit

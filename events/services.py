@@ -16,7 +16,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from cdp_crm.errors import DomainError
+from core.errors import DomainError
 from events import permissions
 from events.group_commit import GroupCommit, Pending
 from events.ingest import Message, Rejection

@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from accounts import notifications
 from accounts.roles import is_admin
-from cdp_crm.errors import Conflict, DomainError, Forbidden
 from contacts.models import Contact
+from core.errors import Conflict, DomainError, Forbidden
 from identity.models import ContactEvent, HotDealAlert, HotRule
 from pipeline import selectors as pipeline_selectors
 from pipeline.models import Deal

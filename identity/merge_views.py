@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import is_admin
-from cdp_crm.errors import Conflict, domain_errors
+from core.errors import Conflict, domain_errors
 from identity import merging, selectors
 
 PAGE_SIZE = 50

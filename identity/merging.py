@@ -37,11 +37,11 @@ from django.utils import timezone
 
 from accounts.models import Role
 from accounts.roles import has_role
-from cdp_crm.errors import Conflict, Forbidden
 from contacts import merging as contact_merging
 from contacts import services as contact_services
 from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge
+from core.errors import Conflict, Forbidden
 from events.models import Event
 from events.suppression import value_hash
 from identity import hot

@@ -41,11 +41,11 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from cdp_crm import identifiers
-from cdp_crm.errors import Conflict
 from contacts import services as contact_services
 from contacts.consent import consent_newer
 from contacts.models import Company, Contact, ContactMerge, LifecycleStage, MergeReason
 from contacts.normalize import normalize_domain
+from core.errors import Conflict
 from events.models import Event
 from identity import hot, merging
 from identity.models import (

@@ -18,11 +18,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import is_admin
-from cdp_crm.errors import DomainError, domain_errors
-from cdp_crm.pagination import keyset_page
 from contacts import selectors as contact_selectors
 from contacts.models import Contact
 from contacts.permissions import ensure_can_read
+from core.errors import DomainError, domain_errors
+from core.pagination import keyset_page
 from identity import blocked_values, hot, selectors
 from identity.forms import BlockedValueForm, HotRuleForm, WarningFilterForm
 from identity.models import BlockedValue, HotRule

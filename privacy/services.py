@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from accounts import notifications
 from accounts.roles import is_admin
-from cdp_crm.errors import Forbidden
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import Contact
+from core.errors import Forbidden
 from events import erasure as event_erasure
 from events import suppression
 from identity import erasure as identity_erasure

@@ -21,9 +21,9 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from cdp_crm.errors import Conflict
 from contacts.models import Contact
 from contacts.normalize import normalize_email
+from core.errors import Conflict
 from identity.models import ActivityKind, DailyActivity, ProfileUpdate
 
 from . import compiler
