@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "identity",
     "segments",
     "privacy",
+    # The top app (home, global search, demo data): the one that may read every other.
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -84,7 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "cdp_crm.context_processors.navigation",
+                "workspace.context_processors.navigation",
             ],
         },
     },
