@@ -9,7 +9,6 @@ identity warnings, and hot-deal rules and blocked values (Settings, Admin).
 from datetime import datetime
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import is_admin
+from accounts.permissions import ensure_admin
 from contacts import selectors as contact_selectors
 from contacts.models import Contact
 from contacts.permissions import ensure_can_read
@@ -206,9 +205,7 @@ def warning_list(request: HttpRequest) -> HttpResponse:
 # --- Settings: hot-deal rules and blocked values (Admin)
 
 
-def _ensure_admin(request: HttpRequest) -> None:
-    if not is_admin(request.user):
-        raise PermissionDenied("Only Admins change identity settings.")
+SETTINGS_ADMIN_ONLY = "Only Admins change identity settings."
 
 
 def _rule_form(rule: HotRule, data=None) -> HotRuleForm:
@@ -232,7 +229,7 @@ def _settings_page(
 @require_GET
 @domain_errors
 def identity_settings(request: HttpRequest) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     return _settings_page(request)
 
 
@@ -247,7 +244,7 @@ def _apply_errors(form, exc: DomainError) -> None:
 @require_POST
 @domain_errors
 def hot_rule_create(request: HttpRequest) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     form = HotRuleForm(request.POST, prefix="new")
     if form.is_valid():
         try:
@@ -263,7 +260,7 @@ def hot_rule_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @domain_errors
 def hot_rule_update(request: HttpRequest, pk: int) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     rule = get_object_or_404(HotRule, pk=pk)
     form = _rule_form(rule, data=request.POST)
     if form.is_valid():
@@ -280,7 +277,7 @@ def hot_rule_update(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @domain_errors
 def hot_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     rule = get_object_or_404(HotRule, pk=pk)
     hot.hot_rule_delete(actor=request.user, rule=rule)
     messages.success(request, f"Rule “{rule.name}” deleted.")
@@ -290,7 +287,7 @@ def hot_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @domain_errors
 def blocked_value_add(request: HttpRequest) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     form = BlockedValueForm(request.POST)
     if form.is_valid():
         try:
@@ -306,7 +303,7 @@ def blocked_value_add(request: HttpRequest) -> HttpResponse:
 @require_POST
 @domain_errors
 def blocked_value_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     blocked = get_object_or_404(BlockedValue, pk=pk)
     blocked_values.blocked_value_remove(actor=request.user, blocked=blocked)
     messages.success(request, f"“{blocked.value}” is no longer blocked.")
