@@ -10,8 +10,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiToken, Role, token_digest
+from accounts.permissions import ensure_admin
 from accounts.roles import is_admin
-from cdp_crm.errors import Conflict, Forbidden
+from core.errors import Conflict
 
 TOKEN_PREFIX = "cdp_"
 # Writing last_used_at on every request would turn each API read into a write; once a minute is
@@ -96,8 +97,7 @@ def user_set_active(*, user, active: bool, actor: AbstractBaseUser | None):
     deleted and their API tokens revoked (a reactivated user signs in again and makes new tokens).
     An Admin cannot deactivate themselves, and the last active Admin cannot be deactivated, so
     someone can always manage users."""
-    if actor is not None and not is_admin(actor):
-        raise Forbidden("Only Admins manage users.")
+    ensure_admin(actor, message="Only Admins manage users.")
     User = get_user_model()
     # Lock the row first: two Admins deactivating the last two other Admins at once must not both
     # see one left.

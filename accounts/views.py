@@ -10,7 +10,7 @@ from accounts.forms import ApiTokenForm, NotificationPreferencesForm, UserCreate
 from accounts.models import ApiToken, Role
 from accounts.notifications import user_preferences_get
 from accounts.roles import is_admin, primary_role
-from cdp_crm.errors import Conflict
+from core.errors import Conflict
 
 
 def _settings_context(request: HttpRequest, **extra) -> dict:

@@ -3,4 +3,4 @@ from django.apps import AppConfig
 
 class CdpCrmConfig(AppConfig):
     name = "cdp_crm"
-    verbose_name = "cdp-crm core"
+    verbose_name = "cdp-crm project"

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "identity",
     "segments",
     "privacy",
+    # The top app (home, global search, demo data): the one that may read every other.
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -84,7 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "cdp_crm.context_processors.navigation",
+                "workspace.context_processors.navigation",
             ],
         },
     },
@@ -207,7 +209,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "cdp_crm.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     # ASCII JSON (non-ASCII as \u escapes): an error message that quotes the client's input may hold
     # a lone surrogate ("\ud800" is valid JSON), which cannot be encoded as UTF-8 and made the
     # renderer fail with a 500.
@@ -226,7 +228,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "cdp_crm.api_schema.document_error_responses",
+        "core.api_schema.document_error_responses",
     ],
     # Several models have a `kind` field with its own choices: name each enum after its model.
     "ENUM_NAME_OVERRIDES": {

@@ -11,9 +11,8 @@ urlpatterns = [
     # the list: it is the hot path, and resolving it after every other pattern cost ~0.2 ms CPU
     # per request (measured with cProfile: 73 pattern matches per /v1/track).
     path("", include("events.ingest_urls")),
-    path("", views.home, name="home"),
+    path("", include("workspace.urls")),
     path("healthz", views.healthz, name="healthz"),
-    path("search/", views.search, name="search"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),

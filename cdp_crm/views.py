@@ -1,15 +1,13 @@
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from cdp_crm import health, selectors
-from pipeline import permissions as pipeline_permissions
+from cdp_crm import health
 
 
 @require_GET
@@ -18,34 +16,6 @@ from pipeline import permissions as pipeline_permissions
 def healthz(request: HttpRequest) -> JsonResponse:
     ok, report = health.health_report()
     return JsonResponse(report, status=200 if ok else 503)
-
-
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    page = selectors.home(user=request.user)
-    return render(
-        request,
-        "home.html",
-        {
-            "home": page,
-            "stats": page.stats,
-            "now": timezone.now(),
-            "deal_links": pipeline_permissions.can_read(request.user),  # task rows link their deal
-        },
-    )
-
-
-SEARCH_LIMIT = 5
-
-
-@require_GET
-def search(request: HttpRequest) -> HttpResponse:
-    """The app shell's search box (Cmd/Ctrl-K, `/`): contacts, companies and deals as you type."""
-    # A NUL cannot be in any stored text (Postgres refuses it in a query parameter too).
-    q = (request.GET.get("q") or "").replace("\x00", "").strip()[:200]
-    results = selectors.global_search(user=request.user, q=q, limit=SEARCH_LIMIT) if q else None
-    template = "search.html#search-results" if request.htmx else "search.html"
-    return render(request, template, {"q": q, "results": results})
 
 
 @csrf_exempt

@@ -9,9 +9,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cdp_crm.api import OwnerFilterField, Pagination, owner_field, paginated_response
 from contacts import selectors, services
 from contacts.models import Company, Contact, LifecycleStage
+from core.api import OwnerFilterField, Pagination, owner_field, paginated_response
 
 # --- contacts
 

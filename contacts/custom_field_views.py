@@ -2,13 +2,15 @@
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from contacts import permissions, services
+from accounts.permissions import ensure_admin
+from contacts import services
 from contacts.models import CustomField, CustomFieldEntity, CustomFieldType
+from core.errors import domain_errors
 
 
 class CustomFieldCreateForm(forms.Form):
@@ -32,19 +34,15 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-def _ensure_admin(request: HttpRequest) -> None:
-    if not permissions.can_manage_custom_fields(request.user):
-        raise PermissionDenied("Only Admins manage custom fields.")
-
-
 def _add_errors(form: forms.Form, exc: ValidationError) -> None:
     for name, errors in exc.message_dict.items():
         form.add_error(name if name in form.fields else None, errors)
 
 
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def custom_field_list(request: HttpRequest) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=services.CUSTOM_FIELDS_ADMIN_ONLY)
     form = CustomFieldCreateForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -71,8 +69,9 @@ def custom_field_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def custom_field_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=services.CUSTOM_FIELDS_ADMIN_ONLY)
     field = get_object_or_404(CustomField, pk=pk)
     initial = {"label": field.label, "choices": "\n".join(field.choices), "position": field.position}
     form = CustomFieldEditForm(request.POST or None, initial=initial)
@@ -98,8 +97,9 @@ def custom_field_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def custom_field_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=services.CUSTOM_FIELDS_ADMIN_ONLY)
     field = get_object_or_404(CustomField, pk=pk)
     if request.method == "POST":
         services.custom_field_delete(actor=request.user, field=field)

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
-from cdp_crm.textsafe import ensure_storable_text
 from contacts import selectors
 from contacts.models import CustomField, CustomFieldType
+from core.text import ensure_storable_text
 
 MAX_TEXT = 1000
 _TRUE = {"true", "yes", "y", "1", "on"}

@@ -7,10 +7,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from cdp_crm.errors import Conflict, Forbidden
-from cdp_crm.params import parse_id
 from contacts import merging, permissions
 from contacts.models import Contact
+from core.errors import Conflict, Forbidden
+from core.params import parse_id
 
 
 def _ensure_may_merge(request: HttpRequest) -> None:

@@ -9,11 +9,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from cdp_crm.errors import DomainError
-from cdp_crm.params import parse_id
 from contacts import selectors
 from contacts.custom_fields import clean_value
 from contacts.models import Company, CustomField, CustomFieldType, LifecycleStage
+from core.errors import DomainError
+from core.params import parse_id
 
 CF_PREFIX = "cf_"
 

@@ -6,9 +6,10 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cdp_crm.errors import Forbidden, NotFound
 from contacts import importing, permissions
 from contacts.models import DedupeMode, ImportJob, ImportStatus
+from core.csv import stream_csv
+from core.errors import Forbidden, NotFound
 
 
 class UploadForm(forms.Form):
@@ -138,8 +139,5 @@ def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def import_errors_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     job = _job(request, pk)
-    response = StreamingHttpResponse(
-        importing.error_csv_lines(job=job), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejected-rows.csv"'
-    return response
+    header, rows = importing.error_rows(job=job)
+    return stream_csv(filename=f"import-{job.pk}-rejected-rows.csv", header=header, rows=rows)

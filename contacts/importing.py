@@ -30,10 +30,6 @@ from django.utils import timezone
 
 from accounts.models import Role
 from accounts.roles import has_role
-from cdp_crm.csvsafe import csv_safe
-from cdp_crm.errors import DomainError, NotFound
-from cdp_crm.params import parse_id
-from cdp_crm.textsafe import storable
 from contacts import changes, custom_fields, permissions, selectors, services
 from contacts.models import (
     Company,
@@ -46,6 +42,9 @@ from contacts.models import (
     LifecycleStage,
 )
 from contacts.normalize import clean_domain, email_domain, normalize_email
+from core.errors import DomainError, NotFound
+from core.params import parse_id
+from core.text import storable
 
 # Big enough for a few hundred thousand contacts; bigger files should be split (or use the API).
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -874,17 +873,12 @@ def import_fail(*, job_id: int, reason: str) -> None:
     )
 
 
-def error_csv_lines(*, job: ImportJob) -> Iterator[str]:
-    """The rejected rows as CSV, original columns plus row number and reason, streamed."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+def error_rows(*, job: ImportJob) -> tuple[list[str], Iterator[list[str]]]:
+    """The rejected rows as a CSV header and rows: original columns plus row number and reason,
+    read in chunks (core.csv.stream_csv sends them as they come)."""
 
-    def line(cells: list[str]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([csv_safe(c) for c in cells])
-        return buffer.getvalue()
+    def rows() -> Iterator[list[str]]:
+        for error in ImportRowError.objects.filter(job=job).order_by("row_number").iterator(chunk_size=2000):
+            yield [str(error.row_number), error.reason, *error.values]
 
-    yield line(["row", "reason", *job.headers])
-    for error in ImportRowError.objects.filter(job=job).order_by("row_number").iterator(chunk_size=2000):
-        yield line([str(error.row_number), error.reason, *error.values])
+    return ["row", "reason", *job.headers], rows()

@@ -18,10 +18,10 @@ from django.db.models.functions import Length, Lower, Right, Trim
 from django.utils.module_loading import import_string
 from psycopg import sql
 
-from cdp_crm.errors import Conflict
 from contacts import permissions, services
 from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge, CustomField, MergeReason
+from core.errors import Conflict
 
 Actor = AbstractBaseUser | None
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from cdp_crm.textsafe import ensure_storable_text
+from core.text import ensure_storable_text
 
 TAG_MAX_LENGTH = 50
 _DOMAIN_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"

@@ -19,8 +19,8 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from accounts.models import Role
 from accounts.roles import has_role
-from cdp_crm.errors import Forbidden
 from contacts.models import Company, Contact
+from core.errors import Forbidden
 
 Record = Contact | Company
 

@@ -7,8 +7,6 @@ from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Concat, Lower
 
 from accounts.models import Role
-from cdp_crm.errors import NotFound
-from cdp_crm.pagination import KeysetPage, keyset_page
 from contacts.models import (
     Company,
     Contact,
@@ -22,6 +20,8 @@ from contacts.models import (
 )
 from contacts.normalize import normalize_domain, normalize_email
 from contacts.permissions import ensure_can_read
+from core.errors import NotFound
+from core.pagination import KeysetPage, keyset_page
 
 # A merge chain longer than this is a bug (merges point at live winners); stop rather than loop.
 MAX_MERGE_HOPS = 20

@@ -13,10 +13,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Lower
 from django.utils.text import slugify
 
-from accounts.models import Role
-from accounts.roles import has_role
-from cdp_crm.errors import Conflict, Forbidden, NotFound
-from cdp_crm.textsafe import ensure_storable_text
+from accounts.permissions import ensure_admin
 from contacts import changes, custom_fields, permissions
 from contacts.models import (
     Company,
@@ -31,6 +28,8 @@ from contacts.models import (
     SavedView,
 )
 from contacts.normalize import clean_domain, clean_email, clean_tags, email_domain
+from core.errors import Conflict, Forbidden, NotFound
+from core.text import ensure_storable_text
 
 Actor = AbstractBaseUser | None
 
@@ -404,20 +403,31 @@ def _record_changes(
     *, entity: str, instance: models.Model, before: dict[str, Any], changed: list[str], actor: Actor
 ) -> None:
     """Field history: one row per changed column, one per changed custom field key."""
-    rows = []
-    for name in changed:
-        old, new = before[name], _current(instance, name)
-        if name == "custom_fields":
-            for key in sorted(set(old or {}) | set(new or {})):
-                if (old or {}).get(key) != (new or {}).get(key):
-                    rows.append((f"custom_fields.{key}", (old or {}).get(key), (new or {}).get(key)))
-        else:
-            rows.append((name, old, new))
     FieldChange.objects.bulk_create(
         FieldChange(entity=entity, object_id=instance.pk, field=f, old_value=o, new_value=n, actor=actor)
-        for f, o, n in rows
+        for f, o, n in _field_diffs(instance, before, changed)
     )
     _changed(entity, [instance.pk])
+
+
+def _field_diffs(
+    instance: models.Model, before: dict[str, Any], changed: list[str]
+) -> list[tuple[str, Any, Any]]:
+    """(field, old, new) for each changed column; custom fields give one per changed key
+    (`custom_fields.<key>`), so the history says which extra field changed."""
+    diffs = []
+    for name in changed:
+        old, new = before[name], _current(instance, name)
+        if name != "custom_fields":
+            diffs.append((name, old, new))
+            continue
+        old, new = old or {}, new or {}
+        diffs += [
+            (f"custom_fields.{key}", old.get(key), new.get(key))
+            for key in sorted(set(old) | set(new))
+            if old.get(key) != new.get(key)
+        ]
+    return diffs
 
 
 def _changed(entity: str, pks: list[int]) -> None:
@@ -510,18 +520,11 @@ def field_changes_record_many(
     *, entity: str, changes: list[tuple[models.Model, dict[str, Any], list[str]]], actor: Actor
 ) -> None:
     """Field history of many records in one INSERT: (instance, values before, changed names) each."""
-    rows = []
-    for instance, before, changed in changes:
-        for name in changed:
-            old, new = before[name], _current(instance, name)
-            if name == "custom_fields":
-                for key in sorted(set(old or {}) | set(new or {})):
-                    if (old or {}).get(key) != (new or {}).get(key):
-                        rows.append(
-                            (instance.pk, f"custom_fields.{key}", (old or {}).get(key), (new or {}).get(key))
-                        )
-            else:
-                rows.append((instance.pk, name, old, new))
+    rows = [
+        (instance.pk, *diff)
+        for instance, before, changed in changes
+        for diff in _field_diffs(instance, before, changed)
+    ]
     FieldChange.objects.bulk_create(
         FieldChange(entity=entity, object_id=pk, field=f, old_value=o, new_value=n, actor=actor)
         for pk, f, o, n in rows
@@ -532,9 +535,7 @@ def field_changes_record_many(
 # --- custom field definitions (Admin only)
 
 
-def _ensure_admin(actor: Actor) -> None:
-    if actor is not None and not has_role(actor, Role.ADMIN):
-        raise Forbidden("Only Admins manage custom fields.")
+CUSTOM_FIELDS_ADMIN_ONLY = "Only Admins manage custom fields."
 
 
 def _clean_choices(field_type: str, choices: list[str] | None) -> list[str]:
@@ -558,7 +559,7 @@ def custom_field_create(
 ) -> CustomField:
     """Add a field; its key is a slug of the label (made unique with a suffix), fixed from then on
     because imports, exports and API clients refer to it."""
-    _ensure_admin(actor)
+    ensure_admin(actor, message=CUSTOM_FIELDS_ADMIN_ONLY)
     label = (label or "").strip()
     errors: dict[str, list[str]] = {}
     if not label:
@@ -594,7 +595,7 @@ def custom_field_update(
 ) -> CustomField:
     """Label, choices and position change; key and type do not (stored values depend on them).
     Removing a choice leaves values already stored; they show until someone edits them."""
-    _ensure_admin(actor)
+    ensure_admin(actor, message=CUSTOM_FIELDS_ADMIN_ONLY)
     field = _locked(CustomField, field.pk)
     label = (label or "").strip()
     if not label:
@@ -612,7 +613,7 @@ def custom_field_update(
 def custom_field_delete(*, actor: Actor, field: CustomField) -> None:
     """Delete the definition only: values stay in each record's JSON (no table rewrite, and a field
     re-created with the same key shows them again) but are no longer shown or validated."""
-    _ensure_admin(actor)
+    ensure_admin(actor, message=CUSTOM_FIELDS_ADMIN_ONLY)
     CustomField.objects.filter(pk=field.pk).delete()
 
 

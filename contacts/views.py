@@ -4,7 +4,6 @@ Thin function views: parse input with a form, call one selector or service, rend
 for htmx requests, the named partial that the request swaps (`#contact-table`, a single cell, …).
 """
 
-import csv
 import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from accounts import recent
-from cdp_crm.csvsafe import csv_safe
-from cdp_crm.errors import Conflict, domain_errors
 from contacts import permissions, selectors, services
 from contacts.forms import (
     CF_PREFIX,
@@ -39,6 +36,8 @@ from contacts.forms import (
     SavedViewForm,
 )
 from contacts.models import Company, Contact, CustomField, CustomFieldType, LifecycleStage
+from core.csv import stream_csv
+from core.errors import Conflict, domain_errors
 
 PAGE_SIZE = 50
 
@@ -104,8 +103,7 @@ class Cell:
 
     @property
     def url(self) -> str:
-        name = "contacts:contact_cell" if self.entity == "contact" else "contacts:company_cell"
-        return fast_reverse(name, self.record.pk, self.column.key)
+        return fast_reverse(SPECS[self.entity].cell_url, self.record.pk, self.column.key)
 
     @property
     def bound_fields(self) -> list:
@@ -207,9 +205,9 @@ def make_cell(record, column: Column, *, entity: str, editable: bool, definition
     if key.startswith(CF_PREFIX):
         cell.text = _display_custom(record, key.removeprefix(CF_PREFIX), definitions)
     elif key == "name":
-        name = "contacts:contact_detail" if entity == "contact" else "contacts:company_detail"
-        cell.kind, cell.href = "link", fast_reverse(name, record.pk)
-        cell.text = record.display_name if entity == "contact" else record.name
+        spec = SPECS[entity]
+        cell.kind, cell.href = "link", fast_reverse(spec.detail_url, record.pk)
+        cell.text = getattr(record, spec.name_attr)
     elif key == "company":
         if record.company_id:
             cell.kind, cell.text = "link", record.company.name
@@ -249,6 +247,18 @@ class ListSpec:
     template: str
     table_id: str
     url_name: str
+    # What differs between the two kinds of record beyond the list, so views look it up here
+    # instead of switching on the entity's name.
+    noun: str
+    plural: str
+    detail_url: str
+    cell_url: str
+    name_attr: str  # the record's name as the list's link shows it
+    form_class: type
+    matching: Callable[..., Any]  # (user=, filters=) -> every record the list matches, to count
+    get: Callable[..., Any]  # (user=, pk=) -> the record, or NotFound / Forbidden
+    create: Callable[..., Any]  # (actor=, **values)
+    update: Callable[..., Any]  # (record, actor=, **values)
 
     def all_columns(self, definitions: list[CustomField]) -> list[Column]:
         return self.columns + _custom_columns(definitions)
@@ -266,6 +276,16 @@ CONTACTS = ListSpec(
     template="contacts/contact_list.html",
     table_id="contact-table",
     url_name="contacts:list",
+    noun="contact",
+    plural="contacts",
+    detail_url="contacts:contact_detail",
+    cell_url="contacts:contact_cell",
+    name_attr="display_name",
+    form_class=ContactForm,
+    matching=selectors.contact_list,
+    get=lambda *, user, pk: selectors.contact_get(user=user, contact_id=pk),
+    create=services.contact_create,
+    update=lambda record, **values: services.contact_update(contact=record, **values),
 )
 COMPANIES = ListSpec(
     entity="company",
@@ -279,7 +299,18 @@ COMPANIES = ListSpec(
     template="contacts/company_list.html",
     table_id="company-table",
     url_name="contacts:company_list",
+    noun="company",
+    plural="companies",
+    detail_url="contacts:company_detail",
+    cell_url="contacts:company_cell",
+    name_attr="name",
+    form_class=CompanyForm,
+    matching=lambda *, user, filters: selectors.company_list(user=user, filters=filters, with_counts=False),
+    get=lambda *, user, pk: selectors.company_get(user=user, company_id=pk),
+    create=services.company_create,
+    update=lambda record, **values: services.company_update(company=record, **values),
 )
+SPECS = {spec.entity: spec for spec in (CONTACTS, COMPANIES)}
 
 
 def _query_without(query: QueryDict, *drop: str, **set_: str) -> str:
@@ -302,10 +333,7 @@ def _list_context(request: HttpRequest, spec: ListSpec, query: QueryDict) -> dic
     )
     # Below 3 characters the trigram index cannot help, so the count stops sooner.
     cap = 1_000 if 0 < len((filters.get("q") or "").strip()) < 3 else 10_000
-    if spec.entity == "contact":
-        matching = selectors.contact_list(user=request.user, filters=filters)
-    else:
-        matching = selectors.company_list(user=request.user, filters=filters, with_counts=False)
+    matching = spec.matching(user=request.user, filters=filters)
     total, more = selectors.count_capped(matching, cap=cap)
     all_columns = spec.all_columns(definitions)
     chosen = selectors.list_columns(user=request.user, entity=spec.entity) or spec.default_columns
@@ -393,8 +421,6 @@ def _bulk(request: HttpRequest, spec: ListSpec) -> HttpResponse:
     if not permissions.can_create(request.user):  # Marketing: read-only
         raise PermissionDenied("Your role may not change CRM records.")
     action = request.POST.get("action")
-    noun = "contact" if spec.entity == "contact" else "company"
-    plural = "contacts" if spec.entity == "contact" else "companies"
     # Companies use the same edit form; only its owner field applies to them.
     form = BulkForm(request.POST) if action == "delete" else ContactBulkEditForm(request.POST)
     if not form.is_valid():
@@ -422,7 +448,7 @@ def _bulk(request: HttpRequest, spec: ListSpec) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return _after_post(request, spec)
-    text = f"{result.changed} {noun if result.changed == 1 else plural} {done}."
+    text = f"{result.changed} {spec.noun if result.changed == 1 else spec.plural} {done}."
     if result.skipped:
         text += f" {result.skipped} skipped: you may not change {'it' if result.skipped == 1 else 'them'}."
     (messages.warning if result.skipped else messages.success)(request, text)
@@ -501,24 +527,6 @@ def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- CSV export
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _stream_csv(header: list[str], rows: Iterator[list[Any]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(header)
-    for row in rows:
-        yield writer.writerow([csv_safe(v) for v in row])
-
-
-def _export_response(filename: str, header: list[str], rows: Iterator[list[Any]]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_stream_csv(header, rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @require_GET
 @domain_errors
 def contact_export(request: HttpRequest) -> StreamingHttpResponse:
@@ -550,7 +558,7 @@ def contact_export(request: HttpRequest) -> StreamingHttpResponse:
                 c.created_at.isoformat(),
             ] + [(c.custom_fields or {}).get(k, "") for k in keys]
 
-    return _export_response("contacts.csv", header + [f"custom.{k}" for k in keys], rows())
+    return stream_csv(filename="contacts.csv", header=header + [f"custom.{k}" for k in keys], rows=rows())
 
 
 @require_GET
@@ -575,7 +583,7 @@ def company_export(request: HttpRequest) -> StreamingHttpResponse:
                 c.created_at.isoformat(),
             ] + [(c.custom_fields or {}).get(k, "") for k in keys]
 
-    return _export_response("companies.csv", header + [f"custom.{k}" for k in keys], rows())
+    return stream_csv(filename="companies.csv", header=header + [f"custom.{k}" for k in keys], rows=rows())
 
 
 # --- inline cell edit
@@ -583,14 +591,11 @@ def company_export(request: HttpRequest) -> StreamingHttpResponse:
 
 def _cell(request: HttpRequest, *, entity: str, pk: int, column_key: str) -> HttpResponse:
     user = request.user
-    if entity == "contact":
-        record = selectors.contact_get(user=user, contact_id=pk)
-        if record.merged_into_id:
-            raise Http404("This contact was merged into another.")
-        spec, form_class = CONTACTS, ContactForm
-    else:
-        record = selectors.company_get(user=user, company_id=pk)
-        spec, form_class = COMPANIES, CompanyForm
+    spec = SPECS[entity]
+    form_class = spec.form_class
+    record = spec.get(user=user, pk=pk)
+    if getattr(record, "merged_into_id", None):  # a contact merged away (companies do not merge)
+        raise Http404("This contact was merged into another.")
     definitions = selectors.custom_field_definitions(entity=entity)
     column = next((c for c in spec.all_columns(definitions) if c.key == column_key), None)
     if column is None:
@@ -624,11 +629,7 @@ def _cell(request: HttpRequest, *, entity: str, pk: int, column_key: str) -> Htt
         cell.form = form
         cell.error = " ".join(form.non_field_errors())
         return render(request, template + "#cell-edit", {"cell": cell}, status=422)
-    record = (
-        selectors.contact_get(user=user, contact_id=pk)
-        if entity == "contact"
-        else selectors.company_get(user=user, company_id=pk)
-    )
+    record = spec.get(user=user, pk=pk)
     cell = make_cell(record, column, entity=entity, editable=True, definitions=by_key)
     response = render(request, template + "#cell", {"cell": cell})
     # The detail page's history panel listens for this and reloads itself.
@@ -647,10 +648,7 @@ def _with_initial(data: QueryDict, initial: dict, names: tuple[str, ...]) -> Que
 
 
 def _update(entity: str, record, user, values: dict[str, Any]) -> None:
-    if entity == "contact":
-        services.contact_update(contact=record, actor=user, **values)
-    else:
-        services.company_update(company=record, actor=user, **values)
+    SPECS[entity].update(record, actor=user, **values)
 
 
 @require_http_methods(["GET", "POST"])
@@ -669,7 +667,7 @@ def company_cell(request: HttpRequest, pk: int, column: str) -> HttpResponse:
 
 
 def _properties(record, *, entity: str, editable: bool, definitions: list[CustomField]) -> list[Cell]:
-    spec = CONTACTS if entity == "contact" else COMPANIES
+    spec = SPECS[entity]
     by_key = {d.key: d for d in definitions}
     hidden = {"name", "created", "contacts"}
     columns = [c for c in spec.all_columns(definitions) if c.key not in hidden]
@@ -702,7 +700,7 @@ def _history(
         "owner": selectors.user_names(user_ids=ids["owner"]) if ids["owner"] else {},
         "company": selectors.company_names(company_ids=ids["company"]) if ids["company"] else {},
     }
-    labels = {c.key: c.label for c in (CONTACTS if entity == "contact" else COMPANIES).columns}
+    labels = {c.key: c.label for c in SPECS[entity].columns}
     labels.update({"first_name": "First name", "last_name": "Last name"})
     if definitions is None:
         definitions = selectors.custom_field_definitions(entity=entity)
@@ -802,7 +800,7 @@ def _form_page(
     quick: bool = False,
 ) -> HttpResponse:
     user = request.user
-    form_class = ContactForm if entity == "contact" else CompanyForm
+    form_class = SPECS[entity].form_class
     if record is None:
         if not permissions.can_create(user):
             raise PermissionDenied("Your role may not create CRM records.")
@@ -814,10 +812,8 @@ def _form_page(
         if form.is_valid():
             values = form.service_values()
             try:
-                if record is None and entity == "contact":
-                    record = services.contact_create(actor=user, **values)
-                elif record is None:
-                    record = services.company_create(actor=user, **values)
+                if record is None:
+                    record = SPECS[entity].create(actor=user, **values)
                 else:
                     _update(entity, record, user, values)
             except (ValidationError, Conflict) as exc:

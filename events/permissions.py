@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from accounts.models import Role
 from accounts.roles import has_role
-from cdp_crm.errors import Forbidden
+from core.errors import Forbidden
 
 
 def can_view_sources(user: AbstractBaseUser) -> bool:

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from cdp_crm.errors import DomainError
+from core.errors import DomainError
 from events import permissions, services
 from events.models import Source, SourceKind
 

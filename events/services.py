@@ -16,7 +16,8 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from cdp_crm.errors import DomainError
+from core.errors import DomainError
+from core.wakeup import WakeUp
 from events import permissions
 from events.group_commit import GroupCommit, Pending
 from events.ingest import Message, Rejection
@@ -237,17 +238,14 @@ def events_store(
 # drain keeps polling for IDLE_POLL_SECONDS (events.tasks) after the queue runs dry, longer than
 # this interval: an event whose wake-up was skipped is still picked up by the previous one.
 WAKE_UP_INTERVAL_SECONDS = 0.5
-_last_wake_up = [float("-inf")]
+_wake_up = WakeUp(interval=WAKE_UP_INTERVAL_SECONDS)
 
 
 def _wake_worker() -> None:
     from events.tasks import ingest_drain
 
-    now = time.monotonic()
-    if now - _last_wake_up[0] < WAKE_UP_INTERVAL_SECONDS:
-        return
-    _last_wake_up[0] = now
-    ingest_drain.delay()
+    if _wake_up.due() is not None:
+        ingest_drain.delay()
 
 
 def _processor():

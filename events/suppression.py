@@ -18,7 +18,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
-from cdp_crm import identifiers
+from events import identifiers
 from events.models import Suppression
 
 logger = logging.getLogger(__name__)

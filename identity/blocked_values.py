@@ -3,20 +3,17 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from accounts.roles import is_admin
-from cdp_crm.errors import Conflict, DomainError, Forbidden
+from accounts.permissions import ensure_admin
+from core.errors import Conflict, DomainError
 from identity.models import BlockedValue, IdentityKind
 
-
-def _ensure_admin(actor: AbstractBaseUser | None) -> None:
-    if actor is not None and not is_admin(actor):
-        raise Forbidden("Only Admins change the blocked values.")
+ADMIN_ONLY = "Only Admins change the blocked values."
 
 
 def blocked_value_add(*, actor: AbstractBaseUser | None, value: str, kind: str = "") -> BlockedValue:
     """Block a value for one identifier kind, or for every kind when `kind` is empty. Values are
     stored trimmed and lower-cased: the worker compares them that way."""
-    _ensure_admin(actor)
+    ensure_admin(actor, message=ADMIN_ONLY)
     value = (value or "").strip().lower()
     if kind and kind not in IdentityKind.values:
         raise DomainError(
@@ -35,5 +32,5 @@ def blocked_value_add(*, actor: AbstractBaseUser | None, value: str, kind: str =
 
 @transaction.atomic
 def blocked_value_remove(*, actor: AbstractBaseUser | None, blocked: BlockedValue) -> None:
-    _ensure_admin(actor)
+    ensure_admin(actor, message=ADMIN_ONLY)
     BlockedValue.objects.filter(pk=blocked.pk).delete()

@@ -21,9 +21,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import notifications
-from accounts.roles import is_admin
-from cdp_crm.errors import Conflict, DomainError, Forbidden
+from accounts.permissions import ensure_admin
 from contacts.models import Contact
+from core.errors import Conflict, DomainError
 from identity.models import ContactEvent, HotDealAlert, HotRule
 from pipeline import selectors as pipeline_selectors
 from pipeline.models import Deal
@@ -33,10 +33,7 @@ RULE_FIELDS = ("name", "path_contains", "min_views", "window_hours", "enabled")
 
 # --- the rules (Admins edit them in Settings)
 
-
-def _ensure_admin(actor: AbstractBaseUser | None) -> None:
-    if actor is not None and not is_admin(actor):
-        raise Forbidden("Only Admins change hot-deal rules.")
+ADMIN_ONLY = "Only Admins change hot-deal rules."
 
 
 def _clean_rule(values: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +71,7 @@ def _clean_rule(values: dict[str, Any]) -> dict[str, Any]:
 
 @transaction.atomic
 def hot_rule_create(*, actor: AbstractBaseUser | None, **values: Any) -> HotRule:
-    _ensure_admin(actor)
+    ensure_admin(actor, message=ADMIN_ONLY)
     cleaned = _clean_rule(values)
     if HotRule.objects.filter(name__iexact=cleaned["name"]).exists():
         raise Conflict("A rule with this name exists.", fields={"name": ["A rule with this name exists."]})
@@ -83,7 +80,7 @@ def hot_rule_create(*, actor: AbstractBaseUser | None, **values: Any) -> HotRule
 
 @transaction.atomic
 def hot_rule_update(*, actor: AbstractBaseUser | None, rule: HotRule, **values: Any) -> HotRule:
-    _ensure_admin(actor)
+    ensure_admin(actor, message=ADMIN_ONLY)
     cleaned = _clean_rule(values)
     if HotRule.objects.filter(name__iexact=cleaned["name"]).exclude(pk=rule.pk).exists():
         raise Conflict("A rule with this name exists.", fields={"name": ["A rule with this name exists."]})
@@ -96,7 +93,7 @@ def hot_rule_update(*, actor: AbstractBaseUser | None, rule: HotRule, **values: 
 
 @transaction.atomic
 def hot_rule_delete(*, actor: AbstractBaseUser | None, rule: HotRule) -> None:
-    _ensure_admin(actor)
+    ensure_admin(actor, message=ADMIN_ONLY)
     HotRule.objects.filter(pk=rule.pk).delete()
 
 

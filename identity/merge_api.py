@@ -5,8 +5,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cdp_crm.api import Pagination, paginated_response
 from contacts.models import MergeReason
+from core.api import Pagination, paginated_response
 from identity import merging, selectors
 
 

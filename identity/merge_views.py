@@ -7,8 +7,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import is_admin
-from cdp_crm.errors import Conflict, domain_errors
-from cdp_crm.params import parse_id
+from core.errors import Conflict, domain_errors
+from core.params import parse_id
 from identity import merging, selectors
 
 PAGE_SIZE = 50

@@ -35,13 +35,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Role
-from accounts.roles import has_role
-from cdp_crm.errors import Conflict, Forbidden
+from accounts.permissions import ensure_admin
 from contacts import merging as contact_merging
 from contacts import services as contact_services
 from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge
+from core.errors import Conflict
 from events.models import Event
 from events.suppression import value_hash
 from identity import hot
@@ -237,8 +236,7 @@ def _rows_return(merge: ContactMerge, *, winner: Contact, loser: Contact) -> Non
 @transaction.atomic
 def merge_split(*, merge: ContactMerge, actor: AbstractBaseUser | None) -> ContactMerge:
     """Undo a standing merge (Admin only; None is the system). See the module docstring."""
-    if actor is not None and not has_role(actor, Role.ADMIN):
-        raise Forbidden("Only Admins may split a merge.")
+    ensure_admin(actor, message="Only Admins may split a merge.")
     merge = ContactMerge.objects.select_for_update().filter(pk=merge.pk).first()
     if merge is None:
         raise Conflict("This merge no longer exists.", code="not_found")

@@ -20,10 +20,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.utils import timezone
 
-from cdp_crm.errors import NotFound
-from cdp_crm.pagination import KeysetPage, keyset_page
 from contacts.models import ATTRIBUTION_TOUCHED_AT, Contact, ContactMerge
 from contacts.permissions import ensure_can_read
+from core.errors import NotFound
+from core.pagination import KeysetPage, keyset_page
 from events.models import Event
 from identity.models import (
     ActivityKind,

@@ -40,12 +40,12 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from cdp_crm import identifiers
-from cdp_crm.errors import Conflict
 from contacts import services as contact_services
 from contacts.consent import consent_newer
 from contacts.models import Company, Contact, ContactMerge, LifecycleStage, MergeReason
 from contacts.normalize import normalize_domain
+from core.errors import Conflict
+from events import identifiers
 from events.models import Event
 from identity import hot, merging
 from identity.models import (

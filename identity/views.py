@@ -9,7 +9,6 @@ identity warnings, and hot-deal rules and blocked values (Settings, Admin).
 from datetime import datetime
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,13 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.roles import is_admin
-from cdp_crm.errors import DomainError, domain_errors
-from cdp_crm.pagination import keyset_page
-from cdp_crm.params import parse_id
+from accounts.permissions import ensure_admin
 from contacts import selectors as contact_selectors
 from contacts.models import Contact
 from contacts.permissions import ensure_can_read
+from core.errors import DomainError, domain_errors
+from core.pagination import keyset_page
+from core.params import parse_id
 from identity import blocked_values, hot, selectors
 from identity.forms import BlockedValueForm, HotRuleForm, WarningFilterForm
 from identity.models import BlockedValue, HotRule
@@ -208,9 +207,7 @@ def warning_list(request: HttpRequest) -> HttpResponse:
 # --- Settings: hot-deal rules and blocked values (Admin)
 
 
-def _ensure_admin(request: HttpRequest) -> None:
-    if not is_admin(request.user):
-        raise PermissionDenied("Only Admins change identity settings.")
+SETTINGS_ADMIN_ONLY = "Only Admins change identity settings."
 
 
 def _rule_form(rule: HotRule, data=None) -> HotRuleForm:
@@ -234,7 +231,7 @@ def _settings_page(
 @require_GET
 @domain_errors
 def identity_settings(request: HttpRequest) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     return _settings_page(request)
 
 
@@ -249,7 +246,7 @@ def _apply_errors(form, exc: DomainError) -> None:
 @require_POST
 @domain_errors
 def hot_rule_create(request: HttpRequest) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     form = HotRuleForm(request.POST, prefix="new")
     if form.is_valid():
         try:
@@ -265,7 +262,7 @@ def hot_rule_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @domain_errors
 def hot_rule_update(request: HttpRequest, pk: int) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     rule = get_object_or_404(HotRule, pk=pk)
     form = _rule_form(rule, data=request.POST)
     if form.is_valid():
@@ -282,7 +279,7 @@ def hot_rule_update(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @domain_errors
 def hot_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     rule = get_object_or_404(HotRule, pk=pk)
     hot.hot_rule_delete(actor=request.user, rule=rule)
     messages.success(request, f"Rule “{rule.name}” deleted.")
@@ -292,7 +289,7 @@ def hot_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @domain_errors
 def blocked_value_add(request: HttpRequest) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     form = BlockedValueForm(request.POST)
     if form.is_valid():
         try:
@@ -308,7 +305,7 @@ def blocked_value_add(request: HttpRequest) -> HttpResponse:
 @require_POST
 @domain_errors
 def blocked_value_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    _ensure_admin(request)
+    ensure_admin(request.user, message=SETTINGS_ADMIN_ONLY)
     blocked = get_object_or_404(BlockedValue, pk=pk)
     blocked_values.blocked_value_remove(actor=request.user, blocked=blocked)
     messages.success(request, f"“{blocked.value}” is no longer blocked.")

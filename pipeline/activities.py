@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from accounts.models import Role
 from accounts.roles import has_role
-from cdp_crm.errors import DomainError, Forbidden
 from contacts.models import Company, Contact
+from core.errors import DomainError, Forbidden
 from pipeline.models import (
     ACTIVITY_BODY_MAX_LENGTH,
     MAX_CALL_MINUTES,

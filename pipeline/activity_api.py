@@ -6,9 +6,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cdp_crm.api import Pagination, paginated_response
-from cdp_crm.params import parse_id
 from contacts.models import Company, Contact
+from core.api import Pagination, paginated_response
+from core.params import parse_id
 from pipeline import activities, activity_selectors
 from pipeline.models import (
     ACTIVITY_BODY_MAX_LENGTH,

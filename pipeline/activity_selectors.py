@@ -9,9 +9,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from cdp_crm.errors import NotFound
 from contacts import selectors as contact_selectors
 from contacts.permissions import ensure_can_read
+from core.errors import NotFound
 from pipeline.models import Activity, Deal, Task
 
 FEED_LIMIT = 50

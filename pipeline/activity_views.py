@@ -14,7 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import is_admin
-from cdp_crm.errors import DomainError, domain_errors
+from core.errors import DomainError, domain_errors
 from pipeline import activities, activity_selectors, permissions
 from pipeline.activity_forms import (
     ActivityForm,

@@ -6,10 +6,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cdp_crm.api import OwnerFilterField, Pagination, owner_field, paginated_response
-from cdp_crm.errors import NotFound
-from cdp_crm.params import parse_id
 from contacts.models import Company, Contact
+from core.api import OwnerFilterField, Pagination, owner_field, paginated_response
+from core.errors import NotFound
+from core.params import parse_id
 from pipeline import permissions, selectors, services
 from pipeline.models import DealStatus, Stage
 

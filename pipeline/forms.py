@@ -4,9 +4,9 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from cdp_crm.params import parse_id
 from contacts.forms import CompanyPickerField
 from contacts.models import Contact
+from core.params import parse_id
 from pipeline.selectors import BoardFilters
 
 

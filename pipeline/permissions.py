@@ -14,8 +14,8 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from accounts.models import Role
 from accounts.roles import has_role
-from cdp_crm.errors import Forbidden
 from contacts.permissions import can_read, ensure_can_read
+from core.errors import Forbidden
 from pipeline.models import Deal
 
 __all__ = [

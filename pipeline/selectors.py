@@ -23,9 +23,9 @@ from django.utils import timezone
 
 from accounts.models import Role
 from accounts.roles import has_role
-from cdp_crm.errors import NotFound
-from cdp_crm.params import parse_id
 from contacts.permissions import ensure_can_read
+from core.errors import NotFound
+from core.params import parse_id
 from pipeline.models import Deal, DealStatus, LostReason, Pipeline, Stage, StageChange
 
 

@@ -14,11 +14,11 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from cdp_crm.errors import Conflict
-from cdp_crm.textsafe import ensure_storable_text
 from contacts import changes as contact_changes
 from contacts import services as contact_services
 from contacts.models import Company, Contact, LifecycleStage
+from core.errors import Conflict
+from core.text import ensure_storable_text
 from pipeline import permissions
 from pipeline.defaults import DEFAULT_STAGES, OTHER_REASON
 from pipeline.models import Deal, DealStatus, LostReason, Pipeline, Stage, StageChange

@@ -14,10 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from accounts import recent
-from cdp_crm.errors import Conflict, NotFound, domain_errors
-from cdp_crm.params import parse_id
 from contacts import selectors as contact_selectors
 from contacts.forms import company_picker_value
+from core.errors import Conflict, NotFound, domain_errors
+from core.params import parse_id
 from pipeline import permissions, selectors, services
 from pipeline.defaults import OTHER_REASON
 from pipeline.forms import BoardFilterForm, ContactPickerField, DealForm, contact_label

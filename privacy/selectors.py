@@ -11,10 +11,10 @@ from django.forms.models import model_to_dict
 
 from accounts.models import Role
 from accounts.roles import has_role, is_admin
-from cdp_crm.errors import Forbidden, NotFound
 from contacts import selectors as contact_selectors
 from contacts.models import Contact, ContactMerge
 from contacts.permissions import can_change
+from core.errors import Forbidden, NotFound
 from identity import erasure as identity_erasure
 from pipeline import activity_selectors
 from pipeline import selectors as pipeline_selectors

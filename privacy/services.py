@@ -16,8 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import notifications
-from accounts.roles import is_admin
-from cdp_crm.errors import Forbidden
+from accounts.permissions import ensure_admin
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import Contact
@@ -34,8 +33,7 @@ EVENT_BATCH = event_erasure.DELETE_BATCH
 
 
 def ensure_can_erase(user: AbstractBaseUser | None) -> None:
-    if user is not None and not is_admin(user):
-        raise Forbidden("Only an Admin may erase a person.")
+    ensure_admin(user, message="Only an Admin may erase a person.")
 
 
 @transaction.atomic

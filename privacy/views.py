@@ -8,8 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.roles import is_admin
-from cdp_crm.errors import Forbidden, domain_errors
 from contacts import selectors as contact_selectors
+from core.errors import Forbidden, domain_errors
 from events import suppression
 from privacy import selectors, services
 from privacy.api import export_response

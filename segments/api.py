@@ -5,8 +5,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cdp_crm.api import Pagination, paginated_response
 from contacts.api import ContactOutputSerializer
+from core.api import Pagination, paginated_response
 
 from . import permissions, selectors, services, webhooks
 from .models import SegmentKind

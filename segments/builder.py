@@ -22,7 +22,7 @@ from typing import Any
 
 from django.http import QueryDict
 
-from cdp_crm.params import parse_id
+from core.params import parse_id
 
 from . import compiler
 

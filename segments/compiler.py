@@ -70,8 +70,8 @@ from django.db.models.fields.json import JSONField
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact, In
 
-from cdp_crm.errors import DomainError
 from contacts.models import Contact, CustomField, CustomFieldEntity, CustomFieldType, LifecycleStage
+from core.errors import DomainError
 from identity.models import ContactEvent, DailyActivity
 from pipeline.models import Deal, DealStatus, Pipeline, Stage
 

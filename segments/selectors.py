@@ -11,9 +11,9 @@ from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquer
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from cdp_crm.errors import NotFound
 from contacts import selectors as contact_selectors
 from contacts.models import Contact, CustomFieldEntity, CustomFieldType
+from core.errors import NotFound
 from identity.models import ActivityKind, DailyActivity
 from pipeline import selectors as pipeline_selectors
 from pipeline.models import Pipeline, Stage

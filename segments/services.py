@@ -21,10 +21,10 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from cdp_crm.errors import Conflict
-from cdp_crm.params import parse_id
 from contacts.models import Contact
 from contacts.normalize import normalize_email
+from core.errors import Conflict
+from core.params import parse_id
 from identity.models import ActivityKind, DailyActivity, ProfileUpdate
 
 from . import compiler

@@ -1,10 +1,11 @@
 """Thin Celery tasks: ids in, services do the work, deleted rows are ignored."""
 
-import threading
 import time
 
 from celery import shared_task
 from django.db import OperationalError
+
+from core.wakeup import WakeUp
 
 from .models import Segment
 
@@ -60,23 +61,13 @@ def webhook_deliveries_send() -> None:
 # sends a few messages a second rather than one per batch and no update waits longer than the
 # interval. The beat sweeper covers a lost message.
 WAKE_INTERVAL = 0.25
-_wake_lock = threading.Lock()
-_last_wake = float("-inf")  # when the latest message was sent, or is due
-_pending_until = float("-inf")
+_wake_up = WakeUp(interval=WAKE_INTERVAL, trailing=True)
 
 
 def profile_updates_wake() -> None:
-    global _last_wake, _pending_until
-    now = time.monotonic()
-    with _wake_lock:
-        if now - _last_wake >= WAKE_INTERVAL:
-            _last_wake = now
-            countdown = 0.0
-        elif now >= _pending_until:
-            _pending_until = _last_wake = _last_wake + WAKE_INTERVAL
-            countdown = _pending_until - now
-        else:
-            return  # the scheduled message runs after this caller's commit
+    countdown = _wake_up.due()
+    if countdown is None:
+        return  # the scheduled message runs after this caller's commit
     if countdown <= 0:
         profile_updates_drain.delay()
     else:

@@ -13,11 +13,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from cdp_crm.errors import DomainError, domain_errors
-from cdp_crm.pagination import keyset_page
-from cdp_crm.params import parse_id
 from contacts import selectors as contact_selectors
-from contacts.views import csv_safe
+from core.csv import stream_csv
+from core.errors import DomainError, domain_errors
+from core.pagination import keyset_page
+from core.params import parse_id
 
 from . import builder, compiler, permissions, selectors, services, webhooks
 from .forms import MembersAddForm, SegmentForm, WebhookForm
@@ -313,16 +313,8 @@ def segment_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     header = ["id", "email", "first_name", "last_name", "phone", "company", "is_identified"]
 
     def rows():
-        import csv
-
-        class Echo:
-            def write(self, value: str) -> str:
-                return value
-
-        writer = csv.writer(Echo())
-        yield writer.writerow(header)
         for c in contacts.iterator(chunk_size=2000):
-            values = [
+            yield [
                 c.pk,
                 c.email or "",
                 c.first_name,
@@ -331,11 +323,8 @@ def segment_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
                 c.company.name if c.company else "",
                 c.is_identified,
             ]
-            yield writer.writerow([csv_safe(v) for v in values])
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="segment-{segment.pk}.csv"'
-    return response
+    return stream_csv(filename=f"segment-{segment.pk}.csv", header=header, rows=rows())
 
 
 @require_POST

@@ -30,7 +30,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from cdp_crm.errors import DomainError, Forbidden
+from core.errors import DomainError, Forbidden
 
 from .models import DeliveryStatus, Segment, Webhook, WebhookDelivery
 from .permissions import can_allow_private, ensure_can_manage

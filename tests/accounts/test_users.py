@@ -11,7 +11,7 @@ from django.urls import reverse
 from accounts import services
 from accounts.models import ApiToken, Role
 from accounts.roles import primary_role
-from cdp_crm.errors import Conflict
+from core.errors import Conflict
 from tests.factories import PASSWORD, logs_in, make_admin, make_user
 
 

@@ -5,7 +5,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from cdp_crm.errors import Forbidden
 from contacts import importing
 from contacts.models import (
     Company,
@@ -16,6 +15,8 @@ from contacts.models import (
     ImportRowError,
     ImportStatus,
 )
+from core.csv import csv_lines
+from core.errors import Forbidden
 from tests.factories import make_company, make_contact, make_user
 
 pytestmark = pytest.mark.django_db
@@ -151,7 +152,7 @@ def test_run_creates_updates_and_rejects_with_reasons(sales_user):
     errors = {e.row_number: e.reason for e in ImportRowError.objects.filter(job=job)}
     assert set(errors) == {3, 4, 6}
     assert "another owner" in errors[3] and "email" in errors[4] and "lots" in errors[6]
-    csv_text = "".join(importing.error_csv_lines(job=job))
+    csv_text = "".join(csv_lines(*importing.error_rows(job=job)))
     assert csv_text.splitlines()[0] == "row,reason,Email,First Name,Last Name,Tags,Score"
     assert csv_text.splitlines()[2].startswith("4,") and ",nope,Bad," in csv_text
 

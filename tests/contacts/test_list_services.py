@@ -4,9 +4,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from cdp_crm.pagination import decode_cursor, encode_cursor
 from contacts import selectors, services
 from contacts.models import Company, Contact, SavedView, company_search_text, contact_search_text
+from core.pagination import decode_cursor, encode_cursor
 from tests.factories import make_company, make_contact, make_user
 
 pytestmark = pytest.mark.django_db

@@ -1,7 +1,7 @@
 import pytest
 
-from cdp_crm.errors import Forbidden, NotFound
 from contacts import selectors
+from core.errors import Forbidden, NotFound
 from tests.factories import make_company, make_contact, make_user
 
 pytestmark = pytest.mark.django_db

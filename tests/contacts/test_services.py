@@ -3,9 +3,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from cdp_crm.errors import Conflict, Forbidden, NotFound
 from contacts import services
 from contacts.models import Company, Contact
+from core.errors import Conflict, Forbidden, NotFound
 from tests.factories import make_company, make_contact, make_user
 
 pytestmark = pytest.mark.django_db

@@ -272,7 +272,7 @@ def test_csv_export_streams_the_current_filter_with_formulas_defused(sales_clien
     ],
 )
 def test_csv_safe(value, expected):
-    from cdp_crm.csvsafe import csv_safe
+    from core.csv import csv_safe
 
     assert csv_safe(value) == expected
 

@@ -14,7 +14,7 @@ def _fresh_ingest_caches():
     # The write-key, backlog and Redis-client caches are per process; each test starts clean.
     limits.reset()
     services._SOURCE_CACHE.clear()
-    services._last_wake_up[0] = float("-inf")
+    services._wake_up.reset()
     yield
     limits.reset()
     services._SOURCE_CACHE.clear()

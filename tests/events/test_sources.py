@@ -221,7 +221,7 @@ def test_rotating_needs_post(admin_client):
 
 
 def test_services_refuse_sales_and_blank_names(sales_user):
-    from cdp_crm.errors import DomainError, Forbidden
+    from core.errors import DomainError, Forbidden
 
     with pytest.raises(Forbidden):
         services.source_create(actor=sales_user, name="Shop")

@@ -10,7 +10,7 @@ def _fresh_ingest_caches():
     # The write-key, backlog and Redis-client caches are per process; each test starts clean.
     limits.reset()
     event_services._SOURCE_CACHE.clear()
-    event_services._last_wake_up[0] = float("-inf")
+    event_services._wake_up.reset()
     yield
     limits.reset()
     event_services._SOURCE_CACHE.clear()

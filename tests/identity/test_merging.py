@@ -1,8 +1,8 @@
 import pytest
 
-from cdp_crm.errors import Conflict, Forbidden
 from contacts import merging as contact_merging
 from contacts.models import Contact, ContactMerge
+from core.errors import Conflict, Forbidden
 from identity.merging import merge_split
 from identity.models import ContactEvent, DailyActivity, Identity, IdentityWarning, WarningKind
 from tests.factories import make_contact

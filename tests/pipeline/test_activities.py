@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cdp_crm.errors import DomainError, Forbidden
+from core.errors import DomainError, Forbidden
 from pipeline import activities
 from pipeline.models import Activity, ActivityKind, Deal, Task
 from tests.factories import make_admin, make_contact, make_user

@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from cdp_crm.errors import Conflict, Forbidden
+from core.errors import Conflict, Forbidden
 from pipeline import selectors, services
 from pipeline.models import Deal, DealStatus, StageChange
 from pipeline.selectors import BoardFilters, next_activity_badge, rotting_days

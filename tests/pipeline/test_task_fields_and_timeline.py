@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cdp_crm.errors import DomainError
+from core.errors import DomainError
 from pipeline import activities
 from pipeline.models import Activity, Task
 from tests.factories import make_contact, make_user

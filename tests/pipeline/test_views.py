@@ -38,7 +38,7 @@ def test_company_deals_panel_and_empty_state(client, sales_user, stage):
 def test_deal_selectors_refuse_users_without_a_role(stage):
     from django.contrib.auth import get_user_model
 
-    from cdp_crm.errors import Forbidden
+    from core.errors import Forbidden
 
     roleless = get_user_model().objects.create_user(username="r", password="x-1234567890")
     with pytest.raises(Forbidden):

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from cdp_crm.errors import Conflict, Forbidden
 from contacts.models import Contact
+from core.errors import Conflict, Forbidden
 from identity.models import ProfileUpdate
 from segments import compiler, services
 from segments.models import MembershipChange, Segment, SizeSample

@@ -62,8 +62,7 @@ def test_the_hook_throttles_wake_ups(monkeypatch):
     monkeypatch.setattr(
         tasks.profile_updates_drain, "apply_async", lambda countdown: sent.append(round(countdown, 1))
     )
-    monkeypatch.setattr(tasks, "_last_wake", float("-inf"))
-    monkeypatch.setattr(tasks, "_pending_until", float("-inf"))
+    tasks._wake_up.reset()
     for _ in range(50):  # a burst: one message now, one at the end of the interval
         tasks.profile_updates_wake()
     assert sent == ["now", 0.2] or sent == ["now", 0.3]

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.utils import timezone
 
-from cdp_crm.errors import Forbidden
 from contacts.models import Contact
+from core.errors import Forbidden
 from segments import services, webhooks
 from segments.models import DeliveryStatus, WebhookDelivery
 from tests.factories import make_admin, make_contact, make_user

@@ -1,7 +1,7 @@
 """Ids written with digits that are not ASCII. "²" and "①" pass str.isdigit() but int() refuses
 them (a 500 where a view trusted isdigit()); "١٢" (Arabic-Indic) passes int() as 12, so it named
 another record than the one the form offered. Every id read from a request goes through
-cdp_crm.params.parse_id (ASCII digits only): a form error or a 4xx, never a 500 or a wrong row."""
+core.params.parse_id (ASCII digits only): a form error or a 4xx, never a 500 or a wrong row."""
 
 import pytest
 from django.urls import reverse

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from cdp_crm.errors import DomainError
+from core.errors import DomainError
 from events import services
 from events.models import SourceKind
 

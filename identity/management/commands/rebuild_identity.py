@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cdp_crm.errors import DomainError
+from core.errors import DomainError
 from identity import rebuild
 
 

@@ -300,7 +300,7 @@ def test_seed_demo_fills_the_cdp_through_the_tracking_pipeline(client):
 
 @pytest.mark.django_db
 def test_demo_traffic_is_deterministic():
-    from cdp_crm.management.demo_traffic import traffic_generate
+    from workspace.management.demo_traffic import traffic_generate
 
     call_command("seed_demo", "--contacts", "30", stdout=io.StringIO())
     now = timezone.now()

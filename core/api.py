@@ -10,8 +10,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from cdp_crm.errors import DomainError
-from cdp_crm.params import parse_id
+from core.errors import DomainError
+from core.params import parse_id
 
 
 def exception_handler(exc, context):

@@ -1,4 +1,4 @@
-"""Domain exceptions raised by services; cdp_crm.api.exception_handler maps them to HTTP answers,
+"""Domain exceptions raised by services; core.api.exception_handler maps them to HTTP answers,
 and `domain_errors` does the same for HTML views."""
 
 import functools

@@ -1,4 +1,4 @@
-"""Read models for pages that span apps. cdp_crm is the composition root: it may read every app."""
+"""Read models for pages that span apps. workspace is the top app: it may read every other one."""
 
 from dataclasses import dataclass, field
 from datetime import datetime

@@ -1,9 +1,9 @@
 """`{% may "rule" %}…{% else %}…{% endmay %}`: show a link or a button only to the users who may use
-it, by the rules in cdp_crm.can (the same predicates the views check)."""
+it, by the rules in workspace.can (the same predicates the views check)."""
 
 from django import template
 
-from cdp_crm import can
+from workspace import can
 
 register = template.Library()
 
@@ -29,7 +29,7 @@ def may(parser: template.base.Parser, token: template.base.Token) -> MayNode:
     rule = bits[1][1:-1]
     # A literal name checked here: a typo fails when the template compiles, for every user.
     if rule not in can.RULES:
-        raise template.TemplateSyntaxError(f"{{% may %}}: no rule {rule!r} in cdp_crm.can.RULES")
+        raise template.TemplateSyntaxError(f"{{% may %}}: no rule {rule!r} in workspace.can.RULES")
     nodelist_true = parser.parse(("else", "endmay"))
     nodelist_false = template.NodeList()
     if parser.next_token().contents == "else":

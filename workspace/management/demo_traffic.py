@@ -234,7 +234,7 @@ def web_traffic_seed(*, source: Source, seed: int, now: datetime, count: int, lo
 def traffic_generate(*, seed: int, now: datetime, count: int) -> Traffic:
     """The messages, in the order a site's clients would send them (by time), from the CRM's
     people and deals as they are now; the same seed, time and data give the same messages."""
-    from cdp_crm.management.commands.seed_demo import FIRST_NAMES, LAST_NAMES  # it imports this module
+    from workspace.management.commands.seed_demo import FIRST_NAMES, LAST_NAMES  # it imports this module
 
     traffic = Traffic(rng=random.Random(f"{seed}:web"), now=now, seed=seed)
     rng = traffic.rng

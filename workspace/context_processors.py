@@ -2,9 +2,9 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from accounts.roles import primary_role
-from cdp_crm.can import may
+from workspace.can import may
 
-# (label, url name, icon, url prefix that marks the item active, rule in cdp_crm.can or None for
+# (label, url name, icon, url prefix that marks the item active, rule in workspace.can or None for
 # every signed-in user): an item whose page would answer 403 is not shown.
 NAV = [
     ("Home", "home", "house", None, None),

@@ -12,8 +12,8 @@ from django.core.management.base import BaseCommand
 
 from accounts import services as account_services
 from accounts.models import Role
-from cdp_crm.management.commands.seed_demo import is_demo_database
 from contacts.models import Contact
+from workspace.management.commands.seed_demo import is_demo_database
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@
 drf-spectacular documents only the success codes a view declares, but every operation also
 answers 401 (no or bad token) and 403 (role), bad input 400, a path id that names nothing 404,
 and writes 409 (a unique value taken). Clients and Schemathesis read the schema as the contract,
-so the error codes and their JSON body (cdp_crm.api.exception_handler) are part of it.
+so the error codes and their JSON body (core.api.exception_handler) are part of it.
 """
 
 ERROR_COMPONENT = "Error"

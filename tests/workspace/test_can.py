@@ -2,9 +2,9 @@ import pytest
 from django.template import Context, Template, TemplateSyntaxError
 from django.test import RequestFactory
 
-from cdp_crm import can
-from cdp_crm.context_processors import navigation
 from tests.factories import make_admin, make_user
+from workspace import can
+from workspace.context_processors import navigation
 
 
 def _render(source: str, user) -> str:
@@ -96,4 +96,4 @@ def test_every_page_rule_answers_as_the_page_itself_does(client, role):
         assert status in (200, 403), (path, status)
         if can.may(user, rule) != (status == 200):
             disagree[rule] = (can.may(user, rule), status)
-    assert disagree == {}, f"{role}: cdp_crm.can says (may, but the page answered)"
+    assert disagree == {}, f"{role}: workspace.can says (may, but the page answered)"

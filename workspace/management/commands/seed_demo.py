@@ -3,7 +3,7 @@
 The CRM side (people, companies, deals with their activities and next steps) is written with the
 ORM, its dates in a possible order (on record <= opened <= stage entered <= closed <= now). The
 CDP side is three weeks of web traffic sent through the tracking API and stitched in this process
-(cdp_crm/management/demo_traffic.py), then the demo's segments are computed and the owners of hot
+(workspace/management/demo_traffic.py), then the demo's segments are computed and the owners of hot
 deals notified: the demo is complete when the command returns, before any worker runs."""
 
 import random
@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import Role
-from cdp_crm.management.demo_traffic import web_traffic_seed
 from contacts.models import Company, Contact, LifecycleStage
 from events.models import Source, SourceKind
 from identity import hot
@@ -28,6 +27,7 @@ from pipeline.activities import deal_activity_dates_refresh
 from pipeline.models import Activity, ActivityKind, Deal, DealStatus, LostReason, Pipeline, Stage, Task
 from segments import services as segment_services
 from segments.models import Segment
+from workspace.management.demo_traffic import web_traffic_seed
 
 FIRST_NAMES = [
     "Ada",
