@@ -47,7 +47,6 @@ from contacts.normalize import normalize_domain
 from core.errors import Conflict
 from events import identifiers
 from events.models import Event
-from identity import hot, merging
 from identity.models import (
     BlockedValue,
     CompanyGroup,
@@ -59,7 +58,8 @@ from identity.models import (
     TrackedContact,
     WarningKind,
 )
-from identity.projection import (
+from identity.services import hot, merging
+from identity.services.projection import (
     activity_key,
     consent_state,
     daily_activity_add,
