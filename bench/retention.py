@@ -47,7 +47,7 @@ def main() -> None:
     from events import privacy
     from events.models import Source
     from identity.models import DailyActivity
-    from identity.projection import daily_activity_recompute
+    from identity.services.projection import daily_activity_recompute
 
     web = Source.objects.create(name="web", retention_days=30)
     server = Source.objects.create(name="server")

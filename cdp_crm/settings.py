@@ -328,7 +328,7 @@ SEGMENT_WEBHOOK_RETRY_BASE_SECONDS = env_int("SEGMENT_WEBHOOK_RETRY_BASE_SECONDS
 TASK_REMINDER_LEAD_MINUTES = env_int("TASK_REMINDER_LEAD_MINUTES", default=15)
 # What the ingest worker does with each claimed batch of event ids (a dotted path to a function
 # taking event_ids=[...]): identity stitching. An empty INGEST_PROCESSOR env var only drains.
-INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="identity.stitching.events_process") or None
+INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="identity.services.stitching.events_process") or None
 # How many identifiers of a kind one contact may hold; more is refused with a warning. One user id
 # (a second one means two people on one device); bounded emails and anonymous ids stop one
 # shared or junk identifier from merging thousands of people into one.
@@ -341,15 +341,15 @@ IDENTITY_CAPS = {
 }
 # Called by contacts.merging.contact_merge for every merge, before rows move (contacts imports no
 # higher app): identity sums the loser's daily rollups and keeps its own bookkeeping rows apart.
-CONTACT_MERGE_HOOKS = ["identity.merging.contact_merge_prepare"]
+CONTACT_MERGE_HOOKS = ["identity.services.merging.contact_merge_prepare"]
 # Called with event_ids=[...] inside the transaction that deletes events (retention; erasure may
 # use it too), before the rows go: identity drops their projections and rebuilds the rollups of
 # the days they counted in (events imports no higher app).
-EVENTS_DELETE_HOOKS = ["identity.projection.events_forget"]
+EVENTS_DELETE_HOOKS = ["identity.services.projection.events_forget"]
 # Called after commit with contact_ids=[...] when the CRM changes contacts, their company or their
 # deals (contacts.changes): queued for realtime segment re-evaluation like the stitching worker's
 # changes.
-CONTACT_CHANGE_HOOKS = ["identity.projection.profile_updates_mark"]
+CONTACT_CHANGE_HOOKS = ["identity.services.projection.profile_updates_mark"]
 # Called inside the deleting transaction, before contacts are deleted, with contact_ids=[...].
 CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting"]
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers

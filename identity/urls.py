@@ -1,6 +1,6 @@
 from django.urls import path
 
-from identity import merge_views, views
+from identity.views import merges, views
 
 app_name = "identity"
 
@@ -23,8 +23,8 @@ urlpatterns = [
         name="blocked_value_remove",
     ),
     # --- merge log (identity core)
-    path("identity/merges/", merge_views.merge_list, name="merge_list"),
-    path("identity/merges/<int:pk>/", merge_views.merge_detail, name="merge_detail"),
-    path("identity/merges/<int:pk>/split/", merge_views.merge_split, name="merge_split"),
+    path("identity/merges/", merges.merge_list, name="merge_list"),
+    path("identity/merges/<int:pk>/", merges.merge_detail, name="merge_detail"),
+    path("identity/merges/<int:pk>/split/", merges.merge_split, name="merge_split"),
     # --- end of merge log
 ]

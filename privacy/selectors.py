@@ -15,7 +15,7 @@ from contacts import selectors as contact_selectors
 from contacts.models import Contact, ContactMerge
 from contacts.permissions import can_change
 from core.errors import Forbidden, NotFound
-from identity import erasure as identity_erasure
+from identity.services import erasure as identity_erasure
 from pipeline import activity_selectors
 from pipeline import selectors as pipeline_selectors
 from privacy.models import ErasureRequest

@@ -22,7 +22,7 @@ from contacts import services as contact_services
 from contacts.models import Contact
 from events import erasure as event_erasure
 from events import suppression
-from identity import erasure as identity_erasure
+from identity.services import erasure as identity_erasure
 from pipeline import selectors as pipeline_selectors
 from privacy.models import ErasureRequest, ErasureStatus
 from segments import services as segment_services

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from identity import hot
+from identity.services import hot
 from pipeline import services as pipeline_services
 from tests.browser.test_contacts import log_in
 from tests.factories import make_contact, make_user

@@ -14,7 +14,7 @@ from events import privacy, tasks
 from events.models import Event, IngestBatch, Source
 from events.selectors import queued_event_ids
 from identity.models import ContactEvent, DailyActivity, ProfileUpdate
-from identity.projection import daily_activity_recompute
+from identity.services.projection import daily_activity_recompute
 from tests.factories import make_user
 from tests.identity.helpers import drain, live
 

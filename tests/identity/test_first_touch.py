@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from contacts.models import Contact, ContactMerge
-from identity import merging
+from identity.services import merging
 from tests.factories import make_admin, make_contact
 from tests.identity.helpers import T0, drain, identify, page, send, track
 

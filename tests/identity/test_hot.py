@@ -9,8 +9,8 @@ from django.utils import timezone
 from accounts import notifications
 from accounts.models import Notification
 from contacts.models import Contact, ContactMerge
-from identity import hot
 from identity.models import HotDealAlert, HotRule
+from identity.services import hot
 from pipeline.models import Deal, DealStatus
 from tests.factories import make_contact, make_user
 from tests.identity.crm_factories import default_hot_rule, record_event

@@ -3,8 +3,8 @@ import pytest
 from contacts import merging as contact_merging
 from contacts.models import Contact, ContactMerge
 from core.errors import Conflict, Forbidden
-from identity.merging import merge_split
 from identity.models import ContactEvent, DailyActivity, Identity, IdentityWarning, WarningKind
+from identity.services.merging import merge_split
 from tests.factories import make_contact
 from tests.identity.helpers import drain, event_paths, identify, identities, live, page, send
 

@@ -15,9 +15,9 @@ from contacts.models import Contact
 from events import services as event_services
 from events.ingest import normalise
 from events.models import Event, Source
-from identity import rebuild
 from identity.models import RebuildState
-from identity.stitching import events_process
+from identity.services import rebuild
+from identity.services.stitching import events_process
 from pipeline.models import Deal
 from tests.factories import make_contact
 from tests.identity.helpers import drain, event_paths, graph, identify, live, page, send

@@ -12,7 +12,7 @@ from identity.models import (
     ProfileUpdate,
     WarningKind,
 )
-from identity.stitching import normalise
+from identity.services.stitching import normalise
 from pipeline.models import Deal
 from tests.factories import make_contact
 from tests.identity.helpers import (
@@ -73,7 +73,7 @@ def test_bot_events_stay_on_the_timeline_but_out_of_the_rollups(client, source):
         ("/pricing", 1)
     ]
     # and a recompute from the projection agrees with the worker
-    from identity.projection import daily_activity_recompute
+    from identity.services.projection import daily_activity_recompute
 
     daily_activity_recompute(contact_ids=[contact.pk])
     assert list(DailyActivity.objects.filter(contact=contact).values_list("key", "count")) == [

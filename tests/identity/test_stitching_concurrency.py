@@ -12,7 +12,7 @@ from contacts.models import Contact
 from events.ingest import normalise
 from events.models import Event, Source
 from identity.models import ContactEvent, DailyActivity, Identity
-from identity.stitching import events_process
+from identity.services.stitching import events_process
 
 ROUNDS = 6
 

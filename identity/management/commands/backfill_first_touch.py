@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from identity import rebuild
+from identity.services import rebuild
 
 
 class Command(BaseCommand):

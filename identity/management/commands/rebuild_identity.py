@@ -3,7 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
-from identity import rebuild
+from identity.services import rebuild
 
 
 class Command(BaseCommand):

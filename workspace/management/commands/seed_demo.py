@@ -21,8 +21,8 @@ from accounts import services as account_services
 from accounts.models import Role
 from contacts.models import Company, Contact, LifecycleStage
 from events.models import Source, SourceKind
-from identity import hot
 from identity.models import ContactEvent, HotRule
+from identity.services import hot
 from pipeline.activities import deal_activity_dates_refresh
 from pipeline.models import Activity, ActivityKind, Deal, DealStatus, LostReason, Pipeline, Stage, Task
 from segments import services as segment_services

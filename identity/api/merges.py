@@ -7,7 +7,8 @@ from rest_framework.views import APIView
 
 from contacts.models import MergeReason
 from core.api import Pagination, paginated_response
-from identity import merging, selectors
+from identity import selectors
+from identity.services import merging
 
 
 @extend_schema_serializer(component_name="ContactMerge")

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from identity.api import ContactEventListApi, ContactIdentityListApi
-from identity.merge_api import MergeDetailApi, MergeListApi, MergeSplitApi
+from identity.api.api import ContactEventListApi, ContactIdentityListApi
+from identity.api.merges import MergeDetailApi, MergeListApi, MergeSplitApi
 
 urlpatterns = [
     # --- a person's events and identifiers

@@ -9,7 +9,8 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.roles import is_admin
 from core.errors import Conflict, domain_errors
 from core.params import parse_id
-from identity import merging, selectors
+from identity import selectors
+from identity.services import merging
 
 PAGE_SIZE = 50
 

@@ -43,7 +43,6 @@ from contacts.models import Contact, ContactMerge
 from core.errors import Conflict
 from events.models import Event
 from events.suppression import value_hash
-from identity import hot
 from identity.models import (
     ContactEvent,
     DailyActivity,
@@ -54,7 +53,8 @@ from identity.models import (
     SplitRule,
     TrackedContact,
 )
-from identity.projection import (
+from identity.services import hot
+from identity.services.projection import (
     consent_state,
     daily_activity_recompute,
     first_touch_find,

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from contacts import services as contact_services
 from contacts.models import ATTRIBUTION_TOUCHED_AT
 from events.models import Event
 from identity.models import ActivityKind, ContactEvent, DailyActivity
@@ -212,7 +213,7 @@ def events_forget(*, event_ids: list[int]) -> None:
             [event_ids],
         )
         contact_ids = {row[0] for row in cursor.fetchall()}
-        _contacts_lock(cursor, contact_ids)
+        contact_services.contacts_lock_ids(contact_ids=contact_ids)
         cursor.execute(
             """
             DELETE FROM identity_contactevent WHERE event_id = ANY(%s::bigint[])
@@ -222,22 +223,13 @@ def events_forget(*, event_ids: list[int]) -> None:
         )
         rows = cursor.fetchall()
     if moved := {row[0] for row in rows} - contact_ids:
-        with connection.cursor() as cursor:
-            _contacts_lock(cursor, moved)
+        contact_services.contacts_lock_ids(contact_ids=moved)
     daily_activity_recompute_days(
         contact_days={
             (c, day) for c, day, kind, bot in rows if kind in ("page", "screen", "track") and not bot
         }
     )
     profile_updates_mark(contact_ids=sorted({row[0] for row in rows}))
-
-
-def _contacts_lock(cursor, contact_ids: set[int]) -> None:
-    if contact_ids:
-        cursor.execute(
-            "SELECT id FROM contacts_contact WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE",
-            [sorted(contact_ids)],
-        )
 
 
 def profile_updates_mark(*, contact_ids: list[int]) -> None:
@@ -255,6 +247,8 @@ def profile_updates_mark(*, contact_ids: list[int]) -> None:
             """,
             [now, now, sorted(contact_ids)],
         )
+    # settings.PROFILE_UPDATE_HOOK wires this; segments provides it (segments.tasks.
+    # profile_updates_wake, its throttled wake-up): identity imports no higher app.
     if path := getattr(settings, "PROFILE_UPDATE_HOOK", None):
         hook = import_string(path)
         transaction.on_commit(hook, robust=True)

@@ -23,9 +23,10 @@ from contacts.permissions import ensure_can_read
 from core.errors import DomainError, domain_errors
 from core.pagination import keyset_page
 from core.params import parse_id
-from identity import blocked_values, hot, selectors
+from identity import selectors
 from identity.forms import BlockedValueForm, HotRuleForm, WarningFilterForm
 from identity.models import BlockedValue, HotRule
+from identity.services import blocked_values, hot
 from pipeline import activities
 from pipeline import permissions as pipeline_permissions
 

@@ -29,7 +29,6 @@ from contacts import changes as contact_changes
 from contacts import merging as contact_merging
 from contacts.models import ATTRIBUTION_TOUCHED_AT, Contact, ContactMerge, FieldChange, MergeReason
 from events.models import Event
-from identity.merging import merge_split
 from identity.models import (
     ContactEvent,
     DailyActivity,
@@ -39,8 +38,9 @@ from identity.models import (
     RebuildState,
     TrackedContact,
 )
-from identity.projection import first_touch, first_touch_find, profile_updates_mark
-from identity.stitching import events_process
+from identity.services.merging import merge_split
+from identity.services.projection import first_touch, first_touch_find, profile_updates_mark
+from identity.services.stitching import events_process
 
 label = contact_merging.relation_label
 # Rows that do not make a worker-created contact a CRM record: the identity app's own.
