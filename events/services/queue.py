@@ -1,3 +1,7 @@
+"""The ingest queue: storing accepted events (group commits, deduplicated by message id), draining
+the queue through the configured processor, retrying dead letters, expiring the dedup window, and
+taking events about to be deleted out of the queue."""
+
 from __future__ import annotations
 
 import json
