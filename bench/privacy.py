@@ -39,7 +39,7 @@ def _setup() -> None:
 
 
 def bench_check(hashes: int) -> None:
-    from events import suppression
+    from events.ingest import suppression
     from events.models import Suppression
 
     message = {

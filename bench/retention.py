@@ -44,7 +44,7 @@ def main() -> None:
     from django.utils import timezone
 
     from contacts.models import Contact
-    from events import privacy
+    from events import services
     from events.models import Source
     from identity.models import DailyActivity
     from identity.services.projection import daily_activity_recompute
@@ -97,7 +97,7 @@ def main() -> None:
     )
 
     started = time.perf_counter()
-    deleted = privacy.events_retention_enforce(now=now, batch_size=args.batch, budget_seconds=3600)
+    deleted = services.events_retention_enforce(now=now, batch_size=args.batch, budget_seconds=3600)
     seconds = time.perf_counter() - started
     batches = max(1, -(-deleted // args.batch))
     print(

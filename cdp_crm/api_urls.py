@@ -7,9 +7,9 @@ urlpatterns = [
     path("", include("accounts.api_urls")),
     path("", include("contacts.api_urls")),
     path("", include("pipeline.api_urls")),
-    path("", include("events.api_urls")),
+    path("", include("events.api.urls")),
     path("", include("pipeline.activity_api_urls")),
     path("", include("identity.api.urls")),
     path("", include("segments.api_urls")),
-    path("", include("privacy.api_urls")),
+    path("", include("privacy.api.urls")),
 ]

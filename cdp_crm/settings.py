@@ -359,7 +359,7 @@ IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None
 # the tracking snippet and the Segment settings document. Empty: built from each request, which is
 # wrong behind a proxy that rewrites Host.
 CDP_PUBLIC_HOST = env_str("CDP_PUBLIC_HOST", default="").rstrip("/")
-# Admission control on /v1/* (events/limits.py). The limit counts events, not requests: storing
+# Admission control on /v1/* (events/ingest/limits.py). The limit counts events, not requests: storing
 # and processing cost scales with events, and a 500-event batch is 500 units of work. A source's
 # own Source.rate_limit_per_second overrides the default.
 INGEST_RATE_LIMIT_PER_SECOND = env_int("INGEST_RATE_LIMIT_PER_SECOND", default=5_000)

@@ -1,6 +1,6 @@
 """How phone numbers and external ids are written when identifiers are compared. Shared by
 identity stitching, which stores them (`identity.Identity.value`), and the suppression list at
-ingestion (`events.suppression`), which must recognise an erased person's phone number or
+ingestion (`events.ingest.suppression`), which must recognise an erased person's phone number or
 external id in a later message written differently ("+1 (415) 555-0100" against the stored
 "+14155550100"). It lives in events, the lowest app that uses it: identity may import events,
 not the other way round."""

@@ -8,7 +8,7 @@ from django.db import InterfaceError, OperationalError
 DRAIN_BATCH = 500
 DRAIN_SECONDS = 60
 # Once the queue is empty a drain keeps looking for this long: the API sends at most one wake-up
-# per process per services.WAKE_UP_INTERVAL_SECONDS, so events committed just after a wake-up
+# per process per services.queue.WAKE_UP_INTERVAL_SECONDS, so events committed just after a wake-up
 # rely on this tail (it must stay longer than that interval).
 IDLE_POLL_SECONDS = 1.0
 IDLE_POLL_STEP = 0.1
@@ -51,6 +51,6 @@ def event_dedup_expire() -> int:
 def events_retention_enforce() -> int:
     """Beat, hourly: delete events past their source's retention (a time-boxed run; the next one
     continues). Every batch commits on its own, so a retried or redelivered run redoes nothing."""
-    from events import privacy
+    from events import services
 
-    return privacy.events_retention_enforce()
+    return services.events_retention_enforce()

@@ -20,11 +20,12 @@ from accounts.permissions import ensure_admin
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import Contact
-from events import erasure as event_erasure
-from events import suppression
+from events.ingest import suppression
+from events.services import erasure as event_erasure
 from identity.services import erasure as identity_erasure
 from pipeline import selectors as pipeline_selectors
 from privacy.models import ErasureRequest, ErasureStatus
+from privacy.tasks import person_erase_task
 from segments import services as segment_services
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,6 @@ def person_erase_retry(*, actor: AbstractBaseUser, request_id: int) -> bool:
 
 
 def _enqueue(request_id: int) -> None:
-    from privacy.tasks import person_erase_task  # the task module imports this one
-
     person_erase_task.delay(request_id)
 
 

@@ -7,6 +7,6 @@ from django.db import InterfaceError, OperationalError
 )
 def person_erase_task(request_id: int) -> None:
     """Thin: the service is idempotent and resumable, and leaves a done or deleted request alone."""
-    from privacy import services  # services import this module
+    from privacy import services  # inside the task: services import this module at its top
 
     services.person_erase(request_id=request_id)

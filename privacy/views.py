@@ -10,9 +10,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.roles import is_admin
 from contacts import selectors as contact_selectors
 from core.errors import Forbidden, domain_errors
-from events import suppression
+from events.ingest import suppression
 from privacy import selectors, services
-from privacy.api import export_response
+from privacy.api.erasure import export_response
 from privacy.forms import EraseConfirmForm
 from privacy.models import ErasureStatus
 

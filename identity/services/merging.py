@@ -41,8 +41,8 @@ from contacts import services as contact_services
 from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge
 from core.errors import Conflict
+from events.ingest.suppression import value_hash
 from events.models import Event
-from events.suppression import value_hash
 from identity.models import (
     ContactEvent,
     DailyActivity,

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from events import services
-from events.ingest import normalise
+from events.ingest.parse import normalise
 from events.models import Source
 from tests.browser.conftest import wait_until
 from tests.factories import PASSWORD, make_user

@@ -14,7 +14,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from events import privacy, services
+from events import services
 from events.models import Event, RejectedEvent, Source
 from tests.factories import make_user
 
@@ -218,7 +218,7 @@ def test_an_event_the_server_refuses_with_400_is_dropped_not_retried(page, live_
 
 def _privacy(source: Source, **settings) -> Source:
     values = {"require_consent": False, "honor_gpc": False, "retention_days": None, **settings}
-    return privacy.source_privacy_update(actor=None, source=source, **values)
+    return services.source_privacy_update(actor=None, source=source, **values)
 
 
 def test_consent_required_sends_and_stores_nothing_until_granted(page, live_server, site, source):

@@ -6,18 +6,19 @@ from django.db import close_old_connections
 from django.http import HttpResponse
 from django.test import Client
 
-from events import limits, services
+from events.ingest import limits
+from events.services import queue, sources
 
 
 @pytest.fixture(autouse=True)
 def _fresh_ingest_caches():
     # The write-key, backlog and Redis-client caches are per process; each test starts clean.
     limits.reset()
-    services._SOURCE_CACHE.clear()
-    services._wake_up.reset()
+    sources._SOURCE_CACHE.clear()
+    queue._wake_up.reset()
     yield
     limits.reset()
-    services._SOURCE_CACHE.clear()
+    sources._SOURCE_CACHE.clear()
 
 
 class GatewayHandler:

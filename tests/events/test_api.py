@@ -137,9 +137,9 @@ def test_unknown_or_disabled_write_key_is_401(client, source):
     )
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_write_key"
     Source.objects.filter(pk=source.pk).update(enabled=False)
-    from events import services
+    from events.services import sources
 
-    services._SOURCE_CACHE.clear()
+    sources._SOURCE_CACHE.clear()
     response = client.post(
         "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
     )
@@ -227,7 +227,7 @@ def test_bots_are_flagged(client, source):
 
 
 def test_events_are_append_only(source):
-    from events.ingest import normalise
+    from events.ingest.parse import normalise
     from events.services import events_store
 
     now = datetime.now(UTC)
@@ -282,7 +282,7 @@ def test_a_batch_mixing_valid_rejected_and_repeated_events_keeps_order_and_first
 @pytest.mark.django_db(transaction=True)  # the failed statement aborts the test's own transaction
 def test_a_failing_insert_statement_surfaces_as_503_not_500(client, source, monkeypatch):
     # given the server-bound insert fails inside Postgres (psycopg's own exception type)
-    from events import services
+    from events.services import queue as services
 
     monkeypatch.setattr(services, "_INSERT_EVENTS", "SELECT 1 / 0 WHERE %(rows)s IS NOT NULL")
     # when an event arrives

@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 
 from events import selectors, services
-from events.ingest import Rejection, normalise
+from events.ingest.parse import Rejection, normalise
 from events.models import Event, IngestQueue, Source
+from events.services import queue
 
 
 @pytest.fixture
@@ -181,7 +182,7 @@ def _dead(source, name="Poison"):
         event=event,
         enqueued_at=now,
         dead_at=now,
-        attempts=services.MAX_ATTEMPTS,
+        attempts=queue.MAX_ATTEMPTS,
         last_error="ValueError: <cannot> process",
     )
     return event

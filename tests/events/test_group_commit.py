@@ -10,10 +10,11 @@ import pytest
 from django.db import IntegrityError, connection
 
 from events import services
-from events.group_commit import GroupCommit, Pending
-from events.ingest import normalise
+from events.ingest.group_commit import GroupCommit, Pending
+from events.ingest.parse import normalise
 from events.models import Event, EventDedup, RejectedEvent, Source
 from events.selectors import queued_event_ids
+from events.services import queue
 
 
 def _run_threads(count, target):
@@ -157,11 +158,11 @@ def test_a_request_the_database_refuses_fails_alone_and_the_rest_of_its_group_is
     now = datetime.now(UTC)
 
     def write(source, ids, rejections=()):
-        return services._write_for(
+        return queue._write_for(
             source=source, messages=_messages(ids, now), rejections=rejections, received_at=now
         )
 
-    from events.ingest import Rejection
+    from events.ingest.parse import Rejection
 
     group = [
         Pending(payload=write(good, ["g1", "g2"], [Rejection("bad type", {"type": "x"})]), size=2),
@@ -169,7 +170,7 @@ def test_a_request_the_database_refuses_fails_alone_and_the_rest_of_its_group_is
         Pending(payload=write(good, ["g2", "g3"]), size=2),
     ]
     # when the group is written
-    services._store_group(group)
+    queue._store_group(group)
     # then the refused request has its error, the others their exact counts, all stored once
     assert isinstance(group[1].error, IntegrityError)
     assert [group[0].result, group[2].result] == [2, 1]

@@ -10,7 +10,7 @@ import redis
 from django.conf import settings as django_settings
 from django.db import connection
 
-from events import limits
+from events.ingest import limits
 from events.models import Event, EventDedup, IngestBatch, IngestQueue, RejectedEvent, Source
 from events.selectors import queued_event_count
 
@@ -171,7 +171,7 @@ def test_redis_down_fails_open_and_logs(client, source, settings, caplog):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     Source.objects.filter(pk=source.pk).update(rate_limit_per_second=1)
     # when the source sends more than its limit
-    with caplog.at_level(logging.WARNING, logger="events.limits"):
+    with caplog.at_level(logging.WARNING, logger="events.ingest.limits"):
         responses = [_post(client, source, [_track(), _track()]) for _ in range(3)]
     # then every valid event is accepted and stored, and the outage is logged once, not per request
     assert [r.status_code for r in responses] == [200, 200, 200]
@@ -223,7 +223,7 @@ def test_the_backlog_count_is_cached_and_bounded(source, settings, django_assert
     settings.INGEST_MAX_BACKLOG = 1
     IngestQueue.objects.all().delete()
     IngestBatch.objects.all().delete()
-    from events.ingest import normalise
+    from events.ingest.parse import normalise
     from events.services import events_store
 
     now = datetime.now(UTC)
@@ -249,7 +249,7 @@ def test_far_below_the_cap_the_statistics_estimate_answers_without_counting(
 ):
     import time
 
-    from events.ingest import normalise
+    from events.ingest.parse import normalise
     from events.services import events_store
 
     monkeypatch.setattr(limits, "_backlog_estimate", REAL_ESTIMATE)

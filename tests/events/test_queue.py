@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 import pytest
 
 from events import services, tasks
-from events.ingest import normalise
+from events.ingest.parse import normalise
 from events.models import Event, IngestBatch, IngestQueue, Source
 from events.selectors import queued_event_count, queued_event_ids
+from events.services import queue
 from tests.conftest import _test_database_url
 
 CALLS: list[list[int]] = []
@@ -83,7 +84,7 @@ def test_ids_of_events_deleted_while_queued_are_skipped(settings):
     _store(source, "a", "b", "c", "d")
     a, b, c, d = Event.objects.order_by("pk")
     # an erasure takes two of them out of the queue with the events
-    from events.erasure import events_delete
+    from events.services.erasure import events_delete
 
     events_delete(event_ids=[b.pk, d.pk])
     (batch,) = IngestBatch.objects.all()
@@ -99,13 +100,13 @@ def test_a_poison_event_is_dead_lettered_and_does_not_block_the_others(settings)
     CALLS.clear()
     source = Source.objects.create(name="s")
     _store(source, "ok-1", "Poison", "ok-2")
-    for _ in range(services.MAX_ATTEMPTS):
+    for _ in range(queue.MAX_ATTEMPTS):
         services.ingest_queue_process(limit=10)
     # the failed batch became one queue row per event; the good ones were processed
     assert not IngestBatch.objects.exists()
     left = IngestQueue.objects.get()
     assert Event.objects.get(pk=left.event_id).event == "Poison"
-    assert left.dead_at is not None and left.attempts == services.MAX_ATTEMPTS
+    assert left.dead_at is not None and left.attempts == queue.MAX_ATTEMPTS
     assert "cannot process" in left.last_error
     assert len([i for call in CALLS for i in call]) == 2
     # dead rows are not claimed again

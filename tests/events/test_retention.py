@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from events import privacy, tasks
+from events import services, tasks
 from events.models import Event, IngestBatch, Source
 from events.selectors import queued_event_ids
 from identity.models import ContactEvent, DailyActivity, ProfileUpdate
@@ -50,7 +50,7 @@ def rollups(contact_ids) -> set[tuple]:
 
 
 def keep_for(source: Source, days: int | None) -> Source:
-    return privacy.source_privacy_update(
+    return services.source_privacy_update(
         actor=None, source=source, require_consent=False, honor_gpc=False, retention_days=days
     )
 
@@ -78,7 +78,7 @@ def test_old_events_go_recent_stay_rollups_match_a_recompute_other_sources_untou
     IngestBatch.objects.filter(event_ids__overlap=[stuck.pk, recent_queued.pk]).delete()
     IngestBatch.objects.create(event_ids=[stuck.pk, recent_queued.pk], size=2, enqueued_at=NOW)
     # when retention runs
-    deleted = privacy.events_retention_enforce(now=NOW)
+    deleted = services.events_retention_enforce(now=NOW)
     # then the web source's old events, their queue row and their projections are gone
     assert deleted == 4
     gone = [e.pk for e in old_web] + [stuck.pk]
@@ -96,7 +96,7 @@ def test_old_events_go_recent_stay_rollups_match_a_recompute_other_sources_untou
     daily_activity_recompute(contact_ids=[person.pk])
     assert rollups([person.pk]) == after
     # and a second run finds nothing more
-    assert privacy.events_retention_enforce(now=NOW) == 0
+    assert services.events_retention_enforce(now=NOW) == 0
 
 
 @pytest.mark.django_db
@@ -106,10 +106,10 @@ def test_batches_and_the_time_budget():
         stored(web, days_ago=10, anonymous_id=f"v{i}")
     drain()
     # a run without budget starts nothing
-    assert privacy.events_retention_enforce(now=NOW, budget_seconds=0) == 0
+    assert services.events_retention_enforce(now=NOW, budget_seconds=0) == 0
     assert Event.objects.count() == 7
     # batches of 3 delete them all (3 + 3 + 1)
-    assert privacy.events_retention_enforce(now=NOW, batch_size=3) == 7
+    assert services.events_retention_enforce(now=NOW, batch_size=3) == 7
     assert Event.objects.count() == 0 and ContactEvent.objects.count() == 0
     assert DailyActivity.objects.count() == 0
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from contacts.models import Contact
 from events import services as event_services
-from events.ingest import normalise
+from events.ingest.parse import normalise
 from events.models import Event, Source
 from identity.models import RebuildState
 from identity.services import rebuild

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection, transaction
 
 from contacts.models import Contact
-from events.ingest import normalise
+from events.ingest.parse import normalise
 from events.models import Event, Source
 from identity.models import ContactEvent, DailyActivity, Identity
 from identity.services.stitching import events_process

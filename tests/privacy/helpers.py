@@ -11,8 +11,8 @@ from psycopg import sql
 from accounts.models import Notification
 from contacts import services as contact_services
 from contacts.models import Contact, ImportJob, ImportRowError
-from events import services as event_services
 from events.models import RejectedEvent
+from events.services import sources as event_sources
 from identity.models import Identity
 from pipeline import services as pipeline_services
 from pipeline.models import Activity, Task
@@ -42,7 +42,7 @@ def build_person(client, source, *, admin, events: int) -> Person:
     # Fast on purpose: the default per-source limit would answer 429 to this test's burst.
     source.rate_limit_per_second = 10**7
     source.save(update_fields=["rate_limit_per_second"])
-    event_services._SOURCE_CACHE.clear()
+    event_sources._SOURCE_CACHE.clear()
     contact = contact_services.contact_create(
         actor=admin, first_name="Ada", last_name="Lovelace", email=EMAIL, phone=PHONE
     )

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from contacts.models import Contact, ContactMerge
-from events import suppression
+from events.ingest import suppression
 from events.models import Event, IngestBatch, Suppression
 from events.selectors import queued_event_count
 from identity.models import ContactEvent, Identity
@@ -103,7 +103,7 @@ def test_a_resumed_erasure_finishes_what_a_crashed_run_left(client, source, admi
     # given a run that died after deleting some of the events (simulated: the first batch only)
     person = build_person(client, source, admin=admin_user, events=300)
     request = services.person_erase_request(actor=admin_user, contact=person.contact)
-    from events import erasure
+    from events.services import erasure
 
     first = list(
         ContactEvent.objects.filter(contact=person.contact)
@@ -348,7 +348,7 @@ def test_a_failed_erasure_is_retried_from_its_page_and_resumes(
     # given an erasure whose run failed after deleting part of the person's events
     person = build_person(client, source, admin=admin_user, events=200)
     request = services.person_erase_request(actor=admin_user, contact=person.contact)
-    from events import erasure
+    from events.services import erasure
 
     first = list(ContactEvent.objects.filter(contact=person.contact).values_list("event_id", flat=True)[:50])
     erasure.events_delete(event_ids=first)

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from events import limits
-from events import services as event_services
-from events.ingest import MAX_REQUEST_BYTES
+from events.ingest import limits
+from events.ingest.parse import MAX_REQUEST_BYTES
 from events.models import Event, EventDedup, IngestBatch, IngestQueue, RejectedEvent, Source
+from events.services import sources as event_sources
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,12 +37,12 @@ FUZZ = settings(
 def source(paused_worker):
     # paused_worker: no Celery worker another test started drains the queue under the counts
     limits.reset()
-    event_services._SOURCE_CACHE.clear()
+    event_sources._SOURCE_CACHE.clear()
     # a generous limit: the fuzzer must reach the parser, not the rate limiter
     source = Source.objects.create(name="Fuzzed", rate_limit_per_second=10**9)
     yield source
     limits.reset()
-    event_services._SOURCE_CACHE.clear()
+    event_sources._SOURCE_CACHE.clear()
 
 
 def _counts() -> tuple[int, ...]:

@@ -26,7 +26,7 @@ from contacts import merging as contact_merging
 from contacts import services as contact_services
 from contacts.models import Company, Contact, ContactMerge, ImportJob, ImportRowError
 from events import services as event_services
-from events.ingest import normalise
+from events.ingest.parse import normalise
 from events.models import RejectedEvent, Source
 from identity.models import BlockedValue, HotRule, IdentityWarning, WarningKind
 from pipeline import activities

@@ -27,9 +27,9 @@ import orjson
 from django.core.management.base import CommandError
 
 from contacts.models import Contact
-from events import api as events_api
 from events import services as event_services
-from events.ingest import MAX_REQUEST_BYTES
+from events.ingest import endpoint as events_api
+from events.ingest.parse import MAX_REQUEST_BYTES
 from events.models import Event, IngestQueue, Source
 from pipeline.models import Deal, DealStatus
 

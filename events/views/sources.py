@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from events import permissions, privacy, selectors, services, tracking
+from events import permissions, selectors, services, tracking
 from events.forms import SourceForm
 from events.models import Source
 
@@ -42,7 +42,7 @@ def source_create(request: HttpRequest) -> HttpResponse:
     _ensure_can_manage(request)
     form = SourceForm(request.POST) if request.method == "POST" else SourceForm()
     if request.method == "POST" and form.is_valid():
-        source = privacy.source_save(actor=request.user, source=None, **form.cleaned_data)
+        source = services.source_save(actor=request.user, source=None, **form.cleaned_data)
         messages.success(request, f"Source “{source.name}” created. Paste its snippet into your site.")
         return redirect("events:source_detail", pk=source.pk)
     status = 400 if form.is_bound else 200
@@ -84,7 +84,7 @@ def source_edit(request: HttpRequest, pk: int) -> HttpResponse:
     source = get_object_or_404(Source, pk=pk)
     form = SourceForm(request.POST) if request.method == "POST" else SourceForm.for_source(source)
     if request.method == "POST" and form.is_valid():
-        source = privacy.source_save(actor=request.user, source=source, **form.cleaned_data)
+        source = services.source_save(actor=request.user, source=source, **form.cleaned_data)
         messages.success(request, f"Source “{source.name}” saved.")
         return redirect("events:source_detail", pk=source.pk)
     status = 400 if form.is_bound else 200

@@ -1,5 +1,5 @@
 from django.urls import re_path
 
-from events.api import PATH_PATTERN, track_api
+from events.ingest.endpoint import PATH_PATTERN, track_api
 
 urlpatterns = [re_path(PATH_PATTERN, track_api, name="track-api")]

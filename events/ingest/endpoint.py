@@ -2,7 +2,7 @@
 and the browser short paths /v1/{t,i,p,s,g,a,b}.
 
 `ingest_request` is the whole endpoint as a plain function of the request's parts; it is served
-two ways that answer identically: `events.gateway` calls it straight from WSGI (the hot path,
+two ways that answer identically: `events.parse.gateway` calls it straight from WSGI (the hot path,
 without Django's request/response objects, middleware and URL resolver) and `track_api` is the
 Django view around it (Django's test client, and any request the gateway hands to Django)."""
 
@@ -20,7 +20,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from events import ingest, limits, services, suppression
+from events import services
+from events.ingest import limits, parse, suppression
 
 logger = logging.getLogger(__name__)
 
@@ -69,39 +70,39 @@ def ingest_request(
         return Reply(204, b"", _cors(origin))
     if method != "POST":
         return _error(405, "use POST", "method_not_allowed", origin, ("Allow", "POST, OPTIONS"))
-    kind = "batch" if kind in ("b", "batch", "import") else ingest.SHORT_TYPES.get(kind, kind)
+    kind = "batch" if kind in ("b", "batch", "import") else parse.SHORT_TYPES.get(kind, kind)
     received_at = timezone.now()
     try:
         declared = int(content_length or 0)
     except ValueError:
         declared = 0
     # The cap is enforced before anything is read or parsed.
-    if declared > ingest.MAX_REQUEST_BYTES:
-        return _error(413, f"the body exceeds {ingest.MAX_REQUEST_BYTES} bytes", "too_large", origin)
+    if declared > parse.MAX_REQUEST_BYTES:
+        return _error(413, f"the body exceeds {parse.MAX_REQUEST_BYTES} bytes", "too_large", origin)
     try:
-        raw = read(ingest.MAX_REQUEST_BYTES + 1) if declared > 0 else b""
-        if len(raw) > ingest.MAX_REQUEST_BYTES:
-            raise ingest.RequestError(413, f"the body exceeds {ingest.MAX_REQUEST_BYTES} bytes", "too_large")
-        body = ingest.decode_body(raw, content_encoding)
-        payload = ingest.parse_json(body)
-        write_key = ingest.write_key_from(
+        raw = read(parse.MAX_REQUEST_BYTES + 1) if declared > 0 else b""
+        if len(raw) > parse.MAX_REQUEST_BYTES:
+            raise parse.RequestError(413, f"the body exceeds {parse.MAX_REQUEST_BYTES} bytes", "too_large")
+        body = parse.decode_body(raw, content_encoding)
+        payload = parse.parse_json(body)
+        write_key = parse.write_key_from(
             authorization=authorization,
             payload=payload,
             header_key=header_key,
             query_key=_query_write_key(query_string),
         )
         if not write_key:
-            raise ingest.RequestError(
+            raise parse.RequestError(
                 401, "no write key: send it as Basic auth username or as writeKey", "no_write_key"
             )
         source = services.source_for_write_key(write_key=write_key)
         if source is None:
-            raise ingest.RequestError(401, "unknown or disabled write key", "invalid_write_key")
+            raise parse.RequestError(401, "unknown or disabled write key", "invalid_write_key")
         if source.allowed_origins and origin and origin not in source.allowed_origins:
-            raise ingest.RequestError(
+            raise parse.RequestError(
                 403, f"origin {origin} is not allowed for this source", "origin_not_allowed"
             )
-        raw_messages = ingest.messages_from(kind, payload)
+        raw_messages = parse.messages_from(kind, payload)
         # Before anything is stored (rejections included): a 429 leaves nothing behind.
         limits.ensure_admitted(source=source, cost=len(raw_messages))
         accepted, rejected = [], []
@@ -112,8 +113,8 @@ def ingest_request(
             if suppression.is_suppressed(message=raw_message):
                 dropped += 1
                 continue
-            result = ingest.normalise(raw_message, received_at=received_at, batch_sent_at=batch_sent_at)
-            if isinstance(result, ingest.Message):
+            result = parse.normalise(raw_message, received_at=received_at, batch_sent_at=batch_sent_at)
+            if isinstance(result, parse.Message):
                 accepted.append(result)
             else:
                 rejected.append((index, result))
@@ -121,7 +122,7 @@ def ingest_request(
             source=source, messages=accepted, rejections=[r for _, r in rejected], received_at=received_at
         )
         suppression.suppressed_count_add(count=dropped)
-    except ingest.RequestError as exc:
+    except parse.RequestError as exc:
         headers = [("Retry-After", str(exc.retry_after))] if exc.retry_after else []
         return _error(exc.status, exc.message, exc.code, origin, *headers)
     except DatabaseError:

@@ -1,5 +1,5 @@
-"""Deleting a person's rows from the event log (called by privacy's erasure). A new module rather
-than services.py so the ingestion write path can change without touching this."""
+"""Deleting a person's rows from the event log (called by privacy's erasure). A module of its own
+rather than part of services/queue.py so the ingestion write path can change without touching this."""
 
 from collections.abc import Collection
 
@@ -8,7 +8,7 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 
 from events.models import Event, RejectedEvent
-from events.services import ingest_batches_forget
+from events.services.queue import ingest_batches_forget
 
 # Per transaction: short locks, and a crash loses at most one batch of progress (the caller
 # resumes from what is left).

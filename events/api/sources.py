@@ -1,7 +1,7 @@
 """REST API for sources (Admin and Marketing): the write keys and snippets to install.
 
-Kept apart from events/api.py, which is the public tracking API (plain Django views on the hot
-path, authenticated by write key); this one is a DRF view behind token/session auth."""
+Kept apart from events/ingest/endpoint.py, which is the public tracking API (plain Django views
+on the hot path, authenticated by write key); this one is a DRF view behind token/session auth."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
@@ -10,8 +10,9 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events import permissions, privacy, selectors, tracking
+from events import permissions, selectors, services, tracking
 from events.models import Source, SourceKind
+from events.services.sources import MAX_RETENTION_DAYS
 
 
 class SourceListApi(APIView):
@@ -54,7 +55,7 @@ class SourcePrivacyApi(APIView):
         require_consent = serializers.BooleanField(required=False)
         honor_gpc = serializers.BooleanField(required=False)
         retention_days = serializers.IntegerField(
-            required=False, allow_null=True, min_value=1, max_value=privacy.MAX_RETENTION_DAYS
+            required=False, allow_null=True, min_value=1, max_value=MAX_RETENTION_DAYS
         )
 
     def _source(self, request, pk: int) -> Source:
@@ -86,4 +87,4 @@ class SourcePrivacyApi(APIView):
             "retention_days": source.retention_days,
             **data.validated_data,
         }
-        return self._answer(privacy.source_privacy_update(actor=request.user, source=source, **values))
+        return self._answer(services.source_privacy_update(actor=request.user, source=source, **values))

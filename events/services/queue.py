@@ -1,9 +1,12 @@
+"""The ingest queue: storing accepted events (group commits, deduplicated by message id), draining
+the queue through the configured processor, retrying dead letters, expiring the dedup window, and
+taking events about to be deleted out of the queue."""
+
 from __future__ import annotations
 
 import json
 import logging
 import re
-import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,39 +14,20 @@ from datetime import datetime, timedelta
 import orjson
 import psycopg
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from core.errors import DomainError
 from core.wakeup import WakeUp
-from events import permissions
-from events.group_commit import GroupCommit, Pending
-from events.ingest import Message, Rejection
-from events.models import Event, EventDedup, IngestQueue, Source, SourceKind, new_write_key
+from events.ingest.group_commit import GroupCommit, Pending
+from events.ingest.parse import Message, Rejection
+from events.models import Event, EventDedup, IngestQueue, Source
+from events.tasks import ingest_drain as ingest_drain_task
 
 logger = logging.getLogger(__name__)
 
 DEDUP_WINDOW = timedelta(days=7)
 MAX_ATTEMPTS = 5
-
-_SOURCE_CACHE: dict[str, tuple[float, Source | None]] = {}
-# Write keys are looked up on every request; a short cache saves a query per event and a disabled
-# source stops being accepted within this many seconds.
-SOURCE_CACHE_SECONDS = 10.0
-
-
-def source_for_write_key(*, write_key: str) -> Source | None:
-    now = time.monotonic()
-    cached = _SOURCE_CACHE.get(write_key)
-    if cached and now - cached[0] < SOURCE_CACHE_SECONDS:
-        return cached[1]
-    source = Source.objects.filter(write_key=write_key, enabled=True).first()
-    if len(_SOURCE_CACHE) > 10_000:
-        _SOURCE_CACHE.clear()
-    _SOURCE_CACHE[write_key] = (now, source)
-    return source
 
 
 # A JSON \u0000 escape (an odd run of backslashes before u0000; an even run is an escaped
@@ -242,13 +226,13 @@ _wake_up = WakeUp(interval=WAKE_UP_INTERVAL_SECONDS)
 
 
 def _wake_worker() -> None:
-    from events.tasks import ingest_drain
-
     if _wake_up.due() is not None:
-        ingest_drain.delay()
+        ingest_drain_task.delay()
 
 
 def _processor():
+    # Settings hook: settings.INGEST_PROCESSOR names the function that processes queued events
+    # (event_ids=[...]); identity provides it (identity.stitching.events_process).
     path = getattr(settings, "INGEST_PROCESSOR", None)
     return import_string(path) if path else None
 
@@ -435,79 +419,3 @@ def event_dedup_expire(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - DEDUP_WINDOW
     deleted, _ = EventDedup.objects.filter(received_at__lt=cutoff).delete()
     return deleted
-
-
-# --- sources (Settings → Sources). `actor` is the user making the change, or None for the system
-# (a management command), which skips the permission check.
-
-
-def _forget_cached_source(write_key: str) -> None:
-    """This process stops accepting a changed key at once, other processes within
-    SOURCE_CACHE_SECONDS. Forgotten now and again on commit: a request in between may re-cache
-    the row as it was before the commit."""
-
-    def forget() -> None:
-        _SOURCE_CACHE.pop(write_key, None)
-
-    forget()
-    transaction.on_commit(forget)
-
-
-@transaction.atomic
-def source_create(
-    *,
-    actor: AbstractBaseUser | None,
-    name: str,
-    kind: str = SourceKind.WEB,
-    enabled: bool = True,
-    allowed_origins: Sequence[str] = (),
-) -> Source:
-    permissions.ensure_can_manage_sources(actor)
-    name = name.strip()
-    if not name:
-        raise DomainError("A source needs a name.", fields={"name": ["This field is required."]})
-    if kind not in SourceKind.values:
-        raise DomainError(f"Unknown source kind {kind!r}.", fields={"kind": ["Not a valid choice."]})
-    return Source.objects.create(
-        name=name, kind=kind, enabled=enabled, allowed_origins=list(dict.fromkeys(allowed_origins))
-    )
-
-
-@transaction.atomic
-def source_update(
-    *,
-    actor: AbstractBaseUser | None,
-    source: Source,
-    name: str,
-    kind: str,
-    enabled: bool,
-    allowed_origins: Sequence[str],
-) -> Source:
-    permissions.ensure_can_manage_sources(actor)
-    name = name.strip()
-    if not name:
-        raise DomainError("A source needs a name.", fields={"name": ["This field is required."]})
-    if kind not in SourceKind.values:
-        raise DomainError(f"Unknown source kind {kind!r}.", fields={"kind": ["Not a valid choice."]})
-    source = Source.objects.select_for_update().get(pk=source.pk)
-    source.name = name
-    source.kind = kind
-    source.enabled = enabled
-    source.allowed_origins = list(dict.fromkeys(allowed_origins))
-    source.save(update_fields=["name", "kind", "enabled", "allowed_origins"])
-    _forget_cached_source(source.write_key)
-    return source
-
-
-@transaction.atomic
-def source_rotate_write_key(*, actor: AbstractBaseUser | None, source: Source) -> Source:
-    """Give the source a new write key; the old one stops working (within the key cache's few
-    seconds in other processes). Sites still sending with the old key get 401 until updated."""
-    permissions.ensure_can_manage_sources(actor)
-    source = Source.objects.select_for_update().get(pk=source.pk)
-    old_key = source.write_key
-    source.write_key = new_write_key()
-    source.save(update_fields=["write_key"])
-    _forget_cached_source(old_key)
-    logger.info("write key of source %s rotated", source.pk)
-    return source

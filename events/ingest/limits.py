@@ -15,7 +15,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from events.ingest import RequestError
+from events.ingest.parse import RequestError
 
 logger = logging.getLogger(__name__)
 

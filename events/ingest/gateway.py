@@ -3,8 +3,8 @@
 A /v1/* request costs ~2 ms of CPU through Django; its request/response objects, the ten
 middlewares and the URL resolver were a quarter of that for an endpoint that uses none of them
 (no session, user, CSRF, messages or templates: docs/benchmarks.md). The gateway calls the same
-`events.api.ingest_request` as the Django view and adds what the middlewares would have added
-to its answers. Anything it does not handle the same way goes to Django untouched: other paths,
+`events.ingest.endpoint.ingest_request` as the Django view and adds what the middlewares would
+have added to its answers. Anything it does not handle the same way goes to Django untouched: other paths,
 a Host that is not allowed (Django answers 400), an HTTP request that SECURE_SSL_REDIRECT would
 redirect, settings.DISALLOWED_USER_AGENTS in use.
 """
@@ -20,7 +20,7 @@ from django.core import signals
 from django.http.request import split_domain_port, validate_host
 from django.utils.csp import build_policy
 
-from events.api import PATH_PATTERN, Reply, ingest_request
+from events.ingest.endpoint import PATH_PATTERN, Reply, ingest_request
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from events import selectors, services
 from events.models import Event, EventType, Source
 from events.permissions import can_retry_events as can_retry
 from events.permissions import can_view_events as can_view
+from events.services.queue import MAX_ATTEMPTS
 
 PAGE_SIZE = 50
 
@@ -154,7 +155,7 @@ def dead_letter_list(request: HttpRequest) -> HttpResponse:
         "tab": "dead",
         "dead_count": selectors.dead_letter_count(),
         "can_retry": can_retry(request.user),
-        "max_attempts": services.MAX_ATTEMPTS,
+        "max_attempts": MAX_ATTEMPTS,
     }
     return render(request, "events/debugger_dead.html", context)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from privacy.api import ContactEraseApi, ContactExportApi, ErasureDetailApi
+from privacy.api.erasure import ContactEraseApi, ContactExportApi, ErasureDetailApi
 
 urlpatterns = [
     path("contacts/<int:pk>/erase/", ContactEraseApi.as_view(), name="api-contact-erase"),

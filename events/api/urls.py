@@ -1,6 +1,6 @@
 from django.urls import path
 
-from events.sources_api import SourceListApi, SourcePrivacyApi
+from events.api.sources import SourceListApi, SourcePrivacyApi
 
 urlpatterns = [
     path("sources/", SourceListApi.as_view(), name="api-sources"),

@@ -1,0 +1,1 @@
+"""The events app's DRF API (sources); the tracking endpoint is events.ingest, not DRF."""

@@ -1,0 +1,1 @@
+"""The privacy app's DRF API: `erasure` (erasing and exporting a person) and `urls`."""
