@@ -5,7 +5,7 @@ from cdp_crm.api_root import ApiRootApi
 urlpatterns = [
     path("", ApiRootApi.as_view(), name="api-root"),
     path("", include("accounts.api_urls")),
-    path("", include("contacts.api_urls")),
+    path("", include("contacts.api.urls")),
     path("", include("pipeline.api_urls")),
     path("", include("events.api_urls")),
     path("", include("pipeline.activity_api_urls")),

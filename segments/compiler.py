@@ -639,9 +639,9 @@ def analyse(tree: Group) -> dict[str, Any]:
             depends_on.add(leaf.segment_id)
             triggers.add(f"segment:{leaf.segment_id}")
         elif isinstance(leaf, TagCondition):
-            triggers.add("profile")  # tags change in the CRM (contacts.changes)
+            triggers.add("profile")  # tags change in the CRM (contacts.services.changes)
         elif isinstance(leaf, DealCondition):
-            triggers.add("deal")  # deals change in the CRM (contacts.changes)
+            triggers.add("deal")  # deals change in the CRM (contacts.services.changes)
             has_window |= any(f.operator in RELATIVE_OPS for f in leaf.filters)
         elif isinstance(leaf, ConsentCondition):
             triggers.add("profile")  # the stitching worker writes consent as it writes traits

@@ -480,7 +480,7 @@ def _changed_keys(updates: list[ProfileUpdate]) -> set[str]:
         .distinct()
     )
     # "profile" and "deal": the contact's fields, tags or deals may have changed (an identify,
-    # a merge, a CRM edit through contacts.changes).
+    # a merge, a CRM edit through contacts.services.changes).
     keys = {"profile", "deal"}
     for kind, key in rows:
         keys.add(f"event:{key}" if kind == ActivityKind.EVENT else kind)

@@ -1,5 +1,5 @@
 """Segments follow CRM edits in realtime: a rep's change to a contact, its company, its tags or
-its deals queues the contact for re-evaluation (contacts.changes -> CONTACT_CHANGE_HOOKS ->
+its deals queues the contact for re-evaluation (contacts.services.changes -> CONTACT_CHANGE_HOOKS ->
 identity's ProfileUpdate), as the stitching worker's changes do."""
 
 import importlib
@@ -208,8 +208,8 @@ def test_contacts_created_by_a_csv_import_are_queued_too(
 ):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from contacts import importing
     from contacts.models import Contact
+    from contacts.services import importing
 
     settings.MEDIA_ROOT = tmp_path
     admin = make_admin()
