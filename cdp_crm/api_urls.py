@@ -10,6 +10,6 @@ urlpatterns = [
     path("", include("events.api_urls")),
     path("", include("pipeline.activity_api_urls")),
     path("", include("identity.api_urls")),
-    path("", include("segments.api_urls")),
+    path("", include("segments.api.urls")),
     path("", include("privacy.api_urls")),
 ]

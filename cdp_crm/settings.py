@@ -317,7 +317,7 @@ PROFILE_UPDATE_HOOK = env_str("PROFILE_UPDATE_HOOK", default="segments.tasks.pro
 SEGMENT_REFRESH_INTERVAL_SECONDS = env_int("SEGMENT_REFRESH_INTERVAL_SECONDS", default=900)
 # One full recompute may not hold the database longer than this; a timeout counts as an error.
 SEGMENT_STATEMENT_TIMEOUT_MS = env_int("SEGMENT_STATEMENT_TIMEOUT_MS", default=60_000)
-# How long the segments' logs are kept (segments/logs.py): entries/exits, size-chart samples,
+# How long the segments' logs are kept (segments/services/logs.py): entries/exits, size-chart samples,
 # finished webhook deliveries.
 SEGMENT_CHANGE_LOG_DAYS = env_int("SEGMENT_CHANGE_LOG_DAYS", default=180)
 SEGMENT_SIZE_SAMPLE_DAYS = env_int("SEGMENT_SIZE_SAMPLE_DAYS", default=90)

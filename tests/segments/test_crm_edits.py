@@ -12,7 +12,8 @@ from contacts import services as contact_services
 from identity.models import ProfileUpdate
 from pipeline import services as pipeline_services
 from pipeline.models import Pipeline, Stage
-from segments import compiler, services
+from segments import services
+from segments.definition import compiler
 from segments.models import Segment
 from tests.factories import make_admin, make_company, make_contact
 from tests.segments.helpers import members

@@ -74,8 +74,7 @@ from contacts.models import Contact, CustomField, CustomFieldEntity, CustomField
 from core.errors import DomainError
 from identity.models import ContactEvent, DailyActivity
 from pipeline.models import Deal, DealStatus, Pipeline, Stage
-
-from .models import Membership
+from segments.models import Membership
 
 MAX_DEPTH = 6
 MAX_NODES = 60

@@ -7,9 +7,9 @@ from rest_framework.views import APIView
 
 from contacts.api.views import ContactOutputSerializer
 from core.api import Pagination, paginated_response
-
-from . import permissions, selectors, services, webhooks
-from .models import SegmentKind
+from segments import permissions, selectors, services
+from segments.models import SegmentKind
+from segments.services import webhooks
 
 
 @extend_schema_serializer(component_name="Segment")
