@@ -34,8 +34,8 @@ from django.core.files import File  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from cdp_crm.celery import app  # noqa: E402
-from contacts import importing  # noqa: E402
 from contacts.models import Company, Contact, CustomField, ImportJob  # noqa: E402
+from contacts.services import importing  # noqa: E402
 from tests.factories import make_admin, user_model  # noqa: E402
 
 DOMAIN = "bench-import.example"

@@ -194,7 +194,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def bench_full(name: str, definition: dict, runs: int, explain: bool) -> None:
-    from segments import compiler, services
+    from segments import services
+    from segments.definition import compiler
     from segments.models import Segment
 
     Segment.objects.filter(name=name).delete()

@@ -317,7 +317,7 @@ PROFILE_UPDATE_HOOK = env_str("PROFILE_UPDATE_HOOK", default="segments.tasks.pro
 SEGMENT_REFRESH_INTERVAL_SECONDS = env_int("SEGMENT_REFRESH_INTERVAL_SECONDS", default=900)
 # One full recompute may not hold the database longer than this; a timeout counts as an error.
 SEGMENT_STATEMENT_TIMEOUT_MS = env_int("SEGMENT_STATEMENT_TIMEOUT_MS", default=60_000)
-# How long the segments' logs are kept (segments/logs.py): entries/exits, size-chart samples,
+# How long the segments' logs are kept (segments/services/logs.py): entries/exits, size-chart samples,
 # finished webhook deliveries.
 SEGMENT_CHANGE_LOG_DAYS = env_int("SEGMENT_CHANGE_LOG_DAYS", default=180)
 SEGMENT_SIZE_SAMPLE_DAYS = env_int("SEGMENT_SIZE_SAMPLE_DAYS", default=90)
@@ -339,7 +339,7 @@ IDENTITY_CAPS = {
     "external": env_int("IDENTITY_MAX_EXTERNAL_IDS", default=20),
     "anonymous_id": env_int("IDENTITY_MAX_ANONYMOUS_IDS", default=200),
 }
-# Called by contacts.merging.contact_merge for every merge, before rows move (contacts imports no
+# Called by contacts.services.merging.contact_merge for every merge, before rows move (contacts imports no
 # higher app): identity sums the loser's daily rollups and keeps its own bookkeeping rows apart.
 CONTACT_MERGE_HOOKS = ["identity.services.merging.contact_merge_prepare"]
 # Called with event_ids=[...] inside the transaction that deletes events (retention; erasure may
@@ -347,7 +347,7 @@ CONTACT_MERGE_HOOKS = ["identity.services.merging.contact_merge_prepare"]
 # the days they counted in (events imports no higher app).
 EVENTS_DELETE_HOOKS = ["identity.services.projection.events_forget"]
 # Called after commit with contact_ids=[...] when the CRM changes contacts, their company or their
-# deals (contacts.changes): queued for realtime segment re-evaluation like the stitching worker's
+# deals (contacts.services.changes): queued for realtime segment re-evaluation like the stitching worker's
 # changes.
 CONTACT_CHANGE_HOOKS = ["identity.services.projection.profile_updates_mark"]
 # Called inside the deleting transaction, before contacts are deleted, with contact_ids=[...].

@@ -19,7 +19,6 @@ urlpatterns = [
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("", include("accounts.urls")),
     path("", include("contacts.urls")),
-    path("", include("contacts.tools_urls")),
     path("", include("pipeline.urls")),
     path("", include("pipeline.activity_urls")),
     path("", include("events.urls")),

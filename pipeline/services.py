@@ -14,9 +14,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from contacts import changes as contact_changes
 from contacts import services as contact_services
 from contacts.models import Company, Contact, LifecycleStage
+from contacts.services import changes as contact_changes
 from core.errors import Conflict
 from core.text import ensure_storable_text
 from pipeline import permissions

@@ -1,7 +1,7 @@
 """Segments: a definition (JSON), its current members with entered/exited times, the history of
 changes, size samples for the chart, and per-segment webhooks with their delivery log.
 
-The definition's shape and meaning live in `segments/compiler.py`.
+The definition's shape and meaning live in `segments/definition/compiler.py`.
 """
 
 from django.conf import settings

@@ -18,7 +18,7 @@ from identity.models import ActivityKind, DailyActivity
 from pipeline import selectors as pipeline_selectors
 from pipeline.models import Pipeline, Stage
 
-from . import compiler
+from .definition import compiler
 from .models import ChangeKind, Membership, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
 from .permissions import ensure_can_manage, ensure_can_read
 

@@ -43,14 +43,14 @@ def profile_updates_drain() -> None:
 @shared_task(ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def segment_logs_prune() -> None:
     """Beat, hourly: the change log, size samples and webhook delivery log past their retention."""
-    from segments import logs
+    from segments.services import logs
 
     logs.segment_logs_prune()
 
 
 @shared_task(ignore_result=True)
 def webhook_deliveries_send() -> None:
-    from segments import webhooks
+    from segments.services import webhooks
 
     webhooks.deliveries_send()
 

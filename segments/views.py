@@ -19,9 +19,12 @@ from core.errors import DomainError, domain_errors
 from core.pagination import keyset_page
 from core.params import parse_id
 
-from . import builder, compiler, permissions, selectors, services, webhooks
+from . import permissions, selectors, services
+from .definition import builder, compiler
 from .forms import MembersAddForm, SegmentForm, WebhookForm
 from .models import Segment, SegmentKind
+from .services import webhooks
+from .tasks import segment_refresh as segment_refresh_task
 
 MEMBERS_PAGE = 50
 
@@ -228,11 +231,9 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def segment_recompute(request: HttpRequest, pk: int) -> HttpResponse:
     _ensure_manage(request)
     segment = selectors.segment_get(user=request.user, segment_id=pk)
-    from .tasks import segment_refresh
-
     # a wake-up after commit, like every other enqueue (inside a test's or a caller's transaction
     # the worker must not refresh a segment that is not committed, or is rolled back)
-    transaction.on_commit(lambda: segment_refresh.delay(segment.pk))
+    transaction.on_commit(lambda: segment_refresh_task.delay(segment.pk))
     messages.info(request, "Recompute queued.")
     return redirect(segment)
 

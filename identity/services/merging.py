@@ -36,10 +36,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.permissions import ensure_admin
-from contacts import merging as contact_merging
 from contacts import services as contact_services
 from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge
+from contacts.services import merging as contact_merging
 from core.errors import Conflict
 from events.ingest.suppression import value_hash
 from events.models import Event

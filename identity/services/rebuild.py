@@ -25,9 +25,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from contacts import changes as contact_changes
-from contacts import merging as contact_merging
 from contacts.models import ATTRIBUTION_TOUCHED_AT, Contact, ContactMerge, FieldChange, MergeReason
+from contacts.services import changes as contact_changes
+from contacts.services import merging as contact_merging
 from events.models import Event
 from identity.models import (
     ContactEvent,

@@ -1,7 +1,7 @@
 import pytest
 
-from contacts import merging
 from contacts.models import Contact, ContactMerge
+from contacts.services import merging
 from tests.browser.test_contacts import log_in
 from tests.factories import make_admin, make_contact
 

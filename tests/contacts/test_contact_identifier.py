@@ -5,8 +5,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from contacts import importing, services
+from contacts import services
 from contacts.models import Contact, ImportRowError
+from contacts.services import importing
 from tests.factories import make_contact
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from contacts import importing
 from contacts.models import (
     Company,
     Contact,
@@ -15,6 +14,7 @@ from contacts.models import (
     ImportRowError,
     ImportStatus,
 )
+from contacts.services import importing
 from core.csv import csv_lines
 from core.errors import Forbidden
 from tests.factories import make_company, make_contact, make_user

@@ -3,8 +3,8 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 
-from contacts import merging
 from contacts.models import Contact, ContactMerge, CustomField, FieldChange
+from contacts.services import merging
 from core.errors import Conflict, Forbidden
 from pipeline.models import Deal, Pipeline, Stage
 from tests.factories import make_company, make_contact, make_user

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from contacts.merging import contact_merge
 from contacts.models import Contact
+from contacts.services.merging import contact_merge
 from tests.factories import make_admin, make_contact
 from tests.identity.helpers import drain, identify, live, page, send, track
 

@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 
 from accounts import services as account_services
-from contacts import merging as contact_merging
 from contacts.models import Contact, ContactMerge
+from contacts.services import merging as contact_merging
 from tests.factories import make_contact
 from tests.identity.helpers import drain, identify, page, send
 

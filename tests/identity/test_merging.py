@@ -1,7 +1,7 @@
 import pytest
 
-from contacts import merging as contact_merging
 from contacts.models import Contact, ContactMerge
+from contacts.services import merging as contact_merging
 from core.errors import Conflict, Forbidden
 from identity.models import ContactEvent, DailyActivity, Identity, IdentityWarning, WarningKind
 from identity.services.merging import merge_split

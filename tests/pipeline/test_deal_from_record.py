@@ -4,7 +4,7 @@ import html
 
 import pytest
 
-from contacts import merging
+from contacts.services import merging
 from pipeline.models import Deal
 from tests.factories import make_company, make_contact
 

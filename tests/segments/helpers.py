@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from events.models import Event, Source
 from identity.models import ContactEvent, DailyActivity, ProfileUpdate
-from segments import compiler
+from segments.definition import compiler
 from segments.models import Segment
 
 _seq = itertools.count(1)

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from contacts.models import Contact
 from pipeline.models import Deal, Pipeline, Stage
-from segments import compiler
+from segments.definition import compiler
 from segments.models import Membership
 from tests.factories import make_company, make_contact, make_user
 from tests.segments.helpers import matches, one, page, track

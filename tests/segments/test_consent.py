@@ -6,8 +6,10 @@ import json
 import pytest
 
 from contacts.models import Contact
-from segments import builder, compiler, services, webhooks
+from segments import services
+from segments.definition import builder, compiler
 from segments.models import WebhookDelivery
+from segments.services import webhooks
 from tests.factories import make_admin, make_contact
 from tests.segments.helpers import matches, one
 from tests.segments.test_webhooks import Receiver

@@ -1,5 +1,5 @@
 """Segments follow CRM edits in realtime: a rep's change to a contact, its company, its tags or
-its deals queues the contact for re-evaluation (contacts.changes -> CONTACT_CHANGE_HOOKS ->
+its deals queues the contact for re-evaluation (contacts.services.changes -> CONTACT_CHANGE_HOOKS ->
 identity's ProfileUpdate), as the stitching worker's changes do."""
 
 import importlib
@@ -12,7 +12,8 @@ from contacts import services as contact_services
 from identity.models import ProfileUpdate
 from pipeline import services as pipeline_services
 from pipeline.models import Pipeline, Stage
-from segments import compiler, services
+from segments import services
+from segments.definition import compiler
 from segments.models import Segment
 from tests.factories import make_admin, make_company, make_contact
 from tests.segments.helpers import members
@@ -208,8 +209,8 @@ def test_contacts_created_by_a_csv_import_are_queued_too(
 ):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from contacts import importing
     from contacts.models import Contact
+    from contacts.services import importing
 
     settings.MEDIA_ROOT = tmp_path
     admin = make_admin()

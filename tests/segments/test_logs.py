@@ -1,4 +1,5 @@
-"""Retention of the segments' logs (segments/logs.py): change log, size samples, webhook deliveries."""
+"""Retention of the segments' logs (segments/services/logs.py): change log, size samples, webhook
+deliveries."""
 
 import datetime as dt
 import time
@@ -6,7 +7,7 @@ import time
 import pytest
 from django.utils import timezone
 
-from segments import logs, tasks
+from segments import tasks
 from segments.models import (
     ChangeKind,
     DeliveryStatus,
@@ -16,6 +17,7 @@ from segments.models import (
     Webhook,
     WebhookDelivery,
 )
+from segments.services import logs
 from tests.factories import make_contact
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contacts.models import Contact
-from segments import compiler, services
+from segments import services
+from segments.definition import compiler
 from segments.models import MembershipChange, Segment
 from tests.factories import make_contact
 from tests.segments.helpers import members, page, track

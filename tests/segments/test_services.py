@@ -7,7 +7,8 @@ from django.utils import timezone
 from contacts.models import Contact
 from core.errors import Conflict, Forbidden
 from identity.models import ProfileUpdate
-from segments import compiler, services
+from segments import services
+from segments.definition import compiler
 from segments.models import MembershipChange, Segment, SizeSample
 from tests.factories import make_contact, make_user
 from tests.segments.helpers import members, page, profile_update, track

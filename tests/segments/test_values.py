@@ -11,7 +11,8 @@ import pytest
 
 from contacts.models import Contact, CustomField
 from pipeline.models import Pipeline, Stage
-from segments import builder, compiler, services
+from segments import services
+from segments.definition import builder, compiler
 from segments.models import Segment
 from tests.factories import make_company, make_contact, make_user
 from tests.segments.helpers import matches, one

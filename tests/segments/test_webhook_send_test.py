@@ -6,8 +6,8 @@ import socket
 import pytest
 from django.urls import reverse
 
-from segments import webhooks
 from segments.models import WebhookDelivery
+from segments.services import webhooks
 from tests.factories import make_admin, make_user
 from tests.segments.test_webhooks import Receiver, verify, vip_segment
 

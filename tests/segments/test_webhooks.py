@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from contacts.models import Contact
 from core.errors import Forbidden
-from segments import services, webhooks
+from segments import services
 from segments.models import DeliveryStatus, WebhookDelivery
+from segments.services import webhooks
 from tests.factories import make_admin, make_contact, make_user
 
 pytestmark = pytest.mark.django_db

@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts import services as account_services
-from contacts import importing
 from contacts import services as contact_services
 from contacts.models import Company, Contact, ImportRowError
+from contacts.services import importing
 from tests.factories import make_admin, make_contact
 
 pytestmark = pytest.mark.django_db

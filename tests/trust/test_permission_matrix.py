@@ -28,9 +28,9 @@ from psycopg import sql
 
 from accounts import services as account_services
 from accounts.models import Notification
-from contacts import merging as contact_merging
 from contacts import services as contact_services
 from contacts.models import ContactMerge, ImportJob, ImportRowError, SavedView
+from contacts.services import merging as contact_merging
 from events.models import Event, IngestQueue, Source
 from identity.models import BlockedValue, ContactEvent, HotRule, Identity, IdentityWarning, WarningKind
 from pipeline import activities

@@ -22,9 +22,9 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from accounts.models import Notification
-from contacts import merging as contact_merging
 from contacts import services as contact_services
 from contacts.models import Company, Contact, ContactMerge, ImportJob, ImportRowError
+from contacts.services import merging as contact_merging
 from events import services as event_services
 from events.ingest.parse import normalise
 from events.models import RejectedEvent, Source

@@ -74,8 +74,7 @@ from contacts.models import Contact, CustomField, CustomFieldEntity, CustomField
 from core.errors import DomainError
 from identity.models import ContactEvent, DailyActivity
 from pipeline.models import Deal, DealStatus, Pipeline, Stage
-
-from .models import Membership
+from segments.models import Membership
 
 MAX_DEPTH = 6
 MAX_NODES = 60
@@ -639,9 +638,9 @@ def analyse(tree: Group) -> dict[str, Any]:
             depends_on.add(leaf.segment_id)
             triggers.add(f"segment:{leaf.segment_id}")
         elif isinstance(leaf, TagCondition):
-            triggers.add("profile")  # tags change in the CRM (contacts.changes)
+            triggers.add("profile")  # tags change in the CRM (contacts.services.changes)
         elif isinstance(leaf, DealCondition):
-            triggers.add("deal")  # deals change in the CRM (contacts.changes)
+            triggers.add("deal")  # deals change in the CRM (contacts.services.changes)
             has_window |= any(f.operator in RELATIVE_OPS for f in leaf.filters)
         elif isinstance(leaf, ConsentCondition):
             triggers.add("profile")  # the stitching worker writes consent as it writes traits

@@ -6,8 +6,9 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from contacts import importing, permissions
+from contacts import permissions
 from contacts.models import DedupeMode, ImportJob, ImportStatus
+from contacts.services import importing
 from core.csv import stream_csv
 from core.errors import Forbidden, NotFound
 
@@ -70,7 +71,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         status = 400
     jobs = importing.import_jobs_visible(user=request.user)[:20]
     context = {"form": form, "jobs": jobs, "max_mb": importing.MAX_UPLOAD_BYTES // (1024 * 1024)}
-    return render(request, "contacts_tools/import_upload.html", context, status=status)
+    return render(request, "contacts/import_upload.html", context, status=status)
 
 
 def _mapping_context(job: ImportJob, mapping: dict[str, str], **extra) -> dict:
@@ -110,10 +111,10 @@ def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
             context = _mapping_context(
                 job, mapping, start_error=exc.message, **_preview_context(job, mapping)
             )
-            return render(request, "contacts_tools/import_mapping.html", context, status=400)
+            return render(request, "contacts/import_mapping.html", context, status=400)
         return redirect("contacts_tools:import_progress", pk=job.pk)
     context = _mapping_context(job, job.mapping, **_preview_context(job, job.mapping))
-    return render(request, "contacts_tools/import_mapping.html", context)
+    return render(request, "contacts/import_mapping.html", context)
 
 
 @require_POST
@@ -124,13 +125,13 @@ def import_preview(request: HttpRequest, pk: int) -> HttpResponse:
     job.create_companies = request.POST.get("create_companies") == "on"
     job.dedupe = request.POST.get("dedupe", DedupeMode.UPDATE)
     context = _mapping_context(job, mapping, **_preview_context(job, mapping))
-    return render(request, "contacts_tools/import_mapping.html#import-preview", context)
+    return render(request, "contacts/import_mapping.html#import-preview", context)
 
 
 @require_GET
 def import_progress(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job(request, pk)
-    template = "contacts_tools/import_progress.html"
+    template = "contacts/import_progress.html"
     if request.htmx:
         template += "#import-status"  # the poll swaps only the status block
     return render(request, template, {"job": job})

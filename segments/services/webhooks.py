@@ -30,10 +30,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from contacts.models import Contact
 from core.errors import DomainError, Forbidden
-
-from .models import DeliveryStatus, Segment, Webhook, WebhookDelivery
-from .permissions import can_allow_private, ensure_can_manage
+from segments.models import DeliveryStatus, Segment, Webhook, WebhookDelivery
+from segments.permissions import can_allow_private, ensure_can_manage
+from segments.tasks import webhook_deliveries_send as webhook_deliveries_send_task
 
 MAX_ATTEMPTS = 8
 TIMEOUT_SECONDS = 10
@@ -216,8 +217,6 @@ def delivery_attempt(*, delivery: WebhookDelivery) -> WebhookDelivery:
 
 def deliveries_create(*, segment: Segment, entered: list[int], exited: list[int], now: dt.datetime) -> int:
     """Deliveries for hand-made changes (static segments); rule changes write theirs in SQL."""
-    from contacts.models import Contact
-
     hooks = list(Webhook.objects.filter(segment=segment, active=True))
     if not hooks or not (entered or exited):
         return 0
@@ -254,9 +253,7 @@ def deliveries_create(*, segment: Segment, entered: list[int], exited: list[int]
                 )
     WebhookDelivery.objects.bulk_create(rows)
     if rows:
-        from .tasks import webhook_deliveries_send
-
-        transaction.on_commit(webhook_deliveries_send.delay)
+        transaction.on_commit(webhook_deliveries_send_task.delay)
     return len(rows)
 
 

@@ -26,9 +26,8 @@ from contacts.normalize import normalize_email
 from core.errors import Conflict
 from core.params import parse_id
 from identity.models import ActivityKind, DailyActivity, ProfileUpdate
-
-from . import compiler
-from .models import (
+from segments.definition import compiler
+from segments.models import (
     ChangeKind,
     Membership,
     MembershipChange,
@@ -37,7 +36,10 @@ from .models import (
     SizeSample,
     WebhookDelivery,
 )
-from .permissions import ensure_can_manage
+from segments.permissions import ensure_can_manage
+from segments.services.webhooks import deliveries_create
+from segments.tasks import segment_refresh as segment_refresh_task
+from segments.tasks import webhook_deliveries_send as webhook_deliveries_send_task
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +99,8 @@ def _apply_definition(segment: Segment, tree: compiler.Group) -> None:
 
 
 def _refresh_soon(segment: Segment) -> None:
-    from .tasks import segment_refresh
-
     if not segment.is_static:
-        transaction.on_commit(lambda: segment_refresh.delay(segment.pk))
+        transaction.on_commit(lambda: segment_refresh_task.delay(segment.pk))
 
 
 @transaction.atomic
@@ -276,9 +276,7 @@ def _apply(
         cursor.execute(_APPLY_SQL, params)
         entered, exited, deliveries = cursor.fetchone()
     if deliveries:
-        from .tasks import webhook_deliveries_send
-
-        transaction.on_commit(webhook_deliveries_send.delay)
+        transaction.on_commit(webhook_deliveries_send_task.delay)
     return entered, exited, deliveries
 
 
@@ -333,15 +331,13 @@ def segment_refresh(*, segment: Segment) -> Segment:
 
 def _refresh_dependents(segment: Segment) -> None:
     """Segments that read this one's membership recompute after it changed (on commit)."""
-    from .tasks import segment_refresh
-
     ids = list(
         Segment.objects.filter(kind=SegmentKind.DYNAMIC, depends_on__contains=[segment.pk])
         .exclude(pk=segment.pk)
         .values_list("pk", flat=True)
     )
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: segment_refresh.delay(pk))
+        transaction.on_commit(lambda pk=pk: segment_refresh_task.delay(pk))
 
 
 SAMPLE_EVERY = dt.timedelta(hours=1)
@@ -480,7 +476,7 @@ def _changed_keys(updates: list[ProfileUpdate]) -> set[str]:
         .distinct()
     )
     # "profile" and "deal": the contact's fields, tags or deals may have changed (an identify,
-    # a merge, a CRM edit through contacts.changes).
+    # a merge, a CRM edit through contacts.services.changes).
     keys = {"profile", "deal"}
     for kind, key in rows:
         keys.add(f"event:{key}" if kind == ActivityKind.EVENT else kind)
@@ -576,8 +572,6 @@ def _static_change(segment: Segment, *, add: list[int], remove: list[int]) -> in
 
 
 def _webhooks_for_changes(segment: Segment, joining: list[int], leaving: list[int], now: dt.datetime) -> None:
-    from .webhooks import deliveries_create
-
     deliveries_create(segment=segment, entered=joining, exited=leaving, now=now)
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from segments.api import (
+from segments.api.views import (
     SegmentDeliveryListApi,
     SegmentDetailApi,
     SegmentListApi,

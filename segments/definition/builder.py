@@ -23,8 +23,7 @@ from typing import Any
 from django.http import QueryDict
 
 from core.params import parse_id
-
-from . import compiler
+from segments.definition import compiler
 
 # ASCII digits only: str.isdigit() also takes "²" and "①", which int() refuses.
 _INT = re.compile(r"-?[0-9]{1,15}")

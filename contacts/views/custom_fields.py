@@ -63,9 +63,7 @@ def custom_field_list(request: HttpRequest) -> HttpResponse:
                 return redirect("contacts_tools:custom_fields")
         status = 400
     fields = CustomField.objects.order_by("entity", "position", "pk")
-    return render(
-        request, "contacts_tools/custom_fields.html", {"fields": fields, "form": form}, status=status
-    )
+    return render(request, "contacts/custom_fields.html", {"fields": fields, "form": form}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -91,9 +89,7 @@ def custom_field_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Field “{data['label']}” saved.")
             return redirect("contacts_tools:custom_fields")
     status = 400 if request.method == "POST" else 200
-    return render(
-        request, "contacts_tools/custom_field_edit.html", {"field": field, "form": form}, status=status
-    )
+    return render(request, "contacts/custom_field_edit.html", {"field": field, "form": form}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -107,4 +103,4 @@ def custom_field_delete(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"Field “{field.label}” deleted. Stored values were kept but are no longer shown."
         )
         return redirect("contacts_tools:custom_fields")
-    return render(request, "contacts_tools/custom_field_delete.html", {"field": field})
+    return render(request, "contacts/custom_field_delete.html", {"field": field})

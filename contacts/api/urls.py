@@ -1,6 +1,6 @@
 from django.urls import path
 
-from contacts.api import CompanyDetailApi, CompanyListApi, ContactDetailApi, ContactListApi
+from contacts.api.views import CompanyDetailApi, CompanyListApi, ContactDetailApi, ContactListApi
 
 urlpatterns = [
     path("contacts/", ContactListApi.as_view(), name="api-contacts"),

@@ -18,9 +18,10 @@ from django.db.models.functions import Length, Lower, Right, Trim
 from django.utils.module_loading import import_string
 from psycopg import sql
 
-from contacts import permissions, services
+from contacts import permissions
 from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge, CustomField, MergeReason
+from contacts.services import records
 from core.errors import Conflict
 
 Actor = AbstractBaseUser | None
@@ -234,6 +235,7 @@ def contact_merge(
     if winner.merged_into_id is not None:
         raise Conflict(f"Contact {winner.pk} was merged into contact {winner.merged_into_id}.", code="merged")
     _check_choices(field_choices, winner, loser)
+    # settings.CONTACT_MERGE_HOOKS wires this; identity provides identity.merging.contact_merge_prepare.
     for path in getattr(settings, "CONTACT_MERGE_HOOKS", ()):
         more_untracked, more_staying = import_string(path)(winner=winner, loser=loser)
         untracked, staying = untracked | more_untracked, staying | more_staying
@@ -259,10 +261,10 @@ def contact_merge(
         if pks:
             moved_ids[label] = pks
 
-    before = {name: _value(winner, name) for name in services.CONTACT_FIELDS}
+    before = {name: _value(winner, name) for name in records.CONTACT_FIELDS}
     fields: dict[str, Any] = {name: getattr(loser, name) for name in MERGE_FIELDS if choices[name] == LOSER}
     fields["tags"] = [*winner.tags, *loser.tags]
-    changed = services.contact_prepare(contact=winner, fields=fields)
+    changed = records.contact_prepare(contact=winner, fields=fields)
     custom = {}
     for key in sorted(set(winner.custom_fields) | set(loser.custom_fields)):
         source = loser if choices[f"custom_fields.{key}"] == LOSER else winner
@@ -286,7 +288,7 @@ def contact_merge(
     if consent_newer(candidate=loser.consent, current=winner.consent):
         winner.consent = loser.consent
     winner.save()
-    services.field_changes_record(
+    records.field_changes_record(
         entity="contact", instance=winner, before=before, changed=changed, actor=actor
     )
     ContactMerge.objects.create(

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import DeliveryStatus, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
+from segments.models import DeliveryStatus, MembershipChange, Segment, SizeSample, Webhook, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 

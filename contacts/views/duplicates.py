@@ -7,8 +7,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from contacts import merging, permissions
+from contacts import permissions
 from contacts.models import Contact
+from contacts.services import merging
 from core.errors import Conflict, Forbidden
 from core.params import parse_id
 
@@ -32,7 +33,7 @@ def duplicate_list(request: HttpRequest) -> HttpResponse:
             )
             for other in group.contacts[1:]
         ]
-    return render(request, "contacts_tools/duplicates.html", {"groups": groups})
+    return render(request, "contacts/duplicates.html", {"groups": groups})
 
 
 def _pair(request: HttpRequest) -> tuple[Contact, Contact]:
@@ -107,4 +108,4 @@ def contact_merge(request: HttpRequest) -> HttpResponse:
         "swap_url": reverse("contacts_tools:merge") + f"?winner={loser.pk}&loser={winner.pk}",
         "error": error,
     }
-    return render(request, "contacts_tools/merge.html", context, status=400 if error else 200)
+    return render(request, "contacts/merge.html", context, status=400 if error else 200)

@@ -5,11 +5,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from contacts.api import ContactOutputSerializer
+from contacts.api.views import ContactOutputSerializer
 from core.api import Pagination, paginated_response
-
-from . import permissions, selectors, services, webhooks
-from .models import SegmentKind
+from segments import permissions, selectors, services
+from segments.models import SegmentKind
+from segments.services import webhooks
 
 
 @extend_schema_serializer(component_name="Segment")

@@ -2,7 +2,7 @@
 
 The file is read as a stream everywhere (upload checks, preview, the worker), never whole into
 memory. Each row is validated by the same code as contact_create/contact_update
-(services.contact_prepare, custom_fields.clean_value); only the writes are batched: one
+(records.contact_prepare, custom_fields.clean_value); only the writes are batched: one
 transaction per BATCH_SIZE rows, committing the rows, their rejected-row records and the job's
 progress together, so a re-run (a redelivered task) resumes exactly after the last batch.
 """
@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from accounts.roles import has_role
-from contacts import changes, custom_fields, permissions, selectors, services
+from contacts import custom_fields, permissions, selectors
 from contacts.models import (
     Company,
     Contact,
@@ -42,6 +42,8 @@ from contacts.models import (
     LifecycleStage,
 )
 from contacts.normalize import clean_domain, email_domain, normalize_email
+from contacts.services import changes, records
+from contacts.tasks import contact_import_run as contact_import_run_task
 from core.errors import DomainError, NotFound
 from core.params import parse_id
 from core.text import storable
@@ -291,8 +293,6 @@ def import_start(
     *, job: ImportJob, actor: AbstractBaseUser, mapping: dict[str, str], dedupe: str, create_companies: bool
 ) -> ImportJob:
     """Save the mapping and options and queue the run. Starting a started import is a no-op."""
-    from contacts import tasks  # tasks call back into this module
-
     job = ImportJob.objects.select_for_update().get(pk=job.pk)
     if job.status != ImportStatus.DRAFT:
         return job
@@ -305,7 +305,7 @@ def import_start(
     job.status = ImportStatus.QUEUED
     job.heartbeat_at = timezone.now()
     job.save(update_fields=["mapping", "dedupe", "create_companies", "status", "heartbeat_at"])
-    transaction.on_commit(lambda: tasks.contact_import_run.delay(job.pk))
+    transaction.on_commit(lambda: contact_import_run_task.delay(job.pk))
     return job
 
 
@@ -454,7 +454,7 @@ def _company(ctx: _Context, text: str, *, create: bool) -> int | None:
         ctx.companies[key] = query.order_by("pk").values_list("pk", flat=True).first()
         if ctx.companies[key] is None and create:
             fields = {"domain": value, "name": value} if kind == "d" else {"name": text.strip()[:200]}
-            company = services.company_create(actor=None, owner=ctx.actor, **fields)
+            company = records.company_create(actor=None, owner=ctx.actor, **fields)
             ctx.companies[key] = company.pk
     return ctx.companies[key]
 
@@ -518,7 +518,7 @@ def _reason(exc: ValidationError) -> str:
 
 def _snapshot(record: Contact | Company) -> dict[str, Any]:
     """Field values as the field history records them (related fields by id)."""
-    names = services.CONTACT_FIELDS if isinstance(record, Contact) else services.COMPANY_FIELDS
+    names = records.CONTACT_FIELDS if isinstance(record, Contact) else records.COMPANY_FIELDS
     values = {}
     for name in names:
         model_field = record._meta.get_field(name)
@@ -577,7 +577,7 @@ def _plan_row(
         before = getattr(target, "_import_before", None)
         if before is None and target.pk is not None:
             before = _snapshot(target)
-        changed = services.contact_prepare(contact=target, fields=fields)
+        changed = records.contact_prepare(contact=target, fields=fields)
         if p.custom:
             merged = {**target.custom_fields, **p.custom}
             if merged != target.custom_fields:
@@ -587,7 +587,7 @@ def _plan_row(
         return
     contact = Contact(custom_fields=p.custom)
     fields.setdefault("owner", ctx.actor)
-    services.contact_prepare(contact=contact, fields=fields)
+    records.contact_prepare(contact=contact, fields=fields)
     # As contact_create does: an email at a company's domain joins that company.
     if (
         contact.email
@@ -673,7 +673,7 @@ def _plan_company_row(
         before = getattr(target, "_import_before", None)
         if before is None and target.pk is not None:
             before = _snapshot(target)
-        changed = services.company_prepare(company=target, fields=fields)
+        changed = records.company_prepare(company=target, fields=fields)
         if p.custom:
             merged = {**target.custom_fields, **p.custom}
             if merged != target.custom_fields:
@@ -684,7 +684,7 @@ def _plan_company_row(
     company = Company(custom_fields=p.custom)
     fields.setdefault("owner", ctx.actor)
     fields.setdefault("name", fields.get("domain") or "")
-    services.company_prepare(company=company, fields=fields)
+    records.company_prepare(company=company, fields=fields)
     result.action, result.record = "create", company
     pending[key] = company
 
@@ -724,7 +724,7 @@ def _write(ctx: _Context, batch: list[tuple[int, list[str]]]) -> list[RowResult]
                 for contact in updates.values():
                     contact.updated_at = now
                 _bulk_update(model, list(updates.values()), [*names, "updated_at"])
-                services.field_changes_record_many(
+                records.field_changes_record_many(
                     entity=ctx.job.entity,
                     changes=[(c, c._import_before, sorted(c._import_changed)) for c in updates.values()],
                     actor=ctx.actor,
@@ -748,7 +748,7 @@ def _copy_insert(contacts: list[Contact]) -> None:
     """Insert new contacts with COPY, measured at 2x bulk_create's multi-row INSERT here (which
     spends its time building and parsing one huge parametrised statement). COPY returns no ids,
     so they are taken from the table's sequence first and written with the rows: the contacts
-    come back with their pk (segments are told about them, contacts.changes)."""
+    come back with their pk (segments are told about them, contacts.services.changes)."""
     if not contacts:
         return
     table = Contact._meta.db_table

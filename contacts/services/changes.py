@@ -23,6 +23,7 @@ def contacts_deleting(*, contact_ids: Iterable[int]) -> None:
     ids = sorted(set(contact_ids))
     if not ids:
         return
+    # settings.CONTACT_DELETE_HOOKS wires this; segments provides segments.services.contacts_deleting.
     for path in getattr(settings, "CONTACT_DELETE_HOOKS", []):
         import_string(path)(contact_ids=ids)
 
@@ -30,6 +31,7 @@ def contacts_deleting(*, contact_ids: Iterable[int]) -> None:
 def contacts_changed(*, contact_ids: Iterable[int | None]) -> None:
     """Call the CONTACT_CHANGE_HOOKS with these contacts after the current transaction commits."""
     ids = sorted({pk for pk in contact_ids if pk is not None})
+    # settings.CONTACT_CHANGE_HOOKS wires this; identity provides identity.projection.profile_updates_mark.
     paths = getattr(settings, "CONTACT_CHANGE_HOOKS", [])
     if not ids or not paths:
         return

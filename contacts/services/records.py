@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.permissions import ensure_admin
-from contacts import changes, custom_fields, permissions
+from contacts import custom_fields, permissions
 from contacts.models import (
     Company,
     Contact,
@@ -32,6 +32,8 @@ from contacts.models import (
     SavedView,
 )
 from contacts.normalize import clean_domain, clean_email, clean_tags, email_domain
+from contacts.selectors import contact_person_ids
+from contacts.services import changes
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import ensure_storable_text
 
@@ -111,8 +113,6 @@ def contact_delete(*, contact: Contact, actor: Actor) -> dict[str, int]:
     permissions.ensure_can_change(actor, contact)
     # merged_into is SET_NULL, so a tombstone left behind would come back to life as a live
     # contact; they are the same person, so they go too.
-    from contacts.selectors import contact_person_ids
-
     person = contact_person_ids(contact=contact)
     changes.contacts_deleting(contact_ids=person)
     return Contact.objects.filter(pk__in=person).delete()[1]
