@@ -4,7 +4,7 @@ from cdp_crm.api_root import ApiRootApi
 
 urlpatterns = [
     path("", ApiRootApi.as_view(), name="api-root"),
-    path("", include("accounts.api_urls")),
+    path("", include("accounts.api.urls")),
     path("", include("contacts.api_urls")),
     path("", include("pipeline.api_urls")),
     path("", include("events.api_urls")),

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from accounts import recent
+from accounts.services import recent
 from contacts import selectors as contact_selectors
 from contacts.forms import company_picker_value
 from core.errors import Conflict, NotFound, domain_errors
