@@ -26,8 +26,8 @@ from core.params import parse_id
 from identity import blocked_values, hot, selectors
 from identity.forms import BlockedValueForm, HotRuleForm, WarningFilterForm
 from identity.models import BlockedValue, HotRule
-from pipeline import activities
 from pipeline import permissions as pipeline_permissions
+from pipeline.services import activities
 
 SESSIONS_PER_PAGE = 10
 EVENTS_PER_PAGE = 25

@@ -19,10 +19,10 @@ from contacts.forms import company_picker_value
 from core.errors import Conflict, NotFound, domain_errors
 from core.params import parse_id
 from pipeline import permissions, selectors, services
-from pipeline.defaults import OTHER_REASON
 from pipeline.forms import BoardFilterForm, ContactPickerField, DealForm, contact_label
 from pipeline.models import Deal, LostReason, Pipeline, Stage
 from pipeline.selectors import BoardFilters
+from pipeline.services.defaults import OTHER_REASON
 
 
 @require_GET
