@@ -15,7 +15,7 @@ from contacts import changes as contact_changes
 from core.errors import Conflict
 from pipeline import permissions
 from pipeline.models import Deal, LostReason, Pipeline, Stage
-from pipeline.services.deals import Actor, _storable
+from pipeline.services.deals import Actor, _storable, lock_deals
 from pipeline.services.defaults import DEFAULT_STAGES
 
 # A stage older than ten years is not "rotting"; the bound also keeps the value in an int column.
@@ -149,8 +149,7 @@ def stage_delete(*, actor: Actor, stage: Stage, move_deals_to: Stage | None = No
         raise Conflict("A pipeline needs at least one stage.", code="last_stage")
     moved: list[tuple[int, int | None]] = []
     if move_deals_to is not None:
-        # Locked in pk order, as every multi-deal write: a rep's concurrent edit waits, no deadlock.
-        moved = list(deals.select_for_update(of=("self",)).order_by("pk").values_list("pk", "contact_id"))
+        moved = list(lock_deals(deals).values_list("pk", "contact_id"))
         Deal.objects.filter(pk__in=[pk for pk, _ in moved]).update(
             stage=move_deals_to, updated_at=timezone.now()
         )
