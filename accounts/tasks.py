@@ -12,6 +12,6 @@ from django.db import OperationalError
 )
 def notification_email_send(notification_id: int) -> None:
     """Email a notification; a deleted one, or one already sent, is skipped."""
-    from accounts import notifications
+    from accounts.services import notifications
 
     notifications.notification_email_send(notification_id=notification_id)

@@ -4,11 +4,10 @@ from cdp_crm.api_root import ApiRootApi
 
 urlpatterns = [
     path("", ApiRootApi.as_view(), name="api-root"),
-    path("", include("accounts.api_urls")),
+    path("", include("accounts.api.urls")),
     path("", include("contacts.api.urls")),
-    path("", include("pipeline.api_urls")),
+    path("", include("pipeline.api.urls")),
     path("", include("events.api.urls")),
-    path("", include("pipeline.activity_api_urls")),
     path("", include("identity.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("privacy.api.urls")),

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cdp_crm import views
+from pipeline import urls as pipeline_urls
 
 urlpatterns = [
     # The public tracking API (write keys, no login, no CSRF): Segment-compatible paths. First in
@@ -20,7 +21,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("contacts.urls")),
     path("", include("pipeline.urls")),
-    path("", include("pipeline.activity_urls")),
+    path("", include((pipeline_urls.activity_urlpatterns, "activities"))),
     path("", include("events.urls")),
     path("", include("identity.urls")),
     path("", include("segments.urls")),

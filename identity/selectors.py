@@ -35,8 +35,8 @@ from identity.models import (
     Identity,
     IdentityWarning,
 )
-from pipeline import activity_selectors
 from pipeline import selectors as pipeline_selectors
+from pipeline.selectors import activities as activity_selectors
 
 # A visit ends after this much inactivity (the convention of Google Analytics, Matomo, PostHog).
 SESSION_GAP = timedelta(minutes=30)

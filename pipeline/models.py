@@ -69,7 +69,7 @@ class Deal(models.Model):
     )
     # The reason's name as chosen when the deal was lost (the list of reasons may change later).
     lost_reason = models.CharField(max_length=200, blank=True)
-    # What happened, in the rep's words: required with the "Other" reason (pipeline.defaults).
+    # What happened, in the rep's words: required with the "Other" reason (pipeline.services.defaults).
     lost_note = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     # Other people on the deal besides the primary contact.

@@ -16,8 +16,8 @@ from contacts.models import Contact, ContactMerge
 from contacts.permissions import can_change
 from core.errors import Forbidden, NotFound
 from identity.services import erasure as identity_erasure
-from pipeline import activity_selectors
 from pipeline import selectors as pipeline_selectors
+from pipeline.selectors import activities as activity_selectors
 from privacy.models import ErasureRequest
 from segments import selectors as segment_selectors
 

@@ -15,8 +15,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import notifications
 from accounts.permissions import ensure_admin
+from accounts.services import notifications
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import Contact

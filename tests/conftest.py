@@ -9,8 +9,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
-from pipeline.defaults import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, install_defaults
 from pipeline.models import LostReason, Pipeline
+from pipeline.services.defaults import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, install_defaults
 from tests.factories import make_admin, make_user
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,8 +16,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from accounts.roles import is_admin
 from contacts import permissions as contacts
 from events import permissions as events
-from pipeline import activities
 from pipeline import permissions as pipeline
+from pipeline.services import activities
 from segments import permissions as segments
 
 Rule = Callable[[AbstractBaseUser], bool]

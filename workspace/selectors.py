@@ -6,13 +6,13 @@ from datetime import datetime
 from django.utils import timezone
 
 from accounts.models import Role
-from accounts.recent import recent_view_list
 from accounts.roles import has_role
+from accounts.selectors import recent_view_list
 from contacts.selectors import company_list, contact_counts, contact_list, records_by_ids
 from events.selectors import source_counts, source_health
 from identity.selectors import hot_deals_owned, hot_leads_owned
-from pipeline.activity_selectors import activities_on_owned_records, tasks_due
 from pipeline.selectors import deal_search, deals_by_ids, open_deals_summary
+from pipeline.selectors.activities import activities_on_owned_records, tasks_due
 from segments.selectors import segment_movements
 
 HOME_LIMIT = 8

@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from accounts import recent
+from accounts.services import recent
 from contacts import permissions, selectors, services
 from contacts.forms import (
     CF_PREFIX,

@@ -20,8 +20,8 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import notifications
 from accounts.permissions import ensure_admin
+from accounts.services import notifications
 from contacts.models import Contact
 from core.errors import Conflict, DomainError
 from identity.models import ContactEvent, HotDealAlert, HotRule

@@ -27,8 +27,8 @@ from identity import selectors
 from identity.forms import BlockedValueForm, HotRuleForm, WarningFilterForm
 from identity.models import BlockedValue, HotRule
 from identity.services import blocked_values, hot
-from pipeline import activities
 from pipeline import permissions as pipeline_permissions
+from pipeline.services import activities
 
 SESSIONS_PER_PAGE = 10
 EVENTS_PER_PAGE = 25

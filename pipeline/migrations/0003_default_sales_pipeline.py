@@ -1,11 +1,11 @@
-"""A fresh installation gets the default "Sales pipeline" and lost reasons (pipeline.defaults):
+"""A fresh installation gets the default "Sales pipeline" and lost reasons (pipeline.services.defaults):
 without them no deal could be created or lost until an Admin configured the pipeline."""
 
 from django.db import migrations
 
 
 def install(apps, schema_editor):
-    from pipeline.defaults import install_defaults
+    from pipeline.services.defaults import install_defaults
 
     install_defaults(apps)
 

@@ -1,7 +1,8 @@
 import pytest
 
-from accounts import notifications
+from accounts import selectors
 from accounts.models import Notification
+from accounts.services import notifications
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -65,13 +66,13 @@ def test_email_preference_in_settings(client, rita, django_capture_on_commit_cal
     assert 'data-testid="notification-preferences"' in settings_page
     assert 'name="email_notifications" id="id_email_notifications">' in settings_page  # off by default
     client.post("/settings/notifications/", {"email_notifications": "on"})
-    assert notifications.user_preferences_get(user=rita).email_notifications
+    assert selectors.user_preferences_get(user=rita).email_notifications
     assert 'id="id_email_notifications" checked' in client.get("/settings/").content.decode()
     with django_capture_on_commit_callbacks() as callbacks:
         _notify(rita)
     assert len(callbacks) == 1
     client.post("/settings/notifications/", {})
-    assert not notifications.user_preferences_get(user=rita).email_notifications
+    assert not selectors.user_preferences_get(user=rita).email_notifications
     with django_capture_on_commit_callbacks() as callbacks:
         _notify(rita)
     assert callbacks == []

@@ -46,7 +46,7 @@ def test_log_a_call_and_tick_a_task_on_the_contact_page_without_a_reload(page, l
 
 def test_my_day_and_reports_render_in_a_browser(page, live_server):
     rita = make_user(role="Sales", username="rita")
-    from pipeline import activities
+    from pipeline.services import activities
 
     activities.task_create(actor=rita, title="Call Grace", contact=make_contact(first_name="Grace"))
     log_in(page, live_server, "rita")

@@ -66,7 +66,7 @@ def _page_width(page) -> dict:
 def _long_record(owner):
     """A contact with names, email and title as long as the fields allow, all unbroken, at a
     company with a 200-character name, and a note that is one 20,000-character word."""
-    from pipeline import activities
+    from pipeline.services import activities
     from tests.factories import make_company
 
     contact = make_contact(

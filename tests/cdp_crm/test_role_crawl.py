@@ -14,8 +14,8 @@ import pytest
 
 from accounts.models import Role
 from events import services as event_services
-from pipeline import activities
 from pipeline.models import Deal
+from pipeline.services import activities
 from segments import services as segment_services
 from tests.factories import PASSWORD, logs_in, make_admin, make_company, make_contact, make_user
 from tests.pipeline.helpers import make_pipeline

@@ -6,8 +6,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import notifications
 from accounts.models import Notification
+from accounts.services import notifications
 from contacts.models import Contact, ContactMerge
 from identity.models import HotDealAlert, HotRule
 from identity.services import hot

@@ -5,9 +5,9 @@ from django.utils import timezone
 
 from identity import selectors
 from identity.models import HotDealAlert, HotRule
-from pipeline import activities
 from pipeline import services as pipeline_services
 from pipeline.models import Deal
+from pipeline.services import activities
 from tests.factories import make_contact, make_user
 from tests.identity.crm_factories import add_rollup, default_hot_rule, record_event
 from tests.pipeline.helpers import make_pipeline, stages_of

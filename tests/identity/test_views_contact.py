@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from identity.models import IdentityKind
-from pipeline import activities
+from pipeline.services import activities
 from tests.factories import make_contact, make_user
 from tests.identity.crm_factories import link_identity, record_event
 

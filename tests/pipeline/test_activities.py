@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 
 from core.errors import DomainError, Forbidden
-from pipeline import activities
 from pipeline.models import Activity, ActivityKind, Deal, Task
+from pipeline.services import activities
 from tests.factories import make_admin, make_contact, make_user
 
 pytestmark = pytest.mark.django_db

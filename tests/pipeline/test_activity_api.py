@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pipeline import activities
 from pipeline.models import Activity, Deal, Task
+from pipeline.services import activities
 from tests.conftest import ROOT
 from tests.factories import make_company, make_contact, make_user
 

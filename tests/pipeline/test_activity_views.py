@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pipeline import activities
 from pipeline.models import Activity, Deal, Task
+from pipeline.services import activities
 from tests.factories import make_admin, make_company, make_contact, make_user
 
 pytestmark = pytest.mark.django_db

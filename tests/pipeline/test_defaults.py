@@ -5,8 +5,8 @@ from django.apps import apps
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
 
-from pipeline.defaults import install_defaults
 from pipeline.models import Deal, LostReason, Pipeline, Stage
+from pipeline.services.defaults import install_defaults
 from tests.conftest import MIGRATED_DEFAULTS
 from tests.contacts.test_api import as_json
 from tests.factories import make_contact

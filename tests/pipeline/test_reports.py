@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from pipeline import report_selectors
 from pipeline.models import Activity, Deal, DealStatus, Pipeline, Stage
-from pipeline.report_selectors import ReportFilters
+from pipeline.selectors import reports as report_selectors
+from pipeline.selectors.reports import ReportFilters
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from core.errors import DomainError
-from pipeline import activities
 from pipeline.models import Activity, Task
+from pipeline.services import activities
 from tests.factories import make_contact, make_user
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,8 @@ from django.core import mail
 from django.db import connection, connections
 from django.utils import timezone
 
-from pipeline import activities
 from pipeline.models import Task
+from pipeline.services import activities
 from pipeline.tasks import tasks_send_reminders
 from tests.factories import make_contact, make_user
 

@@ -33,9 +33,9 @@ from contacts.models import ContactMerge, ImportJob, ImportRowError, SavedView
 from contacts.services import merging as contact_merging
 from events.models import Event, IngestQueue, Source
 from identity.models import BlockedValue, ContactEvent, HotRule, Identity, IdentityWarning, WarningKind
-from pipeline import activities
 from pipeline import services as pipeline_services
 from pipeline.models import LostReason, Pipeline, Stage
+from pipeline.services import activities
 from privacy.models import ErasureRequest, ErasureStatus
 from segments.models import Membership, Segment, SegmentKind, Webhook, WebhookDelivery
 from tests.factories import make_admin, make_company, make_contact, make_user

@@ -29,9 +29,9 @@ from events import services as event_services
 from events.ingest.parse import normalise
 from events.models import RejectedEvent, Source
 from identity.models import BlockedValue, HotRule, IdentityWarning, WarningKind
-from pipeline import activities
 from pipeline import services as pipeline_services
 from pipeline.models import Pipeline, Stage
+from pipeline.services import activities
 from privacy.models import ErasureRequest, ErasureStatus
 from segments.models import Membership, MembershipChange, Segment, SegmentKind, Webhook
 from tests.factories import PASSWORD, make_admin

@@ -46,7 +46,7 @@ def test_no_one_signed_out_may_anything():
 
 @pytest.mark.django_db
 def test_a_read_only_role_sees_task_checkboxes_it_cannot_tick_disabled(client):
-    from pipeline import activities
+    from pipeline.services import activities
     from tests.factories import make_contact
 
     rita = make_user(role="Sales", username="rita")

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import recent
 from accounts.models import RecentView
+from accounts.services import recent
 from contacts.models import LifecycleStage
 from events.models import RejectedEvent, Source
 from identity.models import HotDealAlert

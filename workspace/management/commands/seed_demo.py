@@ -23,8 +23,8 @@ from contacts.models import Company, Contact, LifecycleStage
 from events.models import Source, SourceKind
 from identity.models import ContactEvent, HotRule
 from identity.services import hot
-from pipeline.activities import deal_activity_dates_refresh
 from pipeline.models import Activity, ActivityKind, Deal, DealStatus, LostReason, Pipeline, Stage, Task
+from pipeline.services.activities import deal_activity_dates_refresh
 from segments import services as segment_services
 from segments.models import Segment
 from workspace.management.demo_traffic import web_traffic_seed

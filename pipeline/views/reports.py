@@ -8,8 +8,8 @@ from django.views.decorators.http import require_GET
 from contacts.forms import style_fields
 from contacts.selectors import owner_choices
 from core.errors import domain_errors
-from pipeline import report_selectors
-from pipeline.report_selectors import ReportFilters
+from pipeline.selectors import reports as report_selectors
+from pipeline.selectors.reports import ReportFilters
 
 
 class ReportFilterForm(forms.Form):

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.roles import is_admin
 from core.errors import DomainError, domain_errors
-from pipeline import activities, activity_selectors, permissions
-from pipeline.activity_forms import (
+from pipeline import permissions
+from pipeline.forms import (
     ActivityForm,
     MyDayFilterForm,
     MyDayTaskForm,
@@ -24,6 +24,8 @@ from pipeline.activity_forms import (
     TaskForm,
     default_due,
 )
+from pipeline.selectors import activities as activity_selectors
+from pipeline.services import activities
 
 SCOPES = ("contact", "company", "deal")
 

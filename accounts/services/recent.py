@@ -1,6 +1,6 @@
 """Recently viewed records: the detail pages of contacts, companies and deals call
-`recent_view_record`; the home page reads `recent_view_list` and resolves the ids through the
-apps that own the records (accounts imports none of them)."""
+`recent_view_record`; the home page reads `accounts.selectors.recent_view_list` and resolves the
+ids through the apps that own the records (accounts imports none of them)."""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
@@ -35,8 +35,3 @@ def recent_view_record(*, user: AbstractBaseUser, kind: str, object_id: int) -> 
     params = [user.pk, kind, object_id, timezone.now(), user.pk, kind, object_id, RECENT_VIEWS_PER_USER - 1]
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
-
-
-def recent_view_list(*, user: AbstractBaseUser, limit: int = 10) -> list[RecentView]:
-    """The user's most recently opened records, newest first."""
-    return list(RecentView.objects.filter(user=user).order_by("-viewed_at", "-pk")[:limit])

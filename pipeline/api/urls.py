@@ -1,6 +1,7 @@
 from django.urls import path
 
-from pipeline.api import (
+from pipeline.api.activities import ActivityDetailApi, ActivityListApi, TaskDetailApi, TaskListApi
+from pipeline.api.deals import (
     DealDetailApi,
     DealListApi,
     PipelineDetailApi,
@@ -18,4 +19,8 @@ urlpatterns = [
     path("stages/<int:pk>/", StageDetailApi.as_view(), name="api-stage-detail"),
     path("deals/", DealListApi.as_view(), name="api-deals"),
     path("deals/<int:pk>/", DealDetailApi.as_view(), name="api-deal-detail"),
+    path("activities/", ActivityListApi.as_view(), name="api-activities"),
+    path("activities/<int:pk>/", ActivityDetailApi.as_view(), name="api-activity-detail"),
+    path("tasks/", TaskListApi.as_view(), name="api-tasks"),
+    path("tasks/<int:pk>/", TaskDetailApi.as_view(), name="api-task-detail"),
 ]

@@ -8,8 +8,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import services
 from accounts.forms import ApiTokenForm, NotificationPreferencesForm, UserCreateForm, UserRoleForm
 from accounts.models import ApiToken, Role
-from accounts.notifications import user_preferences_get
 from accounts.roles import is_admin, primary_role
+from accounts.selectors import user_preferences_get
 from core.errors import Conflict
 
 

@@ -9,7 +9,6 @@ from rest_framework.views import APIView
 from contacts.models import Company, Contact
 from core.api import Pagination, paginated_response
 from core.params import parse_id
-from pipeline import activities, activity_selectors
 from pipeline.models import (
     ACTIVITY_BODY_MAX_LENGTH,
     MAX_CALL_MINUTES,
@@ -19,6 +18,8 @@ from pipeline.models import (
     TaskKind,
     TaskPriority,
 )
+from pipeline.selectors import activities as activity_selectors
+from pipeline.services import activities
 
 
 def _record_field(model) -> serializers.PrimaryKeyRelatedField:

@@ -13,16 +13,16 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from accounts import recent
+from accounts.services import recent
 from contacts import selectors as contact_selectors
 from contacts.forms import company_picker_value
 from core.errors import Conflict, NotFound, domain_errors
 from core.params import parse_id
 from pipeline import permissions, selectors, services
-from pipeline.defaults import OTHER_REASON
 from pipeline.forms import BoardFilterForm, ContactPickerField, DealForm, contact_label
 from pipeline.models import Deal, LostReason, Pipeline, Stage
 from pipeline.selectors import BoardFilters
+from pipeline.services.defaults import OTHER_REASON
 
 
 @require_GET

@@ -6,15 +6,16 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts import notifications
+from accounts import selectors
 from accounts.forms import NotificationPreferencesForm
+from accounts.services import notifications
 
 PAGE_SIZE = 50
 
 
 def _bell_context(request: HttpRequest) -> dict:
-    count = notifications.notification_unread_count(user=request.user)
-    return {"unread": count, "unread_capped": count >= notifications.UNREAD_COUNT_CAP}
+    count = selectors.notification_unread_count(user=request.user)
+    return {"unread": count, "unread_capped": count >= selectors.UNREAD_COUNT_CAP}
 
 
 @require_GET
@@ -25,7 +26,7 @@ def notification_bell(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def notification_list(request: HttpRequest) -> HttpResponse:
-    items = list(notifications.notification_list(user=request.user)[:PAGE_SIZE])
+    items = list(selectors.notification_list(user=request.user)[:PAGE_SIZE])
     context = {"notifications": items, **_bell_context(request)}
     return render(request, "accounts/notifications.html", context)
 
@@ -39,7 +40,7 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def notification_open(request: HttpRequest, pk: int) -> HttpResponse:
     """Follow a notification's link and mark it read (a POST: reading changes state)."""
-    notification = notifications.notification_list(user=request.user).filter(pk=pk).first()
+    notification = selectors.notification_list(user=request.user).filter(pk=pk).first()
     if notification is None:
         raise Http404("No such notification.")
     notifications.notification_mark_read(user=request.user, notification_id=pk)
@@ -65,7 +66,7 @@ def _back_to_list(request: HttpRequest) -> HttpResponse:
 
 def notification_list_partial(request: HttpRequest) -> HttpResponse:
     """The list and (out of band) the bell, after a mark-read post."""
-    items = list(notifications.notification_list(user=request.user)[:PAGE_SIZE])
+    items = list(selectors.notification_list(user=request.user)[:PAGE_SIZE])
     context = {"notifications": items, "oob": True, **_bell_context(request)}
     return render(request, "accounts/notifications.html#notification-list", context)
 

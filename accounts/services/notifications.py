@@ -9,34 +9,12 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Notification, UserPreferences
-
-# The bell shows "99+" beyond this: counting further costs time and tells the user nothing.
-UNREAD_COUNT_CAP = 100
-
-
-# --- reads
-
-
-def user_preferences_get(*, user: AbstractBaseUser) -> UserPreferences:
-    """The user's preferences, or the defaults (unsaved) when they never changed any."""
-    return UserPreferences.objects.filter(user=user).first() or UserPreferences(user=user)
-
-
-def notification_list(*, user: AbstractBaseUser) -> QuerySet[Notification]:
-    return Notification.objects.filter(user=user).order_by("-created_at", "-pk")
-
-
-def notification_unread_count(*, user: AbstractBaseUser) -> int:
-    """Unread notifications, counted up to UNREAD_COUNT_CAP."""
-    unread = Notification.objects.filter(user=user, read_at__isnull=True)
-    return len(unread.values_list("pk", flat=True)[:UNREAD_COUNT_CAP])
-
-
-# --- writes
+from accounts.selectors import user_preferences_get
+from accounts.tasks import notification_email_send as notification_email_send_task
 
 
 @transaction.atomic
@@ -52,9 +30,7 @@ def notification_create(*, user: AbstractBaseUser, title: str, body: str = "", u
     """Notify a user in the app, and by email (after commit) if they opted in and have an address."""
     notification = Notification.objects.create(user=user, title=title[:200], body=body, url=url[:500])
     if user.email and user.is_active and user_preferences_get(user=user).email_notifications:
-        from accounts.tasks import notification_email_send  # the task module imports this one
-
-        transaction.on_commit(lambda: notification_email_send.delay(notification.pk))
+        transaction.on_commit(lambda: notification_email_send_task.delay(notification.pk))
     return notification
 
 
