@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from contacts import changes as contact_changes
+from contacts.services import changes as contact_changes
 from core.errors import Conflict
 from pipeline import permissions
 from pipeline.models import Deal, LostReason, Pipeline, Stage
