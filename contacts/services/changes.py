@@ -31,7 +31,8 @@ def contacts_deleting(*, contact_ids: Iterable[int]) -> None:
 def contacts_changed(*, contact_ids: Iterable[int | None]) -> None:
     """Call the CONTACT_CHANGE_HOOKS with these contacts after the current transaction commits."""
     ids = sorted({pk for pk in contact_ids if pk is not None})
-    # settings.CONTACT_CHANGE_HOOKS wires this; identity provides identity.projection.profile_updates_mark.
+    # settings.CONTACT_CHANGE_HOOKS wires this; identity provides
+    # identity.services.projection.profile_updates_mark.
     paths = getattr(settings, "CONTACT_CHANGE_HOOKS", [])
     if not ids or not paths:
         return

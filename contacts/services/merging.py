@@ -235,7 +235,8 @@ def contact_merge(
     if winner.merged_into_id is not None:
         raise Conflict(f"Contact {winner.pk} was merged into contact {winner.merged_into_id}.", code="merged")
     _check_choices(field_choices, winner, loser)
-    # settings.CONTACT_MERGE_HOOKS wires this; identity provides identity.merging.contact_merge_prepare.
+    # settings.CONTACT_MERGE_HOOKS wires this; identity provides
+    # identity.services.merging.contact_merge_prepare.
     for path in getattr(settings, "CONTACT_MERGE_HOOKS", ()):
         more_untracked, more_staying = import_string(path)(winner=winner, loser=loser)
         untracked, staying = untracked | more_untracked, staying | more_staying

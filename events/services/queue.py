@@ -232,7 +232,7 @@ def _wake_worker() -> None:
 
 def _processor():
     # Settings hook: settings.INGEST_PROCESSOR names the function that processes queued events
-    # (event_ids=[...]); identity provides it (identity.stitching.events_process).
+    # (event_ids=[...]); identity provides it (identity.services.stitching.events_process).
     path = getattr(settings, "INGEST_PROCESSOR", None)
     return import_string(path) if path else None
 

@@ -85,6 +85,6 @@ def _retention_batch(*, source_id: int, cutoff: dt.datetime, limit: int) -> int:
 def events_delete_hooks(*, event_ids: list[int]) -> None:
     """Let higher apps drop what they derived from these events, in the deleting transaction."""
     # Settings hook: settings.EVENTS_DELETE_HOOKS lists functions taking event_ids=[...]; identity
-    # provides them (identity.projection.events_forget), since events may not import identity.
+    # provides them (identity.services.projection.events_forget), since events may not import identity.
     for path in getattr(settings, "EVENTS_DELETE_HOOKS", []):
         import_string(path)(event_ids=event_ids)

@@ -1,6 +1,6 @@
 """Automatic merges (the stitching worker's) and splits (an Admin undoing any merge).
 
-A merge is contacts.merging.contact_merge with the identity app's rules around it: the winner is
+A merge is contacts.services.merging.contact_merge with the identity app's rules around it: the winner is
 the identified contact, then the older one; the loser's daily rollups are summed into the
 winner's first (one row per contact, day and key); its event projections move without their ids
 recorded (a split sends events back by the identity that resolved them, not by a list).

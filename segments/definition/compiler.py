@@ -82,7 +82,7 @@ MAX_TEXT = 500
 MAX_LIST = 200
 MAX_COUNT = 1_000_000
 MAX_DAYS = 3650
-# The stitching worker keeps category names up to this length (identity.stitching.consent_state).
+# The stitching worker keeps category names up to this length (identity.services.projection.consent_state).
 MAX_CATEGORY = 100
 # Larger numbers gain nothing and risk overflow in bigint/numeric parameters.
 MAX_NUMBER = 1e15

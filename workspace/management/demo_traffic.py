@@ -2,7 +2,7 @@
 
 seed_demo calls `web_traffic_seed`: it writes Segment-spec messages (anonymous visits with UTM
 campaigns, identifies that join the CRM's people, new leads signing up, pricing views, a crawler)
-and hands them to `events.api.ingest_request`, the function behind POST /v1/batch, so they are
+and hands them to `events.ingest.endpoint.ingest_request`, the function behind POST /v1/batch, so they are
 validated, deduplicated and stored like a site's. Then it drains the ingest queue in this process
 with the stitching worker's own service (`ingest_queue_process`), so identities, merges, the
 projection, rollups and first-touch attribution exist when seed_demo returns.
