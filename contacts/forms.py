@@ -13,23 +13,10 @@ from contacts import selectors
 from contacts.custom_fields import clean_value
 from contacts.models import Company, CustomField, CustomFieldType, LifecycleStage
 from core.errors import DomainError
+from core.forms import style_fields
 from core.params import parse_id
 
 CF_PREFIX = "cf_"
-
-
-def style_fields(form: forms.Form, *, small: bool = True) -> None:
-    """Bootstrap classes on every widget, so `{{ form.field }}` renders ready to use."""
-    size = " form-select-sm" if small else ""
-    for form_field in form.fields.values():
-        widget = form_field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            css = "form-check-input"
-        elif isinstance(widget, forms.Select):
-            css = "form-select" + size
-        else:
-            css = "form-control" + (" form-control-sm" if small else "")
-        widget.attrs["class"] = css
 
 
 def custom_form_field(definition: CustomField, *, for_filter: bool = False) -> forms.Field:

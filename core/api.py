@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.http.response import HttpResponseRedirectBase
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -68,3 +69,12 @@ class OwnerFilterField(serializers.CharField):
         if (user_id := parse_id(value)) is not None:
             return user_id
         raise serializers.ValidationError('Expected a user id, "me" or "none".')
+
+
+class PermanentRedirect(HttpResponseRedirectBase):
+    """A merged record's old API URL answers with this, to the survivor (contacts' and identity's APIs)."""
+
+    # 308, not 301: a client that PATCHes or DELETEs an old URL repeats that on the survivor
+    # instead of silently turning it into a GET. A Django redirect (not a DRF Response) so clients
+    # and the test client follow it; the JSON body says why for those that do not.
+    status_code = status.HTTP_308_PERMANENT_REDIRECT

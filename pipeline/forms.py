@@ -9,8 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from contacts.forms import CompanyPickerField, style_fields
+from contacts.forms import CompanyPickerField
 from contacts.models import Contact
+from core.forms import style_fields
 from core.params import parse_id
 from pipeline.models import (
     ACTIVITY_BODY_MAX_LENGTH,

@@ -2,7 +2,6 @@
 
 import json
 
-from django.http.response import HttpResponseRedirectBase
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
@@ -11,7 +10,7 @@ from rest_framework.views import APIView
 
 from contacts import selectors, services
 from contacts.models import Company, Contact, LifecycleStage
-from core.api import OwnerFilterField, Pagination, owner_field, paginated_response
+from core.api import OwnerFilterField, Pagination, PermanentRedirect, owner_field, paginated_response
 
 # --- contacts
 
@@ -125,13 +124,6 @@ class ContactDetailApi(APIView):
             return _redirect_to_survivor(request, contact)
         services.contact_delete(contact=contact, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class PermanentRedirect(HttpResponseRedirectBase):
-    # 308, not 301: a client that PATCHes or DELETEs an old URL repeats that on the survivor
-    # instead of silently turning it into a GET. A Django redirect (not a DRF Response) so clients
-    # and the test client follow it; the JSON body says why for those that do not.
-    status_code = status.HTTP_308_PERMANENT_REDIRECT
 
 
 def _redirect_to_survivor(request, contact: Contact) -> PermanentRedirect:

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contacts import selectors as contact_selectors
-from contacts.api.views import PermanentRedirect
+from core.api import PermanentRedirect
 from identity import selectors
 
 _MERGED = OpenApiResponse(

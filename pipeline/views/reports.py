@@ -5,9 +5,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from contacts.forms import style_fields
 from contacts.selectors import owner_choices
 from core.errors import domain_errors
+from core.forms import style_fields
 from pipeline.selectors import reports as report_selectors
 from pipeline.selectors.reports import ReportFilters
 
