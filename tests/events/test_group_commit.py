@@ -14,7 +14,7 @@ from events.group_commit import GroupCommit, Pending
 from events.ingest import normalise
 from events.models import Event, EventDedup, RejectedEvent, Source
 from events.selectors import queued_event_ids
-from tests.events.test_queue import _wait_until_worker_idle
+from tests.conftest import wait_until_the_session_worker_is_idle
 
 
 def _run_threads(count, target):
@@ -112,7 +112,7 @@ def _messages(ids, received_at):
 def test_concurrent_requests_with_overlapping_message_ids_store_each_event_exactly_once(monkeypatch):
     # given no worker draining the queue (no wake-ups; one woken by an earlier test has finished)
     monkeypatch.setattr(services, "_wake_worker", lambda: None)
-    _wait_until_worker_idle()
+    wait_until_the_session_worker_is_idle()
     # and two sources and 12 requests that share messageIds across requests and sources
     sources = [Source.objects.create(name="A"), Source.objects.create(name="B")]
     shared = [f"shared-{i}" for i in range(5)]

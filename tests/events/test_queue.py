@@ -9,7 +9,7 @@ from events import services, tasks
 from events.ingest import normalise
 from events.models import Event, IngestBatch, IngestQueue, Source
 from events.selectors import queued_event_count, queued_event_ids
-from tests.conftest import _test_database_url
+from tests.conftest import _test_database_url, wait_until_the_session_worker_is_idle
 
 CALLS: list[list[int]] = []
 
@@ -112,18 +112,6 @@ def test_a_poison_event_is_dead_lettered_and_does_not_block_the_others(settings)
     assert services.ingest_queue_process(limit=10) == 0
 
 
-def _wait_until_worker_idle(timeout: float = 15) -> None:
-    from cdp_crm.celery import app
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        active = app.control.inspect(timeout=0.5).active() or {}
-        if not any(active.values()):
-            return
-        time.sleep(0.2)
-    raise AssertionError("the worker stayed busy")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_drains_what_the_api_queued(client, celery_worker):
     source = Source.objects.create(name="Website")
@@ -149,13 +137,14 @@ def test_a_real_worker_drains_what_the_api_queued(client, celery_worker):
 @pytest.mark.django_db(transaction=True)
 def test_the_sweeper_drains_events_whose_wake_up_was_lost(celery_worker, monkeypatch):
     # given an idle worker (an earlier test's drain may still be polling its idle tail)
-    _wait_until_worker_idle()
+    celery_worker.wait_until_idle()
     # and events stored while the broker lost every wake-up message
     monkeypatch.setattr(tasks.ingest_drain, "delay", lambda *a, **k: None)
     source = Source.objects.create(name="s")
     _store(source, "x", "y")
     monkeypatch.undo()
-    time.sleep(0.5)
+    # (nothing reached the worker: it is still idle, and the events wait)
+    celery_worker.wait_until_idle()
     assert queued_event_count() == 2
     # when beat's sweep runs (the same task, sent by the schedule)
     tasks.ingest_drain.apply_async()
@@ -210,7 +199,7 @@ def test_taking_events_out_of_the_queue_waits_for_a_worker_holding_their_batch(m
 
     # given a stored batch that a worker has claimed (its row locked by another transaction)
     monkeypatch.setattr(services, "_wake_worker", lambda: None)
-    _wait_until_worker_idle()
+    wait_until_the_session_worker_is_idle()
     source = Source.objects.create(name="s")
     _store(source, "a", "b")
     a, b = Event.objects.order_by("pk")
@@ -228,8 +217,14 @@ def test_taking_events_out_of_the_queue_waits_for_a_worker_holding_their_batch(m
 
     thread = threading.Thread(target=forget)
     thread.start()
-    # then it waits until the worker's transaction ends, and only then trims the batch
-    assert not done.wait(1.0)
+    # then it waits until the worker's transaction ends (Postgres shows it blocked by the worker's
+    # lock), and only then trims the batch
+    deadline = time.monotonic() + 10
+    blocked = "SELECT count(DISTINCT pid) FROM pg_locks WHERE %s = ANY(pg_blocking_pids(pid))"
+    while worker.execute(blocked, [worker.info.backend_pid]).fetchone() != (1,):
+        assert thread.is_alive() and time.monotonic() < deadline, "the erasure did not wait for the lock"
+        time.sleep(0.01)
+    assert not done.is_set()
     worker.rollback()
     worker.close()
     thread.join(timeout=10)
