@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 from events import limits
 from events.models import Event, EventDedup, IngestBatch, IngestQueue, RejectedEvent, Source
 from events.selectors import queued_event_count
-from tests.conftest import _test_database_url
+from tests.conftest import _test_database_url, wait_until_the_session_worker_is_idle
 
 
 @pytest.fixture
@@ -250,12 +250,16 @@ def test_far_below_the_cap_the_statistics_estimate_answers_without_counting(
 ):
     import time
 
+    from events import services
     from events.ingest import normalise
     from events.services import events_store
 
     monkeypatch.setattr(limits, "_backlog_estimate", REAL_ESTIMATE)
-    # given two committed batches of 4 events; Postgres's statistics see them about a second
-    # after commit
+    # given two committed batches of 4 events that no worker is woken for (a worker an earlier
+    # test started drains them between their commit and the lock below otherwise); Postgres's
+    # statistics see them about a second after commit
+    monkeypatch.setattr(services, "_wake_worker", lambda: None)
+    wait_until_the_session_worker_is_idle()
     source = Source.objects.create(name="s")
     now = datetime.now(UTC)
     for _ in range(2):
@@ -265,8 +269,7 @@ def test_far_below_the_cap_the_statistics_estimate_answers_without_counting(
             rejections=[],
             received_at=now,
         )
-    # held by another connection, so that a worker left running by an earlier test skips them
-    # (SKIP LOCKED) instead of draining them
+    # and held by another connection, so that a drain running all the same skips them (SKIP LOCKED)
     with psycopg.connect(_test_database_url(), autocommit=False) as holder:
         held = holder.execute("SELECT size FROM events_ingestbatch FOR UPDATE").fetchall()
         assert sorted(held) == [(4,), (4,)]
