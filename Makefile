@@ -27,13 +27,17 @@ run: $(BIN)/.installed
 # its own Celery worker and Chromium when a test needs them. PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
 XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup)
+# Where the suite runs (its test databases are test_$(TEST_DATABASE)_gw0, ...): two checkouts on one
+# machine can run their suites side by side with other values.
+TEST_DATABASE ?= cdp_crm_ci
+TEST_REDIS_DB ?= 15
 
 ## The whole suite: linters, migration check, import contracts, pytest against real PostgreSQL + Redis.
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database cdp_crm_ci --redis-db 15 -- \
+	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
 		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)'
 
 ## The edit loop: the same without the browser tests and the trust suite (tests/trust).
@@ -41,7 +45,7 @@ test-fast: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database cdp_crm_ci --redis-db 15 -- \
+	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
 		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && \
 			$(BIN)/pytest $(XDIST) -m "not browser" --ignore=tests/trust $(PYTEST_ARGS)'
 
