@@ -305,7 +305,7 @@ def stop_process(proc: subprocess.Popen, *, timeout: float = 20, sig: int = sign
 
 
 # A transactional test's flush DELETEs from the tables holding rows, unless one holds more than
-# this many: then it is Django's one TRUNCATE of every table (cheaper there, and leaves no bloat).
+# this many: then it is Django's TRUNCATE of every table (cheaper there, and leaves no bloat).
 FLUSH_DELETE_MAX_ROWS = 10_000
 # Rows post_migrate would create again, identical but for their ids, after any flush: kept while
 # they are as the last post_migrate left them (a test may add or change one, then they go too).
@@ -316,10 +316,11 @@ SELECT (SELECT md5(string_agg(c::text, ',' ORDER BY c.id)) FROM django_content_t
 """
 
 
-def _flush_cheaply(connection, kept: dict) -> bool:
-    """Empty the tables as Django's flush does, at a fraction of its cost; False if it should run
-    instead. `kept` remembers, per database, the fingerprint of the FLUSH_KEEPS rows."""
+def _flush_cheaply(connection, kept: dict) -> None:
+    """Empty the tables as Django's flush does, at a fraction of its cost. `kept` remembers, per
+    database, the fingerprint of the FLUSH_KEEPS rows as the last post_migrate left them."""
     from django.core.management.sql import emit_post_migrate_signal
+    from django.db import OperationalError, transaction
 
     tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
     quoted = [connection.ops.quote_name(table) for table in tables]
@@ -327,26 +328,36 @@ def _flush_cheaply(connection, kept: dict) -> bool:
         f"SELECT {i}, (SELECT count(*) FROM (SELECT FROM {table} LIMIT {FLUSH_DELETE_MAX_ROWS + 1}) t)"
         for i, table in enumerate(quoted)
     )
-    with connection.cursor() as cursor:
-        cursor.execute(counts)
-        rows = dict(cursor.fetchall())
-        if any(n > FLUSH_DELETE_MAX_ROWS for n in rows.values()):
-            return False
-        cursor.execute(_FLUSH_KEEPS_FINGERPRINT)
-        keep = cursor.fetchone() == kept.get(connection.alias)
-    connection.ops.execute_sql_flush(
-        [
-            f"DELETE FROM {quoted[i]}"
-            for i, table in enumerate(tables)
-            if rows[i] and not (keep and table in FLUSH_KEEPS)
-        ]
-    )
+    for attempt in range(5):
+        try:
+            with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
+                # As TRUNCATE's own lock did: no other session (a worker finishing what the test
+                # sent, a live-server thread) writes until the flush commits; else a row it adds
+                # meanwhile, pointing at one deleted here, fails the flush's deferred foreign key
+                # check, or survives into the next test. Reads go on.
+                cursor.execute(f"LOCK TABLE {', '.join(quoted)} IN EXCLUSIVE MODE")
+                cursor.execute(counts)
+                rows = dict(cursor.fetchall())
+                if any(n > FLUSH_DELETE_MAX_ROWS for n in rows.values()):
+                    cursor.execute(f"TRUNCATE {', '.join(quoted)}")
+                    keep = False
+                else:
+                    cursor.execute(_FLUSH_KEEPS_FINGERPRINT)
+                    keep = cursor.fetchone() == kept.get(connection.alias)
+                    for i, table in enumerate(tables):
+                        if rows[i] and not (keep and table in FLUSH_KEEPS):
+                            cursor.execute(f"DELETE FROM {quoted[i]}")
+            break
+        except OperationalError as exc:
+            # a worker holding row locks while it asks for a table locked here: Postgres may pick
+            # the flush as the deadlock victim, and it rolled back as a whole
+            if getattr(exc.__cause__, "sqlstate", None) != "40P01" or attempt == 4:  # deadlock_detected
+                raise
     if not keep:
         emit_post_migrate_signal(0, False, connection.alias)
         with connection.cursor() as cursor:
             cursor.execute(_FLUSH_KEEPS_FINGERPRINT)
             kept[connection.alias] = cursor.fetchone()
-    return True
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -369,11 +380,7 @@ def _flush_deletes_instead_of_truncating():
         if self.reset_sequences or self.serialized_rollback or self.available_apps is not None:
             return original(self)
         for alias in self._databases_names(include_mirrors=False):
-            if not _flush_cheaply(connections[alias], kept):
-                original(self)  # the one TRUNCATE (of every database: it is one here)
-                kept.clear()  # post_migrate made them again, with new ids
-                return
-        return None
+            _flush_cheaply(connections[alias], kept)
 
     TransactionTestCase._fixture_teardown = _fixture_teardown
     yield
