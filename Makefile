@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell for p in python3.14 python3.13 python3.12 $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python3 2>/dev/null | sort -rV) python3 python; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then echo $$p; break; fi; done)
 
-.PHONY: run test test-faults lint format check-deploy clean install
+.PHONY: run test test-fast test-faults lint format check-deploy clean install
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "cdp-crm needs Python 3.12 or newer (Django 6.1); none found on PATH." >&2; exit 1; fi
@@ -22,13 +22,34 @@ install: $(BIN)/.installed
 run: $(BIN)/.installed
 	@$(BIN)/python -m cdp_crm.dev run
 
+# pytest-xdist processes for the suite: one per core, at most 4. Each has its own test database
+# (test_cdp_crm_ci_gw0, ...) and Redis db (15, 14, ... counting down: tests/conftest.py) and starts
+# its own Celery worker and Chromium when a test needs them. PYTEST_WORKERS=0 runs in one process.
+# `--dist load`, not loadgroup/loadscope: those key the work by test id, and the 59 schemathesis
+# cases of tests/trust/test_api_schemathesis.py share one id (all but one silently did not run).
+PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
+XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist load)
+# Where the suite runs (its test databases are test_$(TEST_DATABASE)_gw0, ...): two checkouts on one
+# machine can run their suites side by side with other values.
+TEST_DATABASE ?= cdp_crm_ci
+TEST_REDIS_DB ?= 15
+
 ## The whole suite: linters, migration check, import contracts, pytest against real PostgreSQL + Redis.
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database cdp_crm_ci --redis-db 15 -- \
-		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && $(BIN)/pytest $(PYTEST_ARGS)'
+	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
+		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)'
+
+## The edit loop: the same without the browser tests and the trust suite (tests/trust).
+test-fast: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
+		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && \
+			$(BIN)/pytest $(XDIST) -m "not browser" --ignore=tests/trust $(PYTEST_ARGS)'
 
 ## The fault soak (not part of `make test`: ~2-3 min): 100k events through the API while a worker is
 ## SIGKILLed, Redis restarts empty and Postgres connections are cut; fails on any loss or duplicate.

@@ -1,5 +1,7 @@
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +29,43 @@ def find_chromium() -> str | None:
 
 
 CHROMIUM = find_chromium()
+
+# Under pytest-xdist each worker process (gw0, gw1, ...) gets its own test database (pytest-django
+# appends the worker id to its name) and its own Redis database: the db in REDIS_URL minus the
+# worker's index, so `make test` (Redis db 15, two workers) uses 15 and 14. Queues, rate-limit
+# counters and the session Celery worker are then private to each process; Celery's broadcasts
+# (ping, inspect) are scoped to the Redis db too. Without xdist (-n 0, -p no:xdist) REDIS_URL is
+# used as given.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _redis_db_of_this_worker(url: str) -> str:
+    if not XDIST_WORKER:
+        return url
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    db = base - int(XDIST_WORKER.removeprefix("gw"))
+    if db < 1:  # db 0 is `make run`'s
+        raise pytest.UsageError(
+            f"Redis db {base} minus xdist worker index {XDIST_WORKER} is below 1: give the run a higher "
+            "--redis-db or fewer workers (PYTEST_WORKERS)"
+        )
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+def pytest_configure(config):
+    url = _redis_db_of_this_worker(settings.REDIS_URL)
+    if url == settings.REDIS_URL:
+        return
+    # Django's settings were loaded before this conftest (pytest-django sets Django up first):
+    # move every setting derived from REDIS_URL, and the environment the subprocesses (the
+    # session Celery worker, the production-server and `make run` tests) inherit.
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url
+    os.environ["REDIS_URL"] = url
+    from cdp_crm.celery import app
+
+    if app.configured:
+        app.conf.update(broker_url=url, result_backend=url)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -143,9 +182,7 @@ def _test_database_url() -> str:
     )
 
 
-WORKER_QUEUES = ("default", "ingest", "identity", "segments")
-# The session's worker once a test has started it: a later test that needs it idle pauses it.
-_RUNNING_WORKERS: list["Worker"] = []
+CELERY_QUEUES = [queue.name for queue in settings.CELERY_TASK_QUEUES]
 
 
 class Worker:
@@ -159,6 +196,11 @@ class Worker:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    @property
+    def name(self) -> str:
+        """The node name it was started with (`-n test-<xdist worker>@%h`)."""
+        return f"test-{XDIST_WORKER or 'main'}@{socket.gethostname()}"
+
     def _control(self, command: str, queue: str) -> None:
         from cdp_crm.celery import app
 
@@ -170,7 +212,7 @@ class Worker:
         rows for a while after its queue empties, so "no message queued" is not "idle")."""
         from cdp_crm.celery import app
 
-        for queue in WORKER_QUEUES:
+        for queue in CELERY_QUEUES:
             self._control("cancel_consumer", queue)
         inspect = app.control.inspect(destination=[self.name], timeout=10)
         deadline = time.monotonic() + timeout
@@ -181,27 +223,63 @@ class Worker:
             time.sleep(0.05)
 
     def resume(self) -> None:
-        for queue in WORKER_QUEUES:
+        for queue in CELERY_QUEUES:
             self._control("add_consumer", queue)
+
+    def wait_until_idle(self, *, timeout: float = 60) -> None:
+        """Return once nothing is queued for the worker and nothing it took is unfinished.
+
+        Every task acknowledges late (CELERY_TASK_ACKS_LATE), so a message the worker holds, running
+        or waiting for its countdown, stays in the transport's `unacked` hash until it is done. Idle
+        is seen three times in a row: the worker pops a message a moment before it records it as
+        unacked."""
+        import redis
+
+        store = redis.Redis.from_url(settings.REDIS_URL)
+        # kombu's Redis transport keeps a queue's prioritised messages in keys beside its own
+        keys = [
+            name + suffix for name in CELERY_QUEUES for suffix in ("", "\x06\x163", "\x06\x166", "\x06\x169")
+        ]
+        deadline = time.monotonic() + timeout
+        seen_idle = 0
+        while seen_idle < 3:
+            pipe = store.pipeline(transaction=True)
+            for key in keys:
+                pipe.llen(key)
+            pipe.hlen("unacked")
+            seen_idle = seen_idle + 1 if not any(pipe.execute()) else 0
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Celery worker did not become idle:\n{self.output()[-3000:]}")
+            time.sleep(0.02)
+
+
+_session_worker: list[Worker] = []
+
+
+def wait_until_the_session_worker_is_idle() -> None:
+    """For tests that must not race a worker an earlier test started (no-op if none was)."""
+    for worker in _session_worker:
+        worker.wait_until_idle()
 
 
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """Start one worker for the session. Tests using it need `transactional_db` so it sees their rows."""
+def _celery_worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
     import redis
-
-    from cdp_crm.celery import app
 
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     log = tmp_path_factory.mktemp("worker") / "worker.log"
+    ready = log.with_name("ready")
     env = {
         **os.environ,
         "DATABASE_URL": _test_database_url(),
         "PYTHONUNBUFFERED": "1",
-        # Transactional tests end with a flush (TRUNCATE of every table) while this worker may
-        # still be draining what a test sent: the two take table locks in different orders and
-        # Postgres would break the deadlock after 1 s by failing the flush. With a lock timeout
-        # below deadlock_timeout the worker's statement gives way instead, and its task retries.
+        # cdp_crm/celery.py touches it once the worker consumes: no polling with pings
+        "CDP_WORKER_READY_FILE": str(ready),
+        # Transactional tests end with a flush while this worker may still be draining what a
+        # test sent (a test that did not ask for the worker, say): the two take locks in
+        # different orders and Postgres would break the deadlock after 1 s by failing the flush.
+        # With a lock timeout below deadlock_timeout the worker's statement gives way instead,
+        # and its task retries.
         "PGOPTIONS": "-c lock_timeout=500",
     }
     with log.open("w") as out:
@@ -214,26 +292,38 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
                 "cdp_crm",
                 "worker",
                 "-Q",
-                "default,ingest,identity,segments",
+                ",".join(CELERY_QUEUES),
             ]
-            + ["--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", "test@%h"],
+            + ["--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+            + ["-n", f"test-{XDIST_WORKER or 'main'}@%h"],
             env=env,
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    worker = Worker(proc, log)
     deadline = time.monotonic() + 60
-    while not (pong := app.control.ping(timeout=0.5)):
+    while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"the Celery worker did not start:\n{log.read_text(errors='replace')[-3000:]}")
-    (name,) = pong[0]
-    worker = Worker(proc, log, name)
-    _RUNNING_WORKERS.append(worker)
+            pytest.fail(f"the Celery worker did not start:\n{worker.output()[-3000:]}")
+        time.sleep(0.02)
+    _session_worker.append(worker)
     yield worker
-    _RUNNING_WORKERS.remove(worker)
-    stop_process(proc)
+    _session_worker.clear()
+    # Cold shutdown: the database is dropped next, so the idle tail of a drain has nothing to
+    # finish (a warm shutdown waited for it).
+    stop_process(proc, sig=signal.SIGQUIT)
+
+
+@pytest.fixture
+def celery_worker(_celery_worker_process):
+    """The session's worker (started by the first test that asks for it). Tests using it need
+    `transactional_db` so it sees their rows. The test's flush waits until the worker has finished
+    what the test gave it: rows it wrote after the flush would be the next test's."""
+    yield _celery_worker_process
+    _celery_worker_process.wait_until_idle()
 
 
 class WorkerPause:
@@ -254,7 +344,7 @@ def paused_worker(request):
     messages again (what was queued meanwhile included); teardown resumes it in any case."""
     if "celery_worker" in request.fixturenames:
         request.getfixturevalue("celery_worker")
-    worker = _RUNNING_WORKERS[0] if _RUNNING_WORKERS else None
+    worker = _session_worker[0] if _session_worker else None
     if worker is not None:
         worker.pause()
     pause = WorkerPause(worker)
@@ -262,9 +352,9 @@ def paused_worker(request):
     pause.resume()
 
 
-def stop_process(proc: subprocess.Popen, *, timeout: float = 20) -> None:
-    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
-    proc.terminate()
+def stop_process(proc: subprocess.Popen, *, timeout: float = 20, sig: int = signal.SIGTERM) -> None:
+    """SIGTERM (or `sig`), then SIGKILL if it has not exited within `timeout` seconds."""
+    proc.send_signal(sig)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -272,13 +362,97 @@ def stop_process(proc: subprocess.Popen, *, timeout: float = 20) -> None:
         proc.wait()
 
 
+# A transactional test's flush DELETEs from the tables holding rows, unless one holds more than
+# this many: then it is Django's TRUNCATE of every table (cheaper there, and leaves no bloat).
+FLUSH_DELETE_MAX_ROWS = 10_000
+# Rows post_migrate would create again, identical but for their ids, after any flush: kept while
+# they are as the last post_migrate left them (a test may add or change one, then they go too).
+FLUSH_KEEPS = ("django_content_type", "auth_permission")
+_FLUSH_KEEPS_FINGERPRINT = """
+SELECT (SELECT md5(string_agg(c::text, ',' ORDER BY c.id)) FROM django_content_type c),
+       (SELECT md5(string_agg(p::text, ',' ORDER BY p.id)) FROM auth_permission p)
+"""
+
+
+def _flush_cheaply(connection, kept: dict) -> None:
+    """Empty the tables as Django's flush does, at a fraction of its cost. `kept` remembers, per
+    database, the fingerprint of the FLUSH_KEEPS rows as the last post_migrate left them."""
+    from django.core.management.sql import emit_post_migrate_signal
+    from django.db import OperationalError, transaction
+
+    tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+    quoted = [connection.ops.quote_name(table) for table in tables]
+    counts = " UNION ALL ".join(
+        f"SELECT {i}, (SELECT count(*) FROM (SELECT FROM {table} LIMIT {FLUSH_DELETE_MAX_ROWS + 1}) t)"
+        for i, table in enumerate(quoted)
+    )
+    for attempt in range(5):
+        try:
+            with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
+                # As TRUNCATE's own lock did: no other session (a worker finishing what the test
+                # sent, a live-server thread) writes until the flush commits; else a row it adds
+                # meanwhile, pointing at one deleted here, fails the flush's deferred foreign key
+                # check, or survives into the next test. Reads go on.
+                cursor.execute(f"LOCK TABLE {', '.join(quoted)} IN EXCLUSIVE MODE")
+                cursor.execute(counts)
+                rows = dict(cursor.fetchall())
+                if any(n > FLUSH_DELETE_MAX_ROWS for n in rows.values()):
+                    cursor.execute(f"TRUNCATE {', '.join(quoted)}")
+                    keep = False
+                else:
+                    cursor.execute(_FLUSH_KEEPS_FINGERPRINT)
+                    keep = cursor.fetchone() == kept.get(connection.alias)
+                    for i, table in enumerate(tables):
+                        if rows[i] and not (keep and table in FLUSH_KEEPS):
+                            cursor.execute(f"DELETE FROM {quoted[i]}")
+            break
+        except OperationalError as exc:
+            # a worker holding row locks while it asks for a table locked here: Postgres may pick
+            # the flush as the deadlock victim, and it rolled back as a whole
+            if getattr(exc.__cause__, "sqlstate", None) != "40P01" or attempt == 4:  # deadlock_detected
+                raise
+    if not keep:
+        emit_post_migrate_signal(0, False, connection.alias)
+        with connection.cursor() as cursor:
+            cursor.execute(_FLUSH_KEEPS_FINGERPRINT)
+            kept[connection.alias] = cursor.fetchone()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flush_deletes_instead_of_truncating():
+    """A transactional test (a live-server test too) ends with a flush. Django's is one TRUNCATE of
+    all ~60 tables, which costs Postgres 0.4-1 s whatever they hold (each table gets new files),
+    then the post_migrate signal, which creates the ~60 content types and ~250 permissions again
+    (0.1-0.2 s). DELETEs from the few tables a test wrote to cost milliseconds, and the content
+    types and permissions need not go when no test changed them. What the next test sees is the
+    same: every other table empty, sequences not reset (TransactionTestCase flushes without
+    RESTART IDENTITY). The foreign keys are DEFERRABLE INITIALLY DEFERRED (Django makes them so):
+    checked at the flush's commit, when the rows they point from are gone too."""
+    from django.db import connections
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+    kept: dict = {}
+
+    def _fixture_teardown(self):
+        if self.reset_sequences or self.serialized_rollback or self.available_apps is not None:
+            return original(self)
+        for alias in self._databases_names(include_mirrors=False):
+            _flush_cheaply(connections[alias], kept)
+
+    TransactionTestCase._fixture_teardown = _fixture_teardown
+    yield
+    TransactionTestCase._fixture_teardown = original
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _flush_survives_a_deadlock_with_the_worker():
-    """A transactional test ends with one TRUNCATE of every table. The session's Celery worker may
-    still be running a wake-up that test queued (an /v1 post's ingest batch, the stitching it
-    triggers) and hold row locks on some of those tables while it asks for another, so Postgres
-    can pick the TRUNCATE as a deadlock victim and the test errors at teardown. The TRUNCATE
-    rolled back as a whole: running it again once the worker's transaction is over is safe."""
+    """A transactional test ends with a flush (DELETEs, or one TRUNCATE of every table: see above).
+    A Celery worker may still be running a wake-up that test queued (an /v1 post's ingest batch,
+    the stitching it triggers) and hold row locks on some of those tables while it asks for
+    another, so Postgres can pick the flush as a deadlock victim and the test errors at teardown.
+    The flush rolled back as a whole: running it again once the worker's transaction is over is
+    safe."""
     from django.db import OperationalError
     from django.db.backends.base.operations import BaseDatabaseOperations
 

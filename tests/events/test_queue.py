@@ -214,8 +214,14 @@ def test_taking_events_out_of_the_queue_waits_for_a_worker_holding_their_batch(p
 
     thread = threading.Thread(target=forget)
     thread.start()
-    # then it waits until the worker's transaction ends, and only then trims the batch
-    assert not done.wait(1.0)
+    # then it waits until the worker's transaction ends (Postgres shows it blocked by the worker's
+    # lock), and only then trims the batch
+    deadline = time.monotonic() + 10
+    blocked = "SELECT count(DISTINCT pid) FROM pg_locks WHERE %s = ANY(pg_blocking_pids(pid))"
+    while worker.execute(blocked, [worker.info.backend_pid]).fetchone() != (1,):
+        assert thread.is_alive() and time.monotonic() < deadline, "the erasure did not wait for the lock"
+        time.sleep(0.01)
+    assert not done.is_set()
     worker.rollback()
     worker.close()
     thread.join(timeout=10)
