@@ -1,7 +1,6 @@
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -188,43 +187,12 @@ CELERY_QUEUES = [queue.name for queue in settings.CELERY_TASK_QUEUES]
 class Worker:
     """A real `celery worker` process on the test database and the test Redis."""
 
-    def __init__(self, proc: subprocess.Popen, log: Path, name: str) -> None:
+    def __init__(self, proc: subprocess.Popen, log: Path) -> None:
         self.proc = proc
         self.log = log
-        self.name = name
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
-
-    @property
-    def name(self) -> str:
-        """The node name it was started with (`-n test-<xdist worker>@%h`)."""
-        return f"test-{XDIST_WORKER or 'main'}@{socket.gethostname()}"
-
-    def _control(self, command: str, queue: str) -> None:
-        from cdp_crm.celery import app
-
-        replies = getattr(app.control, command)(queue, destination=[self.name], reply=True, timeout=10)
-        assert replies, f"the worker did not answer {command}({queue!r}):\n{self.output()[-3000:]}"
-
-    def pause(self, *, timeout: float = 60) -> None:
-        """Stop taking messages, then wait until the tasks it holds are over (a drain polls for new
-        rows for a while after its queue empties, so "no message queued" is not "idle")."""
-        from cdp_crm.celery import app
-
-        for queue in CELERY_QUEUES:
-            self._control("cancel_consumer", queue)
-        inspect = app.control.inspect(destination=[self.name], timeout=10)
-        deadline = time.monotonic() + timeout
-        while (inspect.active() or {}).get(self.name) != [] or (inspect.reserved() or {}).get(
-            self.name
-        ) != []:
-            assert time.monotonic() < deadline, f"the worker stayed busy:\n{self.output()[-3000:]}"
-            time.sleep(0.05)
-
-    def resume(self) -> None:
-        for queue in CELERY_QUEUES:
-            self._control("add_consumer", queue)
 
     def wait_until_idle(self, *, timeout: float = 60) -> None:
         """Return once nothing is queued for the worker and nothing it took is unfinished.
@@ -327,27 +295,27 @@ def celery_worker(_celery_worker_process):
 
 
 class WorkerPause:
-    def __init__(self, worker: Worker | None) -> None:
-        self.worker = worker
+    def __init__(self, patch: pytest.MonkeyPatch) -> None:
+        self.patch = patch
 
     def resume(self) -> None:
-        if self.worker is not None:
-            self.worker.resume()
-            self.worker = None
+        """Let stored events wake the worker again (what was stored meanwhile waits for a drain)."""
+        self.patch.undo()
 
 
 @pytest.fixture
-def paused_worker(request):
-    """For a test that puts ingest or segment queue rows in place and then looks at them (or lets
-    a worker of its own take them): the session's Celery worker, if a test started it, is paused
-    and idle before the test begins, so it cannot drain those rows first. `resume()` lets it take
-    messages again (what was queued meanwhile included); teardown resumes it in any case."""
-    if "celery_worker" in request.fixturenames:
-        request.getfixturevalue("celery_worker")
-    worker = _session_worker[0] if _session_worker else None
-    if worker is not None:
-        worker.pause()
-    pause = WorkerPause(worker)
+def paused_worker():
+    """For a test that puts ingest queue rows in place and then looks at them (or lets a worker of
+    its own take them): storing events wakes no worker, and the session's worker, if a test started
+    it, is idle before the test begins, so nothing drains those rows first. `resume()` lets stored
+    events wake it again; teardown does in any case. (Not Celery's cancel_consumer: its control
+    replies time out under load, and an idle worker that nothing wakes is as still.)"""
+    from events.services import queue
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(queue, "_wake_worker", lambda: None)
+    wait_until_the_session_worker_is_idle()
+    pause = WorkerPause(patch)
     yield pause
     pause.resume()
 
