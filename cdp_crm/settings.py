@@ -284,7 +284,6 @@ CELERY_TASK_ROUTES = {
     "events.tasks.events_retention_enforce": {"queue": "default"},
     "segments.tasks.segment_logs_prune": {"queue": "default"},
     "events.tasks.*": {"queue": "ingest"},
-    "identity.tasks.*": {"queue": "identity"},
     "segments.tasks.*": {"queue": "segments"},
 }
 CELERY_BEAT_SCHEDULE = {

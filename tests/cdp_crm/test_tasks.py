@@ -48,7 +48,8 @@ def test_celery_is_configured_for_reliability():
         conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit > conf.task_soft_time_limit
     )
     assert {q.name for q in conf.task_queues} == {"default", "ingest", "identity", "segments"}
-    assert app.amqp.router.route({}, "identity.tasks.stitch")["queue"].name == "identity"
+    # identity has no tasks of its own: stitching is the ingest drain, routed to its queue
+    assert app.amqp.router.route({}, "events.tasks.ingest_drain")["queue"].name == "identity"
     assert app.amqp.router.route({}, "segments.tasks.refresh")["queue"].name == "segments"
     assert app.amqp.router.route({}, "events.tasks.sweep")["queue"].name == "ingest"
     assert "heartbeat" in conf.beat_schedule
