@@ -54,6 +54,7 @@
       else if (e.clientX < left + EDGE) speed = -Math.min(1, (left + EDGE - e.clientX) / EDGE);
     }
     scroll.speed = Math.round(speed * MAX_SPEED) || Math.sign(speed);
+    box.dataset.autoscroll = String(scroll.speed); // the current speed, for tests and debugging
     if (scroll.speed && !scroll.frame) scroll.frame = requestAnimationFrame(step);
   }
 

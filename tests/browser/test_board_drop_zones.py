@@ -118,9 +118,12 @@ def test_dragging_to_the_right_edge_scrolls_the_board(browser, live_server, rita
         # then the board scrolls to the right under the card
         wait_until(page, f"{scroll_left} > 100", timeout=5)
         page.mouse.move(edge - 300, y, steps=5)  # back in the middle: the scrolling stops
-        page.wait_for_timeout(200)
+        wait_until(page, "document.querySelector('#board .board').dataset.autoscroll === '0'", timeout=5)
         still = page.evaluate(scroll_left)
-        page.wait_for_timeout(300)
+        # the scroll steps once per animation frame: three frames later it has not moved
+        frame = "new Promise(r => requestAnimationFrame(r))"
+        for _ in range(3):
+            page.evaluate(frame)
         assert page.evaluate(scroll_left) == still
         page.mouse.up()
     finally:
