@@ -29,7 +29,7 @@ from pipeline.services.activities import body_too_long_message
 class ContactPickerField(forms.CharField):
     """A contact in the picker's 'Name <email> (#id)' form, or an email; blank means none."""
 
-    _ID = re.compile(r"\(#(\d+)\)\s*$")
+    _ID = re.compile(r"\(#([0-9]+)\)\s*$")  # ASCII digits: int() also reads other scripts' digits
 
     def clean(self, value):
         value = (super().clean(value) or "").strip()
@@ -153,7 +153,7 @@ class ActivityForm(forms.Form):
 class DealPickerField(forms.CharField):
     """A deal in the picker's 'Title (#id)' form, or an exact title; blank means none."""
 
-    _ID = re.compile(r"\(#(\d+)\)\s*$")
+    _ID = re.compile(r"\(#([0-9]+)\)\s*$")  # ASCII digits: int() also reads other scripts' digits
 
     def clean(self, value):
         value = (super().clean(value) or "").strip()

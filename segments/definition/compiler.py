@@ -94,8 +94,10 @@ RELATIVE_OPS = {"within_last_days", "more_than_days_ago"}
 COUNT_OPS = {"eq", "neq", "gt", "gte", "lt", "lte"}
 ALL_OPS = TEXT_OPS | ORDER_OPS | RELATIVE_OPS
 
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-ISO_DATE_GUARD = r"^\d{4}-\d{2}-\d{2}"
+# ASCII digits only: Python's \d also matches other scripts' digits ("٢٠٢٦-..."), which no stored
+# ISO date contains, so such a value would compare as text and silently match nothing.
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ISO_DATE_GUARD = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
 class DefinitionError(DomainError):

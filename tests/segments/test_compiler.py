@@ -388,6 +388,21 @@ def test_scope_restricts_every_subquery():
             "definition.conditions[0].value",
         ),
         (
+            # A date in other scripts' digits is not an ISO date (Python's \d would take it).
+            {
+                "op": "and",
+                "conditions": [
+                    {
+                        "type": "trait",
+                        "trait": "a",
+                        "operator": "gt",
+                        "value": "\u0662\u0660\u0662\u0666-01-01",
+                    }
+                ],
+            },
+            "definition.conditions[0].value",
+        ),
+        (
             {"op": "and", "conditions": [{"type": "page", "within_days": 0}]},
             "definition.conditions[0].within_days",
         ),
