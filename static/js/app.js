@@ -115,6 +115,63 @@
     });
   });
 
+  // --- a refused or failed htmx request says so. htmx swaps nothing for a 4xx/5xx (htmx-config in
+  // base.html), so without this a click on something the server refused (a 403 for a role, a record
+  // deleted meanwhile, a 500) looked like nothing happened. On window, so it runs after every
+  // document listener: one that handled the error itself (the board's) calls preventDefault().
+  const REFUSALS = {
+    403: "You may not do that.",
+    404: "That record no longer exists: it may have been deleted or merged. Reload to see the latest.",
+    409: "Someone changed this at the same time. Reload to see the latest.",
+    413: "That is too large to send.",
+    429: "Too many requests. Wait a moment and try again.",
+  };
+  function reasonIn(xhr) {
+    // The branded error pages put the reason in [data-testid=error-reason]. DOMParser builds an
+    // inert document (no script runs, nothing loads), and the text goes in as text, never markup.
+    const type = xhr.getResponseHeader("Content-Type") || "";
+    if (!xhr.responseText || type.indexOf("text/html") !== 0) return "";
+    const doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+    const reason = doc.querySelector("[data-testid=error-reason]");
+    return reason ? reason.textContent.trim() : "";
+  }
+  function announce(message) {
+    let box = document.getElementById("app-alerts");
+    if (!box) {
+      box = document.createElement("div");
+      box.id = "app-alerts";
+      box.className = "app-alerts";
+      box.setAttribute("aria-live", "assertive");
+      document.body.appendChild(box);
+    }
+    const alert = document.createElement("div");
+    alert.className = "alert alert-danger alert-dismissible shadow-sm mb-2";
+    alert.setAttribute("role", "alert");
+    alert.dataset.testid = "request-error";
+    alert.textContent = message;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-close";
+    close.setAttribute("aria-label", "Close");
+    close.addEventListener("click", function () { alert.remove(); });
+    alert.appendChild(close);
+    box.appendChild(alert);
+  }
+  window.addEventListener("htmx:responseError", function (e) {
+    if (e.defaultPrevented) return;
+    const xhr = e.detail.xhr;
+    const status = xhr.status;
+    let message = REFUSALS[status] || (status >= 500
+      ? "Something went wrong on our side, and nothing was saved. Try again; if it keeps happening, tell your admin."
+      : "The request was refused (HTTP " + status + ").");
+    const reason = status < 500 ? reasonIn(xhr) : "";
+    if (reason) message = reason;
+    announce(message);
+  });
+  window.addEventListener("htmx:sendError", function () {
+    announce("Could not reach the server. Check your connection and try again.");
+  });
+
   // Escape in an inline edit cancels it.
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Escape") return;

@@ -158,6 +158,7 @@
   });
   document.addEventListener("htmx:responseError", function (e) {
     if (e.detail.xhr.status === 403 && document.getElementById("board")) {
+      e.preventDefault();  // handled here: app.js's general notice stays away
       window.alert("You may not change this deal.");
       window.location.reload();
     }
