@@ -45,19 +45,28 @@ def test_no_one_signed_out_may_anything():
 
 
 @pytest.mark.django_db
-def test_a_read_only_role_sees_task_checkboxes_it_cannot_tick_disabled(client):
+def test_task_checkboxes_a_user_cannot_tick_are_disabled(client):
+    from django.utils import timezone
+
     from pipeline.services import activities
     from tests.factories import make_contact
 
     rita = make_user(role="Sales", username="rita")
     contact = make_contact(first_name="Ada", owner=rita)
-    activities.task_create(actor=rita, title="Call Ada", contact=contact)
-    client.force_login(make_user(role="Marketing", username="mia"))
-    html = client.get(f"/contacts/{contact.pk}/activities/").content.decode()
-    assert 'data-testid="task-done" disabled>' in html  # toggling answers 403 for Marketing
+    task = activities.task_create(actor=rita, title="Call Ada", contact=contact, due_at=timezone.now())
+    disabled = 'data-testid="task-done" disabled title="Only the assignee, the creator or an Admin'
+    # toggling answers 403 for a read-only role, and for another rep: neither is offered the tick
+    for username, role in (("mia", "Marketing"), ("bob", "Sales")):
+        client.force_login(make_user(role=role, username=username))
+        html = client.get(f"/contacts/{contact.pk}/activities/").content.decode()
+        assert disabled in html, username
+        assert client.post(f"/tasks/{task.pk}/toggle/", {"done": "on"}).status_code == 403
+    # her own task, on the record and on Home, she may tick
     client.force_login(rita)
-    html = client.get(f"/contacts/{contact.pk}/activities/").content.decode()
-    assert 'data-testid="task-done">' in html
+    for url in (f"/contacts/{contact.pk}/activities/", "/"):
+        html = client.get(url).content.decode()
+        assert 'data-testid="task-done">' in html, url
+        assert disabled not in html, url
 
 
 # The page each page rule stands for (rules for POST-only actions have no page to open).
