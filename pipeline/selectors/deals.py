@@ -184,9 +184,22 @@ class Board:
         return sum((c.weighted for c in self.columns), ZERO)
 
 
-def pipeline_list(*, user: AbstractBaseUser) -> list[Pipeline]:
+def pipeline_list(*, user: AbstractBaseUser, with_deal_counts: bool = False) -> list[Pipeline]:
+    """Every pipeline with its stages; `with_deal_counts` sets each stage's `deal_count` (deals of
+    any status: a stage that holds one cannot go without a place to move them). One query more."""
     ensure_can_read(user)
-    return list(Pipeline.objects.prefetch_related("stages"))
+    pipelines = list(Pipeline.objects.prefetch_related("stages"))
+    if with_deal_counts:
+        counts = dict(
+            Deal.objects.filter(stage__pipeline__in=pipelines)
+            .values("stage")
+            .annotate(n=Count("pk"))
+            .values_list("stage", "n")
+        )
+        for pipeline in pipelines:
+            for stage in pipeline.stages.all():
+                stage.deal_count = counts.get(stage.pk, 0)
+    return pipelines
 
 
 def pipeline_get(*, user: AbstractBaseUser, pipeline_id: int | None) -> Pipeline:

@@ -411,7 +411,7 @@ def pipeline_settings(request: HttpRequest) -> HttpResponse:
         request,
         "pipeline/settings.html",
         {
-            "pipelines": selectors.pipeline_list(user=request.user),
+            "pipelines": selectors.pipeline_list(user=request.user, with_deal_counts=True),
             "reasons": selectors.lost_reasons(active_only=False),
         },
     )
@@ -467,7 +467,15 @@ def pipeline_settings_post(request: HttpRequest, action: str) -> HttpResponse:
                 ids[i], ids[j] = ids[j], ids[i]
                 services.stage_reorder(actor=actor, pipeline=stage.pipeline, stage_ids=ids)
         elif action == "stage-delete":
-            services.stage_delete(actor=actor, stage=_get(Stage, data))
+            target = None
+            if data.get("move_deals_to"):
+                pk = parse_id(data.get("move_deals_to"))
+                target = Stage.objects.filter(pk=pk).first() if pk is not None else None
+                if target is None:
+                    raise ValidationError("Pick a stage to move the deals to.")
+            moved = services.stage_delete(actor=actor, stage=_get(Stage, data), move_deals_to=target)
+            if moved:
+                messages.info(request, f"Moved {moved} deal{'s' if moved != 1 else ''} to {target.name}.")
         elif action == "reason-create":
             services.lost_reason_create(actor=actor, name=data.get("name", ""))
         elif action == "reason-update":

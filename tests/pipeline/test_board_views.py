@@ -1,7 +1,7 @@
 import pytest
 
 from pipeline import services
-from pipeline.models import Deal, StageChange
+from pipeline.models import Deal, Stage, StageChange
 from tests.factories import make_contact, make_user
 from tests.pipeline.helpers import make_pipeline, make_reason, stages_of
 
@@ -162,6 +162,39 @@ def test_pipeline_settings_are_admin_only_and_refuse_deleting_a_stage_with_deals
     assert "Manage pipelines" in admin_client.get("/settings/").content.decode()
     admin_client.force_login(sales_user)
     assert admin_client.get("/settings/pipelines/").status_code == 403
+
+
+def test_settings_delete_a_stage_with_deals_by_moving_them_to_another(admin_client, stages):
+    # given a stage holding a won and an open deal
+    open_deal = services.deal_create(actor=None, title="Acme", stage=stages[0])
+    won = services.deal_create(actor=None, title="Globex", stage=stages[0])
+    Deal.objects.filter(pk=won.pk).update(status="won")
+    # the settings page offers the move beside that stage's delete button, not beside an empty one
+    page = admin_client.get("/settings/pipelines/").content.decode()
+    assert page.count('data-testid="stage-delete-move"') == 1
+    move_form = page.split('data-testid="stage-delete-move"')[1].split("</form>")[0]
+    assert f'<option value="{stages[1].pk}">{stages[1].name}</option>' in move_form
+    assert f'<option value="{stages[0].pk}">' not in move_form  # not to itself
+    assert "Move 2 deals to" in move_form
+    # a stage of another pipeline is refused, and nothing moves or goes
+    other = services.pipeline_create(actor=None, name="Partners")
+    page = admin_client.post(
+        "/settings/pipelines/stage-delete/",
+        {"id": stages[0].pk, "move_deals_to": other.stages.first().pk},
+        follow=True,
+    ).content.decode()
+    assert "is in another pipeline." in page
+    assert Stage.objects.filter(pk=stages[0].pk).exists()
+    # when the Admin deletes it moving the deals to the next stage
+    page = admin_client.post(
+        "/settings/pipelines/stage-delete/", {"id": stages[0].pk, "move_deals_to": stages[1].pk}, follow=True
+    ).content.decode()
+    # then both deals (any status) are there, the stage is gone, and the page says so
+    assert f"Moved 2 deals to {stages[1].name}." in page
+    assert not Stage.objects.filter(pk=stages[0].pk).exists()
+    assert set(Deal.objects.filter(pk__in=[open_deal.pk, won.pk]).values_list("stage", flat=True)) == {
+        stages[1].pk
+    }
 
 
 def test_won_from_the_board_removes_the_card_and_updates_the_headers(client, sales_user, stages):
