@@ -106,6 +106,11 @@ class LostReason(models.Model):
     name = models.CharField(max_length=200, unique=True)
     position = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=True)
+    # A deal lost for this reason needs a note saying what happened ("Other" alone tells the team
+    # nothing). A flag on the row, so renaming the reason keeps it and a new reason may ask too.
+    # db_default: migration 0003 inserts the default reasons through its historical model, which
+    # has no such column.
+    note_required = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["position", "pk"]

@@ -255,7 +255,9 @@ class DealInputSerializer(serializers.Serializer):
     )
     lost_reason = serializers.CharField(required=False, allow_blank=True)
     lost_note = serializers.CharField(
-        required=False, allow_blank=True, help_text='With status lost; required when lost_reason is "Other".'
+        required=False,
+        allow_blank=True,
+        help_text='With status lost; required when the lost reason needs a note ("Other", as installed).',
     )
 
 

@@ -21,7 +21,6 @@ from core.errors import Conflict
 from core.text import ensure_storable_text
 from pipeline import permissions
 from pipeline.models import Deal, DealStatus, LostReason, Stage, StageChange
-from pipeline.services.defaults import OTHER_REASON
 
 Actor = AbstractBaseUser | None
 
@@ -136,18 +135,19 @@ def deal_mark_won(*, deal: Deal, actor: Actor) -> Deal:
 @transaction.atomic
 def deal_mark_lost(*, deal: Deal, actor: Actor, reason: str, note: str = "") -> Deal:
     """Lose a deal for one of the configured reasons, with an optional note (required when the
-    reason is "Other": a bare "Other" tells the team nothing). It leaves the board but stays
-    findable."""
+    reason says so, as "Other" does: a bare "Other" tells the team nothing). It leaves the board
+    but stays findable."""
     reason = _storable((reason or "").strip(), field="lost_reason")
     note = _storable((note or "").strip(), field="lost_note")
     errors: dict[str, list[str]] = {}
+    configured = LostReason.objects.filter(name=reason, active=True).first() if reason else None
     if not reason:
         errors["lost_reason"] = ["Pick the reason the deal was lost."]
-    elif not LostReason.objects.filter(name=reason, active=True).exists():
+    elif configured is None:
         errors["lost_reason"] = [f"{reason!r} is not one of the configured lost reasons."]
     if len(note) > MAX_LOST_NOTE:
         errors["lost_note"] = [f"At most {MAX_LOST_NOTE} characters."]
-    elif not note and reason.casefold() == OTHER_REASON.casefold():
+    elif not note and configured is not None and configured.note_required:
         errors["lost_note"] = [f"Say what happened: the reason {reason!r} needs a note."]
     if errors:
         raise ValidationError(errors)

@@ -18,7 +18,7 @@ DEFAULT_STAGES = (
     ("Proposal made", 60),
     ("Negotiation", 80),
 )
-# The reason that asks for a note (pipeline.services.deal_mark_lost), matched without case.
+# The default reason that asks for a note (LostReason.note_required).
 OTHER_REASON = "Other"
 DEFAULT_LOST_REASONS = ("Price", "Competitor", "No budget", "No decision", "Timing", OTHER_REASON)
 
@@ -41,8 +41,15 @@ def install_defaults(apps) -> dict[str, int]:
     taken = {name.casefold() for name in LostReason.objects.values_list("name", flat=True)}
     position = max(LostReason.objects.values_list("position", flat=True), default=-1) + 1
     missing = [name for name in DEFAULT_LOST_REASONS if name.casefold() not in taken]
+    # Migration 0003 runs this before 0006 adds the flag; 0006 then sets it on "Other".
+    flagged = any(f.name == "note_required" for f in LostReason._meta.get_fields())
     LostReason.objects.bulk_create(
-        LostReason(name=name, position=position + index) for index, name in enumerate(missing)
+        LostReason(
+            name=name,
+            position=position + index,
+            **({"note_required": name == OTHER_REASON} if flagged else {}),
+        )
+        for index, name in enumerate(missing)
     )
     created["lost_reasons"] = len(missing)
     return created

@@ -196,25 +196,30 @@ def _apply_stage(stage: Stage, *, name: str, probability: Any, rotting_days: Any
 
 
 @transaction.atomic
-def lost_reason_create(*, actor: Actor, name: str) -> LostReason:
+def lost_reason_create(*, actor: Actor, name: str, note_required: bool = False) -> LostReason:
     permissions.ensure_can_configure(actor)
     name = _clean_name(name, field="name")
     if LostReason.objects.filter(name__iexact=name).exists():
         raise ValidationError({"name": [f"The lost reason {name!r} exists already."]})
     position = (LostReason.objects.aggregate(m=Max("position"))["m"] or 0) + 1
-    return LostReason.objects.create(name=name, position=position)
+    return LostReason.objects.create(name=name, position=position, note_required=note_required)
 
 
 @transaction.atomic
-def lost_reason_update(*, actor: Actor, reason: LostReason, name: str, active: bool) -> LostReason:
-    """Rename or retire a reason. Deals keep the name they were lost with (a copy, not a key)."""
+def lost_reason_update(
+    *, actor: Actor, reason: LostReason, name: str, active: bool, note_required: bool | None = None
+) -> LostReason:
+    """Rename or retire a reason, or say whether it needs a note (None: as it is). Deals keep the
+    name they were lost with (a copy, not a key)."""
     permissions.ensure_can_configure(actor)
     name = _clean_name(name, field="name")
     if LostReason.objects.filter(name__iexact=name).exclude(pk=reason.pk).exists():
         raise ValidationError({"name": [f"The lost reason {name!r} exists already."]})
     reason.name = name
     reason.active = active
-    reason.save(update_fields=["name", "active"])
+    if note_required is not None:
+        reason.note_required = note_required
+    reason.save(update_fields=["name", "active", "note_required"])
     return reason
 
 

@@ -22,7 +22,6 @@ from pipeline import permissions, selectors, services
 from pipeline.forms import BoardFilterForm, ContactPickerField, DealForm, contact_label
 from pipeline.models import Deal, LostReason, Pipeline, Stage
 from pipeline.selectors import BoardFilters
-from pipeline.services.defaults import OTHER_REASON
 
 
 @require_GET
@@ -257,15 +256,16 @@ def deal_lost(request: HttpRequest, pk: int) -> HttpResponse:
                 return trigger_client_event(response, "records-changed")
             messages.success(request, f"{deal.title} lost.")
             return _to_deal(request, deal)
+    reasons = selectors.lost_reasons()
     context = {
         "deal": deal,
-        "reasons": selectors.lost_reasons(),
+        "reasons": reasons,
+        "note_reasons": [reason.name for reason in reasons if reason.note_required],
         "error": " ".join(errors.get("lost_reason", [])),
         "note_error": " ".join(errors.get("lost_note", [])),
         "from": request.POST.get("from", request.GET.get("from", "")),
         "chosen": request.POST.get("lost_reason", ""),
         "note": request.POST.get("lost_note", ""),
-        "other_reason": OTHER_REASON,
     }
     template = "pipeline/deal_lost.html" + ("#lost-form" if request.htmx else "")
     return render(request, template, context, status=422 if errors else 200)
@@ -477,13 +477,16 @@ def pipeline_settings_post(request: HttpRequest, action: str) -> HttpResponse:
             if moved:
                 messages.info(request, f"Moved {moved} deal{'s' if moved != 1 else ''} to {target.name}.")
         elif action == "reason-create":
-            services.lost_reason_create(actor=actor, name=data.get("name", ""))
+            services.lost_reason_create(
+                actor=actor, name=data.get("name", ""), note_required=bool(data.get("note_required"))
+            )
         elif action == "reason-update":
             services.lost_reason_update(
                 actor=actor,
                 reason=_get(LostReason, data),
                 name=data.get("name", ""),
                 active=bool(data.get("active")),
+                note_required=bool(data.get("note_required")),
             )
         elif action == "reason-delete":
             services.lost_reason_delete(actor=actor, reason=_get(LostReason, data))

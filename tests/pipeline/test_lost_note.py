@@ -74,3 +74,55 @@ def test_the_lost_form_asks_for_the_note_and_the_deal_page_shows_it(client, sale
     assert response.status_code == 302
     page = client.get(f"/deals/{deal.pk}/").content.decode()
     assert 'data-testid="lost-note">Chose &lt;b&gt;Acme&lt;/b&gt;<br>again</div>' in page
+
+
+def test_the_note_rule_is_the_reasons_flag_so_it_survives_a_rename_and_any_reason_may_ask(
+    admin_client, admin_user, sales_user, deal
+):
+    from pipeline.models import LostReason
+
+    other = LostReason.objects.get(name="Other")
+    assert other.note_required and not LostReason.objects.get(name="Price").note_required
+    # the Admin renames "Other" and makes "Competitor" ask for a note too, in Settings
+    admin_client.post(
+        "/settings/pipelines/reason-update/",
+        {"id": other.pk, "name": "Something else", "active": "on", "note_required": "on"},
+    )
+    competitor = LostReason.objects.get(name="Competitor")
+    admin_client.post(
+        "/settings/pipelines/reason-update/",
+        {"id": competitor.pk, "name": "Competitor", "active": "on", "note_required": "on"},
+    )
+    admin_client.post("/settings/pipelines/reason-create/", {"name": "Went dark"})
+    assert not LostReason.objects.get(name="Went dark").note_required
+    settings_page = admin_client.get("/settings/pipelines/").content.decode()
+    assert settings_page.count('name="note_required" checked') == 2
+    for reason in ("Something else", "Competitor"):
+        with pytest.raises(ValidationError) as refused:
+            services.deal_mark_lost(deal=deal, actor=sales_user, reason=reason, note="")
+        assert list(refused.value.message_dict) == ["lost_note"]
+    # the lost form names the reasons that need one
+    form = admin_client.get(f"/deals/{deal.pk}/lost/").content.decode()
+    assert "(required for “Competitor”, “Something else”)" in form
+    # a reason that does not ask takes no note; unticking the box lifts the rule
+    services.deal_mark_lost(deal=deal, actor=sales_user, reason="Went dark", note="")
+    admin_client.post(
+        "/settings/pipelines/reason-update/", {"id": competitor.pk, "name": "Competitor", "active": "on"}
+    )
+    services.deal_reopen(deal=deal, actor=sales_user)
+    services.deal_mark_lost(deal=deal, actor=sales_user, reason="Competitor", note="")
+    assert Deal.objects.get(pk=deal.pk).lost_reason == "Competitor"
+
+
+def test_the_migration_flags_every_reason_named_other_in_any_case():
+    import importlib
+
+    from django.apps import apps
+
+    from pipeline.models import LostReason
+
+    flag_other = importlib.import_module("pipeline.migrations.0006_lostreason_note_required").flag_other
+    LostReason.objects.create(name="OTHER")
+    LostReason.objects.create(name="Others")
+    flag_other(apps, None)
+    assert set(LostReason.objects.filter(note_required=True).values_list("name", flat=True)) == {"OTHER"}
