@@ -67,7 +67,8 @@ _READ_STATEMENTS = ("SELECT", "SHOW", "EXPLAIN", "SET", "RESET", "SAVEPOINT", "R
 
 
 def _is_read(sql: object) -> bool:
-    return isinstance(sql, str) and sql.lstrip().upper().startswith(_READ_STATEMENTS)
+    # The head only: a bulk insert's SQL is megabytes. (More leading blanks than that: a write.)
+    return isinstance(sql, str) and sql[:40].lstrip().upper().startswith(_READ_STATEMENTS)
 
 
 def _track_writes(execute, sql, params, many, context):

@@ -35,6 +35,12 @@ def streaming_pair(django_db_setup, django_db_blocker):
     pair.close()
 
 
+def _forget(alias: str) -> None:
+    """Close this thread's connection of `alias` and drop it, so the next use reads its settings."""
+    connections[alias].close()
+    del connections[alias]
+
+
 @pytest.fixture(scope="module")
 def replica_django(streaming_pair, django_db_blocker):
     """Django on the streaming pair for a module: `default` is its primary, `replica` its standby.
@@ -48,14 +54,19 @@ def replica_django(streaming_pair, django_db_blocker):
         standby = copy.deepcopy(default.settings_dict)
         standby.update(PORT=str(pair.standby.port), TEST={**standby["TEST"], "MIRROR": "default"})
         standby["OPTIONS"] = {**standby.get("OPTIONS", {}), "connect_timeout": 2}
+        configured = connections.settings.get(core_replica.REPLICA)  # a mirror, with DATABASE_REPLICA_URL
+        if configured:
+            _forget(core_replica.REPLICA)
         connections.settings[core_replica.REPLICA] = standby
     try:
         yield pair
     finally:
         with django_db_blocker.unblock():
-            connections[core_replica.REPLICA].close()
-            del connections[core_replica.REPLICA]
-            del connections.settings[core_replica.REPLICA]
+            _forget(core_replica.REPLICA)
+            if configured:
+                connections.settings[core_replica.REPLICA] = configured
+            else:
+                del connections.settings[core_replica.REPLICA]
             default.close()
             default.settings_dict.update(saved)
             core_replica.replica_status_reset()

@@ -29,8 +29,17 @@ def test_statements_that_count_as_writes(sql, is_read):
     assert core_replica._is_read(sql) is is_read
 
 
-def test_without_a_replica_every_read_goes_to_the_primary():
-    assert core_replica.REPLICA not in connections.settings
+@pytest.fixture
+def no_replica():
+    """No replica alias, even where DATABASE_REPLICA_URL gave the suite a (mirrored) one."""
+    configured = connections.settings.pop(core_replica.REPLICA, None)
+    yield
+    if configured:
+        connections.settings[core_replica.REPLICA] = configured
+    core_replica.replica_status_reset()
+
+
+def test_without_a_replica_every_read_goes_to_the_primary(no_replica):
     assert reads_alias() == "default"
     assert not replica_status(refresh=True).usable
 
@@ -39,16 +48,14 @@ def test_without_a_replica_every_read_goes_to_the_primary():
         return router.db_for_read(Contact)
 
     assert alias() == "default"
-    core_replica.replica_status_reset()
 
 
 @pytest.fixture
-def mirror():
+def mirror(no_replica):
     """A replica alias that names the primary's own server and database: the test mirror."""
     connections.settings[core_replica.REPLICA] = copy.deepcopy(connections.settings["default"])
     yield
     del connections.settings[core_replica.REPLICA]
-    core_replica.replica_status_reset()
 
 
 def test_a_replica_that_names_the_primary_database_is_not_used(mirror):
