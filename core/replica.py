@@ -202,15 +202,8 @@ def _check() -> ReplicaStatus:
     except DatabaseError as exc:
         return _unusable(f"primary position unknown: {exc}", now)
     try:
-        with connections[REPLICA].cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= %s::pg_lsn,"
-                " pg_last_xact_replay_timestamp()",
-                [primary_lsn],
-            )
-            in_recovery, caught_up, replayed_at = cursor.fetchone()
+        in_recovery, caught_up, replayed_at = _replica_position(primary_lsn)
     except DatabaseError as exc:
-        _close(REPLICA)
         return _unusable(f"down: {exc}".strip(), now)
     if not in_recovery:
         # A promoted standby is a primary of its own now, no longer following this one.
@@ -227,6 +220,27 @@ def _check() -> ReplicaStatus:
             usable=False, reason=f"lags {lag:.1f} s (limit {limit} s)", lag_seconds=lag, checked_at=now
         )
     return ReplicaStatus(usable=True, reason="ok", lag_seconds=lag, checked_at=now)
+
+
+def _replica_position(primary_lsn: str) -> tuple[bool, bool, Any]:
+    """In recovery?, replayed up to `primary_lsn`?, the last replayed commit's time. A connection
+    kept from before a replica restart fails once: that one is retried on a new connection."""
+    replica = connections[REPLICA]
+    reused = replica.connection is not None
+    while True:
+        try:
+            with replica.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn() >= %s::pg_lsn,"
+                    " pg_last_xact_replay_timestamp()",
+                    [primary_lsn],
+                )
+                return cursor.fetchone()
+        except DatabaseError:
+            _close(REPLICA)
+            if not reused:
+                raise
+            reused = False
 
 
 def replica_status_reset() -> None:

@@ -186,6 +186,20 @@ def test_a_replica_that_is_down_is_not_used_and_nothing_fails(replica, client, a
     assert not replica_status().usable
 
 
+def test_a_restarted_replica_is_used_at_the_next_check(replica):
+    make_contact(email="old@replica.test")
+    replica.wait_caught_up()
+    assert replica_status(refresh=True).usable  # the process now holds a replica connection
+    replica.standby.stop()
+    replica.standby.start()
+    # That connection died with the old server: the check retries once on a new one instead of
+    # calling the replica down for another interval.
+    status = replica_status(refresh=True)
+    assert status.usable, status.reason
+    with unit_of_work():
+        assert where_reads_go() == ("replica", True)
+
+
 def test_a_lagging_replica_is_not_used_until_it_catches_up(replica, client, admin, settings):
     settings.DATABASE_REPLICA_MAX_LAG_SECONDS = 1
     make_contact(email="old@replica.test")
