@@ -2,6 +2,7 @@
 to the standby, a unit of work that wrote reads the primary, and a standby that is down or lags is
 not used until it is back."""
 
+import threading
 from decimal import Decimal
 
 import pytest
@@ -198,6 +199,68 @@ def test_a_restarted_replica_is_used_at_the_next_check(replica):
     assert status.usable, status.reason
     with unit_of_work():
         assert where_reads_go() == ("replica", True)
+
+
+@pytest.fixture
+def no_standby_delay(replica):
+    """The standby cancels a query that conflicts with replay at once (production waits up to
+    max_standby_streaming_delay, 30 s by default)."""
+    with replica.standby.connect() as conn:
+        conn.execute("ALTER SYSTEM SET max_standby_streaming_delay = 0")
+        conn.execute("SELECT pg_reload_conf()")
+    yield
+    with replica.standby.connect() as conn:
+        conn.execute("ALTER SYSTEM RESET max_standby_streaming_delay")
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def test_a_query_the_standby_cancels_for_a_recovery_conflict_runs_again_on_the_primary(
+    replica, no_standby_delay
+):
+    dbname = connections["default"].settings_dict["NAME"]
+    with replica.primary.connect(dbname) as conn:  # a table of its own: raw deletes and VACUUM
+        conn.execute("CREATE TABLE conflict_probe AS SELECT generate_series(1, 1000) AS n")
+    replica.wait_caught_up()
+    runs, errors = [], []
+
+    @replica_reads
+    def slow_read():
+        alias = router.db_for_read(Contact)
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT pg_is_in_recovery(), count(*), pg_sleep(2) FROM conflict_probe")
+            runs.append(alias)
+            return alias, cursor.fetchone()[0]
+
+    def vacuum_under_it():
+        # Once the read runs on the standby, remove rows its snapshot still sees: replaying the
+        # cleanup conflicts with the query, which the standby then cancels.
+        running = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE query LIKE '%FROM conflict_probe' AND pid <> pg_backend_pid()"
+        )
+        try:
+            wait_for(
+                lambda: replica.standby.query(running), timeout=10, what="the read to run on the standby"
+            )
+            with replica.primary.connect(dbname) as conn:
+                conn.execute("DELETE FROM conflict_probe WHERE n > 10")
+                conn.execute("VACUUM conflict_probe")
+        except Exception as exc:
+            errors.append(exc)
+
+    vacuum = threading.Thread(target=vacuum_under_it)
+    vacuum.start()
+    try:
+        with unit_of_work():
+            answer = slow_read()
+    finally:
+        vacuum.join()
+        with replica.primary.connect(dbname) as conn:
+            conn.execute("DROP TABLE conflict_probe")
+    assert not errors
+    # Cancelled on the standby (it never returned there), answered by the primary.
+    assert runs == ["default"] and answer == ("default", False)
+    assert replica_status().usable  # a cancelled query is not a replica that is down
 
 
 def test_a_lagging_replica_is_not_used_until_it_catches_up(replica, client, admin, settings):
