@@ -50,7 +50,7 @@ def segment_members(*, user: AbstractBaseUser, segment: Segment) -> QuerySet[Con
     return Contact.objects.filter(pk__in=current).select_related("company").order_by("-pk")
 
 
-@replica_reads  # the builder's live count: a heavy read, fine a few seconds behind
+@replica_reads  # the builder's live count: a heavy read that may be a little behind
 def segment_preview(
     *, user: AbstractBaseUser, definition: Any, sample: int = PREVIEW_SAMPLE
 ) -> dict[str, Any]:

@@ -7,8 +7,8 @@ What the date range applies to, per report (each report's natural date):
 - activities per rep: activities that occurred in the range.
 The owner filter means the deal's owner, or the activity's author.
 
-Each report may read the read replica (core.replica.replica_reads): heavy aggregates that a few
-seconds of replication lag do not change.
+Each report may read the read replica (core.replica.replica_reads): heavy aggregates, for which
+being up to DATABASE_REPLICA_MAX_LAG_SECONDS behind is acceptable.
 """
 
 from dataclasses import dataclass
