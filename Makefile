@@ -42,14 +42,15 @@ test: $(BIN)/.installed
 	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
 		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)'
 
-## The edit loop: the same without the browser tests and the trust suite (tests/trust).
+## The edit loop: the same without the browser tests, the read-replica tests (they start a streaming
+## pair, ~20 s) and the trust suite (tests/trust).
 test-fast: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
 		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && \
-			$(BIN)/pytest $(XDIST) -m "not browser" --ignore=tests/trust $(PYTEST_ARGS)'
+			$(BIN)/pytest $(XDIST) -m "not browser and not replica" --ignore=tests/trust $(PYTEST_ARGS)'
 
 ## The fault soak (not part of `make test`: ~2-3 min): 100k events through the API while a worker is
 ## SIGKILLed, Redis restarts empty and Postgres connections are cut; fails on any loss or duplicate.

@@ -52,6 +52,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request is one unit of work for the read replica's "reads after a write go to the
+    # primary" rule, so a write made by any middleware below counts (core/replica.py).
+    "core.replica.ReplicaMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -103,6 +106,31 @@ _db["CONN_HEALTH_CHECKS"] = True
 _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_CONNECT_TIMEOUT", default=5))
 _db["TEST"] = {"NAME": env_str("DATABASE_TEST_NAME", default=f"test_{_db['NAME']}")}
 DATABASES = {"default": _db}
+# An optional streaming read replica of that database. Only code that opts in
+# (core.replica.replica_reads: reports, CSV exports, segment previews) reads from it, and falls back
+# to the primary inside transaction.atomic, after the request's own write, when the replica is down
+# or lags; docs/scaling.md ("Read replica") has the rules. Parsed like DATABASE_URL.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    _replica = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=_db["CONN_MAX_AGE"])
+    if _replica["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_REPLICA_URL must point at PostgreSQL (postgres://...).")
+    _replica["CONN_HEALTH_CHECKS"] = True
+    # Short: while a replica does not answer, each process pays this once per check interval.
+    _replica.setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_REPLICA_CONNECT_TIMEOUT", default=2)
+    )
+    # Under tests the replica is a mirror of the test database, no second test database: the
+    # suite points it at the primary (tests/conftest.py), and core.replica reads the primary when
+    # the replica names the primary's own database. tests/replica starts a real streaming pair.
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
+# An opted-in read goes to the primary while the replica is further behind than this.
+DATABASE_REPLICA_MAX_LAG_SECONDS = env_int("DATABASE_REPLICA_MAX_LAG_SECONDS", default=30)
+# Each process checks the replica's health and lag at most this often, and keeps a "down" verdict
+# this long (so requests do not each pay a connect timeout).
+DATABASE_REPLICA_CHECK_SECONDS = env_int("DATABASE_REPLICA_CHECK_SECONDS", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", default="redis://127.0.0.1:6379/0")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from contacts import selectors as contact_selectors
 from contacts.models import Contact, CustomFieldEntity, CustomFieldType
 from core.errors import NotFound
+from core.replica import replica_reads
 from identity.models import ActivityKind, DailyActivity
 from pipeline import selectors as pipeline_selectors
 from pipeline.models import Pipeline, Stage
@@ -49,6 +50,7 @@ def segment_members(*, user: AbstractBaseUser, segment: Segment) -> QuerySet[Con
     return Contact.objects.filter(pk__in=current).select_related("company").order_by("-pk")
 
 
+@replica_reads  # the builder's live count: a heavy read that may be a little behind
 def segment_preview(
     *, user: AbstractBaseUser, definition: Any, sample: int = PREVIEW_SAMPLE
 ) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from core.csv import stream_csv
 from core.errors import DomainError, domain_errors
 from core.pagination import keyset_page
 from core.params import parse_id
+from core.replica import replica_reads
 
 from . import permissions, selectors, services
 from .definition import builder, compiler
@@ -313,6 +314,7 @@ def segment_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     contacts = selectors.segment_members(user=request.user, segment=segment).order_by("pk")
     header = ["id", "email", "first_name", "last_name", "phone", "company", "is_identified"]
 
+    @replica_reads  # a large segment's export is heavy (see contacts' export)
     def rows():
         for c in contacts.iterator(chunk_size=2000):
             yield [

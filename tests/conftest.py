@@ -53,6 +53,7 @@ def _redis_db_of_this_worker(url: str) -> str:
 
 
 def pytest_configure(config):
+    _replica_as_test_mirror()
     url = _redis_db_of_this_worker(settings.REDIS_URL)
     if url == settings.REDIS_URL:
         return
@@ -67,6 +68,16 @@ def pytest_configure(config):
         app.conf.update(broker_url=url, result_backend=url)
 
 
+def _replica_as_test_mirror() -> None:
+    """With DATABASE_REPLICA_URL set, the replica alias is a test mirror (settings.py): Django gives
+    it the test database's name but keeps the replica's server, where a test's fresh rows would
+    arrive late, or never. Point it at the primary's server too, so it names the test database
+    itself and core.replica reads the primary; tests/replica starts a real streaming pair."""
+    if replica := settings.DATABASES.get("replica"):
+        default = settings.DATABASES["default"]
+        replica.update({key: default.get(key) for key in ("HOST", "PORT", "USER", "PASSWORD")})
+
+
 def pytest_collection_modifyitems(config, items):
     if CHROMIUM:
         return
@@ -77,6 +88,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter):
+    _replica_tests_not_run_banner(terminalreporter)
     if CHROMIUM:
         return
     skipped = [
@@ -90,6 +102,26 @@ def pytest_terminal_summary(terminalreporter):
         )
         terminalreporter.write_line(
             "  Install Debian's chromium (or set CHROMIUM_PATH) to run them.", red=True
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)
+
+
+def _replica_tests_not_run_banner(terminalreporter) -> None:
+    """tests/replica skips its tests with this mark when it finds no PostgreSQL server binaries."""
+    skipped = [
+        r for r in terminalreporter.stats.get("skipped", []) if "REPLICA TEST NOT RUN" in str(r.longrepr)
+    ]
+    if skipped:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(
+            f"  {len(skipped)} READ REPLICA TESTS WERE NOT RUN: no PostgreSQL server binaries (initdb, "
+            "pg_basebackup).",
+            red=True,
+            bold=True,
+        )
+        terminalreporter.write_line(
+            "  Install postgresql (or set CDP_PG_BIN to a bin directory) to run them.", red=True
         )
         terminalreporter.write_line(bar, red=True, bold=True)
 

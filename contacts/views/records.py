@@ -38,6 +38,7 @@ from contacts.forms import (
 from contacts.models import Company, Contact, CustomField, CustomFieldType, LifecycleStage
 from core.csv import stream_csv
 from core.errors import Conflict, domain_errors
+from core.replica import replica_reads
 
 PAGE_SIZE = 50
 
@@ -537,6 +538,7 @@ def contact_export(request: HttpRequest) -> StreamingHttpResponse:
     header = ["id", "first_name", "last_name", "email", "phone", "title", "company", "company_domain"]
     header += ["owner", "lifecycle_stage", "tags", "is_identified", "first_seen", "last_seen", "created_at"]
 
+    @replica_reads  # a full export is heavy; the replica is chosen now, inside the request
     def rows() -> Iterator[list[Any]]:
         # iterator(): rows stream from a server-side cursor in chunks, never all in memory.
         for c in contacts.iterator(chunk_size=2000):
@@ -570,6 +572,7 @@ def company_export(request: HttpRequest) -> StreamingHttpResponse:
     keys = [d.key for d in definitions]
     header = ["id", "name", "domain", "industry", "size", "owner", "contacts", "created_at"]
 
+    @replica_reads
     def rows() -> Iterator[list[Any]]:
         for c in companies.iterator(chunk_size=2000):
             yield [

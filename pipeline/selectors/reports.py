@@ -6,6 +6,9 @@ What the date range applies to, per report (each report's natural date):
 - win rate and sales cycle: deals closed (won or lost) in the range;
 - activities per rep: activities that occurred in the range.
 The owner filter means the deal's owner, or the activity's author.
+
+Each report may read the read replica (core.replica.replica_reads): heavy aggregates, for which
+being up to DATABASE_REPLICA_MAX_LAG_SECONDS behind is acceptable.
 """
 
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from django.db.models.functions import Cast, Coalesce, NullIf, TruncMonth, Trunc
 from django.utils import timezone
 
 from contacts.permissions import ensure_can_read
+from core.replica import replica_reads
 from pipeline.models import Activity, Deal, DealStatus, Stage
 
 ZERO = Decimal("0")
@@ -51,6 +55,7 @@ def _owner_q(filters: ReportFilters, field: str = "owner_id") -> Q:
     return Q(**{field: filters.owner_id}) if filters.owner_id else Q()
 
 
+@replica_reads
 def pipeline_by_stage(*, user: AbstractBaseUser, filters: ReportFilters) -> list[dict]:
     """Per stage (empty stages included), open deals' count, value and probability-weighted value."""
     ensure_can_read(user)
@@ -77,6 +82,7 @@ def _prefixed(q: Q, prefix: str) -> Q:
     return prefixed
 
 
+@replica_reads
 def forecast_by_month(*, user: AbstractBaseUser, filters: ReportFilters) -> list[dict]:
     """Open deals by expected close month: count, value and weighted value."""
     ensure_can_read(user)
@@ -99,6 +105,7 @@ def forecast_by_month(*, user: AbstractBaseUser, filters: ReportFilters) -> list
     )
 
 
+@replica_reads
 def win_rate_by_owner(*, user: AbstractBaseUser, filters: ReportFilters) -> list[dict]:
     """Per owner, of deals closed in the range: won, lost, win rate (%) and the average days from
     creation to winning (the sales cycle counts won deals: a lost deal's cycle says little)."""
@@ -125,6 +132,7 @@ def win_rate_by_owner(*, user: AbstractBaseUser, filters: ReportFilters) -> list
     return rows
 
 
+@replica_reads
 def activities_per_rep_week(*, user: AbstractBaseUser, filters: ReportFilters) -> list[dict]:
     """Activities per author per week (weeks start on Monday), oldest week first."""
     ensure_can_read(user)
