@@ -10,6 +10,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
+from events.models import Source
+from events.services import ingest_caches_reset
 from pipeline.models import LostReason, Pipeline
 from pipeline.services.defaults import DEFAULT_LOST_REASONS, DEFAULT_PIPELINE, install_defaults
 from tests.factories import make_admin, make_user
@@ -203,6 +205,33 @@ def marketing_user(db):
 def admin_client(client, admin_user):
     client.force_login(admin_user)
     return client
+
+
+@pytest.fixture
+def sales_client(client, sales_user):
+    client.force_login(sales_user)
+    return client
+
+
+@pytest.fixture
+def marketing_client(client, marketing_user):
+    client.force_login(marketing_user)
+    return client
+
+
+@pytest.fixture
+def source(db):
+    """A tracking source to send events to (/v1/* with its write key)."""
+    return Source.objects.create(name="Website")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ingest_caches():
+    # The write-key, rate-limit, backlog, suppression and wake-up caches are per process; each
+    # test starts clean (and leaves nothing cached for the next).
+    ingest_caches_reset()
+    yield
+    ingest_caches_reset()
 
 
 def _test_database_url() -> str:

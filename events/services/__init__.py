@@ -1,7 +1,9 @@
 """The events app's writes, by topic: `queue` (storing events and draining the ingest queue),
 `sources` (sources, their privacy settings and the cached write-key lookup), `retention` and
-`erasure` (deleting events). Other apps import from here."""
+`erasure` (deleting events), `caches` (forgetting the per-process ingestion caches). Other apps
+import from here."""
 
+from events.services.caches import ingest_caches_reset
 from events.services.erasure import (
     events_delete,
     events_delete_for_identifiers,
@@ -32,6 +34,7 @@ __all__ = [
     "events_retention_enforce",
     "events_store",
     "ingest_batches_forget",
+    "ingest_caches_reset",
     "ingest_queue_process",
     "ingest_queue_retry",
     "rejected_events_delete_mentioning",

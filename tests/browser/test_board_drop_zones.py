@@ -7,8 +7,7 @@ from pipeline import services
 from pipeline.models import Deal, DealStatus, LostReason, StageChange
 from tests.browser.conftest import wait_until
 from tests.browser.test_contacts import log_in
-from tests.factories import make_user
-from tests.pipeline.helpers import make_pipeline, stages_of
+from tests.factories import make_pipeline, make_user, stages_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

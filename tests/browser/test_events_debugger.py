@@ -1,24 +1,14 @@
-import uuid
-from datetime import UTC, datetime
-
 import pytest
 
-from events import services
-from events.ingest.parse import normalise
 from events.models import Source
 from tests.browser.conftest import wait_until
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_user, store_messages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _store(source, name, **extra):
-    now = datetime.now(UTC)
-    message = normalise(
-        {"type": "track", "event": name, "userId": "u1", "messageId": uuid.uuid4().hex, **extra},
-        received_at=now,
-    )
-    services.events_store(source=source, messages=[message], rejections=[], received_at=now)
+    store_messages(source, {"type": "track", "event": name, "userId": "u1", **extra})
 
 
 def test_new_events_appear_live_expand_to_escaped_json_and_pause_holds_them(page, live_server):

@@ -6,9 +6,15 @@ from django.utils import timezone
 from identity.services import hot
 from pipeline import services as pipeline_services
 from tests.browser.test_contacts import log_in
-from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import add_rollup, default_hot_rule, record_event
-from tests.pipeline.helpers import make_pipeline, stages_of
+from tests.factories import (
+    add_rollup,
+    default_hot_rule,
+    make_contact,
+    make_pipeline,
+    make_user,
+    stages_of,
+    stored_contact_event,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,9 +29,9 @@ def test_contact_web_activity_loads_and_deal_cards_show_signals(page, live_serve
     ada = make_contact(first_name="Ada", last_name="Lovelace", owner=rita)
     ada.last_seen = now - timedelta(hours=2)
     ada.save(update_fields=["last_seen"])
-    record_event(ada, at=now - timedelta(hours=3), path="/pricing")
-    record_event(ada, at=now - timedelta(hours=2, minutes=50), path="/pricing/enterprise")
-    record_event(
+    stored_contact_event(ada, at=now - timedelta(hours=3), path="/pricing")
+    stored_contact_event(ada, at=now - timedelta(hours=2, minutes=50), path="/pricing/enterprise")
+    stored_contact_event(
         ada, at=now - timedelta(hours=2), type="track", name="Clicked", properties={"label": PAYLOAD}
     )
     add_rollup(ada, day=timezone.localdate(now), key="/pricing", count=2)
@@ -71,8 +77,8 @@ def test_bot_traffic_is_counted_and_shown_on_request_in_place(page, live_server)
     rita = make_user(role="Sales", username="rita")
     now = timezone.now()
     ada = make_contact(first_name="Ada", owner=rita)
-    record_event(ada, at=now - timedelta(hours=2), type="track", name="Signed Up")
-    record_event(
+    stored_contact_event(ada, at=now - timedelta(hours=2), type="track", name="Signed Up")
+    stored_contact_event(
         ada,
         at=now - timedelta(hours=1),
         path="/pricing/" + PAYLOAD,

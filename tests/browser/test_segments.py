@@ -5,9 +5,8 @@ import pytest
 from segments import services
 from segments.models import Segment
 from tests.browser.test_contacts import log_in
-from tests.factories import make_contact, make_user
+from tests.factories import make_contact, make_user, stored_page
 from tests.segments.helpers import members
-from tests.segments.helpers import page as page_view
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("SCREENSHOT_DIR")  # set to look at the pages as a person would
@@ -19,7 +18,7 @@ def test_build_a_segment_with_a_live_count_then_see_why_on_the_contact(page, liv
     ada = make_contact(email="ada@x.io", first_name="Ada", tags=["vip"])
     bob = make_contact(email="bob@x.io", first_name="Bob")
     for contact in (ada, bob):
-        page_view(contact, "/pricing")
+        stored_page(contact, "/pricing")
     log_in(page, live_server, "mia")
     page.goto(live_server.url + "/segments/new/")
     page.fill("#id_name", "Pricing VIPs")

@@ -17,8 +17,15 @@ from events import services as event_services
 from pipeline.models import Deal
 from pipeline.services import activities
 from segments import services as segment_services
-from tests.factories import PASSWORD, logs_in, make_admin, make_company, make_contact, make_user
-from tests.pipeline.helpers import make_pipeline
+from tests.factories import (
+    PASSWORD,
+    logs_in,
+    make_admin,
+    make_company,
+    make_contact,
+    make_pipeline,
+    make_user,
+)
 
 # Depth 0 is the sidebar; three hops from it reach every record page and its edit forms.
 MAX_DEPTH = 3

@@ -16,12 +16,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 MESSAGE = "A contact needs a name, an email or a phone number."
 
 
-@pytest.fixture
-def sales_client(client, sales_user):
-    client.force_login(sales_user)
-    return client
-
-
 def test_the_empty_contact_form_is_refused_with_a_form_error(sales_client):
     response = sales_client.post("/contacts/new/", {"lifecycle_stage": "lead", "title": "  ", "tags": "vip"})
     assert response.status_code == 422

@@ -17,12 +17,6 @@ def csv_file(text: str, name="people.csv"):
     return SimpleUploadedFile(name, text.encode(), "text/csv")
 
 
-@pytest.fixture
-def sales_client(client, sales_user):
-    client.force_login(sales_user)
-    return client
-
-
 @pytest.mark.django_db
 def test_upload_then_mapping_page_guesses_columns_and_previews(sales_client, media):
     # when a rep uploads a file

@@ -7,15 +7,9 @@ from contacts.models import Contact, ContactMerge, CustomField, FieldChange
 from contacts.services import merging
 from core.errors import Conflict, Forbidden
 from pipeline.models import Deal, Pipeline, Stage
-from tests.factories import make_company, make_contact, make_user
+from tests.factories import make_company, make_contact, make_deal, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-def make_deal(contact, title="Deal"):
-    pipeline, _ = Pipeline.objects.get_or_create(name="Sales")
-    stage, _ = Stage.objects.get_or_create(pipeline=pipeline, name="New")
-    return Deal.objects.create(title=title, pipeline=pipeline, stage=stage, contact=contact)
 
 
 @pytest.fixture
@@ -59,8 +53,8 @@ def pair(db):
 
 def test_merge_applies_choices_moves_deals_and_leaves_a_tombstone(pair, admin_user):
     winner, loser = pair
-    deal = make_deal(loser, "Loser's deal")
-    kept = make_deal(winner, "Winner's deal")
+    deal = make_deal(contact=loser, title="Loser's deal")
+    kept = make_deal(contact=winner, title="Winner's deal")
     earlier_tombstone = make_contact(email="old@acme.com", merged_into=loser)
     # when an Admin merges, keeping the loser's email and plan
     result = merging.contact_merge(

@@ -15,12 +15,6 @@ def table(**extra):
     return {**HTMX, "HTTP_HX_TARGET": "contact-table", **extra}
 
 
-@pytest.fixture
-def sales_client(client, sales_user):
-    client.force_login(sales_user)
-    return client
-
-
 def test_contact_list_full_page_and_htmx_partial(sales_client):
     # given two contacts
     make_contact(first_name="Ada", last_name="Lovelace", email="ada@example.com")

@@ -6,20 +6,6 @@ from django.db import close_old_connections
 from django.http import HttpResponse
 from django.test import Client
 
-from events.ingest import limits
-from events.services import queue, sources
-
-
-@pytest.fixture(autouse=True)
-def _fresh_ingest_caches():
-    # The write-key, backlog and Redis-client caches are per process; each test starts clean.
-    limits.reset()
-    sources._SOURCE_CACHE.clear()
-    queue._wake_up.reset()
-    yield
-    limits.reset()
-    sources._SOURCE_CACHE.clear()
-
 
 class GatewayHandler:
     """Calls the production WSGI application (cdp_crm.wsgi: the ingest gateway in front of

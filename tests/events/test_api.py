@@ -12,6 +12,7 @@ from django.db.utils import IntegrityError
 
 from events.models import Event, EventDedup, RejectedEvent, Source
 from events.selectors import queued_event_ids
+from events.services import ingest_caches_reset
 
 
 @pytest.fixture
@@ -19,16 +20,11 @@ def client(api_client):
     return api_client
 
 
-@pytest.fixture
-def source(db):
-    return Source.objects.create(name="Website")
-
-
 def _basic(key: str) -> str:
     return "Basic " + base64.b64encode(f"{key}:".encode()).decode()
 
 
-def _track(**extra):
+def _track_payload(**extra):
     return {
         "type": "track",
         "event": "Order Completed",
@@ -42,7 +38,7 @@ def _track(**extra):
 def test_rudderstack_python_style_basic_auth_gzip_batch(client, source):
     # given a gzipped batch with Basic auth, as RudderStack's Python SDK sends it
     batch = [
-        _track(),
+        _track_payload(),
         {"type": "identify", "anonymousId": "a1", "userId": "u1", "traits": {"email": "A@x.io"}},
     ]
     body = gzip.compress(json.dumps({"batch": batch, "sentAt": datetime.now(UTC).isoformat()}).encode())
@@ -62,7 +58,11 @@ def test_rudderstack_python_style_basic_auth_gzip_batch(client, source):
 
 
 def test_segment_python_style_basic_auth_plus_body_write_key(client, source):
-    payload = {"batch": [_track()], "writeKey": source.write_key, "sentAt": datetime.now(UTC).isoformat()}
+    payload = {
+        "batch": [_track_payload()],
+        "writeKey": source.write_key,
+        "sentAt": datetime.now(UTC).isoformat(),
+    }
     response = client.post(
         "/v1/batch", json.dumps(payload), content_type="application/json",
         headers={"Authorization": _basic(source.write_key)},
@@ -73,7 +73,7 @@ def test_segment_python_style_basic_auth_plus_body_write_key(client, source):
 
 @pytest.mark.parametrize("path", ["/v1/t", "/v1/b"])
 def test_browser_text_plain_with_body_write_key(client, source, path):
-    message = _track(anonymousId="anon-1", userId=None)
+    message = _track_payload(anonymousId="anon-1", userId=None)
     payload = (
         {"batch": [message], "writeKey": source.write_key}
         if path == "/v1/b"
@@ -96,7 +96,7 @@ def test_cors_preflight(client):
 
 
 def test_retried_batch_is_stored_once(client, source):
-    payload = json.dumps({"batch": [_track(), _track()], "writeKey": source.write_key})
+    payload = json.dumps({"batch": [_track_payload(), _track_payload()], "writeKey": source.write_key})
     for _ in range(3):
         assert client.post("/v1/batch", payload, content_type="application/json").status_code == 200
     assert Event.objects.count() == 2
@@ -104,14 +104,14 @@ def test_retried_batch_is_stored_once(client, source):
 
 
 def test_same_message_id_twice_in_one_batch_is_stored_once(client, source):
-    message = _track()
+    message = _track_payload()
     payload = json.dumps({"batch": [message, message], "writeKey": source.write_key})
     assert client.post("/v1/batch", payload, content_type="application/json").status_code == 200
     assert Event.objects.count() == 1
 
 
 def test_a_message_without_id_gets_a_stable_derived_one(client, source):
-    message = {k: v for k, v in _track().items() if k != "messageId"}
+    message = {k: v for k, v in _track_payload().items() if k != "messageId"}
     payload = json.dumps({**message, "writeKey": source.write_key})
     client.post("/v1/track", payload, content_type="application/json")
     client.post("/v1/track", payload, content_type="application/json")
@@ -133,15 +133,15 @@ def test_invalid_json_is_400_and_stores_nothing(client, source):
 
 def test_unknown_or_disabled_write_key_is_401(client, source):
     response = client.post(
-        "/v1/track", json.dumps({**_track(), "writeKey": "nope"}), content_type="application/json"
+        "/v1/track", json.dumps({**_track_payload(), "writeKey": "nope"}), content_type="application/json"
     )
     assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_write_key"
     Source.objects.filter(pk=source.pk).update(enabled=False)
-    from events.services import sources
-
-    sources._SOURCE_CACHE.clear()
+    ingest_caches_reset()  # forget the write key cached while the source was enabled
     response = client.post(
-        "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
+        "/v1/track",
+        json.dumps({**_track_payload(), "writeKey": source.write_key}),
+        content_type="application/json",
     )
     assert response.status_code == 401
     assert Event.objects.count() == 0
@@ -165,10 +165,10 @@ def test_gzip_bomb_is_413(client, source):
 
 def test_invalid_events_in_a_valid_batch_are_rejected_with_reasons_and_the_rest_stored(client, source):
     batch = [
-        _track(),
+        _track_payload(),
         {"type": "track", "event": "No ids", "messageId": "m-noid"},
         {"type": "bogus", "userId": "u1"},
-        _track(properties={"blob": "x" * 40_000}),
+        _track_payload(properties={"blob": "x" * 40_000}),
         {"type": "track", "userId": "null", "anonymousId": "undefined", "event": "junk ids"},
     ]
     response = client.post(
@@ -199,11 +199,11 @@ def test_batch_over_2500_events_is_400(client, source):
 def test_clock_skew_is_corrected_and_far_future_clamped(client, source):
     now = datetime.now(UTC)
     # the device clock runs one hour fast: its timestamp and sentAt are both an hour ahead
-    skewed = _track(
+    skewed = _track_payload(
         timestamp=(now + timedelta(hours=1) - timedelta(minutes=5)).isoformat(),
         sentAt=(now + timedelta(hours=1)).isoformat(),
     )
-    future = _track(timestamp=(now + timedelta(days=30)).isoformat())
+    future = _track_payload(timestamp=(now + timedelta(days=30)).isoformat())
     client.post(
         "/v1/batch",
         json.dumps({"batch": [skewed, future], "writeKey": source.write_key}),
@@ -217,7 +217,7 @@ def test_clock_skew_is_corrected_and_far_future_clamped(client, source):
 
 
 def test_bots_are_flagged(client, source):
-    message = _track(
+    message = _track_payload(
         context={"userAgent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}
     )
     client.post(
@@ -232,7 +232,7 @@ def test_events_are_append_only(source):
 
     now = datetime.now(UTC)
     events_store(
-        source=source, messages=[normalise(_track(), received_at=now)], rejections=[], received_at=now
+        source=source, messages=[normalise(_track_payload(), received_at=now)], rejections=[], received_at=now
     )
     with pytest.raises(IntegrityError, match="append-only"), connection.cursor() as cursor:
         cursor.execute("UPDATE events_event SET event = 'tampered'")
@@ -248,14 +248,16 @@ def test_database_down_answers_503_and_never_200(client, source, monkeypatch):
 
     monkeypatch.setattr(services, "events_store", broken)
     response = client.post(
-        "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
+        "/v1/track",
+        json.dumps({**_track_payload(), "writeKey": source.write_key}),
+        content_type="application/json",
     )
     assert response.status_code == 503 and response["Retry-After"]
 
 
 def test_nul_characters_are_dropped_and_an_escaped_backslash_before_u0000_is_kept(client, source):
     # given properties with a real NUL (jsonb refuses it) and the literal text \u0000
-    message = _track(properties={"nul": "a\x00b", "text": "C:\\u0000dir", "n\x00k": 1})
+    message = _track_payload(properties={"nul": "a\x00b", "text": "C:\\u0000dir", "n\x00k": 1})
     # when it is sent
     response = client.post(
         "/v1/track", json.dumps({**message, "writeKey": source.write_key}), content_type="application/json"
@@ -266,8 +268,8 @@ def test_nul_characters_are_dropped_and_an_escaped_backslash_before_u0000_is_kep
 
 
 def test_a_batch_mixing_valid_rejected_and_repeated_events_keeps_order_and_first_copies(client, source):
-    first = _track(event="First")
-    batch = [first, {"type": "bogus"}, _track(event="Second"), {**first, "event": "Repeat of first"}]
+    first = _track_payload(event="First")
+    batch = [first, {"type": "bogus"}, _track_payload(event="Second"), {**first, "event": "Repeat of first"}]
     response = client.post(
         "/v1/batch",
         json.dumps({"batch": batch, "writeKey": source.write_key}),
@@ -287,7 +289,9 @@ def test_a_failing_insert_statement_surfaces_as_503_not_500(client, source, monk
     monkeypatch.setattr(services, "_INSERT_EVENTS", "SELECT 1 / 0 WHERE %(rows)s IS NOT NULL")
     # when an event arrives
     response = client.post(
-        "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="application/json"
+        "/v1/track",
+        json.dumps({**_track_payload(), "writeKey": source.write_key}),
+        content_type="application/json",
     )
     # then it is mapped to Django's DatabaseError and answered 503, nothing stored
     assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable"
@@ -300,7 +304,7 @@ def test_the_gateway_answers_with_the_same_status_body_and_headers_as_the_django
 
     from tests.events.conftest import GatewayClient
 
-    message = _track(messageId=None)
+    message = _track_payload(messageId=None)
     cases = [
         ("post", "/v1/t", json.dumps({**message, "writeKey": source.write_key})),
         ("post", "/v1/track", "{broken"),
@@ -331,7 +335,7 @@ def test_the_gateway_leaves_other_paths_and_unknown_hosts_to_django(source):
     # a Host not in ALLOWED_HOSTS: Django's 400, nothing stored
     response = client.post(
         "/v1/track",
-        json.dumps({**_track(), "writeKey": source.write_key}),
+        json.dumps({**_track_payload(), "writeKey": source.write_key}),
         content_type="application/json",
         headers={"Host": "evil.example"},
     )
@@ -340,8 +344,8 @@ def test_the_gateway_leaves_other_paths_and_unknown_hosts_to_django(source):
 
 
 def test_a_lone_surrogate_rejects_the_event_not_the_request(client, source):
-    good = json.dumps(_track())
-    bad = json.dumps(_track(properties={"bad": "x"})).replace('"x"', '"\\ud800"')
+    good = json.dumps(_track_payload())
+    bad = json.dumps(_track_payload(properties={"bad": "x"})).replace('"x"', '"\\ud800"')
     body = f'{{"batch": [{good}, {bad}], "writeKey": "{source.write_key}"}}'
     response = client.post("/v1/batch", body, content_type="application/json")
     assert response.status_code == 200
@@ -352,7 +356,7 @@ def test_a_lone_surrogate_rejects_the_event_not_the_request(client, source):
 
 
 def test_a_string_with_a_lone_surrogate_in_place_of_an_event_is_kept_as_a_rejection(client, source):
-    good = json.dumps(_track())
+    good = json.dumps(_track_payload())
     body = f'{{"batch": ["a\\ud800b", {good}], "writeKey": "{source.write_key}"}}'
     response = client.post("/v1/batch", body, content_type="application/json")
     assert response.status_code == 200
@@ -421,7 +425,7 @@ def test_a_single_event_without_user_or_anonymous_id_is_400(client, source, kind
 
 @pytest.mark.parametrize("path", ["/v1/batch", "/v1/b", "/v1/import"])
 def test_a_batch_whose_every_event_is_rejected_is_400_with_the_reasons_kept(client, source, path):
-    batch = [_track(properties={"blob": "x" * 40_000}), {"type": "track", "event": "No ids"}, "junk"]
+    batch = [_track_payload(properties={"blob": "x" * 40_000}), {"type": "track", "event": "No ids"}, "junk"]
     response = client.post(
         path, json.dumps({"batch": batch, "writeKey": source.write_key}), content_type="text/plain"
     )
@@ -437,7 +441,7 @@ def test_a_batch_whose_every_event_is_rejected_is_400_with_the_reasons_kept(clie
     # while a batch that stored one of its events answers 200 and lists the others
     response = client.post(
         path,
-        json.dumps({"batch": [*batch, _track()], "writeKey": source.write_key}),
+        json.dumps({"batch": [*batch, _track_payload()], "writeKey": source.write_key}),
         content_type="text/plain",
     )
     assert response.status_code == 200 and response.json()["success"] is True

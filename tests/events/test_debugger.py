@@ -1,16 +1,16 @@
 """The Events page: live list with filters and polling, rejected events, dead letters, counts."""
 
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
 
 from events import selectors, services
-from events.ingest.parse import Rejection, normalise
+from events.ingest.parse import Rejection
 from events.models import Event, IngestQueue, Source
 from events.services import queue
+from tests.factories import store_messages
 
 
 @pytest.fixture
@@ -23,14 +23,7 @@ def app_source(db):
     return Source.objects.create(name="Mobile app", kind="mobile")
 
 
-def _store(source, *messages, received_at=None):
-    received_at = received_at or datetime.now(UTC)
-    normalised = [normalise({"messageId": uuid.uuid4().hex, **m}, received_at=received_at) for m in messages]
-    services.events_store(source=source, messages=normalised, rejections=[], received_at=received_at)
-    return list(Event.objects.order_by("-id")[: len(messages)])[::-1]
-
-
-def _track(name, **extra):
+def _track_payload(name, **extra):
     return {"type": "track", "event": name, "userId": "u1", **extra}
 
 
@@ -40,8 +33,10 @@ def _shown_ids(html: str) -> list[int]:
 
 def test_admin_sees_the_newest_events_first_with_their_json(admin_client, web, app_source):
     # given events from two sources
-    first, second = _store(web, _track("Signed Up"), {"type": "page", "anonymousId": "a1", "name": "Home"})
-    (third,) = _store(app_source, _track("Order Completed", properties={"total": 42}))
+    first, second = store_messages(
+        web, _track_payload("Signed Up"), {"type": "page", "anonymousId": "a1", "name": "Home"}
+    )
+    (third,) = store_messages(app_source, _track_payload("Order Completed", properties={"total": 42}))
     # when the Events page is opened
     response = admin_client.get(reverse("events:list"))
     # then all three are listed newest first, with the source names and each event's JSON
@@ -63,25 +58,27 @@ def test_admin_sees_the_newest_events_first_with_their_json(admin_client, web, a
     ],
 )
 def test_filters_narrow_the_list(admin_client, web, app_source, params, expected):
-    _store(web, _track("Signed Up"), {"type": "page", "anonymousId": "anon-7", "name": "Home"})
-    _store(app_source, _track("Order Completed"))
+    store_messages(
+        web, _track_payload("Signed Up"), {"type": "page", "anonymousId": "anon-7", "name": "Home"}
+    )
+    store_messages(app_source, _track_payload("Order Completed"))
     response = admin_client.get(reverse("events:list"), params)
     shown = Event.objects.in_bulk(_shown_ids(response.content.decode()))
     assert [shown[i].event for i in _shown_ids(response.content.decode())] == expected
 
 
 def test_the_source_filter(admin_client, web, app_source):
-    _store(web, _track("From web"))
-    (from_app,) = _store(app_source, _track("From app"))
+    store_messages(web, _track_payload("From web"))
+    (from_app,) = store_messages(app_source, _track_payload("From app"))
     response = admin_client.get(reverse("events:list"), {"source": app_source.pk})
     assert _shown_ids(response.content.decode()) == [from_app.pk]
 
 
 def test_event_data_is_escaped_everywhere(admin_client, web):
     # given an event whose name, ids and properties carry script payloads
-    _store(
+    store_messages(
         web,
-        _track(
+        _track_payload(
             "<script>alert('name')</script>",
             userId='"><img src=x onerror=alert(1)>',
             properties={"html": "<script>alert(1)</script>", "attr": '"><img src=x onerror=alert(2)>'},
@@ -101,10 +98,10 @@ def test_event_data_is_escaped_everywhere(admin_client, web):
 
 def test_the_poll_returns_only_newer_rows_and_moves_the_cursor(admin_client, web):
     # given a page showing two events
-    older = _store(web, _track("Old one"), _track("Old two"))
+    older = store_messages(web, _track_payload("Old one"), _track_payload("Old two"))
     newest_shown = older[-1].pk
     # when the poll asks for events after the newest shown, and one more has arrived
-    (newer,) = _store(web, _track("Fresh"))
+    (newer,) = store_messages(web, _track_payload("Fresh"))
     response = admin_client.get(
         reverse("events:list"), {"after": newest_shown, "type": "track"}, headers={"HX-Request": "true"}
     )
@@ -118,13 +115,13 @@ def test_the_poll_returns_only_newer_rows_and_moves_the_cursor(admin_client, web
 
 
 def test_the_poll_answers_204_when_nothing_is_new(admin_client, web):
-    (event,) = _store(web, _track("Only"))
+    (event,) = store_messages(web, _track_payload("Only"))
     response = admin_client.get(reverse("events:list"), {"after": event.pk}, headers={"HX-Request": "true"})
     assert response.status_code == 204 and response.content == b""
 
 
 def test_the_full_page_polls_every_two_seconds_with_a_pause_button(admin_client, web):
-    (event,) = _store(web, _track("Only"))
+    (event,) = store_messages(web, _track_payload("Only"))
     html = admin_client.get(reverse("events:list")).content.decode()
     assert 'hx-trigger="every 2s"' in html
     assert f'after={event.pk}"' in html
@@ -133,7 +130,7 @@ def test_the_full_page_polls_every_two_seconds_with_a_pause_button(admin_client,
 
 
 def test_marketing_may_look_and_sales_may_not(client, web, marketing_user, sales_user):
-    _store(web, _track("Seen by marketing"))
+    store_messages(web, _track_payload("Seen by marketing"))
     client.force_login(marketing_user)
     assert "Seen by marketing" in client.get(reverse("events:list")).content.decode()
     assert client.get(reverse("events:rejected")).status_code == 200
@@ -148,11 +145,11 @@ def test_marketing_may_look_and_sales_may_not(client, web, marketing_user, sales
 def test_the_list_partial_costs_the_same_queries_for_5_or_50_events(
     admin_client, web, app_source, django_assert_max_num_queries
 ):
-    _store(web, *[_track(f"Web {i}") for i in range(3)])
-    _store(app_source, *[_track(f"App {i}") for i in range(2)])
+    store_messages(web, *[_track_payload(f"Web {i}") for i in range(3)])
+    store_messages(app_source, *[_track_payload(f"App {i}") for i in range(2)])
     with django_assert_max_num_queries(4):
         small = admin_client.get(reverse("events:list"), {"type": "track"}, headers={"HX-Request": "true"})
-    _store(web, *[_track(f"More {i}") for i in range(45)])
+    store_messages(web, *[_track_payload(f"More {i}") for i in range(45)])
     with django_assert_max_num_queries(4):
         large = admin_client.get(reverse("events:list"), {"type": "track"}, headers={"HX-Request": "true"})
     assert len(_shown_ids(small.content.decode())) == 5
@@ -174,7 +171,7 @@ def test_rejected_events_show_their_reason_and_escaped_payload(admin_client, web
 
 
 def _dead(source, name="Poison"):
-    (event,) = _store(source, _track(name))
+    (event,) = store_messages(source, _track_payload(name))
     # as a failed batch leaves it: out of its batch, in a queue row of its own, given up on
     services.ingest_batches_forget(event_ids=[event.pk])
     now = datetime.now(UTC)
@@ -190,7 +187,7 @@ def _dead(source, name="Poison"):
 
 def test_dead_letters_list_with_their_last_error(admin_client, web):
     event = _dead(web)
-    _store(web, _track("Healthy"))  # queued, not dead: not listed
+    store_messages(web, _track_payload("Healthy"))  # queued, not dead: not listed
     html = admin_client.get(reverse("events:dead_letters")).content.decode()
     assert f'data-event-id="{event.pk}"' in html
     assert "ValueError: &lt;cannot&gt; process" in html
@@ -221,10 +218,10 @@ def test_marketing_sees_dead_letters_but_may_not_retry(client, web, marketing_us
 
 def test_counts_per_minute_cover_the_last_hour_with_zeros(web, app_source):
     now = datetime(2026, 11, 25, 12, 30, 20, tzinfo=UTC)
-    _store(web, _track("a"), _track("b"), received_at=now - timedelta(minutes=3))
-    _store(app_source, _track("c"), received_at=now - timedelta(minutes=3, seconds=10))
-    _store(web, _track("d"), received_at=now)
-    _store(web, _track("too old"), received_at=now - timedelta(minutes=61))
+    store_messages(web, _track_payload("a"), _track_payload("b"), received_at=now - timedelta(minutes=3))
+    store_messages(app_source, _track_payload("c"), received_at=now - timedelta(minutes=3, seconds=10))
+    store_messages(web, _track_payload("d"), received_at=now)
+    store_messages(web, _track_payload("too old"), received_at=now - timedelta(minutes=61))
     counts = selectors.event_counts_per_minute(now=now)
     assert len(counts) == 60
     assert counts[-1] == (datetime(2026, 11, 25, 12, 30, tzinfo=UTC), 1)
@@ -235,7 +232,7 @@ def test_counts_per_minute_cover_the_last_hour_with_zeros(web, app_source):
 
 
 def test_the_page_shows_the_counts_as_a_chart_and_as_numbers(admin_client, web):
-    _store(web, _track("a"), _track("b"))
+    store_messages(web, _track_payload("a"), _track_payload("b"))
     html = admin_client.get(reverse("events:list")).content.decode()
     assert 'id="per-minute-chart"' in html and 'role="img"' in html
     assert "2 events in the last 60 minutes" in html
@@ -245,8 +242,8 @@ def test_the_page_shows_the_counts_as_a_chart_and_as_numbers(admin_client, web):
 
 
 def test_an_invalid_filter_value_is_ignored_and_the_poll_still_returns_rows_only(admin_client, web):
-    (old,) = _store(web, _track("Old"))
-    (new,) = _store(web, _track("New"))
+    (old,) = store_messages(web, _track_payload("Old"))
+    (new,) = store_messages(web, _track_payload("New"))
     response = admin_client.get(
         reverse("events:list"), {"source": "999999", "after": old.pk}, headers={"HX-Request": "true"}
     )

@@ -20,17 +20,12 @@ def client(api_client):
     return api_client
 
 
-@pytest.fixture
-def source(db):
-    return Source.objects.create(name="Website")
-
-
 def _post(client, source, messages, path="/v1/batch"):
     payload = {"batch": messages, "writeKey": source.write_key}
     return client.post(path, json.dumps(payload), content_type="application/json")
 
 
-def _track(**extra):
+def _track_payload(**extra):
     return {"type": "track", "event": "Viewed", "userId": "u1", "messageId": uuid.uuid4().hex, **extra}
 
 
@@ -68,10 +63,10 @@ def test_a_source_over_its_own_limit_gets_429_with_retry_after_and_nothing_is_st
     # given a source limited to 3 events per second that already sent 3 this second
     Source.objects.filter(pk=source.pk).update(rate_limit_per_second=3)
     source.refresh_from_db()
-    assert _post(client, source, [_track(), _track(), _track()]).status_code == 200
+    assert _post(client, source, [_track_payload(), _track_payload(), _track_payload()]).status_code == 200
     stored_before = _nothing_stored()
     # when it sends one more event, with an invalid one that would otherwise be kept as rejected
-    response = _post(client, source, [_track(), {"type": "bogus"}])
+    response = _post(client, source, [_track_payload(), {"type": "bogus"}])
     # then the request is refused with a JSON error and Retry-After, and nothing more is stored
     assert response.status_code == 429
     assert response["Retry-After"] == "1"
@@ -91,11 +86,11 @@ def test_the_limit_is_per_source_and_defaults_to_the_setting(client, source, fro
     settings.INGEST_RATE_LIMIT_PER_SECOND = 2
     other = Source.objects.create(name="App")
     # when the first source uses up its window
-    assert _post(client, source, [_track(), _track()]).status_code == 200
-    refused = _post(client, source, [_track()])
+    assert _post(client, source, [_track_payload(), _track_payload()]).status_code == 200
+    refused = _post(client, source, [_track_payload()])
     # then it is refused while the other source is still accepted
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
-    assert _post(client, other, [_track()]).status_code == 200
+    assert _post(client, other, [_track_payload()]).status_code == 200
     assert sorted(Event.objects.values_list("source__name", flat=True)) == ["App", "Website", "Website"]
 
 
@@ -103,20 +98,20 @@ def test_a_batch_larger_than_the_limit_passes_an_idle_window(client, source, fro
     # given a limit of 5 per second, and a batch of 8 (refusing it would refuse it forever)
     Source.objects.filter(pk=source.pk).update(rate_limit_per_second=5)
     # when it arrives in an idle window it is stored, and the window is then full
-    assert _post(client, source, [_track() for _ in range(8)]).status_code == 200
+    assert _post(client, source, [_track_payload() for _ in range(8)]).status_code == 200
     assert Event.objects.count() == 8
-    assert _post(client, source, [_track()]).status_code == 429
+    assert _post(client, source, [_track_payload()]).status_code == 429
 
 
 def test_the_window_moves_on_each_second(client, source, monkeypatch):
     Source.objects.filter(pk=source.pk).update(rate_limit_per_second=1)
     now = [2_000_000_000.5 + uuid.uuid4().int % 1_000_000]
     monkeypatch.setattr(limits.time, "time", lambda: now[0])
-    assert _post(client, source, [_track()]).status_code == 200
-    assert _post(client, source, [_track()]).status_code == 429
+    assert _post(client, source, [_track_payload()]).status_code == 200
+    assert _post(client, source, [_track_payload()]).status_code == 429
     # when the next second starts, the source may send again
     now[0] += 1
-    assert _post(client, source, [_track()]).status_code == 200
+    assert _post(client, source, [_track_payload()]).status_code == 200
     assert Event.objects.count() == 2
 
 
@@ -172,7 +167,7 @@ def test_redis_down_fails_open_and_logs(client, source, settings, caplog):
     Source.objects.filter(pk=source.pk).update(rate_limit_per_second=1)
     # when the source sends more than its limit
     with caplog.at_level(logging.WARNING, logger="events.ingest.limits"):
-        responses = [_post(client, source, [_track(), _track()]) for _ in range(3)]
+        responses = [_post(client, source, [_track_payload(), _track_payload()]) for _ in range(3)]
     # then every valid event is accepted and stored, and the outage is logged once, not per request
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert Event.objects.count() == 6
@@ -185,12 +180,12 @@ def test_a_deep_backlog_gets_429_and_nothing_is_stored(client, source, settings)
     settings.INGEST_MAX_BACKLOG = 2
     settings.INGEST_BACKLOG_RETRY_AFTER = 30
     settings.INGEST_RATE_LIMIT_PER_SECOND = 1_000_000
-    assert _post(client, source, [_track(), _track(), _track()]).status_code == 200
+    assert _post(client, source, [_track_payload(), _track_payload(), _track_payload()]).status_code == 200
     limits.reset()
     # when another event arrives
-    response = _post(client, source, [_track(), {"type": "bogus"}], path="/v1/batch")
+    response = _post(client, source, [_track_payload(), {"type": "bogus"}], path="/v1/batch")
     single = client.post(
-        "/v1/track", json.dumps({**_track(), "writeKey": source.write_key}), content_type="text/plain"
+        "/v1/track", json.dumps({**_track_payload(), "writeKey": source.write_key}), content_type="text/plain"
     )
     # then it is refused with Retry-After, and nothing is stored
     assert response.status_code == single.status_code == 429
@@ -202,7 +197,7 @@ def test_a_deep_backlog_gets_429_and_nothing_is_stored(client, source, settings)
 def test_dead_lettered_rows_do_not_count_towards_the_backlog(client, source, settings):
     settings.INGEST_MAX_BACKLOG = 2
     settings.INGEST_RATE_LIMIT_PER_SECOND = 1_000_000
-    assert _post(client, source, [_track(), _track(), _track()]).status_code == 200
+    assert _post(client, source, [_track_payload(), _track_payload(), _track_payload()]).status_code == 200
     # (a batch that failed is retried event by event: its events get queue rows of their own)
     IngestBatch.objects.all().delete()
     first, second, third = Event.objects.order_by("pk")
@@ -216,7 +211,7 @@ def test_dead_lettered_rows_do_not_count_towards_the_backlog(client, source, set
     )
     limits.reset()
     assert limits.ingest_backlog() == 1
-    assert _post(client, source, [_track()]).status_code == 200
+    assert _post(client, source, [_track_payload()]).status_code == 200
 
 
 def test_the_backlog_count_is_cached_and_bounded(source, settings, django_assert_num_queries):
@@ -231,7 +226,7 @@ def test_the_backlog_count_is_cached_and_bounded(source, settings, django_assert
     for size in (1, 1, 1, 1, 1, 3):
         events_store(
             source=source,
-            messages=[normalise(_track(), received_at=now) for _ in range(size)],
+            messages=[normalise(_track_payload(), received_at=now) for _ in range(size)],
             rejections=[],
             received_at=now,
         )
@@ -267,7 +262,7 @@ def test_far_below_the_cap_the_statistics_estimate_answers_without_counting(
     for _ in range(2):
         events_store(
             source=source,
-            messages=[normalise(_track(), received_at=now) for _ in range(4)],
+            messages=[normalise(_track_payload(), received_at=now) for _ in range(4)],
             rejections=[],
             received_at=now,
         )

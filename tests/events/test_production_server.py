@@ -102,7 +102,7 @@ def _post_headers_only(url: str, *, content_length: int) -> tuple[int, dict]:
         return response.status, json.loads(response.read())
 
 
-def _track(i: int, message_id: str | None = None) -> dict:
+def _track_payload(i: int, message_id: str | None = None) -> dict:
     return {
         "type": "track",
         "event": "Served",
@@ -118,10 +118,10 @@ def test_concurrent_clients_through_the_production_server_store_each_event_once(
     # retry of an earlier batch with the same messageIds
     source = Source.objects.create(name="Served", rate_limit_per_second=10**6)
     basic = "Basic " + base64.b64encode(f"{source.write_key}:".encode()).decode()
-    retried = [_track(10_000 + i) for i in range(30)]
+    retried = [_track_payload(10_000 + i) for i in range(30)]
     requests = []
     for r in range(20):
-        batch = [_track(r * 100 + i) for i in range(25)]
+        batch = [_track_payload(r * 100 + i) for i in range(25)]
         if r % 2:
             body = gzip.compress(json.dumps({"batch": batch}).encode())
             headers = {"Authorization": basic, "Content-Encoding": "gzip", "Content-Type": "application/json"}
@@ -133,7 +133,7 @@ def test_concurrent_clients_through_the_production_server_store_each_event_once(
         body = json.dumps({"batch": retried, "writeKey": source.write_key}).encode()
         requests.append((server + "/v1/b", body, {}, [m["messageId"] for m in retried]))
     for i in range(2):
-        message = _track(20_000 + i)
+        message = _track_payload(20_000 + i)
         body = json.dumps({**message, "writeKey": source.write_key}).encode()
         requests.append((server + "/v1/t", body, {"Content-Type": "text/plain"}, [message["messageId"]]))
 

@@ -1,16 +1,15 @@
 import json
 import time
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 
 from events import services, tasks
-from events.ingest.parse import normalise
 from events.models import Event, IngestBatch, IngestQueue, Source
 from events.selectors import queued_event_count, queued_event_ids
 from events.services import queue
 from tests.conftest import _test_database_url
+from tests.factories import store_messages
 
 CALLS: list[list[int]] = []
 
@@ -27,14 +26,7 @@ def poison_processor(*, event_ids):
 
 
 def _store(source, *names):
-    now = datetime.now(UTC)
-    messages = [
-        normalise(
-            {"type": "track", "userId": "u", "event": n, "messageId": uuid.uuid4().hex}, received_at=now
-        )
-        for n in names
-    ]
-    services.events_store(source=source, messages=messages, rejections=[], received_at=now)
+    store_messages(source, *({"type": "track", "userId": "u", "event": n} for n in names))
 
 
 @pytest.mark.django_db

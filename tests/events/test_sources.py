@@ -31,18 +31,6 @@ def _old_event(*, source: Source, hours: int) -> Event:
     )
 
 
-@pytest.fixture
-def marketing_client(client, marketing_user):
-    client.force_login(marketing_user)
-    return client
-
-
-@pytest.fixture
-def sales_client(client, sales_user):
-    client.force_login(sales_user)
-    return client
-
-
 # --- list
 
 

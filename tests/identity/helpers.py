@@ -1,9 +1,7 @@
-"""Sending events the way clients do (through /v1 with a write key) and reading the result."""
+"""Reading what stitching made of the events a test sent (payloads and `send` are in
+tests.factories.events): draining the queue, live contacts, identities, the identity graph."""
 
-import json
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q
 
@@ -11,47 +9,6 @@ from contacts.models import Contact, ContactMerge, MergeReason
 from events import services as event_services
 from events.selectors import queued_event_count
 from identity.models import ContactEvent, Identity
-
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-
-
-def _message(type_: str, *, anonymous_id=None, user_id=None, at: int = 0, **fields) -> dict:
-    message = {
-        "type": type_,
-        "messageId": uuid.uuid4().hex,
-        "timestamp": (T0 + timedelta(minutes=at)).isoformat(),
-    }
-    if anonymous_id is not None:
-        message["anonymousId"] = anonymous_id
-    if user_id is not None:
-        message["userId"] = user_id
-    return {**message, **fields}
-
-
-def page(path: str = "/", **kwargs) -> dict:
-    return _message("page", properties={"path": path, "url": f"https://example.com{path}"}, **kwargs)
-
-
-def track(event: str, **kwargs) -> dict:
-    return _message("track", event=event, **kwargs)
-
-
-def identify(traits: dict | None = None, **kwargs) -> dict:
-    return _message("identify", traits=traits or {}, **kwargs)
-
-
-def alias(previous_id: str, user_id: str, **kwargs) -> dict:
-    return _message("alias", previousId=previous_id, user_id=user_id, **kwargs)
-
-
-def group(group_id: str, traits: dict | None = None, **kwargs) -> dict:
-    return _message("group", groupId=group_id, traits=traits or {}, **kwargs)
-
-
-def send(client, source, *messages: dict) -> None:
-    body = json.dumps({"batch": list(messages), "writeKey": source.write_key})
-    response = client.post("/v1/batch", body, content_type="application/json")
-    assert response.status_code == 200, response.content
 
 
 def drain() -> int:

@@ -5,8 +5,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from identity.models import IdentityKind
-from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import link_identity, record_event
+from tests.factories import link_identity, make_contact, make_user, stored_contact_event
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +22,7 @@ def test_events_newest_first_as_stored_with_cursor_pages(api):
     t0 = timezone.now() - timedelta(days=1)
     stored = {"label": "<script>x</script>", "nested": {"list": [1, None, "two"]}}
     for i in range(5):
-        record_event(
+        stored_contact_event(
             ada,
             at=t0 + timedelta(minutes=i),
             type="track",
@@ -31,7 +30,7 @@ def test_events_newest_first_as_stored_with_cursor_pages(api):
             properties={**stored, "i": i},
             context={"page": {"path": "/p"}, "ip": "10.0.0.1"},
         )
-    record_event(make_contact(first_name="Bob"), at=t0, type="track", name="Bob's")
+    stored_contact_event(make_contact(first_name="Bob"), at=t0, type="track", name="Bob's")
 
     first = api.get(f"/api/v1/contacts/{ada.pk}/events/?limit=2")
 
@@ -88,7 +87,7 @@ def test_event_list_query_count_does_not_grow_with_the_page(api, django_assert_m
     ada = make_contact(first_name="Ada")
     t0 = timezone.now() - timedelta(days=1)
     for i in range(40):
-        record_event(ada, at=t0 + timedelta(seconds=i), type="track", name=f"E{i}")
+        stored_contact_event(ada, at=t0 + timedelta(seconds=i), type="track", name=f"E{i}")
     with django_assert_max_num_queries(4):
         response = api.get(f"/api/v1/contacts/{ada.pk}/events/?limit=40")
     assert len(response.json()["results"]) == 40

@@ -5,8 +5,8 @@ from django.urls import reverse
 
 from contacts.models import Contact
 from contacts.services.merging import contact_merge
-from tests.factories import make_admin, make_contact
-from tests.identity.helpers import drain, identify, live, page, send, track
+from tests.factories import identify_payload, make_admin, make_contact, page_payload, send, track_payload
+from tests.identity.helpers import drain, live
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ def with_consent(message: dict, gpc: bool | None = None, **preferences) -> dict:
 
 def test_the_newest_event_by_timestamp_sets_the_consent_even_from_out_of_order_batches(client, source):
     # given a visitor who granted marketing at minute 10
-    send(client, source, with_consent(track("Accepted", anonymous_id="a1", at=10), marketing=True))
+    send(client, source, with_consent(track_payload("Accepted", anonymous_id="a1", at=10), marketing=True))
     drain()
     (contact,) = live()
     assert contact.consent["categoryPreferences"] == {"marketing": True}
@@ -30,8 +30,8 @@ def test_the_newest_event_by_timestamp_sets_the_consent_even_from_out_of_order_b
     send(
         client,
         source,
-        with_consent(page("/pricing", anonymous_id="a1", at=5), marketing=False),
-        page("/docs", anonymous_id="a1", at=20),
+        with_consent(page_payload("/pricing", anonymous_id="a1", at=5), marketing=False),
+        page_payload("/docs", anonymous_id="a1", at=20),
     )
     drain()
     # then the newer choice stands
@@ -42,8 +42,8 @@ def test_the_newest_event_by_timestamp_sets_the_consent_even_from_out_of_order_b
     send(
         client,
         source,
-        with_consent(track("Withdrew", anonymous_id="a1", at=30), gpc=True, marketing=False),
-        with_consent(track("Old", anonymous_id="a1", at=15), marketing=True),
+        with_consent(track_payload("Withdrew", anonymous_id="a1", at=30), gpc=True, marketing=False),
+        with_consent(track_payload("Old", anonymous_id="a1", at=15), marketing=True),
     )
     drain()
     contact.refresh_from_db()
@@ -52,11 +52,11 @@ def test_the_newest_event_by_timestamp_sets_the_consent_even_from_out_of_order_b
 
 
 def test_only_boolean_categories_are_kept(client, source):
-    message = identify({"email": "ada@example.com"}, user_id="u1", at=1)
+    message = identify_payload({"email": "ada@example.com"}, user_id="u1", at=1)
     message["context"] = {
         "consent": {"categoryPreferences": {"marketing": "yes", "analytics": True, "": True, "x" * 101: True}}
     }
-    send(client, source, message, with_consent(page("/", user_id="u2", at=2), marketing=[1]))
+    send(client, source, message, with_consent(page_payload("/", user_id="u2", at=2), marketing=[1]))
     drain()
     by_user = {c.traits.get("email", "u2"): c for c in live()}
     assert by_user["ada@example.com"].consent["categoryPreferences"] == {"analytics": True}
@@ -65,8 +65,8 @@ def test_only_boolean_categories_are_kept(client, source):
 
 def test_a_merge_keeps_the_newer_consent(client, source):
     # given two people: a CRM contact whose tracked consent is older, and a visitor's newer one
-    send(client, source, with_consent(page("/", anonymous_id="old", at=1), marketing=True))
-    send(client, source, with_consent(page("/", anonymous_id="new", at=9), marketing=False))
+    send(client, source, with_consent(page_payload("/", anonymous_id="old", at=1), marketing=True))
+    send(client, source, with_consent(page_payload("/", anonymous_id="new", at=9), marketing=False))
     drain()
     older, newer = live()
     # when an Admin merges them, the older record winning
@@ -99,8 +99,8 @@ def test_rebuild_identity_replays_the_same_consent(client, source):
     send(
         client,
         source,
-        with_consent(identify({"email": "ada@example.com"}, user_id="u1", at=9), marketing=False),
-        with_consent(track("Old", user_id="u1", at=3), marketing=True),
+        with_consent(identify_payload({"email": "ada@example.com"}, user_id="u1", at=9), marketing=False),
+        with_consent(track_payload("Old", user_id="u1", at=3), marketing=True),
     )
     drain()
     (before,) = live()
@@ -127,18 +127,18 @@ def test_consent_from_events_moves_people_in_and_out_of_a_segment_in_realtime(cl
         return set(segment.memberships.filter(exited_at__isnull=True).values_list("contact_id", flat=True))
 
     # when a visitor views pricing without saying anything about consent: not a member
-    send(client, source, page("/pricing", anonymous_id="a1", at=1))
+    send(client, source, page_payload("/pricing", anonymous_id="a1", at=1))
     drain()
     segment_services.profile_updates_process()
     assert members() == set()
     # when they grant marketing: the realtime path lets them in
-    send(client, source, with_consent(track("Consented", anonymous_id="a1", at=2), marketing=True))
+    send(client, source, with_consent(track_payload("Consented", anonymous_id="a1", at=2), marketing=True))
     drain()
     segment_services.profile_updates_process()
     (person,) = live()
     assert members() == {person.pk}
     # when they withdraw it: out again
-    send(client, source, with_consent(track("Withdrew", anonymous_id="a1", at=3), marketing=False))
+    send(client, source, with_consent(track_payload("Withdrew", anonymous_id="a1", at=3), marketing=False))
     drain()
     segment_services.profile_updates_process()
     assert members() == set()

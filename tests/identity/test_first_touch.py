@@ -9,8 +9,8 @@ from django.core.management import call_command
 
 from contacts.models import Contact, ContactMerge
 from identity.services import merging
-from tests.factories import make_admin, make_contact
-from tests.identity.helpers import T0, drain, identify, page, send, track
+from tests.factories import T0, identify_payload, make_admin, make_contact, page_payload, send, track_payload
+from tests.identity.helpers import drain
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ BOT_AGENT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.
 
 
 def _campaign_page(path: str, *, source: str, **kwargs) -> dict:
-    message = page(path, **kwargs)
+    message = page_payload(path, **kwargs)
     message["context"] = {"campaign": {"source": source, "medium": "cpc", "name": "q4"}}
     return message
 
@@ -32,7 +32,9 @@ def _attribution(contact: Contact) -> dict:
 def test_a_crm_contact_that_identified_before_its_first_visit_gets_the_visits_first_touch(client, source):
     # given a contact the CRM knew (signed up server-side: an identify carrying no page context)
     ada = make_contact(email="ada@example.com")
-    send(client, source, identify({"email": "ada@example.com"}, anonymous_id="a1", user_id="u1", at=0))
+    send(
+        client, source, identify_payload({"email": "ada@example.com"}, anonymous_id="a1", user_id="u1", at=0)
+    )
     drain()
     # when her first tracked visit arrives, from a campaign, after a bot's crawl of the same page
     bot = _campaign_page("/landing", source="crawler", anonymous_id="a1", at=4)
@@ -46,7 +48,7 @@ def test_a_crm_contact_that_identified_before_its_first_visit_gets_the_visits_fi
     assert ada.first_touch_at == T0 + timedelta(minutes=5)
     assert ada.first_seen == T0  # the identify is still when she was first seen
     # a server-side track call later, even one dated earlier, is not a touch
-    send(client, source, track("Invoice Paid", user_id="u1", at=-10))
+    send(client, source, track_payload("Invoice Paid", user_id="u1", at=-10))
     drain()
     ada.refresh_from_db()
     assert ada.attribution["utm_source"] == XSS and ada.first_seen == T0 - timedelta(minutes=10)
@@ -61,7 +63,7 @@ def test_a_contact_first_seen_in_the_crm_before_tracking_gets_its_first_tracked_
         client,
         source,
         _campaign_page("/landing", source="newsletter", anonymous_id="a1", at=0),
-        identify({"email": "ada@example.com"}, anonymous_id="a1", at=1),
+        identify_payload({"email": "ada@example.com"}, anonymous_id="a1", at=1),
     )
     drain()
     # then the visit is her first touch
@@ -72,13 +74,13 @@ def test_a_contact_first_seen_in_the_crm_before_tracking_gets_its_first_tracked_
 def test_a_merge_keeps_the_earliest_touch_not_the_earliest_event(client, source):
     # given a CRM contact first seen through a server-side track call (no touch)...
     ada = make_contact(email="ada@example.com")
-    send(client, source, identify({"email": "ada@example.com"}, user_id="u1", at=0))
-    send(client, source, track("Trial Started", user_id="u1", at=1))
+    send(client, source, identify_payload({"email": "ada@example.com"}, user_id="u1", at=0))
+    send(client, source, track_payload("Trial Started", user_id="u1", at=1))
     # ...and an anonymous visitor arriving from a campaign later
     send(client, source, _campaign_page("/landing", source="ads", anonymous_id="v1", at=5))
     drain()
     # when the visitor turns out to be her
-    send(client, source, identify({}, anonymous_id="v1", user_id="u1", at=6))
+    send(client, source, identify_payload({}, anonymous_id="v1", user_id="u1", at=6))
     drain()
     # then the merge kept the visitor's touch
     assert ContactMerge.objects.filter(winner=ada).count() == 1
@@ -89,11 +91,11 @@ def test_a_merge_keeps_the_earliest_touch_not_the_earliest_event(client, source)
 
 def test_a_split_gives_each_side_its_own_first_touch(client, source):
     ada = make_contact(email="ada@example.com")
-    send(client, source, identify({"email": "ada@example.com"}, user_id="u1", at=0))
+    send(client, source, identify_payload({"email": "ada@example.com"}, user_id="u1", at=0))
     send(client, source, _campaign_page("/account", source="email", user_id="u1", at=8))
     send(client, source, _campaign_page("/landing", source="ads", anonymous_id="v1", at=5))
     drain()
-    send(client, source, identify({}, anonymous_id="v1", user_id="u1", at=6))
+    send(client, source, identify_payload({}, anonymous_id="v1", user_id="u1", at=6))
     drain()
     assert _attribution(ada)["utm_source"] == "ads"  # merged: the visitor's touch came first
     merge = ContactMerge.objects.get(winner=ada)
@@ -108,7 +110,9 @@ def test_a_split_gives_each_side_its_own_first_touch(client, source):
 
 def test_a_rebuild_reproduces_the_first_touch(client, source):
     ada = make_contact(email="ada@example.com")
-    send(client, source, identify({"email": "ada@example.com"}, anonymous_id="a1", user_id="u1", at=0))
+    send(
+        client, source, identify_payload({"email": "ada@example.com"}, anonymous_id="a1", user_id="u1", at=0)
+    )
     send(client, source, _campaign_page("/landing", source="newsletter", anonymous_id="a1", at=5))
     send(client, source, _campaign_page("/pricing", source="retarget", anonymous_id="a1", at=9))
     drain()
@@ -123,9 +127,11 @@ def test_the_backfill_dates_old_attribution_and_finds_the_first_tracked_touch(cl
 
     # given contacts stitched under the old rule (simulated: attribution without its time)
     ada = make_contact(email="ada@example.com")
-    send(client, source, identify({"email": "ada@example.com"}, anonymous_id="a1", user_id="u1", at=0))
+    send(
+        client, source, identify_payload({"email": "ada@example.com"}, anonymous_id="a1", user_id="u1", at=0)
+    )
     send(client, source, _campaign_page("/landing", source="newsletter", anonymous_id="a1", at=5))
-    tagged = track("Ad Clicked", anonymous_id="b1", at=1)
+    tagged = track_payload("Ad Clicked", anonymous_id="b1", at=1)
     tagged["context"] = {"campaign": {"source": "  "}}  # a blank tag is no touch
     send(client, source, tagged, _campaign_page("/", source="ads", anonymous_id="b1", at=2))
     drain()

@@ -12,9 +12,15 @@ from contacts.models import Contact, ContactMerge
 from identity.models import HotDealAlert, HotRule
 from identity.services import hot
 from pipeline.models import Deal, DealStatus
-from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import default_hot_rule, record_event
-from tests.pipeline.helpers import make_pipeline, stages_of
+from tests.factories import (
+    default_hot_rule,
+    make_contact,
+    make_deal,
+    make_pipeline,
+    make_user,
+    stages_of,
+    stored_contact_event,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -39,21 +45,15 @@ def now():
     return timezone.now()
 
 
-def _deal(stage, **fields):
-    return Deal.objects.create(
-        pipeline=stage.pipeline, stage=stage, title=fields.pop("title", "Acme pilot"), **fields
-    )
-
-
 def _pricing(contact, *at):
     for when in at:
-        record_event(contact, at=when, path="/pricing")
+        stored_contact_event(contact, at=when, path="/pricing")
 
 
 def test_two_pricing_views_in_a_day_notify_the_owner_once(stage, rita, now):
     # given Ada, on Rita's open deal, viewing pricing twice in the last hours
     ada = make_contact(first_name="Ada", last_name="Lovelace")
-    deal = _deal(stage, contact=ada, owner=rita)
+    deal = make_deal(stage, contact=ada, owner=rita)
     _pricing(ada, now - timedelta(hours=5), now - timedelta(minutes=1))
     # when the worker reports Ada's batch (twice: a redelivered batch)
     first = hot.hot_deals_notify(contact_ids=[ada.pk], now=now)
@@ -68,14 +68,14 @@ def test_two_pricing_views_in_a_day_notify_the_owner_once(stage, rita, now):
 
 def test_one_view_or_views_outside_the_window_do_not_notify(stage, rita, now):
     ada, bob = make_contact(first_name="Ada"), make_contact(first_name="Bob")
-    _deal(stage, contact=ada, owner=rita)
-    _deal(stage, contact=bob, owner=rita)
+    make_deal(stage, contact=ada, owner=rita)
+    make_deal(stage, contact=bob, owner=rita)
     _pricing(ada, now - timedelta(minutes=3))
     _pricing(
         bob, now - timedelta(hours=30), now - timedelta(hours=25), now + timedelta(hours=1)
     )  # old, and future
-    record_event(ada, at=now - timedelta(minutes=2), path="/docs")
-    record_event(ada, at=now - timedelta(minutes=1), path="/pricing", is_bot=True)
+    stored_contact_event(ada, at=now - timedelta(minutes=2), path="/docs")
+    stored_contact_event(ada, at=now - timedelta(minutes=1), path="/pricing", is_bot=True)
     assert hot.hot_deals_notify(contact_ids=[ada.pk, bob.pk], now=now) == 0
     assert not Notification.objects.exists()
     assert not HotDealAlert.objects.exists()
@@ -83,7 +83,7 @@ def test_one_view_or_views_outside_the_window_do_not_notify(stage, rita, now):
 
 def test_a_new_window_notifies_again(stage, rita, now):
     ada = make_contact(first_name="Ada")
-    _deal(stage, contact=ada, owner=rita)
+    make_deal(stage, contact=ada, owner=rita)
     _pricing(ada, now - timedelta(hours=1), now)
     assert hot.hot_deals_notify(contact_ids=[ada.pk], now=now) == 1
     # still hot 23 hours later (new views), but within the rule window: nothing new
@@ -98,10 +98,10 @@ def test_a_new_window_notifies_again(stage, rita, now):
 def test_participants_count_and_only_open_owned_deals_notify(stage, rita, now):
     ada, bob = make_contact(first_name="Ada"), make_contact(first_name="Bob")
     carol = make_user(role="Sales", username="carol")
-    participating = _deal(stage, title="Bob's deal", contact=ada, owner=rita)
+    participating = make_deal(stage, title="Bob's deal", contact=ada, owner=rita)
     participating.participants.add(bob)
-    _deal(stage, title="Won deal", contact=bob, owner=carol, status=DealStatus.WON)
-    unowned = _deal(stage, title="Nobody's", contact=bob)
+    make_deal(stage, title="Won deal", contact=bob, owner=carol, status=DealStatus.WON)
+    unowned = make_deal(stage, title="Nobody's", contact=bob)
     _pricing(bob, now - timedelta(hours=2), now - timedelta(hours=1))
 
     assert hot.hot_deals_notify(contact_ids=[bob.pk], now=now) == 1
@@ -117,11 +117,11 @@ def test_participants_count_and_only_open_owned_deals_notify(stage, rita, now):
 
 def test_rules_are_configurable_and_can_be_disabled(stage, rita, now):
     ada = make_contact(first_name="Ada")
-    _deal(stage, contact=ada, owner=rita)
+    make_deal(stage, contact=ada, owner=rita)
     HotRule.objects.update(enabled=False)
     rule = HotRule.objects.create(name="demo", path_contains="/book-a-demo", min_views=3, window_hours=1)
     for minutes in (50, 20, 1):
-        record_event(ada, at=now - timedelta(minutes=minutes), path="/en/Book-A-Demo?x=1")
+        stored_contact_event(ada, at=now - timedelta(minutes=minutes), path="/en/Book-A-Demo?x=1")
     _pricing(ada, now - timedelta(minutes=3), now - timedelta(minutes=2))  # the disabled rule matches
     assert hot.hot_deals_notify(contact_ids=[ada.pk], now=now) == 1
     assert list(HotDealAlert.objects.values_list("rule_id", flat=True)) == [rule.pk]
@@ -138,7 +138,7 @@ def test_an_opted_in_owner_gets_an_email_after_commit(
 ):
     notifications.user_preferences_update(user=rita, email_notifications=True)
     ada = make_contact(first_name="Ada")
-    deal = _deal(stage, contact=ada, owner=rita)
+    deal = make_deal(stage, contact=ada, owner=rita)
     _pricing(ada, now - timedelta(hours=1), now)
     with django_capture_on_commit_callbacks() as callbacks:
         assert hot.hot_deals_notify(contact_ids=[ada.pk], now=now) == 1
@@ -155,7 +155,7 @@ def test_an_opted_in_owner_gets_an_email_after_commit(
 
 def test_an_owner_who_did_not_opt_in_gets_no_email(stage, rita, now, django_capture_on_commit_callbacks):
     ada = make_contact(first_name="Ada")
-    _deal(stage, contact=ada, owner=rita)
+    make_deal(stage, contact=ada, owner=rita)
     _pricing(ada, now - timedelta(hours=1), now)
     with django_capture_on_commit_callbacks() as callbacks:
         hot.hot_deals_notify(contact_ids=[ada.pk], now=now)
@@ -166,7 +166,7 @@ def test_an_owner_who_did_not_opt_in_gets_no_email(stage, rita, now, django_capt
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_calls_notify_once(stage, rita, now):
     ada = make_contact(first_name="Ada")
-    _deal(stage, contact=ada, owner=rita)
+    make_deal(stage, contact=ada, owner=rita)
     _pricing(ada, now - timedelta(hours=1), now)
     barrier = threading.Barrier(4)
     results, errors = [], []
@@ -200,27 +200,32 @@ def _sent_now(message: dict, now) -> dict:
 def test_pricing_views_made_anonymously_notify_once_the_visitor_identifies(
     client, source, stage, rita, now, django_capture_on_commit_callbacks
 ):
-    from tests.identity.helpers import drain, identify, page, send
+    from tests.factories import identify_payload, page_payload, send
+    from tests.identity.helpers import drain
 
     # given Ada, on Rita's open deal, and a visitor who viewed pricing twice before signing in
     ada = make_contact(first_name="Ada", email="ada@example.com")
-    _deal(stage, contact=ada, owner=rita)
+    make_deal(stage, contact=ada, owner=rita)
     with django_capture_on_commit_callbacks(execute=True):
-        send(client, source, *(_sent_now(page("/pricing", anonymous_id="v1"), now) for _ in range(2)))
+        send(client, source, *(_sent_now(page_payload("/pricing", anonymous_id="v1"), now) for _ in range(2)))
         drain()
     assert not Notification.objects.exists()  # nobody's deal: the visitor is anonymous
     # when the visitor identifies as Ada (the anonymous history is stitched onto her)
     with django_capture_on_commit_callbacks(execute=True):
-        send(client, source, _sent_now(identify({"email": "ada@example.com"}, anonymous_id="v1"), now))
+        send(
+            client, source, _sent_now(identify_payload({"email": "ada@example.com"}, anonymous_id="v1"), now)
+        )
         drain()
     # then Rita is told, once
     [note] = Notification.objects.filter(user=rita)
     assert note.title == "Hot deal: Acme pilot" and "2 times" in note.body
     # and a second device's pricing views, stitched in the same window, tell her nothing new
     with django_capture_on_commit_callbacks(execute=True):
-        send(client, source, *(_sent_now(page("/pricing", anonymous_id="v2"), now) for _ in range(2)))
+        send(client, source, *(_sent_now(page_payload("/pricing", anonymous_id="v2"), now) for _ in range(2)))
         drain()
-        send(client, source, _sent_now(identify({"email": "ada@example.com"}, anonymous_id="v2"), now))
+        send(
+            client, source, _sent_now(identify_payload({"email": "ada@example.com"}, anonymous_id="v2"), now)
+        )
         drain()
     assert Contact.objects.get(pk=ada.pk).merged_into_id is None
     assert ContactMerge.objects.filter(winner=ada).count() == 2
@@ -232,7 +237,7 @@ def test_a_merge_on_the_duplicates_page_brings_hot_history_and_notifies_once(
 ):
     # given Ada on Rita's deal, and a duplicate record of her that viewed pricing twice
     ada = make_contact(first_name="Ada", email="ada@example.com")
-    _deal(stage, contact=ada, owner=rita)
+    make_deal(stage, contact=ada, owner=rita)
     twin = make_contact(first_name="Ada", email="ada.l@example.com")
     _pricing(twin, now - timedelta(hours=2), now - timedelta(hours=1))
     other = make_contact(first_name="Ada", email="ada.3@example.com")

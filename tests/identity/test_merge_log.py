@@ -6,8 +6,8 @@ from django.urls import reverse
 from accounts import services as account_services
 from contacts.models import Contact, ContactMerge
 from contacts.services import merging as contact_merging
-from tests.factories import make_contact
-from tests.identity.helpers import drain, identify, page, send
+from tests.factories import identify_payload, make_contact, page_payload, send
+from tests.identity.helpers import drain
 
 pytestmark = pytest.mark.django_db
 
@@ -16,9 +16,9 @@ pytestmark = pytest.mark.django_db
 def auto_merge(client, source):
     """The worker merged a visitor into a CRM contact."""
     crm = make_contact(email="rae@example.com", first_name="Rae")
-    send(client, source, page("/x", anonymous_id="r-browser", at=0))
+    send(client, source, page_payload("/x", anonymous_id="r-browser", at=0))
     drain()
-    send(client, source, identify({"email": "rae@example.com"}, anonymous_id="r-browser", at=1))
+    send(client, source, identify_payload({"email": "rae@example.com"}, anonymous_id="r-browser", at=1))
     drain()
     return ContactMerge.objects.get(winner=crm)
 

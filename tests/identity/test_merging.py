@@ -5,8 +5,8 @@ from contacts.services import merging as contact_merging
 from core.errors import Conflict, Forbidden
 from identity.models import ContactEvent, DailyActivity, Identity, IdentityWarning, WarningKind
 from identity.services.merging import merge_split
-from tests.factories import make_contact
-from tests.identity.helpers import drain, event_paths, identify, identities, live, page, send
+from tests.factories import identify_payload, make_contact, page_payload, send
+from tests.identity.helpers import drain, event_paths, identities, live
 
 pytestmark = pytest.mark.django_db
 
@@ -19,15 +19,17 @@ def merged(client, source, admin_user):
     send(
         client,
         source,
-        page("/home", anonymous_id="v1", at=0),
-        page("/pricing", anonymous_id="v1", at=1),
-        identify({"phone": "+14155552671"}, anonymous_id="v1", at=2),
+        page_payload("/home", anonymous_id="v1", at=0),
+        page_payload("/pricing", anonymous_id="v1", at=1),
+        identify_payload({"phone": "+14155552671"}, anonymous_id="v1", at=2),
     )
     drain()
     visitor = _owner("anonymous_id", "v1")
-    send(client, source, identify({"email": "lin@example.com"}, anonymous_id="v1", user_id="lin", at=3))
+    send(
+        client, source, identify_payload({"email": "lin@example.com"}, anonymous_id="v1", user_id="lin", at=3)
+    )
     drain()
-    send(client, source, page("/after", anonymous_id="v1", user_id="lin", at=4))
+    send(client, source, page_payload("/after", anonymous_id="v1", user_id="lin", at=4))
     drain()
     return crm, visitor, ContactMerge.objects.get()
 
@@ -82,7 +84,7 @@ def test_a_split_pair_is_not_merged_again_by_the_worker(merged, admin_user, clie
     crm, visitor, merge = merged
     merge_split(merge=merge, actor=admin_user)
     # when the same browser identifies as the same person again
-    send(client, source, identify({"email": "lin@example.com"}, anonymous_id="v1", at=10))
+    send(client, source, identify_payload({"email": "lin@example.com"}, anonymous_id="v1", at=10))
     drain()
     # then the split stands and a warning says why
     assert {c.pk for c in live()} == {crm.pk, visitor.pk}
@@ -108,7 +110,7 @@ def test_split_is_admin_only_and_refused_twice_or_when_the_winner_moved_on(merge
 
 def test_a_manual_merge_can_be_split_too_and_its_deal_goes_back(admin_user):
     from pipeline.models import Deal
-    from tests.pipeline.helpers import make_pipeline
+    from tests.factories import make_pipeline
 
     stage = make_pipeline().stages.first()
     a, b = make_contact(email="a@example.com"), make_contact(email="b@example.com")
@@ -128,9 +130,9 @@ def test_a_manual_merge_sums_daily_rollups_and_leaves_the_visitor_marker(client,
     send(
         client,
         source,
-        page("/p", anonymous_id="m1", at=0),
-        page("/p", anonymous_id="m1", at=1),
-        page("/p", anonymous_id="m2", at=2),
+        page_payload("/p", anonymous_id="m1", at=0),
+        page_payload("/p", anonymous_id="m1", at=1),
+        page_payload("/p", anonymous_id="m2", at=2),
     )
     drain()
     first, second = _owner("anonymous_id", "m1"), _owner("anonymous_id", "m2")
@@ -165,13 +167,13 @@ def test_split_gives_each_person_their_own_consent_back(client, source, admin_us
     granted = {"consent": {"categoryPreferences": {"marketing": True}}}
     refused = {"consent": {"categoryPreferences": {"marketing": False}}}
     email = {"email": "ana.q11@example.com"}
-    send(client, source, identify(email, anonymous_id="own", at=0, context=granted))
+    send(client, source, identify_payload(email, anonymous_id="own", at=0, context=granted))
     drain()
-    send(client, source, page("/p", anonymous_id="v9", at=5, context=refused))
+    send(client, source, page_payload("/p", anonymous_id="v9", at=5, context=refused))
     drain()
     visitor = _owner("anonymous_id", "v9")
     # when the visitor identifies with the same email, the merged person keeps the newer choice
-    send(client, source, identify(email, anonymous_id="v9", at=6))
+    send(client, source, identify_payload(email, anonymous_id="v9", at=6))
     drain()
     crm.refresh_from_db()
     assert crm.consent["categoryPreferences"] == {"marketing": False}

@@ -19,9 +19,8 @@ from identity.models import RebuildState
 from identity.services import rebuild
 from identity.services.stitching import events_process
 from pipeline.models import Deal
-from tests.factories import make_contact
-from tests.identity.helpers import drain, event_paths, graph, identify, live, page, send
-from tests.pipeline.helpers import make_pipeline
+from tests.factories import identify_payload, make_contact, make_pipeline, page_payload, send
+from tests.identity.helpers import drain, event_paths, graph, live
 
 pytestmark = pytest.mark.django_db
 
@@ -34,12 +33,12 @@ def test_rebuild_reproduces_the_graph_and_keeps_crm_data(client, source, admin_u
     send(
         client,
         source,
-        page("/", anonymous_id="k-browser", at=0),
-        identify({"email": "KIM@example.com"}, anonymous_id="k-browser", user_id="kim", at=1),
-        page("/", anonymous_id="kiosk", at=2),
-        identify({}, anonymous_id="kiosk", user_id="a", at=3),
-        identify({}, anonymous_id="kiosk", user_id="b", at=4),
-        page("/solo", anonymous_id="solo", at=5),
+        page_payload("/", anonymous_id="k-browser", at=0),
+        identify_payload({"email": "KIM@example.com"}, anonymous_id="k-browser", user_id="kim", at=1),
+        page_payload("/", anonymous_id="kiosk", at=2),
+        identify_payload({}, anonymous_id="kiosk", user_id="a", at=3),
+        identify_payload({}, anonymous_id="kiosk", user_id="b", at=4),
+        page_payload("/solo", anonymous_id="solo", at=5),
     )
     drain()
     incremental = graph()
@@ -57,12 +56,12 @@ def test_rebuild_reproduces_the_graph_and_keeps_crm_data(client, source, admin_u
 
 
 def test_an_interrupted_rebuild_resumes_from_its_checkpoint(client, source):
-    send(client, source, *[page(f"/p{i}", anonymous_id=f"a{i % 3}", at=i) for i in range(7)])
+    send(client, source, *[page_payload(f"/p{i}", anonymous_id=f"a{i % 3}", at=i) for i in range(7)])
     send(
         client,
         source,
-        identify({}, anonymous_id="a0", user_id="u", at=8),
-        identify({}, anonymous_id="a1", user_id="u", at=9),
+        identify_payload({}, anonymous_id="a0", user_id="u", at=8),
+        identify_payload({}, anonymous_id="a1", user_id="u", at=9),
     )
     drain()
     incremental = graph()

@@ -6,11 +6,17 @@ from django.utils import timezone
 from identity import selectors
 from identity.models import HotDealAlert, HotRule
 from pipeline import services as pipeline_services
-from pipeline.models import Deal
 from pipeline.services import activities
-from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import add_rollup, default_hot_rule, record_event
-from tests.pipeline.helpers import make_pipeline, stages_of
+from tests.factories import (
+    add_rollup,
+    default_hot_rule,
+    make_contact,
+    make_deal,
+    make_pipeline,
+    make_user,
+    stages_of,
+    stored_contact_event,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +42,7 @@ def test_page_views_split_into_sessions_after_30_minutes_of_inactivity(reader, t
     # given an anonymous visit of three pages with 25-minute gaps, then a visit two hours later
     ada = make_contact(first_name="Ada")
     for minutes, path in ((0, "/"), (25, "/features"), (50, "/pricing"), (170, "/pricing"), (175, "/signup")):
-        record_event(ada, at=t0 + timedelta(minutes=minutes), path=path)
+        stored_contact_event(ada, at=t0 + timedelta(minutes=minutes), path=path)
     # when the sessions are read
     sessions, more = selectors.web_sessions(user=reader, contact=ada)
     # then there are two, newest first, each with its pages oldest first
@@ -49,9 +55,9 @@ def test_page_views_split_into_sessions_after_30_minutes_of_inactivity(reader, t
 
 def test_a_gap_of_exactly_30_minutes_keeps_the_session(reader, t0):
     ada = make_contact(first_name="Ada")
-    record_event(ada, at=t0, path="/a")
-    record_event(ada, at=t0 + timedelta(minutes=30), path="/b")
-    record_event(ada, at=t0 + timedelta(minutes=60, seconds=1), path="/c")
+    stored_contact_event(ada, at=t0, path="/a")
+    stored_contact_event(ada, at=t0 + timedelta(minutes=30), path="/b")
+    stored_contact_event(ada, at=t0 + timedelta(minutes=60, seconds=1), path="/c")
     sessions, _ = selectors.web_sessions(user=reader, contact=ada)
     assert [_paths(s) for s in sessions] == [["/c"], ["/a", "/b"]]
 
@@ -59,10 +65,10 @@ def test_a_gap_of_exactly_30_minutes_keeps_the_session(reader, t0):
 def test_sessions_page_with_load_more_and_skip_bots_and_other_people(reader, t0):
     ada, bob = make_contact(first_name="Ada"), make_contact(first_name="Bob")
     for hour in range(5):  # five visits, one page each
-        record_event(ada, at=t0 + timedelta(hours=hour), path=f"/p{hour}")
-    record_event(ada, at=t0 + timedelta(hours=2, minutes=5), path="/bot", is_bot=True)
-    record_event(bob, at=t0 + timedelta(hours=2, minutes=6), path="/bob")
-    record_event(ada, at=t0 + timedelta(hours=4, minutes=1), type="track", name="Clicked")
+        stored_contact_event(ada, at=t0 + timedelta(hours=hour), path=f"/p{hour}")
+    stored_contact_event(ada, at=t0 + timedelta(hours=2, minutes=5), path="/bot", is_bot=True)
+    stored_contact_event(bob, at=t0 + timedelta(hours=2, minutes=6), path="/bob")
+    stored_contact_event(ada, at=t0 + timedelta(hours=4, minutes=1), type="track", name="Clicked")
     first, more = selectors.web_sessions(user=reader, contact=ada, limit=2)
     assert [_paths(s) for s in first] == [["/p4"], ["/p3"]]
     assert more
@@ -82,8 +88,8 @@ def test_session_scan_reads_past_one_chunk(reader, t0, monkeypatch):
     monkeypatch.setattr(selectors, "SCAN_CHUNK", 3)
     ada = make_contact(first_name="Ada")
     for minute in range(8):  # one long session over several chunks
-        record_event(ada, at=t0 + timedelta(minutes=minute), path=f"/{minute}")
-    record_event(ada, at=t0 - timedelta(hours=2), path="/earlier")
+        stored_contact_event(ada, at=t0 + timedelta(minutes=minute), path=f"/{minute}")
+    stored_contact_event(ada, at=t0 - timedelta(hours=2), path="/earlier")
     sessions, more = selectors.web_sessions(user=reader, contact=ada, limit=1)
     assert _paths(sessions[0]) == [f"/{m}" for m in range(8)]
     assert more
@@ -91,7 +97,7 @@ def test_session_scan_reads_past_one_chunk(reader, t0, monkeypatch):
 
 def test_landing_page_referrer_and_utm_come_from_the_first_event(reader, t0):
     ada = make_contact(first_name="Ada")
-    record_event(
+    stored_contact_event(
         ada,
         at=t0,
         path="/pricing",
@@ -102,13 +108,13 @@ def test_landing_page_referrer_and_utm_come_from_the_first_event(reader, t0):
         },
         context={"campaign": {"source": "newsletter", "medium": "email", "name": "spring"}},
     )
-    record_event(
+    stored_contact_event(
         ada,
         at=t0 + timedelta(minutes=1),
         path="/docs",
         properties={"referrer": "https://site.example/pricing"},
     )
-    record_event(
+    stored_contact_event(
         ada,
         at=t0 + timedelta(hours=3),
         path="/",
@@ -127,8 +133,10 @@ def test_landing_page_referrer_and_utm_come_from_the_first_event(reader, t0):
 def test_web_events_are_newest_first_in_keyset_pages(reader, t0):
     ada = make_contact(first_name="Ada")
     for i in range(5):
-        record_event(ada, at=t0 + timedelta(minutes=i), type="track", name=f"E{i}", properties={"i": i})
-    record_event(ada, at=t0 + timedelta(minutes=2), type="track", name="Tie")  # same instant as E2
+        stored_contact_event(
+            ada, at=t0 + timedelta(minutes=i), type="track", name=f"E{i}", properties={"i": i}
+        )
+    stored_contact_event(ada, at=t0 + timedelta(minutes=2), type="track", name="Tie")  # same instant as E2
     seen = []
     cursor = None
     while True:
@@ -154,12 +162,12 @@ def pipeline_stages():
 def test_timeline_interleaves_activities_stage_changes_sessions_and_events(reader, t0, pipeline_stages):
     rep = make_user(username="rep")
     ada = make_contact(first_name="Ada")
-    record_event(ada, at=t0, path="/pricing")  # session 1
-    record_event(ada, at=t0 + timedelta(minutes=5), path="/docs")
+    stored_contact_event(ada, at=t0, path="/pricing")  # session 1
+    stored_contact_event(ada, at=t0 + timedelta(minutes=5), path="/docs")
     activities.activity_log(
         actor=rep, kind="call", subject="Intro call", contact=ada, occurred_at=t0 + timedelta(hours=1)
     )
-    record_event(ada, at=t0 + timedelta(hours=2), type="track", name="Signed Up")
+    stored_contact_event(ada, at=t0 + timedelta(hours=2), type="track", name="Signed Up")
     deal = pipeline_services.deal_create(actor=rep, title="Acme pilot", stage=pipeline_stages[0], contact=ada)
     pipeline_services.deal_move(deal=deal, to_stage=pipeline_stages[1], actor=rep)
     other = make_contact(first_name="Bob")
@@ -184,10 +192,10 @@ def test_timeline_pages_cover_every_item_once(reader, t0):
         )
         expected.add(("activity", a.pk))
     # an event at exactly the same instant as an activity, and sessions between them
-    e = record_event(ada, at=t0 + timedelta(hours=3), type="track", name="Tie")
+    e = stored_contact_event(ada, at=t0 + timedelta(hours=3), type="track", name="Tie")
     expected.add(("event", e.event_id))
     for i in range(4):
-        v = record_event(ada, at=t0 + timedelta(hours=i, minutes=30), path=f"/s{i}")
+        v = stored_contact_event(ada, at=t0 + timedelta(hours=i, minutes=30), path=f"/s{i}")
         expected.add(("session", v.event_id))
     seen = []
     cursor = None
@@ -216,7 +224,7 @@ def test_a_session_across_a_page_boundary_is_shown_whole(reader, t0):
     ada = make_contact(first_name="Ada")
     # a visit from t0 to t0+40m, and a call logged during it (t0+20m), plus newer notes
     for minutes in (0, 15, 30, 40):
-        record_event(ada, at=t0 + timedelta(minutes=minutes), path=f"/{minutes}")
+        stored_contact_event(ada, at=t0 + timedelta(minutes=minutes), path=f"/{minutes}")
     activities.activity_log(
         actor=rep, kind="call", body="during", contact=ada, occurred_at=t0 + timedelta(minutes=20)
     )
@@ -233,12 +241,6 @@ def test_a_session_across_a_page_boundary_is_shown_whole(reader, t0):
 # --- deal signals
 
 
-def _deal(stage, **fields):
-    return Deal.objects.create(
-        pipeline=stage.pipeline, stage=stage, title=fields.pop("title", "Deal"), **fields
-    )
-
-
 def test_deal_signals_count_pricing_views_this_week_and_last_seen(pipeline_stages):
     now = timezone.now()
     today = timezone.localdate(now)
@@ -250,8 +252,8 @@ def test_deal_signals_count_pricing_views_this_week_and_last_seen(pipeline_stage
     add_rollup(ada, day=today - timedelta(days=7), key="/pricing", count=9)  # last week: not counted
     add_rollup(ada, day=today, key="/docs", count=5)  # not pricing
     add_rollup(ada, day=today, key="Pricing Viewed", count=4, kind="event")  # an event, not a page
-    deal = _deal(pipeline_stages[0], contact=ada)
-    quiet = _deal(pipeline_stages[0])  # nobody on it
+    deal = make_deal(pipeline_stages[0], contact=ada)
+    quiet = make_deal(pipeline_stages[0])  # nobody on it
 
     signals = selectors.deal_signals(deal_ids=[deal.pk, quiet.pk], now=now)
 
@@ -268,7 +270,7 @@ def test_deal_signals_sum_over_participants_and_flag_hot_deals(pipeline_stages):
     ada, bob = make_contact(first_name="Ada"), make_contact(first_name="Bob")
     add_rollup(ada, day=today, key="/pricing", count=1)
     add_rollup(bob, day=today, key="/pricing", count=2)
-    deal = _deal(pipeline_stages[0], contact=ada)
+    deal = make_deal(pipeline_stages[0], contact=ada)
     deal.participants.add(bob)
     rule = default_hot_rule()
     HotDealAlert.objects.create(rule=rule, deal=deal, notified_at=now - timedelta(hours=1))
@@ -286,7 +288,7 @@ def test_the_pricing_signal_follows_the_hot_rule_configuration(pipeline_stages):
     now = timezone.now()
     ada = make_contact(first_name="Ada")
     add_rollup(ada, day=timezone.localdate(now), key="/plans", count=4)
-    deal = _deal(pipeline_stages[0], contact=ada)
+    deal = make_deal(pipeline_stages[0], contact=ada)
     assert selectors.deal_signals(deal_ids=[deal.pk], now=now)[deal.pk] == []
     HotRule.objects.filter(name="pricing").update(path_contains="/plans", name="plans")
     [signal] = selectors.deal_signals(deal_ids=[deal.pk], now=now)[deal.pk]
@@ -301,7 +303,7 @@ def test_deal_signals_cost_a_fixed_number_of_queries(pipeline_stages, django_ass
     for i in range(30):
         person = make_contact(first_name=f"P{i}")
         add_rollup(person, day=timezone.localdate(now), key="/pricing", count=i + 1)
-        deals.append(_deal(pipeline_stages[0], contact=person))
+        deals.append(make_deal(pipeline_stages[0], contact=person))
     with django_assert_max_num_queries(6):
         signals = selectors.deal_signals(deal_ids=[d.pk for d in deals], now=now)
     assert len(signals) == 30

@@ -14,20 +14,17 @@ from identity.models import (
 )
 from identity.services.stitching import normalise
 from pipeline.models import Deal
-from tests.factories import make_contact
-from tests.identity.helpers import (
-    alias,
-    drain,
-    event_paths,
-    group,
-    identify,
-    identities,
-    live,
-    page,
+from tests.factories import (
+    alias_payload,
+    group_payload,
+    identify_payload,
+    make_contact,
+    make_pipeline,
+    page_payload,
     send,
-    track,
+    track_payload,
 )
-from tests.pipeline.helpers import make_pipeline
+from tests.identity.helpers import drain, event_paths, identities, live
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +34,9 @@ def test_a_new_visitor_becomes_an_anonymous_contact_with_rollups(client, source)
     send(
         client,
         source,
-        page("/pricing", anonymous_id="a1", at=0),
-        page("/pricing", anonymous_id="a1", at=5),
-        track("Signed Up", anonymous_id="a1", at=6),
+        page_payload("/pricing", anonymous_id="a1", at=0),
+        page_payload("/pricing", anonymous_id="a1", at=5),
+        track_payload("Signed Up", anonymous_id="a1", at=6),
     )
     # when the worker runs
     assert drain() == 3
@@ -58,9 +55,9 @@ def test_a_new_visitor_becomes_an_anonymous_contact_with_rollups(client, source)
 
 
 def test_bot_events_stay_on_the_timeline_but_out_of_the_rollups(client, source):
-    bot = page("/pricing", anonymous_id="crawler", at=0)
+    bot = page_payload("/pricing", anonymous_id="crawler", at=0)
     bot["context"] = {"userAgent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"}
-    human = page("/pricing", anonymous_id="crawler", at=1)
+    human = page_payload("/pricing", anonymous_id="crawler", at=1)
     send(client, source, bot, human)
     assert drain() == 2
     (contact,) = live()
@@ -84,15 +81,15 @@ def test_bot_events_stay_on_the_timeline_but_out_of_the_rollups(client, source):
 def test_anonymous_pages_then_identify_make_one_person_with_first_touch(client, source):
     # given anonymous page views, the first from a campaign
     campaign = {"source": "newsletter", "medium": "email", "name": "launch"}
-    first = page("/blog", anonymous_id="a1", at=0)
+    first = page_payload("/blog", anonymous_id="a1", at=0)
     first["context"] = {"campaign": campaign, "page": {"referrer": "https://news.example.org/"}}
-    send(client, source, first, page("/pricing", anonymous_id="a1", at=3))
+    send(client, source, first, page_payload("/pricing", anonymous_id="a1", at=3))
     drain()
     # when the visitor identifies
     send(
         client,
         source,
-        identify(
+        identify_payload(
             {"email": " Ada@Example.com ", "first_name": "Ada", "plan": "pro"},
             anonymous_id="a1",
             user_id="u1",
@@ -118,13 +115,15 @@ def test_identify_with_a_crm_contacts_email_joins_it_and_its_deal_survives(clien
     crm = make_contact(email="grace@example.com", first_name="Grace", owner=admin_user)
     stage = make_pipeline().stages.first()
     deal = Deal.objects.create(pipeline=stage.pipeline, stage=stage, title="Big one", contact=crm)
-    send(client, source, page("/docs", anonymous_id="a9", at=0))
+    send(client, source, page_payload("/docs", anonymous_id="a9", at=0))
     drain()
     # when the visitor identifies with the same email in another case
     send(
         client,
         source,
-        identify({"email": "GRACE@example.COM", "first_name": "G."}, anonymous_id="a9", user_id="g1", at=2),
+        identify_payload(
+            {"email": "GRACE@example.COM", "first_name": "G."}, anonymous_id="a9", user_id="g1", at=2
+        ),
     )
     drain()
     # then there is one person: the CRM record, with the visitor's history and its deal intact
@@ -145,16 +144,16 @@ def test_two_users_on_one_device_stay_two_people_with_a_warning(client, source):
     send(
         client,
         source,
-        page("/", anonymous_id="shared", at=0),
-        identify({}, anonymous_id="shared", user_id="u1", at=1),
+        page_payload("/", anonymous_id="shared", at=0),
+        identify_payload({}, anonymous_id="shared", user_id="u1", at=1),
     )
     drain()
     # when u2 logs in on the same device and browses
     send(
         client,
         source,
-        identify({"email": "two@example.com"}, anonymous_id="shared", user_id="u2", at=5),
-        page("/settings", anonymous_id="shared", user_id="u2", at=6),
+        identify_payload({"email": "two@example.com"}, anonymous_id="shared", user_id="u2", at=5),
+        page_payload("/settings", anonymous_id="shared", user_id="u2", at=6),
     )
     drain()
     # then two people, u2's events on u2, and a refused-merge warning
@@ -176,10 +175,10 @@ def test_junk_identifiers_are_ignored_with_one_warning_per_value(client, source)
     send(
         client,
         source,
-        page("/a", anonymous_id="a1", user_id="void", at=0),
-        page("/b", anonymous_id="a2", user_id="Void", at=1),
-        identify({"email": "test@test.com"}, anonymous_id="a1", at=3),
-        identify({"email": "TEST@test.com"}, anonymous_id="a2", at=4),
+        page_payload("/a", anonymous_id="a1", user_id="void", at=0),
+        page_payload("/b", anonymous_id="a2", user_id="Void", at=1),
+        identify_payload({"email": "test@test.com"}, anonymous_id="a1", at=3),
+        identify_payload({"email": "TEST@test.com"}, anonymous_id="a2", at=4),
     )
     drain()
     # then nobody is merged through them and they are no identity
@@ -188,18 +187,23 @@ def test_junk_identifiers_are_ignored_with_one_warning_per_value(client, source)
     # and the warnings are rate-limited: one per identifier per day, however often it comes
     warnings = IdentityWarning.objects.filter(kind=WarningKind.BLOCKED_VALUE)
     assert sorted(warnings.values_list("identity_value", flat=True)) == ["Void", "test@test.com", "void"]
-    send(client, source, page("/d", anonymous_id="a4", user_id="void", at=5))
+    send(client, source, page_payload("/d", anonymous_id="a4", user_id="void", at=5))
     drain()
     assert warnings.filter(identity_value="void").count() == 1
 
 
 def test_alias_links_the_previous_id_to_the_user_and_merges_what_it_joins(client, source):
     # given a server-side user and an anonymous browser session
-    send(client, source, track("Order Completed", user_id="u7", at=0), page("/", anonymous_id="anon-7", at=1))
+    send(
+        client,
+        source,
+        track_payload("Order Completed", user_id="u7", at=0),
+        page_payload("/", anonymous_id="anon-7", at=1),
+    )
     drain()
     assert len(live()) == 2
     # when the app aliases the browser's id to the user
-    send(client, source, alias("anon-7", "u7", at=2))
+    send(client, source, alias_payload("anon-7", "u7", at=2))
     drain()
     # then they are one person, merged for the alias
     (person,) = live()
@@ -209,7 +213,7 @@ def test_alias_links_the_previous_id_to_the_user_and_merges_what_it_joins(client
 
 
 def test_alias_of_an_unknown_previous_id_links_it(client, source):
-    send(client, source, alias("old-anon", "u8", at=0))
+    send(client, source, alias_payload("old-anon", "u8", at=0))
     drain()
     (person,) = live()
     assert identities(person) == {("user_id", "u8"), ("anonymous_id", "old-anon")}
@@ -222,8 +226,8 @@ def test_group_links_the_person_to_a_company_by_domain(client, source):
     send(
         client,
         source,
-        group("grp-1", {"name": "ACME Inc", "domain": "https://www.acme.com"}, user_id="u1", at=0),
-        group("grp-2", {"name": "Globex"}, user_id="u2", at=1),
+        group_payload("grp-1", {"name": "ACME Inc", "domain": "https://www.acme.com"}, user_id="u1", at=0),
+        group_payload("grp-2", {"name": "Globex"}, user_id="u2", at=1),
     )
     drain()
     by_user = {c.pk: c for c in live()}
@@ -231,7 +235,7 @@ def test_group_links_the_person_to_a_company_by_domain(client, source):
     assert companies["u1"] == acme
     assert companies["u2"].name == "Globex"
     # the same groupId later finds the same company
-    send(client, source, group("grp-2", {}, user_id="u3", at=2))
+    send(client, source, group_payload("grp-2", {}, user_id="u3", at=2))
     drain()
     u3 = Identity.objects.get(value="u3").contact
     assert u3.company == companies["u2"]
@@ -243,9 +247,9 @@ def test_processing_the_same_events_twice_changes_nothing(client, source):
     send(
         client,
         source,
-        page("/", anonymous_id="a1", at=0),
-        identify({"email": "x@example.com"}, anonymous_id="a1", user_id="u1", at=1),
-        page("/pricing", user_id="u1", at=2),
+        page_payload("/", anonymous_id="a1", at=0),
+        identify_payload({"email": "x@example.com"}, anonymous_id="a1", user_id="u1", at=1),
+        page_payload("/pricing", user_id="u1", at=2),
     )
     drain()
     before = (
@@ -274,7 +278,7 @@ def test_caps_stop_a_contact_collecting_too_many_identifiers(client, source, set
     send(
         client,
         source,
-        *[identify({"email": f"e{i}@example.com"}, user_id="u1", at=i) for i in range(4)],
+        *[identify_payload({"email": f"e{i}@example.com"}, user_id="u1", at=i) for i in range(4)],
     )
     drain()
     (person,) = live()
@@ -303,7 +307,9 @@ def test_the_profile_update_hook_runs_after_commit(
 ):
     settings.PROFILE_UPDATE_HOOK = "tests.identity.test_stitching.record_hook"
     HOOK_CALLS.clear()
-    send(client, source, page("/", anonymous_id="h1", at=0), page("/", anonymous_id="h2", at=1))
+    send(
+        client, source, page_payload("/", anonymous_id="h1", at=0), page_payload("/", anonymous_id="h2", at=1)
+    )
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         drain()
     # nothing ran inside the transaction; on commit the hook sees both contacts' update rows
@@ -317,14 +323,18 @@ def test_external_ids_and_phones_join_people_with_their_reason(client, source):
     send(
         client,
         source,
-        page("/", anonymous_id="d1", at=0, context={"externalIds": [{"id": "42", "type": "hubspot_id"}]}),
-        page("/", anonymous_id="d2", at=1),
+        page_payload(
+            "/", anonymous_id="d1", at=0, context={"externalIds": [{"id": "42", "type": "hubspot_id"}]}
+        ),
+        page_payload("/", anonymous_id="d2", at=1),
     )
     drain()
     send(
         client,
         source,
-        identify({}, anonymous_id="d2", at=2, context={"externalIds": [{"id": "42", "type": "HubSpot_ID"}]}),
+        identify_payload(
+            {}, anonymous_id="d2", at=2, context={"externalIds": [{"id": "42", "type": "HubSpot_ID"}]}
+        ),
     )
     drain()
     (person,) = live()

@@ -8,23 +8,24 @@ from contacts.models import ContactMerge
 from events.models import Source
 from identity.models import IdentityWarning, WarningKind
 from pipeline.models import Deal
-from tests.factories import make_contact
-from tests.identity.helpers import event_paths, identify, identities, live, page, send, wait_for_worker
-from tests.pipeline.helpers import make_pipeline
+from tests.factories import identify_payload, make_contact, make_pipeline, page_payload, send
+from tests.identity.helpers import event_paths, identities, live, wait_for_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_visitors_pages_and_identify_become_one_lead_the_crm_shows(client, admin_client, celery_worker):
     source = Source.objects.create(name="Website")
-    first = page("/landing", anonymous_id="e2e-a", at=0)
+    first = page_payload("/landing", anonymous_id="e2e-a", at=0)
     first["context"] = {"campaign": {"source": "ads", "name": "autumn"}}
-    send(client, source, first, page("/pricing", anonymous_id="e2e-a", at=1))
+    send(client, source, first, page_payload("/pricing", anonymous_id="e2e-a", at=1))
     wait_for_worker(celery_worker)
     send(
         client,
         source,
-        identify({"email": "Eve@Example.com", "firstName": "Eve"}, anonymous_id="e2e-a", user_id="eve", at=2),
+        identify_payload(
+            {"email": "Eve@Example.com", "firstName": "Eve"}, anonymous_id="e2e-a", user_id="eve", at=2
+        ),
     )
     wait_for_worker(celery_worker)
     (person,) = live()
@@ -45,10 +46,10 @@ def test_a_crm_contact_and_a_shared_device_through_the_worker(client, admin_user
     send(
         client,
         source,
-        page("/", anonymous_id="tablet", at=0),
-        identify({"email": "MAX@example.com"}, anonymous_id="tablet", user_id="max", at=1),
-        identify({"email": "zoe@example.com"}, anonymous_id="tablet", user_id="zoe", at=2),
-        page("/zoe", anonymous_id="tablet", user_id="zoe", at=3),
+        page_payload("/", anonymous_id="tablet", at=0),
+        identify_payload({"email": "MAX@example.com"}, anonymous_id="tablet", user_id="max", at=1),
+        identify_payload({"email": "zoe@example.com"}, anonymous_id="tablet", user_id="zoe", at=2),
+        page_payload("/zoe", anonymous_id="tablet", user_id="zoe", at=3),
     )
     wait_for_worker(celery_worker)
     people = {c.pk: c for c in live()}
@@ -66,7 +67,7 @@ def test_a_deal_contact_viewing_pricing_twice_notifies_the_owner_once(client, ad
     from django.utils import timezone
 
     from accounts.models import Notification
-    from tests.identity.crm_factories import default_hot_rule
+    from tests.factories import default_hot_rule
 
     default_hot_rule()
     source = Source.objects.create(name="Website")
@@ -79,12 +80,12 @@ def test_a_deal_contact_viewing_pricing_twice_notifies_the_owner_once(client, ad
     send(
         client,
         source,
-        identify({"email": "hot@example.com"}, anonymous_id="hot-a", user_id="hot", timestamp=now),
+        identify_payload({"email": "hot@example.com"}, anonymous_id="hot-a", user_id="hot", timestamp=now),
     )
-    send(client, source, page("/pricing", anonymous_id="hot-a", timestamp=now))
+    send(client, source, page_payload("/pricing", anonymous_id="hot-a", timestamp=now))
     wait_for_worker(celery_worker)
     assert not Notification.objects.filter(user=admin_user).exists()  # one view is not "hot" yet
-    send(client, source, page("/pricing/enterprise", anonymous_id="hot-a", timestamp=now))
+    send(client, source, page_payload("/pricing/enterprise", anonymous_id="hot-a", timestamp=now))
     wait_for_worker(celery_worker)
     # the owner hears of it just after the batch commits (the queue empties a moment before)
     deadline = time.monotonic() + 10
@@ -93,7 +94,7 @@ def test_a_deal_contact_viewing_pricing_twice_notifies_the_owner_once(client, ad
     (note,) = Notification.objects.filter(user=admin_user)
     assert "Hot one" in f"{note.title} {note.body}" and str(deal.pk) in note.url
     # more views in the same window do not notify again
-    send(client, source, page("/pricing", anonymous_id="hot-a", timestamp=now))
+    send(client, source, page_payload("/pricing", anonymous_id="hot-a", timestamp=now))
     # once the worker has finished everything it was given, a second notification would exist
     celery_worker.wait_until_idle()
     assert Notification.objects.filter(user=admin_user).count() == 1
@@ -113,7 +114,7 @@ def test_pricing_browsed_anonymously_notifies_the_owner_once_the_visitor_signs_i
 
     from accounts.models import Notification
     from identity.models import ContactEvent
-    from tests.identity.crm_factories import default_hot_rule
+    from tests.factories import default_hot_rule
 
     default_hot_rule()
     source = Source.objects.create(name="Website")
@@ -122,20 +123,24 @@ def test_pricing_browsed_anonymously_notifies_the_owner_once_the_visitor_signs_i
     Deal.objects.create(pipeline=stage.pipeline, stage=stage, title="Browser", contact=crm, owner=admin_user)
     now = timezone.now().isoformat()
     # given a visitor who viewed pricing twice before signing in
-    send(client, source, *(page("/pricing", anonymous_id="br-a", timestamp=now) for _ in range(2)))
+    send(client, source, *(page_payload("/pricing", anonymous_id="br-a", timestamp=now) for _ in range(2)))
     wait_for_worker(celery_worker)
     # when the visitor signs in as the deal's contact
-    send(client, source, identify({"email": "browse@example.com"}, anonymous_id="br-a", timestamp=now))
+    send(
+        client, source, identify_payload({"email": "browse@example.com"}, anonymous_id="br-a", timestamp=now)
+    )
     # then the owner is told, once the batch is committed
     _poll(lambda: Notification.objects.filter(user=admin_user).exists())
     # and a second device stitched in the same window does not tell them again
-    send(client, source, *(page("/pricing", anonymous_id="br-b", timestamp=now) for _ in range(2)))
+    send(client, source, *(page_payload("/pricing", anonymous_id="br-b", timestamp=now) for _ in range(2)))
     wait_for_worker(celery_worker)
-    send(client, source, identify({"email": "browse@example.com"}, anonymous_id="br-b", timestamp=now))
+    send(
+        client, source, identify_payload({"email": "browse@example.com"}, anonymous_id="br-b", timestamp=now)
+    )
     wait_for_worker(celery_worker)
     assert ContactMerge.objects.filter(winner=crm).count() == 2
     # one more event after it: the worker runs one task at a time, so once this one is stitched
     # the merge batch's after-commit evaluation has run
-    send(client, source, page("/docs", anonymous_id="br-b", timestamp=now))
+    send(client, source, page_payload("/docs", anonymous_id="br-b", timestamp=now))
     _poll(lambda: ContactEvent.objects.filter(contact=crm, path="/docs").exists())
     assert Notification.objects.filter(user=admin_user).count() == 1

@@ -7,8 +7,7 @@ from django.utils import timezone
 
 from identity.models import IdentityKind
 from pipeline.services import activities
-from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import link_identity, record_event
+from tests.factories import link_identity, make_contact, make_user, stored_contact_event
 
 pytestmark = pytest.mark.django_db
 
@@ -30,14 +29,14 @@ def ada():
 def history(ada):
     """Ada's anonymous visit (before she identified), then an identify and a track call."""
     t0 = timezone.now() - timedelta(days=2)
-    record_event(
+    stored_contact_event(
         ada, at=t0, path="/pricing", properties={"path": "/pricing", "referrer": "https://news.example/"}
     )
-    record_event(ada, at=t0 + timedelta(minutes=4), path="/docs/" + XSS)
-    record_event(
+    stored_contact_event(ada, at=t0 + timedelta(minutes=4), path="/docs/" + XSS)
+    stored_contact_event(
         ada, at=t0 + timedelta(hours=1), type="identify", user_id="u-1", traits={"email": "ada@example.com"}
     )
-    record_event(
+    stored_contact_event(
         ada,
         at=t0 + timedelta(hours=1, minutes=1),
         type="track",
@@ -47,12 +46,6 @@ def history(ada):
     link_identity(ada, kind=IdentityKind.ANONYMOUS_ID, value="anon-1")
     link_identity(ada, kind=IdentityKind.EMAIL, value="ada@example.com")
     return t0
-
-
-@pytest.fixture
-def marketing_client(client, marketing_user):
-    client.force_login(marketing_user)
-    return client
 
 
 def test_web_activity_panel_shows_sessions_events_identities_and_attribution(marketing_client, ada, history):
@@ -81,7 +74,7 @@ def test_hostile_event_data_is_escaped_everywhere(marketing_client, ada, history
 def test_event_rows_page_with_load_more(marketing_client, ada):
     t0 = timezone.now() - timedelta(days=1)
     for i in range(30):
-        record_event(ada, at=t0 + timedelta(seconds=i), type="track", name=f"Event {i:02d}")
+        stored_contact_event(ada, at=t0 + timedelta(seconds=i), type="track", name=f"Event {i:02d}")
     html = marketing_client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).content.decode()
     assert html.count('data-testid="event"') == 25 and "Event 29" in html and "Event 04" not in html
     more_url = html.split('data-testid="more-events"')[0].rsplit('hx-get="', 1)[1].split('"')[0]
@@ -93,7 +86,7 @@ def test_event_rows_page_with_load_more(marketing_client, ada):
 def test_older_sessions_load_by_start_time(marketing_client, ada):
     t0 = timezone.now() - timedelta(days=20)
     for day in range(12):
-        record_event(ada, at=t0 + timedelta(days=day, microseconds=123), path=f"/day{day}")
+        stored_contact_event(ada, at=t0 + timedelta(days=day, microseconds=123), path=f"/day{day}")
     html = marketing_client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).content.decode()
     assert html.count('data-testid="session"') == 10
     more_url = html.split('data-testid="more-sessions"')[0].rsplit('hx-get="', 1)[1].split('"')[0]
@@ -144,7 +137,7 @@ def test_activities_panel_without_feed_keeps_its_composer_posting_feedless(clien
 def test_timeline_loads_older_items_by_cursor(marketing_client, ada):
     t0 = timezone.now() - timedelta(days=40)
     for i in range(25):
-        record_event(ada, at=t0 + timedelta(hours=i), type="track", name=f"Track {i:02d}")
+        stored_contact_event(ada, at=t0 + timedelta(hours=i), type="track", name=f"Track {i:02d}")
     first = marketing_client.get(f"/contacts/{ada.pk}/timeline/", **HTMX).content.decode()
     assert first.count('data-testid="timeline-event"') == 20
     more_url = first.split('data-testid="timeline-more"')[0].rsplit('hx-get="', 1)[1].split('"')[0]
@@ -192,15 +185,15 @@ def test_contact_page_lazy_loads_both_identity_slots_with_links(marketing_client
 
 def test_panel_and_timeline_query_counts_do_not_grow_with_history(client, django_assert_max_num_queries):
     from pipeline import services as pipeline_services
-    from tests.pipeline.helpers import make_pipeline, stages_of
+    from tests.factories import make_pipeline, stages_of
 
     rep = make_user(role="Sales", username="rep")
     ada = make_contact(first_name="Ada")
     stages = stages_of(make_pipeline())
     t0 = timezone.now() - timedelta(days=30)
     for i in range(30):
-        record_event(ada, at=t0 + timedelta(hours=i), path=f"/p{i}")
-        record_event(ada, at=t0 + timedelta(hours=i, minutes=1), type="track", name=f"E{i}")
+        stored_contact_event(ada, at=t0 + timedelta(hours=i), path=f"/p{i}")
+        stored_contact_event(ada, at=t0 + timedelta(hours=i, minutes=1), type="track", name=f"E{i}")
         activities.activity_log(
             actor=rep, kind="note", body=f"n{i}", contact=ada, occurred_at=t0 + timedelta(hours=i, minutes=2)
         )
@@ -227,9 +220,9 @@ def _link(html: str, testid: str) -> str:
 def test_bot_events_are_hidden_from_sessions_and_events_alike_and_counted(marketing_client, ada):
     # given a person's own track call, and a crawler's page views resolved to them
     t0 = timezone.now() - timedelta(hours=3)
-    record_event(ada, at=t0, type="track", name="Signed Up")
-    record_event(ada, at=t0 + timedelta(minutes=1), path="/pricing/" + XSS, is_bot=True)
-    record_event(ada, at=t0 + timedelta(minutes=2), path="/docs", is_bot=True)
+    stored_contact_event(ada, at=t0, type="track", name="Signed Up")
+    stored_contact_event(ada, at=t0 + timedelta(minutes=1), path="/pricing/" + XSS, is_bot=True)
+    stored_contact_event(ada, at=t0 + timedelta(minutes=2), path="/docs", is_bot=True)
     # when the panel is opened
     html = marketing_client.get(f"/contacts/{ada.pk}/web-activity/", **HTMX).content.decode()
     # then neither sessions nor events show the bot's pages, and the panel says why
@@ -251,8 +244,10 @@ def test_bot_events_are_hidden_from_sessions_and_events_alike_and_counted(market
 def test_load_more_keeps_the_bot_choice(marketing_client, ada):
     t0 = timezone.now() - timedelta(days=1)
     for i in range(30):
-        record_event(ada, at=t0 + timedelta(seconds=i), type="track", name=f"Bot {i:02d}", is_bot=True)
-    record_event(ada, at=t0 - timedelta(seconds=1), type="track", name="Human")
+        stored_contact_event(
+            ada, at=t0 + timedelta(seconds=i), type="track", name=f"Bot {i:02d}", is_bot=True
+        )
+    stored_contact_event(ada, at=t0 - timedelta(seconds=1), type="track", name="Human")
     html = marketing_client.get(f"/contacts/{ada.pk}/web-activity/?bots=1", **HTMX).content.decode()
     assert html.count('data-testid="event"') == 25
     more = marketing_client.get(_link(html, "more-events"), **HTMX).content.decode()

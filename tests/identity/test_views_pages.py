@@ -6,9 +6,7 @@ from django.utils import timezone
 from identity.models import BlockedValue, HotRule, IdentityWarning, WarningKind
 from pipeline import services as pipeline_services
 from pipeline.models import Deal
-from tests.factories import make_contact, make_user
-from tests.identity.crm_factories import add_rollup, default_hot_rule
-from tests.pipeline.helpers import make_pipeline, stages_of
+from tests.factories import add_rollup, default_hot_rule, make_contact, make_pipeline, make_user, stages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +21,6 @@ def pricing_rule(db):
 @pytest.fixture
 def stage():
     return stages_of(make_pipeline())[0]
-
-
-@pytest.fixture
-def sales_client(client, sales_user):
-    client.force_login(sales_user)
-    return client
 
 
 # --- deal signals

@@ -1,6 +1,7 @@
 import pytest
 
-from pipeline.models import Deal, Pipeline, Stage
+from pipeline.models import Pipeline, Stage
+from tests.factories import make_deal
 
 
 @pytest.fixture
@@ -10,4 +11,4 @@ def stage(db):
 
 @pytest.fixture
 def deal(stage):
-    return Deal.objects.create(pipeline=stage.pipeline, stage=stage, title="Acme pilot", amount=1000)
+    return make_deal(stage, title="Acme pilot", amount=1000)

@@ -13,12 +13,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
-@pytest.fixture
-def sales_client(client, sales_user):
-    client.force_login(sales_user)
-    return client
-
-
 def test_contact_and_company_pages_lazy_load_the_activity_panel(sales_client):
     acme = make_company(name="Acme")
     contact = make_contact(first_name="Ada", company=acme)

@@ -3,8 +3,7 @@ import pytest
 from pipeline import services
 from pipeline.models import Deal, StageChange
 from tests.contacts.test_api import as_json
-from tests.factories import make_contact, make_user
-from tests.pipeline.helpers import make_pipeline, make_reason, stages_of
+from tests.factories import make_contact, make_pipeline, make_reason, make_user, stages_of
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,7 @@ from django.db import OperationalError, connection, transaction
 
 from pipeline import services
 from pipeline.models import Deal, Stage
-from tests.factories import make_admin, make_user
-from tests.pipeline.helpers import make_pipeline, stages_of
+from tests.factories import make_admin, make_pipeline, make_user, stages_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,8 +5,7 @@ import pytest
 from pipeline import services
 from pipeline.models import Deal, DealStatus, Pipeline, Stage
 from tests.contacts.test_api import as_json
-from tests.factories import make_contact
-from tests.pipeline.helpers import make_pipeline, make_reason, stages_of
+from tests.factories import make_contact, make_pipeline, make_reason, stages_of
 
 pytestmark = pytest.mark.django_db
 

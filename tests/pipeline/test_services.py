@@ -9,8 +9,7 @@ from core.errors import Conflict, Forbidden
 from pipeline import selectors, services
 from pipeline.models import Deal, DealStatus, StageChange
 from pipeline.selectors import BoardFilters, next_activity_badge, rotting_days
-from tests.factories import make_contact, make_user
-from tests.pipeline.helpers import make_pipeline, make_reason, stages_of
+from tests.factories import make_contact, make_pipeline, make_reason, make_user, stages_of
 
 pytestmark = pytest.mark.django_db
 

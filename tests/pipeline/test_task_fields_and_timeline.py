@@ -18,12 +18,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 XSS = '<script>alert("x")</script>'
 
 
-@pytest.fixture
-def sales_client(client, sales_user):
-    client.force_login(sales_user)
-    return client
-
-
 def _json(client, method, url, data=None):
     return getattr(client, method)(url, data, content_type="application/json")
 

@@ -1,26 +1,17 @@
 import pytest
 
-from pipeline.models import Deal, DealStatus, Pipeline, Stage
+from pipeline.models import DealStatus
 from pipeline.selectors import deal_search, deals_for_contact
-from tests.factories import make_company, make_contact, make_user
+from tests.factories import make_company, make_contact, make_deal, make_user
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def stage(db):
-    return Stage.objects.create(pipeline=Pipeline.objects.create(name="Sales"), name="Demo", probability=40)
-
-
-def _deal(stage, **fields):
-    return Deal.objects.create(pipeline=stage.pipeline, stage=stage, **fields)
-
-
 def test_contact_deals_panel_lists_open_deals_first(client, sales_user, stage):
     contact = make_contact(first_name="Ada")
-    _deal(stage, title="Lost one", contact=contact, status=DealStatus.LOST, lost_reason="Price", amount=5)
-    _deal(stage, title="Big one", contact=contact, amount=12000)
-    _deal(stage, title="Someone else's", contact=make_contact(first_name="Grace"))
+    make_deal(stage, title="Lost one", contact=contact, status=DealStatus.LOST, lost_reason="Price", amount=5)
+    make_deal(stage, title="Big one", contact=contact, amount=12000)
+    make_deal(stage, title="Someone else's", contact=make_contact(first_name="Grace"))
     client.force_login(sales_user)
     html = client.get(f"/pipeline/contacts/{contact.pk}/deals/", HTTP_HX_REQUEST="true").content.decode()
     assert html.index("Big one") < html.index("Lost one")
@@ -31,7 +22,7 @@ def test_company_deals_panel_and_empty_state(client, sales_user, stage):
     acme = make_company(name="Acme")
     client.force_login(sales_user)
     assert "No deals yet." in client.get(f"/pipeline/companies/{acme.pk}/deals/").content.decode()
-    _deal(stage, title="Acme pilot", company=acme)
+    make_deal(stage, title="Acme pilot", company=acme)
     assert "Acme pilot" in client.get(f"/pipeline/companies/{acme.pk}/deals/").content.decode()
 
 
@@ -49,14 +40,14 @@ def test_deal_selectors_refuse_users_without_a_role(stage):
 
 def test_deal_search_matches_titles(stage):
     rep = make_user(role="Sales")
-    _deal(stage, title="Acme renewal")
-    _deal(stage, title="Globex pilot")
+    make_deal(stage, title="Acme renewal")
+    make_deal(stage, title="Globex pilot")
     assert [d.title for d in deal_search(user=rep, q="RENEW")] == ["Acme renewal"]
     assert deal_search(user=rep, q="  ") == []
 
 
 def test_deal_page_shows_first_touch_tags_not_the_touch_timestamp_key(client, sales_user, stage):
-    deal = _deal(
+    deal = make_deal(
         stage,
         title="Attributed",
         owner=sales_user,
@@ -70,7 +61,7 @@ def test_deal_page_shows_first_touch_tags_not_the_touch_timestamp_key(client, sa
 
 def test_an_unowned_deal_page_says_nobody_owns_it(client, sales_user, stage):
     # A filter argument that cannot be looked up (deal.owner is None) raised instead of defaulting.
-    deal = _deal(stage, title="Orphan")
+    deal = make_deal(stage, title="Orphan")
     client.force_login(sales_user)
     response = client.get(f"/deals/{deal.pk}/")
     assert response.status_code == 200

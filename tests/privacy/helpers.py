@@ -11,14 +11,14 @@ from psycopg import sql
 from accounts.models import Notification
 from contacts import services as contact_services
 from contacts.models import Contact, ImportJob, ImportRowError
+from events import services as event_services
 from events.models import RejectedEvent
-from events.services import sources as event_sources
 from identity.models import Identity
 from pipeline import services as pipeline_services
 from pipeline.models import Activity, Task
 from segments.models import Membership, Segment, SegmentKind, Webhook, WebhookDelivery
-from tests.identity.helpers import drain, identify, page, send, track
-from tests.pipeline.helpers import make_pipeline
+from tests.factories import identify_payload, make_pipeline, page_payload, send, track_payload
+from tests.identity.helpers import drain
 
 EMAIL = "ada.lovelace.q7@example.org"
 USER_ID = "uid-ada-q7x9"
@@ -42,24 +42,24 @@ def build_person(client, source, *, admin, events: int) -> Person:
     # Fast on purpose: the default per-source limit would answer 429 to this test's burst.
     source.rate_limit_per_second = 10**7
     source.save(update_fields=["rate_limit_per_second"])
-    event_sources._SOURCE_CACHE.clear()
+    event_services.ingest_caches_reset()  # the source as it is now, not as cached
     contact = contact_services.contact_create(
         actor=admin, first_name="Ada", last_name="Lovelace", email=EMAIL, phone=PHONE
     )
     contact_services.contact_update(contact=contact, actor=admin, title="Countess")
-    send(client, source, page("/a", anonymous_id=ANON_1), page("/b", anonymous_id=ANON_2))
+    send(client, source, page_payload("/a", anonymous_id=ANON_1), page_payload("/b", anonymous_id=ANON_2))
     drain()  # two anonymous visitors
     send(
         client,
         source,
-        identify({"email": EMAIL.upper()}, anonymous_id=ANON_1, user_id=USER_ID, at=1),
-        identify({}, anonymous_id=ANON_2, user_id=USER_ID, at=2),
+        identify_payload({"email": EMAIL.upper()}, anonymous_id=ANON_1, user_id=USER_ID, at=1),
+        identify_payload({}, anonymous_id=ANON_2, user_id=USER_ID, at=2),
     )
     drain()  # both visitors fold into the CRM contact: merges and tombstones
     sent = 2
     batch = []
     while sent < events:
-        batch.append(track("Viewed", anonymous_id=ANON_1 if sent % 2 else ANON_2, at=sent % 5000))
+        batch.append(track_payload("Viewed", anonymous_id=ANON_1 if sent % 2 else ANON_2, at=sent % 5000))
         sent += 1
         if len(batch) == 500:
             send(client, source, *batch)

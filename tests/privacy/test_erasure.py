@@ -13,17 +13,10 @@ from pipeline.models import Deal
 from privacy import services
 from privacy.models import ErasureRequest, ErasureStatus
 from segments.models import Membership
-from tests.factories import make_contact, make_user
-from tests.identity.helpers import drain, identify, page, send, track
+from tests.factories import identify_payload, make_contact, make_user, page_payload, send, track_payload
+from tests.identity.helpers import drain
 
 from .helpers import ANON_1, ANON_2, EMAIL, IDENTIFIERS, USER_ID, build_person, rows_mentioning
-
-
-@pytest.fixture(autouse=True)
-def _fresh_suppression_cache():
-    suppression.forget_cache()
-    yield
-    suppression.forget_cache()
 
 
 def test_erasing_a_person_with_10k_events_leaves_no_trace_anywhere(client, source, admin_user):
@@ -77,11 +70,13 @@ def test_erasing_a_person_with_10k_events_leaves_no_trace_anywhere(client, sourc
     send(
         client,
         source,
-        page("/again", anonymous_id=ANON_1),
-        track("Back", user_id=USER_ID),
-        identify({"email": EMAIL}, anonymous_id="a-new-device"),
-        identify({}, anonymous_id="another-device", context={"traits": {"email": f"  {EMAIL.upper()} "}}),
-        page("/x", anonymous_id=ANON_2.upper()),
+        page_payload("/again", anonymous_id=ANON_1),
+        track_payload("Back", user_id=USER_ID),
+        identify_payload({"email": EMAIL}, anonymous_id="a-new-device"),
+        identify_payload(
+            {}, anonymous_id="another-device", context={"traits": {"email": f"  {EMAIL.upper()} "}}
+        ),
+        page_payload("/x", anonymous_id=ANON_2.upper()),
     )
     assert Event.objects.count() == stored
     assert suppression.suppressed_count() == dropped + 5
@@ -95,7 +90,12 @@ def test_erasing_a_person_with_10k_events_leaves_no_trace_anywhere(client, sourc
 def test_an_event_from_someone_else_is_still_stored(client, source, admin_user):
     suppression.suppression_add(values=[EMAIL, ANON_1])
     before = Event.objects.count()
-    send(client, source, page("/p", anonymous_id="someone-else"), page("/p", anonymous_id=ANON_1))
+    send(
+        client,
+        source,
+        page_payload("/p", anonymous_id="someone-else"),
+        page_payload("/p", anonymous_id=ANON_1),
+    )
     assert Event.objects.count() == before + 1
 
 
@@ -261,9 +261,11 @@ def test_a_celery_worker_runs_an_erasure_end_to_end(client, source, admin_user, 
     send(
         client,
         source,
-        identify({"email": "worker.q7@example.org"}, anonymous_id="anon-worker-q7", user_id="u-worker-q7"),
+        identify_payload(
+            {"email": "worker.q7@example.org"}, anonymous_id="anon-worker-q7", user_id="u-worker-q7"
+        ),
     )
-    send(client, source, *[page(f"/p{i}", anonymous_id="anon-worker-q7") for i in range(20)])
+    send(client, source, *[page_payload(f"/p{i}", anonymous_id="anon-worker-q7") for i in range(20)])
     deadline = time.monotonic() + 60
     while queued_event_count() or not Contact.objects.filter(email="worker.q7@example.org").exists():
         assert time.monotonic() < deadline, celery_worker.output()[-3000:]
@@ -285,11 +287,13 @@ def test_events_still_queued_for_stitching_go_too(client, source, admin_user):
     send(
         client,
         source,
-        identify({"email": "queued.q7@example.org"}, anonymous_id="anon-queued-q7", user_id="u-queued-q7"),
+        identify_payload(
+            {"email": "queued.q7@example.org"}, anonymous_id="anon-queued-q7", user_id="u-queued-q7"
+        ),
     )
     drain()
     contact = Contact.objects.get(email="queued.q7@example.org")
-    send(client, source, page("/late", anonymous_id="anon-queued-q7"))
+    send(client, source, page_payload("/late", anonymous_id="anon-queued-q7"))
     assert queued_event_count() == 1 and IngestBatch.objects.count() == 1
     # when they are erased
     request = services.person_erase_request(actor=admin_user, contact=contact)
@@ -305,7 +309,7 @@ def test_later_messages_carrying_only_the_erased_phone_or_external_id_are_droppe
     send(
         client,
         source,
-        identify(
+        identify_payload(
             {"email": "phone.q7@example.org", "phone": "+1 415 555 0132"},
             anonymous_id="anon-phone-q7",
             context={"externalIds": [{"id": "Cus_Q7", "type": "Stripe", "collection": "users"}]},
@@ -323,12 +327,14 @@ def test_later_messages_carrying_only_the_erased_phone_or_external_id_are_droppe
     send(
         client,
         source,
-        identify({"phone": " +1 (415) 555-0132"}, anonymous_id="new-device-1"),
-        identify({}, anonymous_id="new-device-2", context={"traits": {"phone": "+14155550132"}}),
-        track("Paid", anonymous_id="new-device-3", context={"externalIds": [stripe("Cus_Q7", "STRIPE")]}),
+        identify_payload({"phone": " +1 (415) 555-0132"}, anonymous_id="new-device-1"),
+        identify_payload({}, anonymous_id="new-device-2", context={"traits": {"phone": "+14155550132"}}),
+        track_payload(
+            "Paid", anonymous_id="new-device-3", context={"externalIds": [stripe("Cus_Q7", "STRIPE")]}
+        ),
         # and someone else with another number and another customer id
-        identify({"phone": "+1 415 555 0199"}, anonymous_id="someone-else"),
-        track("Paid", anonymous_id="someone-else", context={"externalIds": [stripe("Cus_Q7_other")]}),
+        identify_payload({"phone": "+1 415 555 0199"}, anonymous_id="someone-else"),
+        track_payload("Paid", anonymous_id="someone-else", context={"externalIds": [stripe("Cus_Q7_other")]}),
     )
     # then only the other person's two events are stored
     new = Event.objects.order_by("id")[stored:]

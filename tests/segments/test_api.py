@@ -3,8 +3,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segments.models import Segment
-from tests.factories import make_contact, user_model
-from tests.segments.helpers import page
+from tests.factories import make_contact, stored_page, user_model
 from tests.segments.test_properties import hostile_definitions
 
 pytestmark = pytest.mark.django_db
@@ -16,12 +15,6 @@ PRICING = {
         {"type": "event", "name": "Order Completed", "count": {"operator": "eq", "value": 0}},
     ],
 }
-
-
-@pytest.fixture
-def marketing_client(client, marketing_user):
-    client.force_login(marketing_user)
-    return client
 
 
 def test_create_get_patch_delete(marketing_client):
@@ -78,7 +71,7 @@ def test_members_are_paginated_with_a_count(marketing_client):
 
     contacts = [make_contact(email=f"m{i}@x.io") for i in range(5)]
     for contact in contacts:
-        page(contact, "/pricing")
+        stored_page(contact, "/pricing")
     segment = services.segment_create(actor=None, name="p", definition=PRICING)
     services.segment_refresh(segment=segment)
     body = marketing_client.get(f"/api/v1/segments/{segment.pk}/members/?limit=2").json()
@@ -88,7 +81,7 @@ def test_members_are_paginated_with_a_count(marketing_client):
 
 def test_preview_counts_an_unsaved_definition(marketing_client, django_assert_max_num_queries):
     for i in range(3):
-        page(make_contact(email=f"p{i}@x.io"), "/pricing")
+        stored_page(make_contact(email=f"p{i}@x.io"), "/pricing")
     make_contact(email="other@x.io")
     with django_assert_max_num_queries(6):
         response = marketing_client.post(

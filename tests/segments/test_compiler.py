@@ -9,8 +9,8 @@ from contacts.models import Contact
 from pipeline.models import Deal, Pipeline, Stage
 from segments.definition import compiler
 from segments.models import Membership
-from tests.factories import make_company, make_contact, make_user
-from tests.segments.helpers import matches, one, page, track
+from tests.factories import make_company, make_contact, make_user, stored_page, stored_track
+from tests.segments.helpers import matches, one
 
 pytestmark = pytest.mark.django_db
 
@@ -186,10 +186,10 @@ def test_page_count_with_window_uses_days():
     once = make_contact(email="o@x.io")
     stale = make_contact(email="s@x.io")
     for _ in range(3):
-        page(curious, "/pricing")
-    page(once, "/pricing/teams")
+        stored_page(curious, "/pricing")
+    stored_page(once, "/pricing/teams")
     for _ in range(3):
-        page(stale, "/pricing", days_ago=10)
+        stored_page(stale, "/pricing", days_ago=10)
     condition = {
         "type": "page",
         "where": [{"property": "path", "operator": "contains", "value": "/pricing"}],
@@ -222,10 +222,10 @@ def test_event_count_operators(operator, value, expected):
     none = make_contact(email="n@x.io")
     one_ = make_contact(email="1@x.io")
     two = make_contact(email="2@x.io")
-    track(one_, "Order Completed")
-    track(two, "Order Completed", days_ago=1)
-    track(two, "Order Completed", days_ago=40)
-    track(none, "Signed Up")
+    stored_track(one_, "Order Completed")
+    stored_track(two, "Order Completed", days_ago=1)
+    stored_track(two, "Order Completed", days_ago=40)
+    stored_track(none, "Signed Up")
     names = {none.pk: "none", one_.pk: "one", two.pk: "two"}
     condition = {"type": "event", "name": "Order Completed", "count": {"operator": operator, "value": value}}
     assert {names[i] for i in matches(one(condition))} == expected
@@ -234,9 +234,9 @@ def test_event_count_operators(operator, value, expected):
 def test_event_property_filters_read_the_event():
     big = make_contact(email="b@x.io")
     small = make_contact(email="s@x.io")
-    track(big, "Order Completed", properties={"revenue": 250, "coupon": "SPRING"})
-    track(small, "Order Completed", properties={"revenue": "lots"})
-    track(small, "Order Completed", properties={"revenue": 20})
+    stored_track(big, "Order Completed", properties={"revenue": 250, "coupon": "SPRING"})
+    stored_track(small, "Order Completed", properties={"revenue": "lots"})
+    stored_track(small, "Order Completed", properties={"revenue": 20})
     gt = {"property": "revenue", "operator": "gt", "value": 100}
     assert matches(one({"type": "event", "name": "Order Completed", "where": [gt]})) == {big.pk}
     coupon = {"property": "coupon", "operator": "starts_with", "value": "spr"}
@@ -253,8 +253,8 @@ def test_event_property_filters_read_the_event():
 def test_bots_are_left_out_unless_asked_for():
     human = make_contact(email="h@x.io")
     bot = make_contact(email="b@x.io")
-    page(human, "/docs")
-    page(bot, "/docs", is_bot=True)
+    stored_page(human, "/docs")
+    stored_page(bot, "/docs", is_bot=True)
     condition = {"type": "page", "where": [{"property": "path", "operator": "eq", "value": "/docs"}]}
     assert matches(one(condition)) == {human.pk}
     assert matches(one({**condition, "include_bots": True})) == {human.pk, bot.pk}
@@ -262,7 +262,7 @@ def test_bots_are_left_out_unless_asked_for():
 
 def test_page_name_and_property_filters_read_events():
     contact = make_contact(email="p@x.io")
-    page(contact, "/blog/x", name="Blog", properties={"referrer": "https://news.ycombinator.com"})
+    stored_page(contact, "/blog/x", name="Blog", properties={"referrer": "https://news.ycombinator.com"})
     hn = {"property": "referrer", "operator": "contains", "value": "ycombinator"}
     assert matches(one({"type": "page", "where": [hn]})) == {contact.pk}
     assert matches(one({"type": "page", "name": "Blog"})) == {contact.pk}
@@ -274,7 +274,7 @@ def test_rollups_and_events_agree_on_windows():
     plus an always-true property filter) gives the same members, window edges included."""
     contacts = [make_contact(email=f"w{i}@x.io") for i in range(6)]
     for i, contact in enumerate(contacts):
-        page(contact, "/pricing", days_ago=i * 2, properties={"x": 1})
+        stored_page(contact, "/pricing", days_ago=i * 2, properties={"x": 1})
     for within in (1, 2, 3, 5, 9, 12):
         rollup = {"type": "page", "where": [{"property": "path", "operator": "eq", "value": "/pricing"}]}
         events = {**rollup, "where": [*rollup["where"], {"property": "x", "operator": "eq", "value": 1}]}
@@ -359,8 +359,8 @@ def test_scope_restricts_every_subquery():
     a = make_contact(email="a@x.io")
     b = make_contact(email="b@x.io")
     for contact in (a, b):
-        track(contact, "Login")
-        track(contact, "Login")
+        stored_track(contact, "Login")
+        stored_track(contact, "Login")
     condition = one({"type": "event", "name": "Login", "count": {"operator": "gte", "value": 2}})
     assert matches(condition, scope=[a.pk]) == {a.pk}
     never = one({"type": "event", "name": "Login", "count": {"operator": "lt", "value": 2}})

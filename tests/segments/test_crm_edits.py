@@ -15,7 +15,7 @@ from pipeline.models import Pipeline, Stage
 from segments import services
 from segments.definition import compiler
 from segments.models import Segment
-from tests.factories import make_admin, make_company, make_contact
+from tests.factories import make_admin, make_company, make_contact, make_segment
 from tests.segments.helpers import members
 
 pytestmark = pytest.mark.django_db
@@ -36,8 +36,7 @@ WON_A_DEAL = {
 
 
 def _segment(definition, name="S") -> Segment:
-    segment = services.segment_create(actor=None, name=name, definition=definition)
-    return services.segment_refresh(segment=segment)
+    return services.segment_refresh(segment=make_segment(definition, name=name))
 
 
 def _queued() -> set[int]:

@@ -13,8 +13,8 @@ from contacts.models import Contact
 from segments import services
 from segments.definition import compiler
 from segments.models import MembershipChange, Segment
-from tests.factories import make_contact
-from tests.segments.helpers import members, page, track
+from tests.factories import make_contact, stored_page, stored_track
+from tests.segments.helpers import members
 
 pytestmark = pytest.mark.django_db
 
@@ -106,9 +106,9 @@ def _build(people: list[dict]) -> list[int]:
         contact = make_contact(email=f"p{i}@{p['domain']}", tags=["vip"] if p["vip"] else [])
         Contact.objects.filter(pk=contact.pk).update(traits=p["traits"])
         for path, days in p["pages"]:
-            page(contact, path, days_ago=days)
+            stored_page(contact, path, days_ago=days)
         for name, days, revenue in p["events"]:
-            track(contact, name, days_ago=days, properties={"revenue": revenue})
+            stored_track(contact, name, days_ago=days, properties={"revenue": revenue})
         ids.append(contact.pk)
     return ids
 
@@ -210,8 +210,8 @@ def fuzz_data():
     Contact.objects.filter(pk=contact.pk).update(
         traits={"plan": ["x"], "seats": "many", "n": 1e300, "d": "2026-13-45", "o": {"a": 1}}
     )
-    page(contact, "/pricing", properties={"revenue": "lots", "amount": [1]})
-    track(contact, "Order Completed", properties={"revenue": 1e308})
+    stored_page(contact, "/pricing", properties={"revenue": "lots", "amount": [1]})
+    stored_track(contact, "Order Completed", properties={"revenue": 1e308})
     return contact
 
 

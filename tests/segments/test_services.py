@@ -10,8 +10,8 @@ from identity.models import ProfileUpdate
 from segments import services
 from segments.definition import compiler
 from segments.models import MembershipChange, Segment, SizeSample
-from tests.factories import make_contact, make_user
-from tests.segments.helpers import members, page, profile_update, track
+from tests.factories import make_contact, make_segment, make_user, profile_update, stored_page, stored_track
+from tests.segments.helpers import members
 
 pytestmark = pytest.mark.django_db
 
@@ -29,23 +29,19 @@ PRICING_NEVER_BOUGHT = {
 }
 
 
-def make_segment(definition, **kwargs) -> Segment:
-    return services.segment_create(actor=None, name=kwargs.pop("name", "S"), definition=definition, **kwargs)
-
-
 def test_full_recompute_records_entries_exits_sizes_and_timing():
     curious = make_contact(email="c@x.io")
     buyer = make_contact(email="b@x.io")
     for contact in (curious, buyer):
-        page(contact, "/pricing")
-        page(contact, "/pricing/teams")
+        stored_page(contact, "/pricing")
+        stored_page(contact, "/pricing/teams")
     segment = make_segment(PRICING_NEVER_BOUGHT)
-    track(buyer, "Order Completed")  # bought before the first compute
+    stored_track(buyer, "Order Completed")  # bought before the first compute
     segment = services.segment_refresh(segment=segment)
     assert members(segment) == {curious.pk}
     assert segment.member_count == 1 and segment.last_computed_at and segment.last_compute_ms is not None
     # curious buys: the next recompute closes the membership and logs the exit
-    track(curious, "Order Completed")
+    stored_track(curious, "Order Completed")
     segment = services.segment_refresh(segment=segment)
     assert members(segment) == set()
     membership = segment.memberships.get(contact=curious)
@@ -72,8 +68,8 @@ def test_reentry_reopens_the_membership_row():
 
 def test_window_expiry_is_handled_by_the_scheduled_recompute():
     contact = make_contact(email="w@x.io")
-    page(contact, "/pricing", days_ago=6)
-    page(contact, "/pricing", days_ago=6)
+    stored_page(contact, "/pricing", days_ago=6)
+    stored_page(contact, "/pricing", days_ago=6)
     segment = make_segment(PRICING_NEVER_BOUGHT)
     assert segment.has_window
     services.segment_refresh(segment=segment)
@@ -123,7 +119,7 @@ def test_statement_timeout_applies(settings):
 
     settings.SEGMENT_STATEMENT_TIMEOUT_MS = 50
     contact = make_contact(email="t@x.io")
-    track(contact, "Login")
+    stored_track(contact, "Login")
     segment = make_segment(
         {
             "op": "or",
@@ -171,8 +167,8 @@ def test_realtime_evaluates_only_affected_segments_for_the_updated_contacts():
         name="never opened",
     )
     Contact.objects.filter(pk__in=[a.pk, b.pk]).update(tags=["vip"])  # behind the services' back
-    track(a, "Order Completed")
-    track(b, "Order Completed")
+    stored_track(a, "Order Completed")
+    stored_track(b, "Order Completed")
     profile_update(a)
     assert services.profile_updates_process() == 1
     assert members(buyers) == {a.pk}  # b's event has no profile update yet
@@ -192,7 +188,7 @@ def test_realtime_follows_nested_segments():
         {"op": "and", "conditions": [{"type": "segment", "segment_id": inner.pk, "operator": "in"}]},
         name="outer",
     )
-    track(contact, "Signed Up")
+    stored_track(contact, "Signed Up")
     profile_update(contact)
     services.profile_updates_process()
     assert members(inner) == {contact.pk} and members(outer) == {contact.pk}
@@ -244,7 +240,7 @@ def test_realtime_sees_a_late_event_on_an_old_day():
     buyers = make_segment({"op": "and", "conditions": [{"type": "event", "name": "Order Completed"}]})
     services.segment_refresh(segment=buyers)
     # an offline app delivers a purchase made 20 days ago; the worker processes it now
-    track(contact, "Order Completed", days_ago=20)
+    stored_track(contact, "Order Completed", days_ago=20)
     profile_update(contact)
     services.profile_updates_process()
     assert members(buyers) == {contact.pk}
@@ -261,7 +257,7 @@ def test_realtime_skips_segments_about_events_the_contact_never_did():
             ],
         }
     )
-    track(contact, "Login")
+    stored_track(contact, "Login")
     profile_update(contact)
     services.profile_updates_process()
     # neither was evaluated: "never joined" would hold, but nothing about webinars changed

@@ -14,8 +14,8 @@ from events.models import Source
 from identity.models import Identity, ProfileUpdate
 from segments import services, tasks
 from segments.models import Membership, Segment
-from tests.factories import make_contact
-from tests.segments.helpers import members, page, profile_update, track
+from tests.factories import make_contact, profile_update, stored_page, stored_track
+from tests.segments.helpers import members
 
 BOUGHT = {"op": "and", "conditions": [{"type": "event", "name": "Order Completed"}]}
 
@@ -30,7 +30,7 @@ def wait_for(predicate, worker, *, seconds: float = 20):
 @pytest.mark.django_db(transaction=True)
 def test_saving_a_segment_computes_it_in_the_worker(celery_worker):
     contact = make_contact(email="s@x.io")
-    track(contact, "Order Completed")
+    stored_track(contact, "Order Completed")
     segment = services.segment_create(actor=None, name="Buyers", definition=BOUGHT)
     wait_for(lambda: Segment.objects.get(pk=segment.pk).last_computed_at is not None, celery_worker)
     assert members(segment) == {contact.pk}
@@ -43,7 +43,7 @@ def test_realtime_membership_follows_a_profile_update_within_seconds(celery_work
     segment = services.segment_create(actor=None, name="Buyers", definition=BOUGHT)
     wait_for(lambda: Segment.objects.get(pk=segment.pk).last_computed_at is not None, celery_worker)
     # when the stitching worker records their purchase and calls the configured hook
-    track(contact, "Order Completed")
+    stored_track(contact, "Order Completed")
     profile_update(contact)
     started = time.monotonic()
     import_string(django_settings.PROFILE_UPDATE_HOOK)()
@@ -104,7 +104,7 @@ def test_the_sweeper_processes_updates_whose_wake_up_was_lost(celery_worker):
         },
     )
     wait_for(lambda: Segment.objects.get(pk=segment.pk).last_computed_at is not None, celery_worker)
-    page(contact, "/pricing")
+    stored_page(contact, "/pricing")
     profile_update(contact)  # no hook call: the wake-up was lost
     tasks.profile_updates_drain.delay()  # what beat sends every 15 s
     wait_for(lambda: members(segment) == {contact.pk}, celery_worker)

@@ -20,12 +20,6 @@ from tests.segments.helpers import matches, one
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def marketing_client(client, marketing_user):
-    client.force_login(marketing_user)
-    return client
-
-
 def lifecycle(operator: str, value) -> dict:
     return one({"type": "field", "field": "lifecycle_stage", "operator": operator, "value": value})
 

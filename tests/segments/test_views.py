@@ -3,16 +3,10 @@ import pytest
 from contacts.models import Contact
 from segments import services
 from segments.models import Segment, Webhook
-from tests.factories import make_contact
-from tests.segments.helpers import members, page, track
+from tests.factories import make_contact, stored_page, stored_track
+from tests.segments.helpers import members
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def marketing_client(client, marketing_user):
-    client.force_login(marketing_user)
-    return client
 
 
 PRICING = {
@@ -26,7 +20,7 @@ PRICING = {
 
 def test_builder_adds_conditions_and_saves(marketing_client):
     curious = make_contact(email="c@x.io")
-    page(curious, "/pricing")
+    stored_page(curious, "/pricing")
     # add a page condition (what the "+ page" button posts)
     response = marketing_client.post(
         "/segments/new/", {"name": "Pricing", "kind": "dynamic", "r.op": "and", "action": "add:r:page"}
@@ -110,7 +104,7 @@ def test_json_mode_saves_any_definition(marketing_client):
 
 def test_live_preview_counts(marketing_client):
     for i in range(2):
-        page(make_contact(email=f"p{i}@x.io"), "/pricing")
+        stored_page(make_contact(email=f"p{i}@x.io"), "/pricing")
     form = {
         "r.op": "and",
         "r.0.type": "page",
@@ -132,8 +126,8 @@ def test_detail_members_export_and_contact_panel(marketing_client):
     buyer = make_contact(email="b@x.io")
     curious = make_contact(email="c@x.io", first_name="=HYPERLINK(1)")
     for contact in (buyer, curious):
-        page(contact, "/pricing")
-    track(buyer, "Order Completed")
+        stored_page(contact, "/pricing")
+    stored_track(buyer, "Order Completed")
     segment = services.segment_create(actor=None, name="Pricing", definition=PRICING)
     services.segment_refresh(segment=segment)
     response = marketing_client.get(segment.get_absolute_url())

@@ -15,10 +15,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from events.ingest import limits
 from events.ingest.parse import MAX_REQUEST_BYTES
 from events.models import Event, EventDedup, IngestBatch, IngestQueue, RejectedEvent, Source
-from events.services import sources as event_sources
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,14 +33,10 @@ FUZZ = settings(
 
 @pytest.fixture
 def source(paused_worker):
-    # paused_worker: no Celery worker another test started drains the queue under the counts
-    limits.reset()
-    event_sources._SOURCE_CACHE.clear()
-    # a generous limit: the fuzzer must reach the parser, not the rate limiter
-    source = Source.objects.create(name="Fuzzed", rate_limit_per_second=10**9)
-    yield source
-    limits.reset()
-    event_sources._SOURCE_CACHE.clear()
+    # paused_worker: no Celery worker another test started drains the queue under the counts;
+    # the ingestion caches are fresh (tests/conftest.py). A generous limit: the fuzzer must reach
+    # the parser, not the rate limiter
+    return Source.objects.create(name="Fuzzed", rate_limit_per_second=10**9)
 
 
 def _counts() -> tuple[int, ...]:
@@ -166,7 +160,7 @@ def test_any_json_document_as_the_body(client, source, value):
 # --- the named attacks, one by one
 
 
-def _track(**extra) -> dict:
+def _track_payload(**extra) -> dict:
     return {"type": "track", "event": "Fuzz", "userId": "u1", "messageId": uuid.uuid4().hex, **extra}
 
 
@@ -185,7 +179,7 @@ def test_deep_nesting_is_refused_before_it_reaches_the_database(client, source):
     nested: dict = {}
     for _ in range(200):
         nested = {"a": nested}
-    status, answer = post(client, source, _batch(_track(properties=nested), _track()))
+    status, answer = post(client, source, _batch(_track_payload(properties=nested), _track_payload()))
     assert status == 200 and [r["index"] for r in answer["rejected"]] == [0]
 
 
@@ -232,7 +226,9 @@ def test_a_paired_surrogate_escape_is_an_ordinary_character(client, source):
 @pytest.mark.parametrize("bad", NUL_AND_SURROGATES)
 def test_a_rejected_event_holding_nul_or_a_lone_surrogate_does_not_fail_the_batch(client, source, bad):
     # the first event is invalid (no event name) and carries the hostile string; the second is good
-    body = json.dumps({"batch": [{"type": "track", "userId": "u", "properties": {"s": bad}}, _track()]})
+    body = json.dumps(
+        {"batch": [{"type": "track", "userId": "u", "properties": {"s": bad}}, _track_payload()]}
+    )
     status, answer = post(client, source, body.encode())
     assert status == 200 and [r["index"] for r in answer["rejected"]] == [0]
 
@@ -244,7 +240,7 @@ def test_invalid_utf8_is_400(client, source):
 
 
 def test_nul_bytes_everywhere(client, source):
-    raw = _track(event="a\x00b", userId="u\x00", properties={"k\x00": "v\x00"}, messageId="m\x00")
+    raw = _track_payload(event="a\x00b", userId="u\x00", properties={"k\x00": "v\x00"}, messageId="m\x00")
     status, _ = post(client, source, json.dumps(raw).encode(), path="/v1/track")
     assert status in (200, 400)
     # a raw NUL byte inside the JSON text is not JSON
@@ -253,7 +249,7 @@ def test_nul_bytes_everywhere(client, source):
 
 
 def test_a_10_mb_body_is_413(client, source):
-    big = _batch(*[_track(properties={"pad": "x" * 1000}) for _ in range(10_000)])
+    big = _batch(*[_track_payload(properties={"pad": "x" * 1000}) for _ in range(10_000)])
     assert len(big) > 10 * 1024 * 1024
     status, answer = post(client, source, big)
     assert status == 413 and answer["error"]["code"] == "too_large"
@@ -261,7 +257,7 @@ def test_a_10_mb_body_is_413(client, source):
 
 def test_a_body_that_hides_its_size_is_still_413(client, source):
     # an understated Content-Length must not let more than the cap through
-    big = _batch(*[_track(properties={"pad": "x" * 1000}) for _ in range(1000)])
+    big = _batch(*[_track_payload(properties={"pad": "x" * 1000}) for _ in range(1000)])
     before = _counts()
     response = client.generic(
         "POST",
@@ -297,7 +293,9 @@ def test_gzip_bombs_are_413_without_inflating_them(client, source, gzip_bombs):
     status, answer = post(client, source, b"not gzip at all", **{"Content-Encoding": "gzip"})
     assert status == 400 and answer["error"]["code"] == "invalid_encoding"
     # a truncated stream
-    status, _ = post(client, source, gzip.compress(_batch(_track()))[:-12], **{"Content-Encoding": "gzip"})
+    status, _ = post(
+        client, source, gzip.compress(_batch(_track_payload()))[:-12], **{"Content-Encoding": "gzip"}
+    )
     assert status in (200, 400)
 
 
@@ -306,7 +304,7 @@ def test_gzip_bombs_are_413_without_inflating_them(client, source, gzip_bombs):
     ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "image/png", ""],
 )
 def test_any_content_type_is_read_as_json(client, source, content_type):
-    status, _ = post(client, source, _batch(_track()), content_type=content_type)
+    status, _ = post(client, source, _batch(_track_payload()), content_type=content_type)
     assert status == 200
     status, _ = post(client, source, b"a=1&b=2", content_type=content_type)
     assert status == 400
@@ -332,7 +330,7 @@ def test_a_batch_that_is_not_a_list_of_objects(client, source, batch):
 
 
 def test_write_key_in_odd_places(client, source):
-    body = _batch(_track())
+    body = _batch(_track_payload())
     not_utf8 = "Basic " + base64.b64encode(b"\xff\xfe").decode()
     for authorization in ("Basic !!!", not_utf8, "Bearer x", "Basic"):
         before = _counts()
@@ -340,5 +338,5 @@ def test_write_key_in_odd_places(client, source):
             "POST", "/v1/batch", body, content_type="json", headers={"Authorization": authorization}
         )
         assert response.status_code == 401 and _counts() == before
-    status, _ = post(client, source, json.dumps({"batch": [_track()], "writeKey": ["list"]}).encode())
+    status, _ = post(client, source, json.dumps({"batch": [_track_payload()], "writeKey": ["list"]}).encode())
     assert status == 200  # the Basic auth key still applies; the odd body key is ignored

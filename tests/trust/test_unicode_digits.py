@@ -10,8 +10,7 @@ from contacts.models import Contact
 from pipeline.models import Deal
 from segments import services as segment_services
 from segments.models import Segment
-from tests.factories import make_company, make_contact, make_user
-from tests.pipeline.helpers import make_pipeline, stages_of
+from tests.factories import make_company, make_contact, make_pipeline, make_user, stages_of
 from tests.segments.helpers import members
 
 pytestmark = pytest.mark.django_db

@@ -34,8 +34,7 @@ from pipeline.models import Pipeline, Stage
 from pipeline.services import activities
 from privacy.models import ErasureRequest, ErasureStatus
 from segments.models import Membership, MembershipChange, Segment, SegmentKind, Webhook
-from tests.factories import PASSWORD, make_admin
-from tests.identity.crm_factories import link_identity, record_event
+from tests.factories import PASSWORD, link_identity, make_admin, stored_contact_event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -147,7 +146,7 @@ def _hostile_cdp(*, admin, contact: Contact) -> dict:
     warnings, a merge, segments (names, descriptions, a definition, a webhook URL), a notification,
     identity settings and a failed erasure."""
     now = timezone.now()
-    record_event(
+    stored_contact_event(
         contact,
         at=now - timedelta(minutes=30),
         type="page",
@@ -156,7 +155,7 @@ def _hostile_cdp(*, admin, contact: Contact) -> dict:
         context={"page": {"url": JS_URL, "title": SCRIPT}, "userAgent": SVG},
         anonymous_id=f"anon {IMG}",
     )
-    record_event(
+    stored_contact_event(
         contact,
         at=now - timedelta(minutes=20),
         type="track",

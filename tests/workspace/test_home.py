@@ -18,9 +18,16 @@ from identity.models import HotDealAlert
 from pipeline import services as pipeline_services
 from pipeline.models import Activity, DealStatus, Task
 from segments.models import ChangeKind, MembershipChange, Segment
-from tests.factories import make_admin, make_company, make_contact, make_user
-from tests.identity.crm_factories import default_hot_rule, record_event
-from tests.pipeline.helpers import make_pipeline, stages_of
+from tests.factories import (
+    default_hot_rule,
+    make_admin,
+    make_company,
+    make_contact,
+    make_pipeline,
+    make_user,
+    stages_of,
+    stored_contact_event,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -128,13 +135,13 @@ def test_hot_leads_are_my_leads_viewing_the_watched_pages(client, rita, now):
     theirs = make_contact(first_name="Theirs", owner=make_user(role="Sales"))
     old = make_contact(first_name="Old", owner=rita)
     for contact in (keen, customer, theirs):
-        record_event(contact, at=now - timedelta(hours=3), path="/pricing")
-        record_event(contact, at=now - timedelta(minutes=5), path="/pricing/enterprise")
-    record_event(keen, at=now - timedelta(minutes=4), path="/pricing")
-    record_event(once, at=now - timedelta(minutes=5), path="/pricing")
-    record_event(once, at=now - timedelta(minutes=4), path="/docs")
-    record_event(old, at=now - timedelta(hours=30), path="/pricing")
-    record_event(old, at=now - timedelta(hours=26), path="/pricing")
+        stored_contact_event(contact, at=now - timedelta(hours=3), path="/pricing")
+        stored_contact_event(contact, at=now - timedelta(minutes=5), path="/pricing/enterprise")
+    stored_contact_event(keen, at=now - timedelta(minutes=4), path="/pricing")
+    stored_contact_event(once, at=now - timedelta(minutes=5), path="/pricing")
+    stored_contact_event(once, at=now - timedelta(minutes=4), path="/docs")
+    stored_contact_event(old, at=now - timedelta(hours=30), path="/pricing")
+    stored_contact_event(old, at=now - timedelta(hours=26), path="/pricing")
     panel = _panel(_home(client, rita), "home-hot")
     assert 'data-testid="hot-leads"' in panel
     assert "Keen" in panel and "3\N{MULTIPLICATION SIGN}" in panel
@@ -235,9 +242,9 @@ def test_source_health_shows_traffic_last_event_and_rejections(client, mia, now)
     web = Source.objects.create(name="Website")
     Source.objects.create(name="Mobile app")
     contact = make_contact()
-    record_event(contact, at=now - timedelta(hours=1), path="/")  # on the "Website" source
-    record_event(contact, at=now - timedelta(minutes=2), path="/pricing")
-    record_event(contact, at=now - timedelta(days=2), path="/old")
+    stored_contact_event(contact, at=now - timedelta(hours=1), path="/")  # on the "Website" source
+    stored_contact_event(contact, at=now - timedelta(minutes=2), path="/pricing")
+    stored_contact_event(contact, at=now - timedelta(days=2), path="/old")
     RejectedEvent.objects.create(source=web, received_at=now - timedelta(hours=2), reason="bad type")
     RejectedEvent.objects.create(source=web, received_at=now - timedelta(days=3), reason="too old")
     panel = _panel(_home(client, mia), "home-sources")
@@ -269,11 +276,11 @@ def _fill(owner, stage, *, n: int, now):
         contact = make_contact(first_name=f"Lead{i}", owner=owner, company=make_company())
         deal = _deal(stage, owner, f"Deal {i}", contact=contact)
         HotDealAlert.objects.create(rule=rule, deal=deal, notified_at=now - timedelta(minutes=i + 1))
-        record_event(contact, at=now - timedelta(minutes=3), path="/pricing")
-        record_event(contact, at=now - timedelta(minutes=2), path="/pricing")
+        stored_contact_event(contact, at=now - timedelta(minutes=3), path="/pricing")
+        stored_contact_event(contact, at=now - timedelta(minutes=2), path="/pricing")
         lead = make_contact(first_name=f"Hot{i}", owner=owner)
-        record_event(lead, at=now - timedelta(minutes=3), path="/pricing")
-        record_event(lead, at=now - timedelta(minutes=2), path="/pricing")
+        stored_contact_event(lead, at=now - timedelta(minutes=3), path="/pricing")
+        stored_contact_event(lead, at=now - timedelta(minutes=2), path="/pricing")
         _task(owner, f"Task {i}", now - timedelta(hours=i + 1), deal=deal, contact=contact)
         Activity.objects.create(kind="call", subject=f"Call {i}", deal=deal, contact=contact, occurred_at=now)
         MembershipChange.objects.create(segment=segment, contact=contact, kind=ChangeKind.ENTERED, at=now)
