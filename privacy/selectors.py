@@ -9,16 +9,15 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.forms.models import model_to_dict
 
-from accounts.models import Role
-from accounts.roles import has_role, is_admin
+from accounts.roles import is_admin
 from contacts import selectors as contact_selectors
 from contacts.models import Contact, ContactMerge
-from contacts.permissions import can_change
 from core.errors import Forbidden, NotFound
 from identity.services import erasure as identity_erasure
 from pipeline import selectors as pipeline_selectors
 from pipeline.selectors import activities as activity_selectors
 from privacy.models import ErasureRequest
+from privacy.permissions import ensure_can_export
 from segments import selectors as segment_selectors
 
 EXPORT_FORMAT_VERSION = 1
@@ -35,13 +34,6 @@ def erasure_get(*, user: AbstractBaseUser, request_id: int) -> ErasureRequest:
     if request is None:
         raise NotFound(f"Erasure request {request_id} does not exist.")
     return request
-
-
-def ensure_can_export(user: AbstractBaseUser, contact: Contact) -> None:
-    """Admin, or Sales for the contacts they may edit (their own and unowned ones)."""
-    if is_admin(user) or (has_role(user, Role.SALES) and can_change(user, contact)):
-        return
-    raise Forbidden("Only an Admin, or the rep who may edit this contact, may export its data.")
 
 
 def _dump(value: Any) -> str:

@@ -15,7 +15,6 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.permissions import ensure_admin
 from accounts.services import notifications
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
@@ -25,16 +24,13 @@ from events.services import erasure as event_erasure
 from identity.services import erasure as identity_erasure
 from pipeline import selectors as pipeline_selectors
 from privacy.models import ErasureRequest, ErasureStatus
+from privacy.permissions import ensure_can_erase
 from privacy.tasks import person_erase_task
 from segments import services as segment_services
 
 logger = logging.getLogger(__name__)
 
 EVENT_BATCH = event_erasure.DELETE_BATCH
-
-
-def ensure_can_erase(user: AbstractBaseUser | None) -> None:
-    ensure_admin(user, message="Only an Admin may erase a person.")
 
 
 @transaction.atomic
