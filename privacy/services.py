@@ -19,8 +19,8 @@ from accounts.services import notifications
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import Contact
-from events.ingest import suppression
 from events.services import erasure as event_erasure
+from events.services import suppression
 from identity.services import erasure as identity_erasure
 from pipeline import selectors as pipeline_selectors
 from privacy.models import ErasureRequest, ErasureStatus

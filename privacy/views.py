@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.roles import is_admin
 from contacts import selectors as contact_selectors
 from core.errors import domain_errors
-from events.ingest import suppression
+from events.services import suppression
 from privacy import permissions, selectors, services
 from privacy.api.erasure import export_response
 from privacy.forms import EraseConfirmForm

@@ -41,10 +41,10 @@ from contacts.models import (
     ImportStatus,
     LifecycleStage,
 )
-from contacts.normalize import clean_domain, email_domain, normalize_email
 from contacts.services import changes, records
 from contacts.tasks import contact_import_run as contact_import_run_task
 from core.errors import DomainError, NotFound
+from core.normalize import clean_domain, email_domain, normalize_email
 from core.params import parse_id
 from core.text import storable
 

@@ -19,9 +19,9 @@ from django.utils.module_loading import import_string
 from psycopg import sql
 
 from contacts import permissions
-from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge, CustomField, MergeReason
 from contacts.services import records
+from contacts.services.consent import consent_newer
 from core.errors import Conflict
 
 Actor = AbstractBaseUser | None

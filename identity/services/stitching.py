@@ -40,12 +40,12 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from contacts import services as contact_services
-from contacts.consent import consent_newer
 from contacts.models import Company, Contact, ContactMerge, LifecycleStage, MergeReason
-from contacts.normalize import normalize_domain
+from contacts.services.consent import consent_newer
 from core.errors import Conflict
-from events import identifiers
+from core.normalize import normalize_domain
 from events.models import Event
+from events.services import identifiers
 from identity.models import (
     BlockedValue,
     CompanyGroup,

@@ -22,8 +22,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.normalize import normalize_email
 from core.errors import Conflict
+from core.normalize import normalize_email
 from core.params import parse_id
 from identity.models import ActivityKind, DailyActivity, ProfileUpdate
 from segments.definition import compiler
