@@ -43,6 +43,7 @@ from contacts.models import (
 )
 from contacts.services import changes, records
 from contacts.tasks import contact_import_run as contact_import_run_task
+from core.db import lock_rows
 from core.errors import DomainError, NotFound
 from core.normalize import clean_domain, email_domain, normalize_email
 from core.params import parse_id
@@ -487,7 +488,7 @@ def _plan(ctx: _Context, batch: list[tuple[int, list[str]]], *, write: bool) -> 
             .order_by("pk")
         )
         if write:
-            query = query.select_for_update()  # the rows we may update, locked in pk order
+            query = lock_rows(query)  # the rows we may update
         existing = {c.email.lower(): c for c in query}
     domains = {email_domain(p.email) for p in parsed.values() if p.email and not p.company_text} - {None}
     by_domain = (
@@ -632,7 +633,7 @@ def _plan_companies(
             .order_by("pk")
         )
         if write:
-            query = query.select_for_update()
+            query = lock_rows(query)
         for company in query:
             if company.domain in domains:
                 existing.setdefault(("d", company.domain), company)

@@ -40,6 +40,7 @@ from contacts import services as contact_services
 from contacts.models import Contact, ContactMerge
 from contacts.services import merging as contact_merging
 from contacts.services.consent import consent_newer
+from core.db import lock_rows
 from core.errors import Conflict
 from events.models import Event
 from events.services.suppression import value_hash
@@ -248,12 +249,7 @@ def merge_split(*, merge: ContactMerge, actor: AbstractBaseUser | None) -> Conta
             "it cannot be split.",
             code="not_splittable",
         )
-    locked = {
-        c.pk: c
-        for c in Contact.objects.select_for_update()
-        .filter(pk__in=[merge.winner_id, merge.loser_id])
-        .order_by("pk")
-    }
+    locked = {c.pk: c for c in lock_rows(Contact.objects.filter(pk__in=[merge.winner_id, merge.loser_id]))}
     winner, loser = locked.get(merge.winner_id), locked.get(merge.loser_id)
     if winner is None or loser is None:
         raise Conflict("One of the two contacts no longer exists.", code="not_found")
