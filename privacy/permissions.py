@@ -2,7 +2,7 @@
 
 - Export person: an Admin, or a Sales rep for the contacts they may edit (their own and unowned
   ones: contacts.permissions.can_change). Marketing never: an export is every byte held on someone.
-- Erase person: an Admin only (it cannot be undone).
+- Erase person, and the erasure log: an Admin only (it cannot be undone).
 
 `actor=None` is the system itself (a task, a management command) and may erase.
 """
@@ -28,3 +28,7 @@ def ensure_can_export(user: AbstractBaseUser, contact: Contact) -> None:
 
 def ensure_can_erase(user: AbstractBaseUser | None) -> None:
     ensure_admin(user, message="Only an Admin may erase a person.")
+
+
+def ensure_can_see_erasures(user: AbstractBaseUser | None) -> None:
+    ensure_admin(user, message="Only an Admin may see the erasure log.")

@@ -9,23 +9,21 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.forms.models import model_to_dict
 
-from accounts.roles import is_admin
 from contacts import selectors as contact_selectors
 from contacts.models import Contact, ContactMerge
-from core.errors import Forbidden, NotFound
+from core.errors import NotFound
 from identity.services import erasure as identity_erasure
 from pipeline import selectors as pipeline_selectors
 from pipeline.selectors import activities as activity_selectors
 from privacy.models import ErasureRequest
-from privacy.permissions import ensure_can_export
+from privacy.permissions import ensure_can_erase, ensure_can_export, ensure_can_see_erasures
 from segments import selectors as segment_selectors
 
 EXPORT_FORMAT_VERSION = 1
 
 
 def erasure_list(*, user: AbstractBaseUser) -> QuerySet[ErasureRequest]:
-    if not is_admin(user):
-        raise Forbidden("Only an Admin may see the erasure log.")
+    ensure_can_see_erasures(user)
     return ErasureRequest.objects.select_related("requested_by").order_by("-requested_at", "-pk")
 
 
@@ -129,8 +127,7 @@ def _export(contact: Contact, ids: list[int]) -> Iterator[str]:
 
 def person_erase_preview(*, user: AbstractBaseUser, contact: Contact) -> dict[str, Any]:
     """What "Erase person" will delete, for the confirmation page."""
-    if not is_admin(user):
-        raise Forbidden("Only an Admin may erase a person.")
+    ensure_can_erase(user)
     contact = contact_selectors.contact_surviving(contact=contact)
     ids = contact_selectors.contact_person_ids(contact=contact)
     return {
