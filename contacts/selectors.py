@@ -18,9 +18,9 @@ from contacts.models import (
     company_search_text,
     contact_search_text,
 )
-from contacts.normalize import normalize_domain, normalize_email
 from contacts.permissions import ensure_can_read
 from core.errors import NotFound
+from core.normalize import normalize_domain, normalize_email
 from core.pagination import KeysetPage, keyset_page
 
 # A merge chain longer than this is a bug (merges point at live winners); stop rather than loop.

@@ -280,9 +280,9 @@ class SplitRule(models.Model):
     """Two sets of identifiers an Admin split apart (`merging.merge_split`): the worker never
     merges a contact holding one of `left` with one holding one of `right`. Keyed by identifiers,
     not contact ids, so the decision outlives `rebuild_identity`, which recreates the contacts
-    the worker made. Values are stored as SHA-256 digests (`events.ingest.suppression.value_hash`: the
-    trimmed, lower-cased value), so the rule itself holds no personal data; erasure deletes the
-    rules of an erased person's identifiers."""
+    the worker made. Values are stored as SHA-256 digests
+    (`events.services.suppression.value_hash`: the trimmed, lower-cased value), so the rule itself
+    holds no personal data; erasure deletes the rules of an erased person's identifiers."""
 
     left = ArrayField(models.CharField(max_length=64))
     right = ArrayField(models.CharField(max_length=64))

@@ -9,24 +9,21 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.forms.models import model_to_dict
 
-from accounts.models import Role
-from accounts.roles import has_role, is_admin
 from contacts import selectors as contact_selectors
 from contacts.models import Contact, ContactMerge
-from contacts.permissions import can_change
-from core.errors import Forbidden, NotFound
+from core.errors import NotFound
 from identity.services import erasure as identity_erasure
 from pipeline import selectors as pipeline_selectors
 from pipeline.selectors import activities as activity_selectors
 from privacy.models import ErasureRequest
+from privacy.permissions import ensure_can_erase, ensure_can_export, ensure_can_see_erasures
 from segments import selectors as segment_selectors
 
 EXPORT_FORMAT_VERSION = 1
 
 
 def erasure_list(*, user: AbstractBaseUser) -> QuerySet[ErasureRequest]:
-    if not is_admin(user):
-        raise Forbidden("Only an Admin may see the erasure log.")
+    ensure_can_see_erasures(user)
     return ErasureRequest.objects.select_related("requested_by").order_by("-requested_at", "-pk")
 
 
@@ -35,13 +32,6 @@ def erasure_get(*, user: AbstractBaseUser, request_id: int) -> ErasureRequest:
     if request is None:
         raise NotFound(f"Erasure request {request_id} does not exist.")
     return request
-
-
-def ensure_can_export(user: AbstractBaseUser, contact: Contact) -> None:
-    """Admin, or Sales for the contacts they may edit (their own and unowned ones)."""
-    if is_admin(user) or (has_role(user, Role.SALES) and can_change(user, contact)):
-        return
-    raise Forbidden("Only an Admin, or the rep who may edit this contact, may export its data.")
 
 
 def _dump(value: Any) -> str:
@@ -137,8 +127,7 @@ def _export(contact: Contact, ids: list[int]) -> Iterator[str]:
 
 def person_erase_preview(*, user: AbstractBaseUser, contact: Contact) -> dict[str, Any]:
     """What "Erase person" will delete, for the confirmation page."""
-    if not is_admin(user):
-        raise Forbidden("Only an Admin may erase a person.")
+    ensure_can_erase(user)
     contact = contact_selectors.contact_surviving(contact=contact)
     ids = contact_selectors.contact_person_ids(contact=contact)
     return {

@@ -15,26 +15,25 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.permissions import ensure_admin
 from accounts.services import notifications
 from contacts import selectors as contact_selectors
 from contacts import services as contact_services
 from contacts.models import Contact
-from events.ingest import suppression
+from core.db import lock_rows
 from events.services import erasure as event_erasure
+from events.services import suppression
 from identity.services import erasure as identity_erasure
 from pipeline import selectors as pipeline_selectors
 from privacy.models import ErasureRequest, ErasureStatus
+from privacy.permissions import ensure_can_erase
 from privacy.tasks import person_erase_task
 from segments import services as segment_services
 
 logger = logging.getLogger(__name__)
 
 EVENT_BATCH = event_erasure.DELETE_BATCH
-
-
-def ensure_can_erase(user: AbstractBaseUser | None) -> None:
-    ensure_admin(user, message="Only an Admin may erase a person.")
+# A request in one of these is still the person's pending request: asking again returns it.
+OPEN_STATUSES = [ErasureStatus.QUEUED, ErasureStatus.RUNNING, ErasureStatus.FAILED]
 
 
 @transaction.atomic
@@ -43,14 +42,7 @@ def person_erase_request(*, actor: AbstractBaseUser, contact: Contact) -> Erasur
     Asking again while one is pending returns the pending request."""
     ensure_can_erase(actor)
     contact = contact_selectors.contact_surviving(contact=contact)
-    pending = (
-        ErasureRequest.objects.select_for_update()
-        .filter(
-            contact=contact, status__in=[ErasureStatus.QUEUED, ErasureStatus.RUNNING, ErasureStatus.FAILED]
-        )
-        .order_by("pk")
-        .first()
-    )
+    pending = lock_rows(ErasureRequest.objects.filter(contact=contact, status__in=OPEN_STATUSES)).first()
     if pending is not None:
         request = pending
     else:
@@ -200,7 +192,7 @@ def _delete_contacts(request_id: int, *, contact: Contact) -> list[str]:
     deals keep their row, detached), and mark the request done. Returns the identifiers found."""
     with transaction.atomic():
         contact_ids = contact_selectors.contact_person_ids(contact=contact)
-        contacts = list(Contact.objects.select_for_update().filter(pk__in=contact_ids).order_by("pk"))
+        contacts = list(lock_rows(Contact.objects.filter(pk__in=contact_ids)))
         identifiers = _identifiers(contacts, contact_ids)
         suppression.suppression_add(values=identifiers)
         counts: dict[str, int] = {}

@@ -9,22 +9,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.roles import is_admin
 from contacts import selectors as contact_selectors
-from core.errors import Forbidden, domain_errors
-from events.ingest import suppression
-from privacy import selectors, services
+from core.errors import domain_errors
+from events.services import suppression
+from privacy import permissions, selectors, services
 from privacy.api.erasure import export_response
 from privacy.forms import EraseConfirmForm
 from privacy.models import ErasureStatus
 
 PAGE_SIZE = 50
-
-
-def _can_export(request: HttpRequest, contact) -> bool:
-    try:
-        selectors.ensure_can_export(request.user, contact)
-    except Forbidden:
-        return False
-    return True
 
 
 @require_GET
@@ -33,7 +25,7 @@ def contact_actions(request: HttpRequest, pk: int) -> HttpResponse:
     contact = contact_selectors.contact_get(user=request.user, contact_id=pk)
     context = {
         "contact": contact,
-        "can_export": _can_export(request, contact),
+        "can_export": permissions.can_export(request.user, contact),
         "can_erase": is_admin(request.user),
     }
     return render(request, "privacy/contact_actions.html", context)

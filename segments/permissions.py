@@ -37,3 +37,8 @@ def ensure_can_read(user: AbstractBaseUser | None) -> None:
 def ensure_can_manage(user: AbstractBaseUser | None) -> None:
     if user is not None and not can_manage(user):
         raise Forbidden("Only Admin and Marketing may change segments.")
+
+
+def ensure_can_allow_private(user: AbstractBaseUser | None) -> None:
+    if user is not None and not can_allow_private(user):
+        raise Forbidden("Only an Admin may allow a webhook to reach private addresses.")

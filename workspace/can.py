@@ -17,7 +17,6 @@ from accounts.roles import is_admin
 from contacts import permissions as contacts
 from events import permissions as events
 from pipeline import permissions as pipeline
-from pipeline.services import activities
 from segments import permissions as segments
 
 Rule = Callable[[AbstractBaseUser], bool]
@@ -39,7 +38,7 @@ RULES: dict[str, Rule] = {
     "custom_fields": contacts.can_manage_custom_fields,
     "identity_merges": contacts.can_read,
     "pipeline_configure": pipeline.can_configure,
-    "activities_write": activities.can_write,
+    "activities_write": pipeline.can_write,
     "segments_manage": segments.can_manage,
     "sources_manage": events.can_manage_sources,
     "events_retry": events.can_retry_events,

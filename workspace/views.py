@@ -6,7 +6,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from pipeline import permissions as pipeline_permissions
-from pipeline.services import activities
 from workspace import selectors
 
 
@@ -14,7 +13,7 @@ from workspace import selectors
 def home(request: HttpRequest) -> HttpResponse:
     page = selectors.home(user=request.user)
     for task in page.tasks:  # the rows' checkbox and edit controls, as on My Day
-        task.editable = activities.can_change_task(request.user, task)
+        task.editable = pipeline_permissions.can_change_task(request.user, task)
     return render(
         request,
         "home.html",

@@ -12,6 +12,7 @@ from django.utils import timezone
 from accounts.models import ApiToken, Role, token_digest
 from accounts.permissions import ensure_admin
 from accounts.roles import is_admin
+from core.db import lock_rows
 from core.errors import Conflict
 
 TOKEN_PREFIX = "cdp_"
@@ -115,9 +116,7 @@ def user_set_active(*, user, active: bool, actor: AbstractBaseUser | None):
                 .order_by("pk")
             )
             # pk order: concurrent deactivations lock the Admin rows in the same order.
-            others = list(
-                User.objects.select_for_update().filter(pk__in=admins).exclude(pk=user.pk).order_by("pk")
-            )
+            others = list(lock_rows(User.objects.filter(pk__in=admins).exclude(pk=user.pk)))
             if not others:
                 raise Conflict(
                     "This is the last active Admin; make someone else an Admin first.", code="last_admin"

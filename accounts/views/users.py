@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -8,9 +8,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import services
 from accounts.forms import ApiTokenForm, NotificationPreferencesForm, UserCreateForm, UserRoleForm
 from accounts.models import ApiToken, Role
+from accounts.permissions import ensure_admin
 from accounts.roles import is_admin, primary_role
 from accounts.selectors import user_preferences_get
-from core.errors import Conflict
+from core.errors import Conflict, domain_errors
+
+MANAGE_USERS = "Only Admins manage users."
 
 
 def _settings_context(request: HttpRequest, **extra) -> dict:
@@ -60,9 +63,9 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@domain_errors
 def user_create(request: HttpRequest) -> HttpResponse:
-    if not is_admin(request.user):
-        raise PermissionDenied("Only Admins manage users.")
+    ensure_admin(request.user, message=MANAGE_USERS)
     form = UserCreateForm(request.POST)
     if not form.is_valid():
         return render(
@@ -89,9 +92,9 @@ def user_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@domain_errors
 def user_set_role(request: HttpRequest, pk: int) -> HttpResponse:
-    if not is_admin(request.user):
-        raise PermissionDenied("Only Admins manage users.")
+    ensure_admin(request.user, message=MANAGE_USERS)
     user = get_object_or_404(get_user_model(), pk=pk)
     form = UserRoleForm(request.POST)
     if not form.is_valid():
@@ -106,10 +109,10 @@ def user_set_role(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@domain_errors
 def user_set_active(request: HttpRequest, pk: int) -> HttpResponse:
     """Deactivate (`active=0`) or reactivate (`active=1`) a user from the users table."""
-    if not is_admin(request.user):
-        raise PermissionDenied("Only Admins manage users.")
+    ensure_admin(request.user, message=MANAGE_USERS)
     user = get_object_or_404(get_user_model(), pk=pk)
     active = request.POST.get("active") == "1"
     try:

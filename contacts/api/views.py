@@ -34,7 +34,7 @@ class ContactOutputSerializer(serializers.Serializer):
     first_seen = serializers.DateTimeField(allow_null=True)
     last_seen = serializers.DateTimeField(allow_null=True)
     attribution = serializers.DictField()
-    # Read-only: the latest consent state the person's events carried (contacts/consent.py).
+    # Read-only: the latest consent state the person's events carried (contacts/services/consent.py).
     consent = serializers.DictField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()

@@ -1,6 +1,7 @@
 """The contacts app's writes, one module per topic: `records` (contacts, companies, custom fields,
 saved views, field history), `importing` (CSV imports), `merging` (merging two contacts and finding
-duplicates) and `changes` (the CONTACT_CHANGE_HOOKS / CONTACT_DELETE_HOOKS other apps register).
+duplicates), `changes` (the CONTACT_CHANGE_HOOKS / CONTACT_DELETE_HOOKS other apps register) and
+`consent` (which of two consent states is newer: the rule contacts' and identity's merges share).
 Callers import the functions from here (`from contacts import services`) or a topic module
 (`from contacts.services import importing`)."""
 
@@ -8,6 +9,7 @@ from contacts.services.changes import (
     contacts_changed,
     contacts_deleting,
 )
+from contacts.services.consent import consent_newer, consent_order
 from contacts.services.importing import (
     ImportRefused,
     RowResult,
@@ -90,6 +92,8 @@ __all__ = [
     "company_delete",
     "company_prepare",
     "company_update",
+    "consent_newer",
+    "consent_order",
     "contact_bulk_delete",
     "contact_bulk_update",
     "contact_create",

@@ -9,11 +9,12 @@ progress together, so a re-run (a redelivered task) resumes exactly after the la
 
 import codecs
 import csv
+import functools
 import io
 import itertools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -41,10 +42,11 @@ from contacts.models import (
     ImportStatus,
     LifecycleStage,
 )
-from contacts.normalize import clean_domain, email_domain, normalize_email
 from contacts.services import changes, records
 from contacts.tasks import contact_import_run as contact_import_run_task
+from core.db import lock_rows
 from core.errors import DomainError, NotFound
+from core.normalize import clean_domain, email_domain, normalize_email
 from core.params import parse_id
 from core.text import storable
 
@@ -487,7 +489,7 @@ def _plan(ctx: _Context, batch: list[tuple[int, list[str]]], *, write: bool) -> 
             .order_by("pk")
         )
         if write:
-            query = query.select_for_update()  # the rows we may update, locked in pk order
+            query = lock_rows(query)  # the rows we may update
         existing = {c.email.lower(): c for c in query}
     domains = {email_domain(p.email) for p in parsed.values() if p.email and not p.company_text} - {None}
     by_domain = (
@@ -524,6 +526,24 @@ def _snapshot(record: Contact | Company) -> dict[str, Any]:
         model_field = record._meta.get_field(name)
         values[name] = getattr(record, model_field.attname if model_field.is_relation else name)
     return values
+
+
+def _update_planned(
+    result: RowResult, target: Contact | Company, *, custom: dict[str, Any], prepare: Callable[[], list[str]]
+) -> None:
+    """Plan the update of an existing record: snapshot it for the field history, let `prepare`
+    (records.contact_prepare / company_prepare) apply the row's columns, then merge the row's
+    custom values over the stored ones (an import adds custom values; it never clears one)."""
+    before = getattr(target, "_import_before", None)
+    if before is None and target.pk is not None:
+        before = _snapshot(target)
+    changed = prepare()
+    if custom:
+        merged = {**target.custom_fields, **custom}
+        if merged != target.custom_fields:
+            target.custom_fields = merged
+            changed.append("custom_fields")
+    _mark_update(result, target, before, changed)
 
 
 def _mark_update(
@@ -574,16 +594,8 @@ def _plan_row(
         fields.pop("email", None)
         if "tags" in fields:  # an import adds tags; it does not take any away
             fields["tags"] = [*target.tags, *fields["tags"]]
-        before = getattr(target, "_import_before", None)
-        if before is None and target.pk is not None:
-            before = _snapshot(target)
-        changed = records.contact_prepare(contact=target, fields=fields)
-        if p.custom:
-            merged = {**target.custom_fields, **p.custom}
-            if merged != target.custom_fields:
-                target.custom_fields = merged
-                changed.append("custom_fields")
-        _mark_update(result, target, before, changed)
+        prepare = functools.partial(records.contact_prepare, contact=target, fields=fields)
+        _update_planned(result, target, custom=p.custom, prepare=prepare)
         return
     contact = Contact(custom_fields=p.custom)
     fields.setdefault("owner", ctx.actor)
@@ -632,7 +644,7 @@ def _plan_companies(
             .order_by("pk")
         )
         if write:
-            query = query.select_for_update()
+            query = lock_rows(query)
         for company in query:
             if company.domain in domains:
                 existing.setdefault(("d", company.domain), company)
@@ -670,16 +682,8 @@ def _plan_company_row(
             raise ValidationError(f"The company with this {which} belongs to another owner.")
         if key[0] == "n":
             fields.pop("name", None)  # it matched; only its case could differ
-        before = getattr(target, "_import_before", None)
-        if before is None and target.pk is not None:
-            before = _snapshot(target)
-        changed = records.company_prepare(company=target, fields=fields)
-        if p.custom:
-            merged = {**target.custom_fields, **p.custom}
-            if merged != target.custom_fields:
-                target.custom_fields = merged
-                changed.append("custom_fields")
-        _mark_update(result, target, before, changed)
+        prepare = functools.partial(records.company_prepare, company=target, fields=fields)
+        _update_planned(result, target, custom=p.custom, prepare=prepare)
         return
     company = Company(custom_fields=p.custom)
     fields.setdefault("owner", ctx.actor)

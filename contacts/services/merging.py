@@ -19,9 +19,10 @@ from django.utils.module_loading import import_string
 from psycopg import sql
 
 from contacts import permissions
-from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge, CustomField, MergeReason
 from contacts.services import records
+from contacts.services.consent import consent_newer
+from core.db import lock_rows
 from core.errors import Conflict
 
 Actor = AbstractBaseUser | None
@@ -217,10 +218,7 @@ def contact_merge(
         raise ValidationError("A contact cannot be merged into itself.")
     # Both rows locked in pk order, whichever is the winner: two merges of the same pair started
     # from opposite ends wait for each other instead of deadlocking.
-    locked = {
-        c.pk: c
-        for c in Contact.objects.select_for_update().filter(pk__in=[winner.pk, loser.pk]).order_by("pk")
-    }
+    locked = {c.pk: c for c in lock_rows(Contact.objects.filter(pk__in=[winner.pk, loser.pk]))}
     if len(locked) != 2:
         raise Conflict("One of the two contacts no longer exists.", code="not_found")
     winner, loser = locked[winner.pk], locked[loser.pk]

@@ -31,10 +31,10 @@ from contacts.models import (
     ListColumns,
     SavedView,
 )
-from contacts.normalize import clean_domain, clean_email, clean_tags, email_domain
 from contacts.selectors import contact_person_ids
 from contacts.services import changes
 from core.errors import Conflict, Forbidden, NotFound
+from core.normalize import clean_domain, clean_email, clean_tags, email_domain
 from core.text import ensure_storable_text
 
 Actor = AbstractBaseUser | None

@@ -121,7 +121,7 @@ def ingest_request(
         services.events_store(
             source=source, messages=accepted, rejections=[r for _, r in rejected], received_at=received_at
         )
-        suppression.suppressed_count_add(count=dropped)
+        services.suppressed_count_add(count=dropped)
     except parse.RequestError as exc:
         headers = [("Retry-After", str(exc.retry_after))] if exc.retry_after else []
         return _error(exc.status, exc.message, exc.code, origin, *headers)

@@ -1,7 +1,9 @@
 """The events app's writes, by topic: `queue` (storing events and draining the ingest queue),
 `sources` (sources, their privacy settings and the cached write-key lookup), `retention` and
-`erasure` (deleting events), `caches` (forgetting the per-process ingestion caches). Other apps
-import from here."""
+`erasure` (deleting events), `suppression` (erased people's identifiers, dropped at ingestion),
+`identifiers` (how phones and external ids are written when compared: the rule identity stitching
+stores them by and the suppression check reads messages by) and `caches` (forgetting the
+per-process ingestion caches). Other apps import from here."""
 
 from events.services.caches import ingest_caches_reset
 from events.services.erasure import (
@@ -9,6 +11,7 @@ from events.services.erasure import (
     events_delete_for_identifiers,
     rejected_events_delete_mentioning,
 )
+from events.services.identifiers import external_ids, phone_e164
 from events.services.queue import (
     event_dedup_expire,
     events_store,
@@ -25,6 +28,12 @@ from events.services.sources import (
     source_save,
     source_update,
 )
+from events.services.suppression import (
+    suppressed_count,
+    suppressed_count_add,
+    suppression_add,
+    value_hash,
+)
 
 __all__ = [
     "event_dedup_expire",
@@ -33,10 +42,12 @@ __all__ = [
     "events_delete_hooks",
     "events_retention_enforce",
     "events_store",
+    "external_ids",
     "ingest_batches_forget",
     "ingest_caches_reset",
     "ingest_queue_process",
     "ingest_queue_retry",
+    "phone_e164",
     "rejected_events_delete_mentioning",
     "source_create",
     "source_for_write_key",
@@ -44,4 +55,8 @@ __all__ = [
     "source_rotate_write_key",
     "source_save",
     "source_update",
+    "suppressed_count",
+    "suppressed_count_add",
+    "suppression_add",
+    "value_hash",
 ]

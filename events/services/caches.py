@@ -4,8 +4,8 @@ suppression list (suppression) and the ingest worker's wake-up throttle (queue).
 correct without this (it expires or refreshes on its own); the tests start every case clean
 through it instead of reaching into the modules."""
 
-from events.ingest import limits, suppression
-from events.services import queue, sources
+from events.ingest import limits
+from events.services import queue, sources, suppression
 
 
 def ingest_caches_reset() -> None:

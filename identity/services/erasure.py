@@ -6,7 +6,7 @@ from collections.abc import Collection
 from django.db import transaction
 from django.db.models import Q
 
-from events.ingest.suppression import value_hash
+from events.services.suppression import value_hash
 from identity.models import ContactEvent, Identity, IdentityWarning, SplitRule
 
 

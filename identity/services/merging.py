@@ -37,12 +37,13 @@ from django.utils import timezone
 
 from accounts.permissions import ensure_admin
 from contacts import services as contact_services
-from contacts.consent import consent_newer
 from contacts.models import Contact, ContactMerge
 from contacts.services import merging as contact_merging
+from contacts.services.consent import consent_newer
+from core.db import lock_rows
 from core.errors import Conflict
-from events.ingest.suppression import value_hash
 from events.models import Event
+from events.services.suppression import value_hash
 from identity.models import (
     ContactEvent,
     DailyActivity,
@@ -176,12 +177,12 @@ def _seen_recompute(contact: Contact) -> None:
     contact.last_seen = events.order_by("-timestamp").values_list("timestamp", flat=True).first()
 
 
-# Events scanned, newest first, for one whose consent state is readable (contacts/consent.py).
+# Events scanned, newest first, for one whose consent state is readable (contacts/services/consent.py).
 CONSENT_SCAN = 50
 
 
 def _consent_recompute(contact: Contact, *, at_merge: object) -> None:
-    """After a split, each side's consent is its own again: the newer (contacts/consent.py) of
+    """After a split, each side's consent is its own again: the newer (contacts/services/consent.py) of
     the state it had when merged and that of its own newest event carrying one. The merged state
     may have come from the other person's events, so it is not kept."""
     state = dict(at_merge) if isinstance(at_merge, dict) else {}
@@ -248,12 +249,7 @@ def merge_split(*, merge: ContactMerge, actor: AbstractBaseUser | None) -> Conta
             "it cannot be split.",
             code="not_splittable",
         )
-    locked = {
-        c.pk: c
-        for c in Contact.objects.select_for_update()
-        .filter(pk__in=[merge.winner_id, merge.loser_id])
-        .order_by("pk")
-    }
+    locked = {c.pk: c for c in lock_rows(Contact.objects.filter(pk__in=[merge.winner_id, merge.loser_id]))}
     winner, loser = locked.get(merge.winner_id), locked.get(merge.loser_id)
     if winner is None or loser is None:
         raise Conflict("One of the two contacts no longer exists.", code="not_found")

@@ -89,7 +89,7 @@ CONSENT_MAX_CATEGORY = 100
 
 
 def consent_state(event: Event) -> dict | None:
-    """The consent state an event carries, for `Contact.consent` (contacts/consent.py): Segment's
+    """The consent state an event carries, for `Contact.consent` (contacts/services/consent.py): Segment's
     `context.consent.categoryPreferences` (JSON booleans only; other values are ignored) and
     `context.gpc`. None when the event carries no categoryPreferences object: an event that says
     nothing about consent changes nothing."""

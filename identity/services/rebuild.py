@@ -28,6 +28,7 @@ from django.utils import timezone
 from contacts.models import ATTRIBUTION_TOUCHED_AT, Contact, ContactMerge, FieldChange, MergeReason
 from contacts.services import changes as contact_changes
 from contacts.services import merging as contact_merging
+from core.db import lock_rows
 from events.models import Event
 from identity.models import (
     ContactEvent,
@@ -181,12 +182,10 @@ def first_touch_backfill(*, batch_size: int = FIRST_TOUCH_BATCH) -> int:
     after = 0
     while True:
         with transaction.atomic():
-            contacts = list(
-                Contact.objects.select_for_update()
-                .filter(pk__gt=after, merged_into__isnull=True)
-                .exclude(attribution__has_key=ATTRIBUTION_TOUCHED_AT)
-                .order_by("pk")[:batch_size]
+            todo = Contact.objects.filter(pk__gt=after, merged_into__isnull=True).exclude(
+                attribution__has_key=ATTRIBUTION_TOUCHED_AT
             )
+            contacts = list(lock_rows(todo)[:batch_size])
             if not contacts:
                 return changed
             after = contacts[-1].pk

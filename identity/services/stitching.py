@@ -40,12 +40,13 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from contacts import services as contact_services
-from contacts.consent import consent_newer
 from contacts.models import Company, Contact, ContactMerge, LifecycleStage, MergeReason
-from contacts.normalize import normalize_domain
+from contacts.services.consent import consent_newer
+from core.db import lock_rows
 from core.errors import Conflict
-from events import identifiers
+from core.normalize import normalize_domain
 from events.models import Event
+from events.services import identifiers
 from identity.models import (
     BlockedValue,
     CompanyGroup,
@@ -263,7 +264,7 @@ def _lock_contacts(batch: Batch, keys: set[Key]) -> None:
     for _ in range(LOCK_ATTEMPTS):
         wanted = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
         savepoint = transaction.savepoint_create()
-        locked = {c.pk: c for c in Contact.objects.select_for_update().filter(pk__in=wanted).order_by("pk")}
+        locked = {c.pk: c for c in lock_rows(Contact.objects.filter(pk__in=wanted))}
         ident, crm_email = _read_graph(keys)
         now_wanted = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
         if now_wanted <= set(locked) and all(locked[pk].merged_into_id is None for pk in now_wanted):

@@ -28,7 +28,6 @@ from identity.forms import BlockedValueForm, HotRuleForm, WarningFilterForm
 from identity.models import BlockedValue, HotRule
 from identity.services import blocked_values, hot
 from pipeline import permissions as pipeline_permissions
-from pipeline.services import activities
 
 SESSIONS_PER_PAGE = 10
 EVENTS_PER_PAGE = 25
@@ -137,7 +136,7 @@ def contact_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     )
     for item in page.items:
         if item.kind == "activity":  # the feed item's edit and delete controls
-            item.obj.editable = activities.can_change_activity(request.user, item.obj)
+            item.obj.editable = pipeline_permissions.can_change_activity(request.user, item.obj)
     context = {
         "contact": contact,
         "page": page,

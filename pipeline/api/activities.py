@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from contacts.models import Company, Contact
 from core.api import Pagination, paginated_response
 from core.params import parse_id
+from pipeline import permissions
 from pipeline.models import (
     ACTIVITY_BODY_MAX_LENGTH,
     MAX_CALL_MINUTES,
@@ -109,7 +110,7 @@ class ActivityListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
-        activities.ensure_can_write(request.user, what="activities")  # before validating the body
+        permissions.ensure_can_write(request.user, what="activities")  # before validating the body
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         activity = activities.activity_log(actor=request.user, **data.validated_data)
@@ -230,7 +231,7 @@ class TaskListApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
-        activities.ensure_can_write(request.user, what="tasks")  # before validating the body
+        permissions.ensure_can_write(request.user, what="tasks")  # before validating the body
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         task = activities.task_create(actor=request.user, **data.validated_data)
@@ -249,7 +250,7 @@ class TaskDetailApi(APIView):
     @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def patch(self, request, pk: int):
         task = activity_selectors.task_get(user=request.user, task_id=pk)
-        activities.ensure_can_change_task(request.user, task)  # before validating the body
+        permissions.ensure_can_change_task(request.user, task)  # before validating the body
         data = self.InputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         task = activities.task_update(task=task, actor=request.user, **data.validated_data)

@@ -1,9 +1,7 @@
 """Writes for activities (notes, calls, emails, meetings) and tasks, and the task reminders.
 
-Permissions follow the contacts rules with one difference: a rep logs activities and tasks on any
-record they can read (the whole team's), because talking to a customer is not editing the record.
-Only the author (activities) or the assignee / creator (tasks), or an Admin, change them afterwards.
-Marketing reads and writes nothing here.
+Who may log and change activities and tasks is `pipeline.permissions` (its "activities and tasks"
+section); the writes here check it.
 
 Every write that touches a deal ends with `deal_activity_dates_refresh`, which recomputes
 `last_activity_at` and `next_activity_at` from the rows themselves: idempotent, so a missed or
@@ -21,8 +19,6 @@ from django.db.models import Max, Min, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Role
-from accounts.roles import has_role
 from contacts.models import Company, Contact
 from core.errors import DomainError, Forbidden
 from pipeline.models import (
@@ -36,6 +32,12 @@ from pipeline.models import (
     TaskKind,
     TaskPriority,
 )
+from pipeline.permissions import (
+    can_change_activity,
+    can_change_task,
+    ensure_can_change_task,
+    ensure_can_write,
+)
 
 ACTIVITY_FIELDS = {"kind", "subject", "body", "occurred_at", "call_outcome", "duration_minutes"}
 TASK_FIELDS = {"title", "due_at", "assignee", "kind", "priority", "notes"}
@@ -44,35 +46,6 @@ TASK_FIELDS = {"title", "due_at", "assignee", "kind", "priority", "notes"}
 REMINDER_MAX_LATENESS = timedelta(hours=1)
 # pg_try_advisory_xact_lock(namespace, assignee id): one reminder run per person at a time.
 REMINDER_LOCK_NAMESPACE = 7012
-
-
-# --- permissions
-
-
-def can_write(user: AbstractBaseUser | None) -> bool:
-    return user is None or has_role(user, Role.ADMIN, Role.SALES)
-
-
-def can_change_activity(user: AbstractBaseUser | None, activity: Activity) -> bool:
-    if user is None or has_role(user, Role.ADMIN):
-        return True
-    return has_role(user, Role.SALES) and activity.author_id == user.pk
-
-
-def can_change_task(user: AbstractBaseUser | None, task: Task) -> bool:
-    if user is None or has_role(user, Role.ADMIN):
-        return True
-    return has_role(user, Role.SALES) and user.pk in (task.assignee_id, task.created_by_id)
-
-
-def ensure_can_change_task(user: AbstractBaseUser | None, task: Task) -> None:
-    if not can_change_task(user, task):
-        raise Forbidden("Only the assignee, the creator or an Admin may change this task.")
-
-
-def ensure_can_write(user: AbstractBaseUser | None, *, what: str) -> None:
-    if not can_write(user):
-        raise Forbidden(f"Your role may not log {what}.")
 
 
 # --- deal dates

@@ -17,6 +17,7 @@ from django.utils import timezone
 from contacts import services as contact_services
 from contacts.models import Company, Contact, LifecycleStage
 from contacts.services import changes as contact_changes
+from core.db import lock_rows
 from core.errors import Conflict
 from core.text import ensure_storable_text
 from pipeline import permissions
@@ -251,7 +252,7 @@ def lock_deals(deals: QuerySet[Deal]) -> QuerySet[Deal]:
     UPDATE over a join would lock their stage too, so every write to any deal of a column queued
     behind the others, and a stage reorder could deadlock with them. In pk order, as every
     multi-deal write: a rep's concurrent edit waits, no deadlock."""
-    return deals.select_for_update(of=("self",)).order_by("pk")
+    return lock_rows(deals, of_self=True)
 
 
 def _locked(deal: Deal) -> Deal:

@@ -12,6 +12,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from contacts.services import changes as contact_changes
+from core.db import lock_rows
 from core.errors import Conflict
 from pipeline import permissions
 from pipeline.models import Deal, LostReason, Pipeline, Stage
@@ -114,7 +115,7 @@ def stage_reorder(*, actor: Actor, pipeline: Pipeline, stage_ids: list[int]) -> 
     # NO KEY UPDATE: a position change leaves the key that deals and stage changes reference
     # alone, so the KEY SHARE a deal write's foreign-key check takes on its stage (at commit:
     # Django's constraints are deferred) neither waits for a reorder nor makes one wait.
-    stages = {s.pk: s for s in pipeline.stages.select_for_update(no_key=True).order_by("pk")}
+    stages = {s.pk: s for s in lock_rows(pipeline.stages.all(), no_key=True)}
     if sorted(stage_ids) != sorted(stages):
         raise ValidationError({"stages": ["Give every stage of the pipeline exactly once."]})
     for index, pk in enumerate(stage_ids):

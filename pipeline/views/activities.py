@@ -40,10 +40,10 @@ def _panel_context(request: HttpRequest, *, scope: str, record, activity_form=No
     feed = activity_selectors.record_feed(user=user, **ids)
     for item in feed:
         if item.kind == "activity":
-            item.obj.editable = activities.can_change_activity(user, item.obj)
+            item.obj.editable = permissions.can_change_activity(user, item.obj)
     tasks = activity_selectors.tasks_for_record(user=user, **ids)
     for task in tasks:
-        task.editable = activities.can_change_task(user, task)
+        task.editable = permissions.can_change_task(user, task)
     users = activity_selectors.assignee_choices(user=user)
     return {
         "scope": scope,
@@ -51,7 +51,7 @@ def _panel_context(request: HttpRequest, *, scope: str, record, activity_form=No
         "feed": feed,
         "deal_links": permissions.can_read(user),
         "tasks": tasks,
-        "can_write": activities.can_write(user),
+        "can_write": permissions.can_write(user),
         "activity_form": activity_form or ActivityForm(),
         "task_form": task_form
         or TaskForm(users=users, initial={"due_at": default_due(), "assignee": user.pk}),
@@ -84,7 +84,8 @@ def record_activities(request: HttpRequest, scope: str, pk: int) -> HttpResponse
 @domain_errors
 def activity_create(request: HttpRequest, scope: str, pk: int) -> HttpResponse:
     record = activity_selectors.record_get(user=request.user, scope=scope, pk=pk)
-    activities.ensure_can_write(request.user, what="activities")  # a read-only role gets 403, not form errors
+    # A read-only role gets 403, not form errors.
+    permissions.ensure_can_write(request.user, what="activities")
     form = ActivityForm(request.POST)
     if form.is_valid():
         try:
@@ -101,7 +102,7 @@ def activity_create(request: HttpRequest, scope: str, pk: int) -> HttpResponse:
 
 
 def _item_context(request: HttpRequest, activity) -> dict:
-    activity.editable = activities.can_change_activity(request.user, activity)
+    activity.editable = permissions.can_change_activity(request.user, activity)
     return {"activity": activity, "record": activity.contact or activity.company}
 
 
@@ -118,7 +119,7 @@ def activity_item(request: HttpRequest, pk: int) -> HttpResponse:
 def activity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Edit in place (author or Admin): GET swaps the item for a form, POST saves and swaps back."""
     activity = activity_selectors.activity_get(user=request.user, activity_id=pk)
-    if not activities.can_change_activity(request.user, activity):
+    if not permissions.can_change_activity(request.user, activity):
         raise PermissionDenied("Only the author or an Admin may change this activity.")
     if request.method == "GET":
         names = ("kind", "subject", "body", "call_outcome", "duration_minutes")
@@ -162,7 +163,7 @@ def activity_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @domain_errors
 def task_create(request: HttpRequest, scope: str, pk: int) -> HttpResponse:
     record = activity_selectors.record_get(user=request.user, scope=scope, pk=pk)
-    activities.ensure_can_write(request.user, what="tasks")  # a read-only role gets 403, not form errors
+    permissions.ensure_can_write(request.user, what="tasks")  # a read-only role gets 403, not form errors
     users = activity_selectors.assignee_choices(user=request.user)
     form = TaskForm(request.POST, users=users)
     if form.is_valid():
@@ -194,7 +195,7 @@ def task_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _render_task_row(request: HttpRequest, task, *, show_record: bool, status: int = 200) -> HttpResponse:
-    task.editable = activities.can_change_task(request.user, task)
+    task.editable = permissions.can_change_task(request.user, task)
     context = {
         "task": task,
         "now": timezone.now(),
@@ -211,7 +212,7 @@ def task_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Edit a task in place (assignee, creator or Admin): GET swaps the row for a form, POST saves
     and swaps the row back. `show_record` carries through so the row looks as it did."""
     task = activity_selectors.task_get(user=request.user, task_id=pk)
-    activities.ensure_can_change_task(request.user, task)
+    permissions.ensure_can_change_task(request.user, task)
     params = request.POST if request.method == "POST" else request.GET
     show_record = params.get("show_record") == "1"
     auto_id = f"id_task{pk}_%s"
@@ -280,8 +281,8 @@ def _my_day_context(request: HttpRequest, *, params=None, task_form=None) -> dic
     )
     for section in (day.overdue, day.today, day.upcoming, day.someday, day.done):
         for task in section:
-            task.editable = activities.can_change_task(request.user, task)
-    can_write = activities.can_write(request.user)
+            task.editable = permissions.can_change_task(request.user, task)
+    can_write = permissions.can_write(request.user)
     if task_form is None and can_write:
         initial = {"due_at": default_due(), "assignee": assignee_id if admin else request.user.pk}
         task_form = MyDayTaskForm(users=users, initial=initial)
@@ -313,7 +314,7 @@ def my_day(request: HttpRequest) -> HttpResponse:
 def my_day_task_create(request: HttpRequest) -> HttpResponse:
     """ "+ Task" on My day. With htmx the composer and the sections swap together (the form comes
     back empty, or with its errors as 422); without, the post lands back on the page."""
-    activities.ensure_can_write(request.user, what="tasks")  # a read-only role gets 403, not form errors
+    permissions.ensure_can_write(request.user, what="tasks")  # a read-only role gets 403, not form errors
     users = activity_selectors.assignee_choices(user=request.user)
     form = MyDayTaskForm(request.POST, users=users)
     if form.is_valid():

@@ -150,7 +150,7 @@ CONTACT_CHOICES: dict[str, dict[str, str]] = {"lifecycle_stage": dict(LifecycleS
 DEAL_CHOICES: dict[str, dict[str, str]] = {"status": dict(DealStatus.choices)}
 # Operators that compare a choice (or an id) with its value; the others need no allowed list.
 CHOICE_OPS = {"eq", "neq", "in"}
-# Stored lower-cased (contacts.normalize), typed by people in any case: compared lower-cased.
+# Stored lower-cased (core.normalize), typed by people in any case: compared lower-cased.
 CASELESS_COLUMNS = {"email", "company__domain"}
 CASELESS_TRAITS = {"email"}
 KIND_OPS = {

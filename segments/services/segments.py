@@ -22,8 +22,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.normalize import normalize_email
+from core.db import lock_rows
 from core.errors import Conflict
+from core.normalize import normalize_email
 from core.params import parse_id
 from identity.models import ActivityKind, DailyActivity, ProfileUpdate
 from segments.definition import compiler
@@ -377,10 +378,9 @@ def segments_refresh_due(*, limit: int = 5, budget_seconds: float = 120.0) -> li
     # Claim them (an overlapping tick skips what this one took).
     with transaction.atomic():
         claimed = list(
-            Segment.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=due, computing_since__isnull=True)
-            .order_by("pk")
-            .values_list("pk", flat=True)
+            lock_rows(
+                Segment.objects.filter(pk__in=due, computing_since__isnull=True), skip_locked=True
+            ).values_list("pk", flat=True)
         )
         Segment.objects.filter(pk__in=claimed).update(computing_since=now)
     picked = _dependency_order(
@@ -489,7 +489,7 @@ def profile_updates_process(*, limit: int = 500) -> int:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL statement_timeout = {int(settings.SEGMENT_STATEMENT_TIMEOUT_MS)}")
-        updates = list(ProfileUpdate.objects.select_for_update(skip_locked=True).order_by("pk")[:limit])
+        updates = list(lock_rows(ProfileUpdate.objects.all(), skip_locked=True)[:limit])
         if not updates:
             return 0
         ids = [u.contact_id for u in updates]

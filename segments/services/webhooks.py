@@ -31,9 +31,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import Contact
-from core.errors import DomainError, Forbidden
+from core.errors import DomainError
 from segments.models import DeliveryStatus, Segment, Webhook, WebhookDelivery
-from segments.permissions import can_allow_private, ensure_can_manage
+from segments.permissions import ensure_can_allow_private, ensure_can_manage
 from segments.tasks import webhook_deliveries_send as webhook_deliveries_send_task
 
 MAX_ATTEMPTS = 8
@@ -298,8 +298,8 @@ def webhook_create(
     allow_private: bool = False,
 ) -> Webhook:
     ensure_can_manage(actor)
-    if allow_private and actor is not None and not can_allow_private(actor):
-        raise Forbidden("Only an Admin may allow a webhook to reach private addresses.")
+    if allow_private:
+        ensure_can_allow_private(actor)
     url = (url or "").strip()
     if len(url) > 500:
         raise WebhookError("The URL is too long.", fields={"url": ["At most 500 characters."]})

@@ -186,7 +186,7 @@ def test_split_gives_each_person_their_own_consent_back(client, source, admin_us
 
 
 def test_a_split_leaves_a_rule_keyed_by_identifier_digests(merged, admin_user):
-    from events.ingest.suppression import value_hash
+    from events.services.suppression import value_hash
     from identity.models import SplitRule
 
     _crm, _visitor, merge = merged
@@ -235,7 +235,7 @@ def test_the_migration_writes_rules_for_splits_made_before_rules_existed(merged,
 
     from django.apps import apps
 
-    from events.ingest.suppression import value_hash
+    from events.services.suppression import value_hash
     from identity.models import SplitRule
 
     _crm, _visitor, merge = merged

@@ -5,9 +5,9 @@ import pytest
 from django.test import Client
 
 from contacts.models import Contact, ContactMerge
-from events.ingest import suppression
 from events.models import Event, IngestBatch, Suppression
 from events.selectors import queued_event_count
+from events.services import suppression
 from identity.models import ContactEvent, Identity
 from pipeline.models import Deal
 from privacy import services

@@ -3,7 +3,7 @@ identity stitching, which stores them (`identity.Identity.value`), and the suppr
 ingestion (`events.ingest.suppression`), which must recognise an erased person's phone number or
 external id in a later message written differently ("+1 (415) 555-0100" against the stored
 "+14155550100"). It lives in events, the lowest app that uses it: identity may import events,
-not the other way round."""
+not the other way round; identity reaches it through events' front door (`events.services`)."""
 
 from typing import Any
 
