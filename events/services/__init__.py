@@ -1,12 +1,14 @@
 """The events app's writes, by topic: `queue` (storing events and draining the ingest queue),
 `sources` (sources, their privacy settings and the cached write-key lookup), `retention` and
-`erasure` (deleting events). Other apps import from here."""
+`erasure` (deleting events), `partitions` (the monthly partitions of the event log) and
+`partition_migration` (moving an unpartitioned event log into them, online). Other apps import from here."""
 
 from events.services.erasure import (
     events_delete,
     events_delete_for_identifiers,
     rejected_events_delete_mentioning,
 )
+from events.services.partitions import event_partitions_ensure
 from events.services.queue import (
     event_dedup_expire,
     events_store,
@@ -26,6 +28,7 @@ from events.services.sources import (
 
 __all__ = [
     "event_dedup_expire",
+    "event_partitions_ensure",
     "events_delete",
     "events_delete_for_identifiers",
     "events_delete_hooks",

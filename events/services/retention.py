@@ -1,9 +1,13 @@
 """Event retention: deleting events older than their source's retention_days.
 
-Retention deletes in batches rather than dropping partitions because `events_event` is one
-unpartitioned table (docs/architecture.md, "Consent and retention"). Each batch is one
-transaction: the queue rows, the hooks' derived rows (identity's projections and rollups, via
-`settings.EVENTS_DELETE_HOOKS`, since events may not import identity), then the events.
+`events_event` is partitioned by month of received_at (events/services/partitions.py). A month
+that every source with rows in it has kept long enough is dropped whole: its events are first
+taken out of the queue and handed to the delete hooks (identity's projections and rollups, via
+`settings.EVENTS_DELETE_HOOKS`, since events may not import identity) in batches, exactly as
+deleted rows are, then the partition is detached and dropped (no per-row WAL, no vacuum). What
+is left past a cutoff (the month that straddles it, months shared with a source that keeps
+longer, the DEFAULT partition, or an event log not yet partitioned) goes in batches as before:
+each batch one transaction with the queue rows, the hooks' derived rows, then the events.
 """
 
 import datetime as dt
@@ -16,6 +20,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from events.models import Source
+from events.services import partitions
 from events.services.queue import ingest_batches_forget
 
 logger = logging.getLogger(__name__)
@@ -35,13 +40,23 @@ def events_retention_enforce(
     budget_seconds: float = RETENTION_SECONDS,
 ) -> int:
     """Delete events received longer ago than their source's retention_days; returns how many.
-    Sources without retention are never read. Safe to run concurrently (batches skip locked rows)
-    and to stop anywhere (every batch commits)."""
+    Whole months go by dropping their partition, the rest in batches. Nothing is read while no
+    source has a retention. Safe to run concurrently (batches skip locked rows, partition work is
+    serialised by an advisory lock) and to stop anywhere (every batch commits; a drop that did
+    not happen is redone by the next run, whose hooks then find nothing left to forget)."""
     now = now or timezone.now()
     deadline = time.monotonic() + budget_seconds
     deleted = 0
-    sources = Source.objects.filter(retention_days__isnull=False).order_by("pk")
-    for source_id, days in sources.values_list("pk", "retention_days"):
+    retention = dict(Source.objects.values_list("pk", "retention_days"))
+    if not any(days is not None for days in retention.values()):
+        return 0
+    if partitions.event_log_is_partitioned():
+        for partition in partitions.event_partitions_expired(now=now, retention=retention):
+            dropped = _retention_drop(partition=partition, deadline=deadline, batch_size=batch_size)
+            if dropped is None:
+                break
+            deleted += dropped
+    for source_id, days in sorted((pk, days) for pk, days in retention.items() if days is not None):
         cutoff = now - dt.timedelta(days=days)
         while time.monotonic() < deadline:
             count = _retention_batch(source_id=source_id, cutoff=cutoff, limit=batch_size)
@@ -51,6 +66,24 @@ def events_retention_enforce(
     if deleted:
         logger.info("retention deleted %s events", deleted)
     return deleted
+
+
+def _retention_drop(*, partition: partitions.Partition, deadline: float, batch_size: int) -> int | None:
+    """Drop a whole expired month; None when it could not (out of time, or the lock on the event
+    log was not granted). The hooks hear of every event in it first, in batches, as for deleted
+    rows: no new event can enter a month that ended, and the queue no longer holds these."""
+    after = 0
+    while ids := partitions.event_partition_ids(partition=partition, after=after, limit=batch_size):
+        if time.monotonic() >= deadline:
+            return None
+        with transaction.atomic():
+            # Out of the queue first (a worker stitching one of them makes this wait), as below.
+            ingest_batches_forget(event_ids=ids)
+            events_delete_hooks(event_ids=ids)
+        after = ids[-1]
+    if time.monotonic() >= deadline:
+        return None
+    return partitions.event_partition_drop(partition=partition)
 
 
 @transaction.atomic
