@@ -90,10 +90,11 @@ def _retention_drop(*, partition: partitions.Partition, deadline: float, batch_s
 def _retention_batch(*, source_id: int, cutoff: dt.datetime, limit: int) -> int:
     with connection.cursor() as cursor:
         # The (source, received_at) index finds the oldest rows; SKIP LOCKED lets an overlapping
-        # run take other rows instead of waiting. NO KEY UPDATE, not UPDATE: a worker inserting
-        # a projection of one of these events takes a KEY SHARE lock on it (the foreign key),
-        # which UPDATE would block while this transaction waits for that worker's queue row
-        # below: a deadlock. (Row locks are not UPDATEs: the append-only trigger does not fire.)
+        # run take other rows instead of waiting. NO KEY UPDATE, not UPDATE: a KEY SHARE lock
+        # (a foreign key's check, the online migration's copy) must not wait behind it while this
+        # transaction waits for a worker's queue row below. The projection's foreign key, whose
+        # check took such a lock, is gone since the partitioning (a partitioned table cannot be
+        # referenced by id alone). (Row locks are not UPDATEs: the append-only trigger does not fire.)
         cursor.execute(
             """
             SELECT id FROM events_event
@@ -111,7 +112,11 @@ def _retention_batch(*, source_id: int, cutoff: dt.datetime, limit: int) -> int:
         # this wait, so the projection it commits is visible to the hooks below.
         ingest_batches_forget(event_ids=event_ids)
         events_delete_hooks(event_ids=event_ids)
-        cursor.execute("DELETE FROM events_event WHERE id = ANY(%s::bigint[])", [event_ids])
+        # The cutoff again, so the DELETE is planned on the partitions below it only (an id alone
+        # cannot be pruned: every partition's key would be probed for each id).
+        cursor.execute(
+            "DELETE FROM events_event WHERE id = ANY(%s::bigint[]) AND received_at < %s", [event_ids, cutoff]
+        )
         return cursor.rowcount
 
 
