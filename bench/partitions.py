@@ -99,7 +99,8 @@ def main() -> None:
     after, heard = 0, 0
     while ids := partitions.event_partition_ids(partition=partition, after=after, limit=args.batch):
         with transaction.atomic():
-            retention.ingest_batches_forget(event_ids=ids)
+            if retention._queue_may_hold(first=ids[0], last=ids[-1]):
+                retention.ingest_batches_forget(event_ids=ids)
             retention.events_delete_hooks(event_ids=ids)
         after, heard = ids[-1], heard + len(ids)
     hooks_s = time.perf_counter() - started

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from events import services, tasks
 from events.ingest.parse import normalise
-from events.models import Event, IngestBatch, Source
+from events.models import Event, IngestBatch, IngestQueue, Source
 from events.selectors import queued_event_ids
 from events.services import partitions
 from identity.models import ContactEvent, DailyActivity, ProfileUpdate
@@ -174,6 +174,8 @@ def test_retention_drops_whole_months_and_deletes_only_at_the_boundary():
     assert ContactEvent.objects.filter(event_id__in=[e.pk for e in gone_month]).count() == 2
     # and an event of the dropped month still waiting in the queue
     queued_old = stored(web, at=month(-16, day=12), anonymous_id="a9")
+    # and one dead-lettered there (a retry row of its own)
+    IngestQueue.objects.create(event_id=gone_month[0].pk, enqueued_at=NOW, attempts=5, dead_at=NOW)
     ProfileUpdate.objects.all().delete()
     # when retention runs
     deleted = services.events_retention_enforce(now=NOW)
@@ -184,6 +186,7 @@ def test_retention_drops_whole_months_and_deletes_only_at_the_boundary():
     assert not Event.objects.filter(pk__in=dropped_ids).exists()
     assert not ContactEvent.objects.filter(event_id__in=dropped_ids).exists()
     assert queued_old.pk not in queued_event_ids()
+    assert not IngestQueue.objects.exists()
     # the months other sources still keep stay, losing only web's rows (the batch delete)
     assert {
         partitions.partition_name(partitions.month_add(THIS_MONTH, m)) for m in (-6, -3)
