@@ -221,13 +221,14 @@ def event_partition_ids(*, partition: Partition, after: int, limit: int) -> list
 
 
 @transaction.atomic
-def event_partition_drop(*, partition: Partition) -> int | None:
-    """Detach and drop a partition; returns the rows it held, or None when the lock on the event
-    log was not granted within DDL_LOCK_TIMEOUT (the caller tries again on its next run)."""
+def event_partition_drop(*, partition: Partition) -> bool:
+    """Detach and drop a partition. False when the lock on the event log was not granted within
+    DDL_LOCK_TIMEOUT (the caller tries again on its next run). Counting its rows first would
+    read the whole month: the caller counts what its hooks heard of."""
     with connection.cursor() as cursor:
         _lock(cursor)
         if _relkind(cursor, partition.name) is None:
-            return 0
+            return True
         # Deferred foreign-key checks still pending on its rows (events inserted earlier in the
         # caller's transaction) would make Postgres refuse the DROP: run them now.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
@@ -239,12 +240,10 @@ def event_partition_drop(*, partition: Partition) -> int | None:
                 raise
             # Ingestion or a long read holds the table: never queue every insert behind us.
             logger.warning("retention: could not lock %s to drop %s; next run", TABLE, partition.name)
-            return None
-        cursor.execute(f"SELECT count(*) FROM {partition.name}")
-        rows = cursor.fetchone()[0]
+            return False
         cursor.execute(f"DROP TABLE {partition.name}")
-    logger.info("retention dropped partition %s (%s events)", partition.name, rows)
-    return rows
+    logger.info("retention dropped partition %s", partition.name)
+    return True
 
 
 # -- the layout: shared by the fresh-install migration and the online migration ---------------

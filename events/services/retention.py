@@ -72,7 +72,7 @@ def _retention_drop(*, partition: partitions.Partition, deadline: float, batch_s
     """Drop a whole expired month; None when it could not (out of time, or the lock on the event
     log was not granted). The hooks hear of every event in it first, in batches, as for deleted
     rows: no new event can enter a month that ended, and the queue no longer holds these."""
-    after = 0
+    after, count = 0, 0
     while ids := partitions.event_partition_ids(partition=partition, after=after, limit=batch_size):
         if time.monotonic() >= deadline:
             return None
@@ -83,10 +83,11 @@ def _retention_drop(*, partition: partitions.Partition, deadline: float, batch_s
             if _queue_may_hold(first=ids[0], last=ids[-1]):
                 ingest_batches_forget(event_ids=ids)
             events_delete_hooks(event_ids=ids)
-        after = ids[-1]
-    if time.monotonic() >= deadline:
+        after, count = ids[-1], count + len(ids)
+    if time.monotonic() >= deadline or not partitions.event_partition_drop(partition=partition):
         return None
-    return partitions.event_partition_drop(partition=partition)
+    # Every row of a month that ended is one the hooks heard of: nothing enters it any more.
+    return count
 
 
 def _queue_may_hold(*, first: int, last: int) -> bool:

@@ -235,7 +235,7 @@ def test_a_drop_that_cannot_get_the_lock_gives_way_and_the_next_run_drops_it():
             cursor.execute("LOCK TABLE events_event IN ACCESS SHARE MODE")
             (partition,) = [p for p in partitions.event_partitions() if p.name == name]
             # then the drop waits only DDL_LOCK_TIMEOUT and reports it did not happen
-            assert partitions.event_partition_drop(partition=partition) is None
+            assert partitions.event_partition_drop(partition=partition) is False
         other.rollback()
     finally:
         other.close()
