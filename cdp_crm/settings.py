@@ -310,6 +310,8 @@ CELERY_TASK_ROUTES = {
     "events.tasks.ingest_drain": {"queue": "identity"},
     # Retention deletes in long, time-boxed runs: kept off the ingest queue's quick tasks.
     "events.tasks.events_retention_enforce": {"queue": "default"},
+    # Partition DDL waits at most a couple of seconds for its lock: kept off the ingest queue too.
+    "events.tasks.event_partitions_ensure": {"queue": "default"},
     "segments.tasks.segment_logs_prune": {"queue": "default"},
     "events.tasks.*": {"queue": "ingest"},
     "segments.tasks.*": {"queue": "segments"},
@@ -322,6 +324,8 @@ CELERY_BEAT_SCHEDULE = {
     "ingest-sweep": {"task": "events.tasks.ingest_drain", "schedule": 30.0},
     "event-dedup-expire": {"task": "events.tasks.event_dedup_expire", "schedule": 3600.0},
     "events-retention": {"task": "events.tasks.events_retention_enforce", "schedule": 3600.0},
+    # The event log's monthly partitions, three months ahead (events/services/partitions.py).
+    "event-partitions-ensure": {"task": "events.tasks.event_partitions_ensure", "schedule": 3600.0},
     # CSV imports whose wake-up message or worker was lost resume from their last batch.
     "contact-import-sweep": {"task": "contacts.tasks.contact_import_sweep", "schedule": 60.0},
     # Task reminders: each run claims the tasks now within the lead time, so it must run at least

@@ -59,7 +59,10 @@ class EventType(models.TextChoices):
 
 class Event(models.Model):
     """One accepted message, exactly as sent (plus the server's timestamps). Never updated:
-    a database trigger refuses UPDATE; rows leave only through retention or privacy erasure."""
+    a database trigger refuses UPDATE; rows leave only through retention or privacy erasure.
+
+    The table is range-partitioned by received_at, a partition per month (services/partitions.py):
+    the database's primary key is (id, received_at), Django's is id (unique: one sequence)."""
 
     id = models.BigAutoField(primary_key=True)
     # No index of its own: event_source_received leads with source_id (one btree less per event).
@@ -154,7 +157,13 @@ class IngestQueue(models.Model):
     failed (IngestBatch), with their attempt count, last error and dead-letter time. Claimed with
     SELECT ... FOR UPDATE SKIP LOCKED and deleted in the transaction that does the work."""
 
-    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # No constraint in the database: events_event is partitioned by received_at, and Postgres
+    # accepts a foreign key only to a unique key holding the partition key (id alone is not one).
+    # The ORM still cascades; retention and erasure take events out of the queue first
+    # (services.ingest_batches_forget).
+    event = models.OneToOneField(
+        Event, on_delete=models.CASCADE, primary_key=True, related_name="+", db_constraint=False
+    )
     enqueued_at = models.DateTimeField()
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)

@@ -54,3 +54,15 @@ def events_retention_enforce() -> int:
     from events import services
 
     return services.events_retention_enforce()
+
+
+@shared_task(
+    ignore_result=True, autoretry_for=(OperationalError, InterfaceError), retry_backoff=True, max_retries=5
+)
+def event_partitions_ensure() -> int:
+    """Beat, hourly: the event log's partitions for this month and the next three (and for any
+    month found in the DEFAULT partition). Idempotent; a lock it cannot get soon fails the run
+    (OperationalError) and the retry or the next hour carries on."""
+    from events import services
+
+    return len(services.event_partitions_ensure())

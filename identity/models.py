@@ -49,7 +49,12 @@ class ContactEvent(models.Model):
     went back with the loser.
     """
 
-    event = models.OneToOneField(Event, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # No constraint in the database: events_event is partitioned, and a foreign key must name its
+    # partition key too (events.models.Event). The ORM still cascades; retention and erasure call
+    # the projection's delete hook (services.projection.events_forget) before events go.
+    event = models.OneToOneField(
+        Event, on_delete=models.CASCADE, primary_key=True, related_name="+", db_constraint=False
+    )
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     # The identifier that resolved the event to the contact.
     identity = models.ForeignKey(Identity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

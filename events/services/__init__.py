@@ -2,8 +2,9 @@
 `sources` (sources, their privacy settings and the cached write-key lookup), `retention` and
 `erasure` (deleting events), `suppression` (erased people's identifiers, dropped at ingestion),
 `identifiers` (how phones and external ids are written when compared: the rule identity stitching
-stores them by and the suppression check reads messages by) and `caches` (forgetting the
-per-process ingestion caches). Other apps import from here."""
+stores them by and the suppression check reads messages by), `partitions` (the monthly partitions
+of the event log), `partition_migration` (moving an unpartitioned event log into them, online) and
+`caches` (forgetting the per-process ingestion caches). Other apps import from here."""
 
 from events.services.caches import ingest_caches_reset
 from events.services.erasure import (
@@ -12,6 +13,7 @@ from events.services.erasure import (
     rejected_events_delete_mentioning,
 )
 from events.services.identifiers import external_ids, phone_e164
+from events.services.partitions import event_partitions_ensure
 from events.services.queue import (
     event_dedup_expire,
     events_store,
@@ -37,6 +39,7 @@ from events.services.suppression import (
 
 __all__ = [
     "event_dedup_expire",
+    "event_partitions_ensure",
     "events_delete",
     "events_delete_for_identifiers",
     "events_delete_hooks",

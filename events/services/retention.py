@@ -1,9 +1,13 @@
 """Event retention: deleting events older than their source's retention_days.
 
-Retention deletes in batches rather than dropping partitions because `events_event` is one
-unpartitioned table (docs/architecture.md, "Consent and retention"). Each batch is one
-transaction: the queue rows, the hooks' derived rows (identity's projections and rollups, via
-`settings.EVENTS_DELETE_HOOKS`, since events may not import identity), then the events.
+`events_event` is partitioned by month of received_at (events/services/partitions.py). A month
+that every source with rows in it has kept long enough is dropped whole: its events are first
+taken out of the queue and handed to the delete hooks (identity's projections and rollups, via
+`settings.EVENTS_DELETE_HOOKS`, since events may not import identity) in batches, exactly as
+deleted rows are, then the partition is detached and dropped (no per-row WAL, no vacuum). What
+is left past a cutoff (the month that straddles it, months shared with a source that keeps
+longer, the DEFAULT partition, or an event log not yet partitioned) goes in batches as before:
+each batch one transaction with the queue rows, the hooks' derived rows, then the events.
 """
 
 import datetime as dt
@@ -16,6 +20,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from events.models import Source
+from events.services import partitions
 from events.services.queue import ingest_batches_forget
 
 logger = logging.getLogger(__name__)
@@ -35,13 +40,23 @@ def events_retention_enforce(
     budget_seconds: float = RETENTION_SECONDS,
 ) -> int:
     """Delete events received longer ago than their source's retention_days; returns how many.
-    Sources without retention are never read. Safe to run concurrently (batches skip locked rows)
-    and to stop anywhere (every batch commits)."""
+    Whole months go by dropping their partition, the rest in batches. Nothing is read while no
+    source has a retention. Safe to run concurrently (batches skip locked rows, partition work is
+    serialised by an advisory lock) and to stop anywhere (every batch commits; a drop that did
+    not happen is redone by the next run, whose hooks then find nothing left to forget)."""
     now = now or timezone.now()
     deadline = time.monotonic() + budget_seconds
     deleted = 0
-    sources = Source.objects.filter(retention_days__isnull=False).order_by("pk")
-    for source_id, days in sources.values_list("pk", "retention_days"):
+    retention = dict(Source.objects.values_list("pk", "retention_days"))
+    if not any(days is not None for days in retention.values()):
+        return 0
+    if partitions.event_log_is_partitioned():
+        for partition in partitions.event_partitions_expired(now=now, retention=retention):
+            dropped = _retention_drop(partition=partition, deadline=deadline, batch_size=batch_size)
+            if dropped is None:
+                break
+            deleted += dropped
+    for source_id, days in sorted((pk, days) for pk, days in retention.items() if days is not None):
         cutoff = now - dt.timedelta(days=days)
         while time.monotonic() < deadline:
             count = _retention_batch(source_id=source_id, cutoff=cutoff, limit=batch_size)
@@ -53,14 +68,53 @@ def events_retention_enforce(
     return deleted
 
 
+def _retention_drop(*, partition: partitions.Partition, deadline: float, batch_size: int) -> int | None:
+    """Drop a whole expired month; None when it could not (out of time, or the lock on the event
+    log was not granted). The hooks hear of every event in it first, in batches, as for deleted
+    rows: no new event can enter a month that ended, and the queue no longer holds these."""
+    after, count = 0, 0
+    while ids := partitions.event_partition_ids(partition=partition, after=after, limit=batch_size):
+        if time.monotonic() >= deadline:
+            return None
+        with transaction.atomic():
+            # Out of the queue first (a worker stitching one of them makes this wait), as below;
+            # an old month's events are rarely still queued, and a statement carrying 5,000 ids
+            # costs tens of milliseconds to parse and plan, so look at the id range first.
+            if _queue_may_hold(first=ids[0], last=ids[-1]):
+                ingest_batches_forget(event_ids=ids)
+            events_delete_hooks(event_ids=ids)
+        after, count = ids[-1], count + len(ids)
+    if time.monotonic() >= deadline or not partitions.event_partition_drop(partition=partition):
+        return None
+    # Every row of a month that ended is one the hooks heard of: nothing enters it any more.
+    return count
+
+
+def _queue_may_hold(*, first: int, last: int) -> bool:
+    """Whether a queue row (a batch, whose ids ascend, or a retried event) may hold an id in
+    [first, last]. A batch a worker holds right now is still visible here, so ingest_batches_forget
+    then waits for it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT EXISTS (SELECT 1 FROM events_ingestbatch b
+                           WHERE b.event_ids[1] <= %(last)s AND b.event_ids[b.size] >= %(first)s)
+                OR EXISTS (SELECT 1 FROM events_ingestqueue WHERE event_id BETWEEN %(first)s AND %(last)s)
+            """,
+            {"first": first, "last": last},
+        )
+        return cursor.fetchone()[0]
+
+
 @transaction.atomic
 def _retention_batch(*, source_id: int, cutoff: dt.datetime, limit: int) -> int:
     with connection.cursor() as cursor:
         # The (source, received_at) index finds the oldest rows; SKIP LOCKED lets an overlapping
-        # run take other rows instead of waiting. NO KEY UPDATE, not UPDATE: a worker inserting
-        # a projection of one of these events takes a KEY SHARE lock on it (the foreign key),
-        # which UPDATE would block while this transaction waits for that worker's queue row
-        # below: a deadlock. (Row locks are not UPDATEs: the append-only trigger does not fire.)
+        # run take other rows instead of waiting. NO KEY UPDATE, not UPDATE: a KEY SHARE lock
+        # (a foreign key's check, the online migration's copy) must not wait behind it while this
+        # transaction waits for a worker's queue row below. The projection's foreign key, whose
+        # check took such a lock, is gone since the partitioning (a partitioned table cannot be
+        # referenced by id alone). (Row locks are not UPDATEs: the append-only trigger does not fire.)
         cursor.execute(
             """
             SELECT id FROM events_event
@@ -78,7 +132,11 @@ def _retention_batch(*, source_id: int, cutoff: dt.datetime, limit: int) -> int:
         # this wait, so the projection it commits is visible to the hooks below.
         ingest_batches_forget(event_ids=event_ids)
         events_delete_hooks(event_ids=event_ids)
-        cursor.execute("DELETE FROM events_event WHERE id = ANY(%s::bigint[])", [event_ids])
+        # The cutoff again, so the DELETE is planned on the partitions below it only (an id alone
+        # cannot be pruned: every partition's key would be probed for each id).
+        cursor.execute(
+            "DELETE FROM events_event WHERE id = ANY(%s::bigint[]) AND received_at < %s", [event_ids, cutoff]
+        )
         return cursor.rowcount
 
 
