@@ -314,7 +314,7 @@ class Bench:
         span = max(last.at - first.at, 1e-9)
         processed = (last.accepted - last.backlog) - (first.accepted - first.backlog)
         catch_up = time.monotonic()
-        while self.backlog():
+        while self.backlog() and time.monotonic() - catch_up < self.args.catch_up:
             time.sleep(0.5)
         return {
             "seconds": sent_for,
@@ -334,31 +334,44 @@ class Bench:
         for thread in threads:
             thread.join()
         backlog = self.backlog()
-        began = time.monotonic()
         self.start_workers()
-        while self.backlog():
+        # The clock starts at the first claim (not at the workers' start-up) and stops when the
+        # queue is empty or after --minutes.
+        while (start := self.backlog()) == backlog:
+            time.sleep(0.05)
+        began = time.monotonic()
+        while (left := self.backlog()) and time.monotonic() - began < self.args.minutes * 60:
             time.sleep(0.2)
         seconds = time.monotonic() - began
-        return {"backlog": backlog, "seconds": seconds, "rate": backlog / seconds}
+        return {
+            "backlog": backlog,
+            "done": start - left,
+            "seconds": seconds,
+            "rate": (start - left) / seconds,
+        }
 
     def reconcile(self) -> dict:
-        """Every accepted event projected exactly once; the rollups count each page/track once."""
-        deadline = time.monotonic() + 120
-        while self.backlog() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        (events, projected, distinct, rollups, countable), = self.sql(
+        """Every accepted event stored once and either projected exactly once or still queued
+        (a run the workers did not catch up with); the rollups count each projected page/track
+        event once. Read with the workers stopped, so nothing moves meanwhile."""
+        self.stop_workers()
+        (events, projected, distinct, rollups, countable, backlog), = self.sql(
             """
             SELECT (SELECT count(*) FROM events_event),
                    (SELECT count(*) FROM identity_contactevent),
                    (SELECT count(DISTINCT event_id) FROM identity_contactevent),
                    (SELECT coalesce(sum(count), 0) FROM identity_dailyactivity),
-                   (SELECT count(*) FROM events_event WHERE type IN ('page', 'track') AND NOT is_bot)
+                   (SELECT count(*) FROM identity_contactevent
+                    WHERE type IN ('page', 'track') AND NOT is_bot),
+                   (SELECT count(*) FROM events_ingestqueue)
+                   + (SELECT coalesce(sum(size), 0) FROM events_ingestbatch)
             """
         )  # fmt: skip
         return {
             "accepted": self.accepted,
             "events": events,
             "projected": projected,
+            "queued": backlog,
             "duplicates": projected - distinct,
             "rollups": rollups,
             "countable": countable,
@@ -369,10 +382,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--minutes", type=float, default=10, help="of load (with --drain: at most)")
     parser.add_argument("--rate", type=float, default=3000, help="events/s sent (batches of 100)")
     parser.add_argument("--sample", type=float, default=5, help="seconds between backlog samples")
     parser.add_argument("--warmup", type=float, default=20, help="seconds left out of the fit")
+    parser.add_argument("--catch-up", type=float, default=120, help="seconds to wait for the backlog")
     parser.add_argument("--drain", type=int, default=0, help="measure the drain of N pre-filled events")
     parser.add_argument("--concurrency", type=int, default=2, help="processes of the all-queue worker")
     parser.add_argument("--drain-processes", type=int, default=0, help="extra identity-only workers")
@@ -388,8 +402,8 @@ def main() -> None:
     try:
         floor_before = bench.copy_floor()
         result = bench.drain() if args.drain else bench.sustained()
-        floor_after = bench.copy_floor()
         check = bench.reconcile()
+        floor_after = bench.copy_floor()
     finally:
         bench.shutdown()
     floor = (floor_before + floor_after) / 2
@@ -404,7 +418,8 @@ def main() -> None:
     ok = True
     if args.drain:
         print(
-            f"drain: {result['backlog']:,} queued events in {result['seconds']:.1f} s = "
+            f"drain: {result['done']:,} of {result['backlog']:,} queued events in "
+            f"{result['seconds']:.1f} s = "
             f"{result['rate']:,.0f} events/s = {result['rate'] / floor:.3f} of COPY"
         )
     else:
@@ -427,11 +442,11 @@ def main() -> None:
         )
     print(
         f"exactly once: accepted {check['accepted']:,}, stored {check['events']:,}, projected "
-        f"{check['projected']:,} (duplicates {check['duplicates']}), rollups {check['rollups']:,} of "
-        f"{check['countable']:,} page/track events"
+        f"{check['projected']:,} (duplicates {check['duplicates']}), still queued {check['queued']:,}, "
+        f"rollups {check['rollups']:,} of {check['countable']:,} projected page/track events"
     )
     once = (
-        check["events"] == check["accepted"] == check["projected"]
+        check["events"] == check["accepted"] == check["projected"] + check["queued"]
         and check["duplicates"] == 0
         and check["rollups"] == check["countable"]
     )
