@@ -21,7 +21,7 @@ must count each once; the script exits 1 when they do not.
     .venv/bin/python bench/pipeline.py                          # 10 min at 3,000 events/s
     .venv/bin/python bench/pipeline.py --minutes 2 --rate 5000
     .venv/bin/python bench/pipeline.py --drain 50000            # the workers' drain rate alone
-    .venv/bin/python bench/pipeline.py --drain-processes 2      # + two identity-only workers
+    .venv/bin/python bench/pipeline.py --drain-processes 2 --concurrency 1   # drains on their own
 """
 
 from __future__ import annotations
@@ -160,15 +160,20 @@ class Bench:
         self.beat = start_celery(self.env, "beat", schedule=self.redis_dir / "beat-schedule")
 
     def start_workers(self) -> None:
-        self.workers = [start_celery(self.env, "worker", concurrency=self.args.concurrency)]
+        """`make run`'s worker (every queue, --concurrency processes); with --drain-processes,
+        that many identity-only workers beside it and the first one leaves the identity queue
+        to them (so a drain never holds the slot realtime segments need)."""
+        if not self.args.drain_processes:
+            self.workers = [start_celery(self.env, "worker", concurrency=self.args.concurrency)]
+            return
+        self.workers = [self._worker("rest", "default,ingest,segments", self.args.concurrency)]
         for n in range(self.args.drain_processes):
-            self.workers.append(self._identity_worker(n))
+            self.workers.append(self._worker(f"drain{n}", "identity", 1))
 
-    def _identity_worker(self, n: int) -> subprocess.Popen:
-        """A worker process on the identity queue only (the stitching drain), one slot."""
+    def _worker(self, name: str, queues: str, concurrency: int) -> subprocess.Popen:
         return subprocess.Popen(
-            [str(BIN / "celery"), "-A", "cdp_crm", "worker", "-Q", "identity", "--concurrency=1"]
-            + [f"--hostname=drain{n}@%h", "--loglevel=WARNING", "--without-gossip", "--without-mingle"],
+            [str(BIN / "celery"), "-A", "cdp_crm", "worker", "-Q", queues, f"--concurrency={concurrency}"]
+            + [f"--hostname={name}@%h", "--loglevel=WARNING", "--without-gossip", "--without-mingle"],
             cwd=ROOT,
             env=self.env,
             start_new_session=True,
@@ -407,8 +412,11 @@ def main() -> None:
     finally:
         bench.shutdown()
     floor = (floor_before + floor_after) / 2
-    workers = f"1 worker x {args.concurrency} (all queues)" + (
-        f" + {args.drain_processes} identity-only" if args.drain_processes else ""
+    workers = (
+        f"1 worker x {args.concurrency} (default, ingest, segments) + {args.drain_processes} "
+        "identity-only x 1"
+        if args.drain_processes
+        else f"1 worker x {args.concurrency} (all queues)"
     )
     print()
     print(

@@ -711,8 +711,8 @@ def contacts_tracked_create(*, contacts: list[Contact]) -> None:
     """The stitching worker's insert path: contacts it made for visitors nobody had seen (ids
     from contact_ids_reserve), in one statement, as they stand. No validation, permission check
     or change history, as in contacts_tracked_save. Raw SQL for the same reason: bulk_create
-    binds every column of every row on the client (~0.5 ms per contact in psycopg's query
-    splitting alone, cProfile); here the rows travel as one jsonb parameter."""
+    binds every column of every row on the client, and psycopg splitting that query was most
+    of its time (cProfile); here the rows travel as one jsonb parameter."""
     if not contacts:
         return
     now = timezone.now()
