@@ -7,8 +7,10 @@ through the identity graph, links the new ones, merges contacts the event proves
 person (within the guard rails), and projects the event onto its contact (ContactEvent, daily
 rollups, first/last seen, first-touch attribution, traits).
 
-The work is set-based where it can be: one pass loads every identity the batch names, locks
-their contacts once, and the rows it writes go out in bulk at the end. Merges are the exception:
+The work is set-based where it can be: one statement reads every identity the batch names, its
+contacts are locked once, and the rows it writes go out in bulk at the end, one INSERT per table
+(new visitors' contacts too: their ids are reserved from the sequence as the batch meets them,
+and the rows inserted together before anything reads contacts back). Merges are the exception:
 they run as they happen, because later events of the batch must see them.
 
 Concurrency. Workers on overlapping identifiers must neither deadlock nor create two contacts
@@ -206,6 +208,9 @@ class Batch:
     parent: dict[int, int] = field(default_factory=dict)
     new_identities: list[Identity] = field(default_factory=list)
     new_contacts: dict[int, int] = field(default_factory=dict)  # contact id -> first event id
+    unsaved: dict[int, Contact] = field(default_factory=dict)  # new contacts not inserted yet
+    reserved: list[int] = field(default_factory=list)  # contact ids reserved, largest first
+    expected_new: int = 0  # how many new contacts the batch looks like it makes
     rows: list[_Pending] = field(default_factory=list)
     warnings: list[IdentityWarning] = field(default_factory=list)
     dirty: set[int] = field(default_factory=set)
@@ -238,17 +243,25 @@ def _is_blocked(blocked: set[tuple[str, str]], key: Key) -> bool:
 
 
 def _read_graph(keys: set[Key]) -> tuple[dict[Key, list], dict[str, int]]:
-    by_kind: dict[str, list[str]] = {}
-    for kind, value in keys:
-        by_kind.setdefault(kind, []).append(value)
+    """Every identity of `keys` in one statement (the pairs as two arrays, looked up through
+    the unique (kind, value) index), and the live CRM contacts owning the emails no identity
+    holds."""
     ident: dict[Key, list] = {}
-    for kind, values in by_kind.items():
-        for pk, value, contact_id in Identity.objects.filter(kind=kind, value__in=values).values_list(
-            "pk", "value", "contact_id"
-        ):
-            ident[(kind, value)] = [pk, contact_id]
+    if keys:
+        ordered = sorted(keys)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT i.id, i.kind, i.value, i.contact_id
+                FROM unnest(%s::text[], %s::text[]) AS k(kind, value)
+                JOIN identity_identity i ON i.kind = k.kind AND i.value = k.value
+                """,
+                [[kind for kind, _ in ordered], [value for _, value in ordered]],
+            )
+            for pk, kind, value, contact_id in cursor.fetchall():
+                ident[(kind, value)] = [pk, contact_id]
     crm_email = {}
-    if emails := [v for v in by_kind.get(IdentityKind.EMAIL, []) if (IdentityKind.EMAIL, v) not in ident]:
+    if emails := [v for k, v in keys if k == IdentityKind.EMAIL and (k, v) not in ident]:
         crm_email = dict(
             Contact.objects.annotate(email_lower=Lower("email"))
             .filter(email_lower__in=emails, merged_into__isnull=True)
@@ -345,6 +358,7 @@ def events_process(*, event_ids: list[int]) -> None:
             return
     _lock_contacts(batch, every_key)
     _load_counts(batch, set(batch.contacts))
+    batch.expected_new = _new_contacts_expected(batch)
     for event in events:
         _event_stitch(batch, event)
     _flush(batch)
@@ -451,9 +465,38 @@ def _link(batch: Batch, key: Key, contact_id: int, event: Event) -> None:
         batch.user_id[contact_id] = key[1]
 
 
+def _new_contacts_expected(batch: Batch) -> int:
+    """About how many contacts the batch will create: events none of whose identifiers has an
+    owner yet, counted once per first identifier (later events of a visitor find the contact
+    the first one made). The ids are reserved in one statement, more when it was too few."""
+    firsts = set()
+    keyless = 0
+    for event in batch.events:
+        keys = batch.keys[event.pk]
+        if not keys:
+            keyless += 1
+        elif all(batch.owner_of(key) is None for key in keys):
+            firsts.add(keys[0])
+    return len(firsts) + keyless
+
+
 def _contact_new(batch: Batch, event: Event) -> int:
-    """A contact for a visitor nobody has seen: anonymous, a visitor, owned by nobody."""
-    contact = Contact.objects.create(is_identified=False, lifecycle_stage=LifecycleStage.VISITOR)
+    """A contact for a visitor nobody has seen: anonymous, a visitor, owned by nobody. It is
+    inserted with the batch's other new contacts, in one statement, when anything reads
+    contacts from the database (a merge, a split rule) or at the end (_flush_graph); its id
+    is reserved now, so later events of the batch link to it."""
+    if not batch.reserved:
+        count = max(batch.expected_new - len(batch.new_contacts), RESERVE_MIN)
+        batch.reserved = contact_services.contact_ids_reserve(count=count)[::-1]
+    now = timezone.now()
+    contact = Contact(
+        pk=batch.reserved.pop(),
+        is_identified=False,
+        lifecycle_stage=LifecycleStage.VISITOR,
+        created_at=now,
+        updated_at=now,
+    )
+    batch.unsaved[contact.pk] = contact
     batch.contacts[contact.pk] = contact
     batch.counts[contact.pk] = Counter()
     batch.new_contacts[contact.pk] = event.pk
@@ -606,21 +649,83 @@ def _company_for_group(group_id: str, traits: dict) -> int:
 
 # --- writing it out
 
+# Contact ids reserved at least per round (the first round reserves what the batch looks like
+# it needs).
+RESERVE_MIN = 8
+
 
 def _flush_graph(batch: Batch, contact_ids: set[int]) -> None:
-    """Write pending identities and the given contacts' changes (a merge reads them from the
-    database)."""
+    """Write new contacts, pending identities and the given contacts' changes (a merge reads
+    them from the database)."""
+    if batch.unsaved:
+        # As they stand now: nothing of theirs is left to update.
+        contact_services.contacts_tracked_create(contacts=list(batch.unsaved.values()))
+        batch.dirty -= set(batch.unsaved)
+        batch.unsaved = {}
     if batch.new_identities:
         for identity in batch.new_identities:
             identity.contact_id = batch.root(identity.contact_id)
-        created = Identity.objects.bulk_create(batch.new_identities)
-        for identity in created:
-            batch.ident[(identity.kind, identity.value)][0] = identity.pk
+        for pk, kind, value in _identities_insert(batch.new_identities):
+            batch.ident[(kind, value)][0] = pk
         batch.new_identities = []
     dirty = [batch.contacts[pk] for pk in sorted(contact_ids & batch.dirty) if pk in batch.contacts]
     if dirty:
         contact_services.contacts_tracked_save(contacts=dirty)
     batch.dirty -= contact_ids
+
+
+def _identities_insert(identities: list[Identity]) -> list[tuple[int, str, str]]:
+    """One INSERT for a batch's new identities; (id, kind, value) of each."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO identity_identity (kind, value, contact_id, first_event_id, created_at)
+            SELECT kind, value, contact_id, first_event_id, %s
+            FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[])
+                AS i(kind, value, contact_id, first_event_id)
+            RETURNING id, kind, value
+            """,
+            [
+                now,
+                [i.kind for i in identities],
+                [i.value for i in identities],
+                [i.contact_id for i in identities],
+                [i.first_event_id for i in identities],
+            ],
+        )
+        return cursor.fetchall()
+
+
+def _contact_events_insert(batch: Batch) -> None:
+    """The batch's event projection (ContactEvent), one INSERT."""
+    if not batch.rows:
+        return
+    identity_ids = {key: row[0] for key, row in batch.ident.items()}
+    rows = [
+        (
+            row.event.pk,
+            batch.root(row.contact_id),
+            identity_ids.get(row.key) if row.key else None,
+            row.event.type,
+            row.event.event[:200],
+            event_path(row.event),
+            row.event.timestamp,
+            row.event.is_bot,
+        )
+        for row in batch.rows
+    ]
+    columns = list(zip(*rows, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO identity_contactevent
+                (event_id, contact_id, identity_id, type, name, path, timestamp, is_bot)
+            SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
+                %s::text[], %s::timestamptz[], %s::boolean[])
+            """,
+            [list(column) for column in columns],
+        )
 
 
 def _flush(batch: Batch) -> None:
@@ -630,22 +735,7 @@ def _flush(batch: Batch) -> None:
             [TrackedContact(contact_id=pk, first_event_id=e) for pk, e in batch.new_contacts.items()],
             ignore_conflicts=True,
         )
-    identity_ids = {key: row[0] for key, row in batch.ident.items()}
-    ContactEvent.objects.bulk_create(
-        [
-            ContactEvent(
-                event_id=row.event.pk,
-                contact_id=batch.root(row.contact_id),
-                identity_id=identity_ids.get(row.key) if row.key else None,
-                type=row.event.type,
-                name=row.event.event[:200],
-                path=event_path(row.event),
-                timestamp=row.event.timestamp,
-                is_bot=row.event.is_bot,
-            )
-            for row in batch.rows
-        ]
-    )
+    _contact_events_insert(batch)
     rollup: Counter = Counter()
     for row in batch.rows:
         if found := activity_key(row.event):
