@@ -129,7 +129,7 @@ def wait_for(condition, *, timeout: float = 60, what: str = "") -> None:
         time.sleep(0.02)
 
 
-def test_a_populated_event_log_moves_online_resumes_after_a_kill_and_loses_nothing(old_layout):
+def test_a_populated_event_log_moves_online_resumes_after_a_kill_and_loses_nothing(old_layout, paused_worker):
     client = Client()
     web = Source.objects.create(name="Web")
     old_ids = fill(web)

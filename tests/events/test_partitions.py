@@ -80,7 +80,7 @@ def test_a_fresh_install_is_partitioned_by_month_with_partitions_ahead_and_a_def
 
 
 @pytest.mark.django_db
-def test_inserts_are_routed_to_their_month_and_the_default_partition_takes_the_rest():
+def test_inserts_are_routed_to_their_month_and_the_default_partition_takes_the_rest(paused_worker):
     source = Source.objects.create(name="Web")
     # the API's path (one statement, dedup and queue row): stamped now, so this month's partition
     message = normalise(
@@ -155,7 +155,7 @@ def test_the_ensure_task_on_the_worker_recreates_a_missing_month(celery_worker):
 
 
 @pytest.mark.django_db
-def test_retention_drops_whole_months_and_deletes_only_at_the_boundary():
+def test_retention_drops_whole_months_and_deletes_only_at_the_boundary(paused_worker):
     # given three sources keeping 30 days, 365 days and forever, and monthly partitions back 16 months
     web = keep_for(Source.objects.create(name="Web"), 30)
     server = keep_for(Source.objects.create(name="Server"), 365)

@@ -18,7 +18,7 @@ from events.selectors import queued_event_count
 from events.tasks import ingest_drain
 from identity.models import ContactEvent, DailyActivity
 from tests.conftest import ROOT, _test_database_url, stop_process
-from tests.identity.helpers import identify, page, send, track
+from tests.factories import identify_payload, page_payload, send, track_payload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,11 +61,11 @@ def test_two_workers_on_separate_queues_share_one_backlog_and_process_each_event
             for device in range(2):
                 visitor = {"anonymous_id": f"a-{person}-{device}", "at": n}
                 if n == 4:
-                    messages.append(identify({"plan": "pro"}, user_id=f"u-{person}", **visitor))
+                    messages.append(identify_payload({"plan": "pro"}, user_id=f"u-{person}", **visitor))
                 elif n % 2:
-                    messages.append(track("Clicked CTA", **visitor))
+                    messages.append(track_payload("Clicked CTA", **visitor))
                 else:
-                    messages.append(page(f"/p{n}", **visitor))
+                    messages.append(page_payload(f"/p{n}", **visitor))
     for start in range(0, len(messages), 100):
         send(client, source, *messages[start : start + 100])
     assert queued_event_count() == len(messages)
