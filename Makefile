@@ -37,12 +37,19 @@ XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist load 
 TEST_DATABASE ?= cdp_crm_ci
 TEST_REDIS_DB ?= 15
 
+# The suite starts a dozen Python processes (the xdist workers, their Celery workers, the `make run`
+# and production-server tests' subprocesses), each importing the same project and test modules:
+# with PYTHONDONTWRITEBYTECODE set in the environment each compiled them (and pytest rewrote the
+# asserts of every test module) again, ~10 s of CPU per process. The caches go to __pycache__
+# (gitignored) as Python's default has it.
+SUITE_ENV = DJANGO_DEBUG=1 PYTHONDONTWRITEBYTECODE=
+
 ## The whole suite: linters, migration check, import contracts, pytest against real PostgreSQL + Redis.
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
+	@$(SUITE_ENV) $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
 		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)'
 
 ## The edit loop: the same without the browser tests and the trust suite (tests/trust).
@@ -50,7 +57,7 @@ test-fast: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
+	@$(SUITE_ENV) $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
 		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && \
 			$(BIN)/pytest $(XDIST) -m "not browser" --ignore=tests/trust $(PYTEST_ARGS)'
 
