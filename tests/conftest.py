@@ -494,5 +494,24 @@ def pytest_collection_modifyitems_slowest_first(items):
         path, function = name.split("::")
         if path in modules and not hasattr(modules[path], function):
             raise pytest.UsageError(f"tests/conftest.py SLOWEST_FIRST names {name}, which no longer exists")
-    # a stable sort: the listed tests in list order, then every other test in its order
-    items.sort(key=lambda item: rank.get(item.nodeid.split("[", 1)[0], len(rank)))
+    # pytest-django ran the database tests first, the transactional ones next (their flush takes
+    # out what the data migrations installed: role groups, the blocked-values list), the rest
+    # last; that order stays, and within each part the listed tests go first, in list order.
+    # The sort is stable: every other test keeps its place.
+    items.sort(key=lambda item: (_django_order(item), rank.get(item.nodeid.split("[", 1)[0], len(rank))))
+
+
+def _django_order(item) -> int:
+    """The part of pytest-django's order an item is in: 0 database, 1 transactional, 2 neither (as
+    its own reordering reckons it; the suite has no unittest-style TestCase classes)."""
+    from pytest_django.plugin import validate_django_db
+
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", [])
+    transactional = "transactional_db" in fixtures or "live_server" in fixtures
+    if marker:
+        transaction, reset_sequences, *_ = validate_django_db(marker)
+        transactional = transactional or transaction or reset_sequences
+    if transactional:
+        return 1
+    return 0 if marker or "db" in fixtures else 2
