@@ -27,19 +27,29 @@ run: $(BIN)/.installed
 # its own Celery worker and Chromium when a test needs them. PYTEST_WORKERS=0 runs in one process.
 # `--dist load`, not loadgroup/loadscope: those key the work by test id, and the 59 schemathesis
 # cases of tests/trust/test_api_schemathesis.py share one id (all but one silently did not run).
+# `--maxschedchunk 1`: tests go out one at a time as a process frees up (two queued each), not in
+# blocks of a quarter of the suite, so the slowest tests, which tests/conftest.py puts first
+# (SLOWEST_FIRST), spread over the processes instead of all landing in the first one's block.
 PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
-XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist load)
+XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist load --maxschedchunk 1)
 # Where the suite runs (its test databases are test_$(TEST_DATABASE)_gw0, ...): two checkouts on one
 # machine can run their suites side by side with other values.
 TEST_DATABASE ?= cdp_crm_ci
 TEST_REDIS_DB ?= 15
+
+# The suite starts a dozen Python processes (the xdist workers, their Celery workers, the `make run`
+# and production-server tests' subprocesses), each importing the same project and test modules:
+# with PYTHONDONTWRITEBYTECODE set in the environment each compiled them (and pytest rewrote the
+# asserts of every test module) again, ~10 s of CPU per process. The caches go to __pycache__
+# (gitignored) as Python's default has it.
+SUITE_ENV = DJANGO_DEBUG=1 PYTHONDONTWRITEBYTECODE=
 
 ## The whole suite: linters, migration check, import contracts, pytest against real PostgreSQL + Redis.
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
+	@$(SUITE_ENV) $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
 		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)'
 
 ## The edit loop: the same without the browser tests, the read-replica tests (they start a streaming
@@ -48,7 +58,7 @@ test-fast: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	@DJANGO_DEBUG=1 $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
+	@$(SUITE_ENV) $(BIN)/python -m cdp_crm.dev exec --database $(TEST_DATABASE) --redis-db $(TEST_REDIS_DB) -- \
 		bash -c '$(BIN)/python manage.py makemigrations --check --dry-run && \
 			$(BIN)/pytest $(XDIST) -m "not browser and not replica" --ignore=tests/trust $(PYTEST_ARGS)'
 

@@ -505,3 +505,74 @@ def _fast_password_hashing(settings):
     # The production hasher takes ~0.3 s per hash by design; tests hash passwords for every user
     # they create. The login flow itself is unchanged.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# ---- the slowest tests start first -----------------------------------------------------------
+# `make test` hands tests to its xdist processes in collection order, one at a time as each frees
+# up (`--dist load --maxschedchunk 1`, see the Makefile). A test of a minute handed out last runs
+# alone while the other process is done: the suite then takes that minute longer. Started first,
+# the long tests run side by side with the short ones and the last to finish are short. Listed as
+# file::function (every parametrized case of it), slowest first, as measured with
+# `make test PYTEST_ARGS=--durations=60`; a test not listed keeps its place. An entry whose
+# function is gone fails the run, so the list cannot go stale unnoticed.
+SLOWEST_FIRST = (
+    "tests/segments/test_properties.py::test_hostile_definitions_are_refused_or_run_never_failing_in_sql",
+    "tests/segments/test_api.py::test_hostile_input_never_gives_a_5xx",
+    "tests/cdp_crm/test_dev.py::test_make_run_ends_with_a_login_banner_whose_password_works",
+    "tests/segments/test_properties.py::test_incremental_and_full_recompute_agree",
+    "tests/trust/test_xss_browser.py::test_no_stored_payload_runs_or_becomes_markup_on_any_page",
+    "tests/workspace/test_seed_demo.py::test_demo_setup_follows_the_database_not_a_marker_file",
+    "tests/identity/test_rebuild.py::test_rebuild_equals_incremental_processing_for_any_event_sequence",
+    "tests/segments/test_views.py::test_hostile_builder_posts_never_give_a_5xx",
+    "tests/workspace/test_seed_demo.py::test_seed_demo_fills_the_cdp_through_the_tracking_pipeline",
+    "tests/cdp_crm/test_settings.py::test_production_static_build_succeeds",
+    "tests/workspace/test_seed_demo.py::test_seed_demo_is_realistic_deterministic_and_idempotent",
+    "tests/cdp_crm/test_settings.py::test_production_settings_pass_check_deploy",
+    "tests/workspace/test_seed_demo.py::test_every_seeded_date_is_possible",
+    "tests/cdp_crm/test_settings.py::test_plain_http_production_settings_are_flagged",
+    "tests/trust/test_ingest_fuzz.py::test_gzip_bombs_are_413_without_inflating_them",
+    "tests/privacy/test_erasure.py::test_erasing_a_person_with_10k_events_leaves_no_trace_anywhere",
+    "tests/workspace/test_seed_demo.py::test_demo_traffic_is_deterministic",
+    "tests/workspace/test_seed_demo.py::test_seed_demo_reuses_the_default_pipeline_and_lost_reasons",
+    "tests/cdp_crm/test_dev.py::test_embedded_postgres_and_valkey_start_answer_and_stop",
+    # many cases of a few seconds each
+    "tests/trust/test_api_schemathesis.py::test_api_answers_every_generated_request_within_its_schema",
+    "tests/trust/test_hostile_text.py::test_no_page_answers_5xx_to_hostile_query_parameters",
+    "tests/trust/test_hostile_text.py::test_no_write_answers_5xx_to_hostile_field_values",
+    "tests/cdp_crm/test_role_crawl.py::test_no_link_a_role_is_shown_answers_403",
+)
+
+
+# trylast: after pytest-django's reordering and -k/-m deselection
+@pytest.hookimpl(trylast=True, specname="pytest_collection_modifyitems")
+def pytest_collection_modifyitems_slowest_first(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    modules = {}
+    for item in items:
+        name = item.nodeid.split("[", 1)[0]
+        modules.setdefault(name.split("::", 1)[0], item.module)
+    for name in SLOWEST_FIRST:
+        path, function = name.split("::")
+        if path in modules and not hasattr(modules[path], function):
+            raise pytest.UsageError(f"tests/conftest.py SLOWEST_FIRST names {name}, which no longer exists")
+    # pytest-django ran the database tests first, the transactional ones next (their flush takes
+    # out what the data migrations installed: role groups, the blocked-values list), the rest
+    # last; that order stays, and within each part the listed tests go first, in list order.
+    # The sort is stable: every other test keeps its place.
+    items.sort(key=lambda item: (_django_order(item), rank.get(item.nodeid.split("[", 1)[0], len(rank))))
+
+
+def _django_order(item) -> int:
+    """The part of pytest-django's order an item is in: 0 database, 1 transactional, 2 neither (as
+    its own reordering reckons it; the suite has no unittest-style TestCase classes)."""
+    from pytest_django.plugin import validate_django_db
+
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", [])
+    transactional = "transactional_db" in fixtures or "live_server" in fixtures
+    if marker:
+        transaction, reset_sequences, *_ = validate_django_db(marker)
+        transactional = transactional or transaction or reset_sequences
+    if transactional:
+        return 1
+    return 0 if marker or "db" in fixtures else 2

@@ -11,6 +11,43 @@ def _store(source, name, **extra):
     store_messages(source, {"type": "track", "event": name, "userId": "u1", **extra})
 
 
+# The Events page polls every 2 s. The page's timers run on Playwright's clock, so a test moves it
+# on to the next tick instead of sleeping through one, and counts the poller's ticks: sent (and
+# answered), or held back by the pause.
+COUNT_POLLS = """
+window.__polls = {sent: 0, held: 0, answered: 0};
+window.addEventListener("htmx:beforeRequest", (event) => {
+  if (event.detail.elt.id !== "event-poller") return;
+  if (event.defaultPrevented) __polls.held += 1;
+  else __polls.sent += 1;
+});
+window.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.elt.id === "event-poller") __polls.answered += 1;
+});
+"""
+
+
+@pytest.fixture
+def page(page):
+    page.clock.install()
+    page.add_init_script(COUNT_POLLS)
+    return page
+
+
+def next_poll(page, *, held: bool = False) -> None:
+    """Move the page's clock on by one poll interval and wait for a tick made from now on: held
+    back by the pause, or sent and answered (its rows swapped in; the poller's requests go one at
+    a time, so answers come in the order they were sent)."""
+    if held:
+        before = page.evaluate("__polls.held")
+        page.clock.run_for(2000)
+        wait_until(page, f"__polls.held > {before}")
+    else:
+        before = page.evaluate("__polls.sent")
+        page.clock.run_for(2000)
+        wait_until(page, f"__polls.answered > {before}")
+
+
 def test_new_events_appear_live_expand_to_escaped_json_and_pause_holds_them(page, live_server):
     # given a marketer on the Events page with one event already stored
     make_user(role="Marketing", username="mo")
@@ -36,7 +73,7 @@ def test_new_events_appear_live_expand_to_escaped_json_and_pause_holds_them(page
     page.click("#live-toggle")
     assert page.get_attribute("#live-toggle", "aria-pressed") == "true"
     _store(source, "While paused")
-    page.wait_for_timeout(3000)
+    next_poll(page, held=True)
     assert rows.count() == 2
     # and after resuming they arrive
     page.click("#live-toggle")
@@ -69,7 +106,7 @@ def test_filters_swap_the_list_and_the_poll_keeps_them(page, live_server):
     _store(source, "Signed Up Again")
     _store(source, "Order Refunded Order")
     wait_until(page, "document.querySelectorAll('#event-rows .event-row').length === 2", timeout=8)
-    page.wait_for_timeout(2500)
+    next_poll(page)  # one more poll: the non-matching event would be in it
     assert [rows.nth(i).locator(".event-name").inner_text() for i in range(rows.count())] == [
         "Order Refunded Order",
         "Order Completed",

@@ -1,7 +1,6 @@
 """The tracking snippet in a real browser: a static site on one localhost port pastes the snippet
 the Sources page shows, the app runs on another (pytest-django's live_server)."""
 
-import contextlib
 import json
 import threading
 from dataclasses import dataclass
@@ -41,21 +40,46 @@ class Site:
         return f"{self.url}/{name}"
 
 
+# Counts the page's sends to /v1/ as they start and as their answers arrive (or they fail), so a
+# test can wait until everything the library sent has been answered: the server answers only
+# after COMMIT, so what was sent is then in the database.
+COUNT_SENDS = """
+(() => {
+  const fetch = window.fetch;
+  window.__cdpSends = {started: 0, settled: 0};
+  window.fetch = function (input, init) {
+    const tracked = String(input && input.url || input).indexOf("/v1/") !== -1;
+    if (tracked) window.__cdpSends.started += 1;
+    const answer = fetch.apply(this, arguments);
+    if (tracked) answer.finally(() => { window.__cdpSends.settled += 1; }).catch(() => {});
+    return answer;
+  };
+})();
+"""
+
+
 @pytest.fixture
 def site(tmp_path, page):
-    """A tracked website: a static HTTP server in a thread, on a port of its own."""
+    """A tracked website: a static HTTP server in a thread, on a port of its own. The page's timers
+    run on Playwright's clock (it flows as real time does until `settle` moves it on)."""
+    page.clock.install()
+    page.add_init_script(COUNT_SENDS)
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(tmp_path)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield Site(root=tmp_path, url=f"http://127.0.0.1:{server.server_address[1]}")
     # Let the page's last sends land before the test database is flushed: an insert arriving
-    # during the flush's TRUNCATE can deadlock with it.
-    with contextlib.suppress(Exception):
+    # during the flush's TRUNCATE can deadlock with it. With the queue empty and every send
+    # answered, leaving the page sends nothing more (its pagehide flush finds nothing queued).
+    try:
         page.wait_for_function(
             "!Object.keys(localStorage).some(k => k.indexOf('cdp_queue:') === 0)", timeout=10_000
         )
-    page.goto("about:blank")
-    page.wait_for_timeout(300)
+        wait_for(page, lambda: sends_settled(page), what="the last sends answered")
+        page.goto("about:blank")
+    except Exception:
+        page.goto("about:blank")
+        page.wait_for_timeout(300)  # something was left to send: give the unload's send a moment
     server.shutdown()
     server.server_close()
 
@@ -88,6 +112,18 @@ def wait_for(page, predicate, *, timeout_ms: int = 15_000, what: str = "conditio
         page.wait_for_timeout(100)
         waited += 100
     raise AssertionError(f"timed out after {timeout_ms} ms waiting for {what}")
+
+
+def sends_settled(page) -> bool:
+    """True once every send the page started has been answered (or failed)."""
+    return page.evaluate("!window.__cdpSends || __cdpSends.started === __cdpSends.settled")
+
+
+def settle(page, ms: int) -> None:
+    """Let `ms` of the page's time pass at once (firing the library's flush and retry timers due in
+    it), then wait until every send they made has been answered."""
+    page.clock.run_for(ms)
+    wait_for(page, lambda: sends_settled(page), what="the page's sends answered")
 
 
 def events_of(source: Source) -> list[Event]:
@@ -157,7 +193,7 @@ def test_snippet_sends_page_identify_and_track_and_delivers_what_was_queued_whil
     # then the queued click is delivered exactly once, and the browser's queue empties
     wait_for(page, lambda: Event.objects.filter(event="Clicked Buy").exists(), what="the queued click")
     wait_for(page, lambda: queued_names(page, source) == [], what="an empty queue")
-    page.wait_for_timeout(1500)  # any duplicate send would have landed by now
+    settle(page, 1500)  # any duplicate send has been made and answered
     clicks = Event.objects.filter(event="Clicked Buy")
     assert clicks.count() == 1
     assert (clicks[0].anonymous_id, clicks[0].user_id) == (anonymous_id, "user-42")
@@ -231,7 +267,7 @@ def test_consent_required_sends_and_stores_nothing_until_granted(page, live_serv
     page.goto(site.publish("index.html", snippet, "<script>cdp.track('Viewed Pricing')</script>"))
     page.wait_for_function("window.cdp && window.cdp.initialized === true")
     # when the visitor has not answered the banner yet
-    page.wait_for_timeout(1500)  # more than the 1 s flush interval
+    settle(page, 1500)  # more than the 1 s flush interval
     # then nothing was sent, and no identifier or event was written to the browser
     assert sent == [] and events_of(source) == []
     assert cookie(page, "ajs_anonymous_id") is None
@@ -253,12 +289,12 @@ def test_consent_required_sends_and_stores_nothing_until_granted(page, live_serv
     # when they withdraw consent, their identifiers are removed and nothing more is sent
     page.evaluate("cdp.consent(false); cdp.track('After Withdrawal')")
     assert cookie(page, "ajs_anonymous_id") is None
-    page.wait_for_timeout(1500)
+    settle(page, 1500)
     assert not Event.objects.filter(event="After Withdrawal").exists()
     # and a reload remembers the refusal
     page.reload()
     page.wait_for_function("window.cdp && window.cdp.initialized === true")
-    page.wait_for_timeout(1500)
+    settle(page, 1500)
     assert Event.objects.filter(source=source).count() == 3 and cookie(page, "ajs_anonymous_id") is None
 
 
@@ -278,7 +314,7 @@ def test_global_privacy_control_counts_as_a_refusal_when_honoured(page, live_ser
     # when they open a page that tracks
     page.goto(url)
     page.wait_for_function("window.cdp && window.cdp.initialized === true")
-    page.wait_for_timeout(2000)
+    settle(page, 2000)
     # then nothing is sent or stored
     assert sent == [] and events_of(source) == [] and cookie(page, "ajs_anonymous_id") is None
     assert page.evaluate("Object.keys(localStorage)") == []
