@@ -89,11 +89,15 @@ def test_drag_within_a_column_keeps_the_new_order_after_a_reload(page, live_serv
     page.mouse.down()
     page.mouse.move(source["x"] + 45, source["y"] + 10, steps=5)
     page.mouse.move(goal["x"] + 40, goal["y"] + 5, steps=20)
-    page.mouse.up()
+    # (waiting for the move's answer itself: "networkidle" could come before the request started)
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and f"/deals/{a.pk}/move/" in r.url
+    ) as moved:
+        page.mouse.up()
+    assert moved.value.ok
     # then A has moved up, and the order she sees is the one saved: a reload shows it again
     dropped = page.evaluate(titles)
     assert dropped.index("A") < 2, dropped
-    page.wait_for_load_state("networkidle")
     page.reload()
     assert page.evaluate(titles) == dropped
     assert not StageChange.objects.filter(deal=a, from_stage__isnull=False).exists()
