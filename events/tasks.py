@@ -5,7 +5,7 @@ from django.db import InterfaceError, OperationalError
 
 # Drain in slices and stop after a time budget, well inside the task time limit; the next
 # wake-up or the beat sweep carries on.
-DRAIN_BATCH = 500
+DRAIN_BATCH = 2000
 DRAIN_SECONDS = 60
 # Once the queue is empty a drain keeps looking for this long: the API sends at most one wake-up
 # per process per services.queue.WAKE_UP_INTERVAL_SECONDS, so events committed just after a wake-up

@@ -148,19 +148,29 @@ def hot_deals_notify(*, contact_ids: Collection[int], now: datetime | None = Non
     ids = sorted(set(contact_ids))
     if not ids:
         return 0
+    rules = list(HotRule.objects.filter(enabled=True).order_by("pk"))
+    if not rules:
+        return 0
+    # Most people (visitors) are on no open deal: find the deals first, then match the rules
+    # against the people on them only.
+    on_deals = [
+        d
+        for d in pipeline_selectors.open_deals_for_contacts(contact_ids=ids)
+        if d.owner_id is not None and d.owner.is_active
+    ]
+    if not on_deals:
+        return 0
+    people = pipeline_selectors.deal_contact_ids(deal_ids=[d.pk for d in on_deals])
+    wanted = set(ids)
+    candidates = sorted({cid for cids in people.values() for cid in cids} & wanted)
     created = 0
-    for rule in HotRule.objects.filter(enabled=True).order_by("pk"):
-        matched = _contacts_matching(rule, contact_ids=ids, now=now)
+    for rule in rules:
+        matched = _contacts_matching(rule, contact_ids=candidates, now=now)
         if not matched:
             continue
-        deals = [
-            d
-            for d in pipeline_selectors.open_deals_for_contacts(contact_ids=matched.keys())
-            if d.owner_id is not None and d.owner.is_active
-        ]
+        deals = [d for d in on_deals if any(cid in matched for cid in people.get(d.pk, []))]
         if not deals:
             continue
-        people = pipeline_selectors.deal_contact_ids(deal_ids=[d.pk for d in deals])
         names = {c.pk: c.display_name for c in Contact.objects.filter(pk__in=matched.keys())}
         with transaction.atomic():
             claimed = _claim(rule, deal_ids=[d.pk for d in deals], now=now)
@@ -169,6 +179,27 @@ def hot_deals_notify(*, contact_ids: Collection[int], now: datetime | None = Non
                     _notify(rule, deal=deal, matched=matched, people=people.get(deal.pk, []), names=names)
                     created += 1
     return created
+
+
+def hot_deals_after_views(*, viewed: dict[int, set[str]], merged: Collection[int] = ()) -> int:
+    """The stitching worker's call, once its batch is committed: `viewed` maps the contacts that
+    viewed pages to the paths they viewed, `merged` the contacts a merge brought history to. A
+    contact can only have turned a rule true by a view whose path the rule names (or by a merge),
+    so the rest are not looked at; `hot_deals_notify` for those that can."""
+    needles = list(HotRule.objects.filter(enabled=True).values_list("path_contains", flat=True))
+    if not needles:
+        return 0
+    contact_ids = set(merged)
+    for contact_id, paths in viewed.items():
+        if any(_path_contains(path, needle) for needle in needles for path in paths):
+            contact_ids.add(contact_id)
+    return hot_deals_notify(contact_ids=contact_ids)
+
+
+def _path_contains(path: str, needle: str) -> bool:
+    # As `path__icontains` (UPPER(path) LIKE UPPER(%needle%)), or wider: a false match only
+    # costs a query, a missed one a notification.
+    return needle.upper() in path.upper() or needle.lower() in path.lower()
 
 
 def hot_deals_after_merge(*, contact_id: int) -> int:

@@ -5,6 +5,7 @@ stitching worker, merges and splits."""
 import datetime as dt
 from collections import Counter
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -131,22 +132,20 @@ def daily_activity_add(rollup: Counter) -> None:
     """Add counts to the daily rollups: {(contact id, day, kind, key): n}."""
     if not rollup:
         return
-    items = sorted(rollup.items())
+    # Sorted: concurrent writers upsert shared rows in one order. One JSON parameter (psycopg's
+    # client-side binding dumps array elements one by one in Python).
+    items = [(*key, n) for key, n in sorted(rollup.items())]
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO identity_dailyactivity (contact_id, day, kind, key, count)
-            SELECT * FROM unnest(%s::bigint[], %s::date[], %s::text[], %s::text[], %s::int[])
+            SELECT (r->>0)::bigint, (r->>1)::date, r->>2, r->>3, (r->>4)::int
+            FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS a(r, n)
+            ORDER BY n
             ON CONFLICT (contact_id, day, kind, key)
             DO UPDATE SET count = identity_dailyactivity.count + EXCLUDED.count
             """,
-            [
-                [k[0] for k, _ in items],
-                [k[1] for k, _ in items],
-                [k[2] for k, _ in items],
-                [k[3] for k, _ in items],
-                [n for _, n in items],
-            ],
+            [orjson.dumps(items).decode()],
         )
 
 
@@ -245,7 +244,7 @@ def profile_updates_mark(*, contact_ids: list[int]) -> None:
             SELECT c.id, %s, %s FROM contacts_contact c WHERE c.id = ANY(%s::bigint[])
             ON CONFLICT (contact_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
             """,
-            [now, now, sorted(contact_ids)],
+            [now, now, "{" + ",".join(str(int(pk)) for pk in sorted(contact_ids)) + "}"],
         )
     # settings.PROFILE_UPDATE_HOOK wires this; segments provides it (segments.tasks.
     # profile_updates_wake, its throttled wake-up): identity imports no higher app.

@@ -27,22 +27,30 @@ for one identity:
 
 import functools
 import hashlib
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from contacts import services as contact_services
-from contacts.models import Company, Contact, ContactMerge, LifecycleStage, MergeReason
+from contacts.models import (
+    Company,
+    Contact,
+    ContactMerge,
+    LifecycleStage,
+    MergeReason,
+)
 from contacts.services.consent import consent_newer
 from core.db import lock_rows
 from core.errors import Conflict
@@ -52,12 +60,10 @@ from events.services import identifiers
 from identity.models import (
     BlockedValue,
     CompanyGroup,
-    ContactEvent,
     Identity,
     IdentityKind,
     IdentityWarning,
     SplitRule,
-    TrackedContact,
     WarningKind,
 )
 from identity.services import hot, merging
@@ -131,7 +137,7 @@ def normalise(kind: str, raw: Any) -> str | None:
     return value[:VALUE_MAX]
 
 
-def event_identifiers(event: Event) -> list[Key]:
+def event_identifiers(event: "Event | EventRow") -> list[Key]:
     """Every identifier an event carries, normalised, highest priority first. identify() links
     its traits' email and phone; alias() its previousId (as the anonymous id it usually is,
     unless the graph knows it as a user id: see Batch.alias_key)."""
@@ -179,15 +185,169 @@ def identifiers_lock(keys: set[Key]) -> None:
         )
 
 
-# --- what an event contributes to its contact
+# --- what the worker reads: events and contacts as plain rows, not model instances
+
+
+class EventRow:
+    """A claimed event as the worker reads it: the columns it uses, under Event's attribute
+    names (event_identifiers and the projection helpers read either), without building a model
+    instance per event."""
+
+    __slots__ = (
+        "anonymous_id",
+        "context",
+        "event",
+        "group_id",
+        "is_bot",
+        "pk",
+        "previous_id",
+        "properties",
+        "received_at",
+        "timestamp",
+        "traits",
+        "type",
+        "user_id",
+    )
+
+    def __init__(self, row: tuple) -> None:
+        (
+            self.pk,
+            self.type,
+            self.event,
+            self.anonymous_id,
+            self.user_id,
+            self.group_id,
+            self.previous_id,
+            properties,
+            traits,
+            context,
+            self.timestamp,
+            self.received_at,
+            self.is_bot,
+        ) = row
+        self.properties = _json(properties)
+        self.traits = _json(traits)
+        self.context = _json(context)
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+
+def _json(value: Any) -> Any:
+    # jsonb arrives as text on Django's connections (its JSONField decodes it itself). json, not
+    # orjson: orjson reads an integer past 64 bits as a float, and traits are copied to contacts.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+_EVENT_COLUMNS = (
+    "e.id, e.type, e.event, e.anonymous_id, e.user_id, e.group_id, e.previous_id, e.properties, "
+    "e.traits, e.context, e.timestamp, e.received_at, e.is_bot"
+)
+# events_event is partitioned by received_at (a month each): a lookup by id alone probes every
+# partition's primary key. A claim's events are recent (the queue is a few seconds deep), so they
+# are read with this bound first, and only ids it did not find are looked up without one.
+RECENT = timedelta(days=2)
+
+
+def _events_read(event_ids: list[int]) -> list[EventRow]:
+    """The claim's events not stitched yet, in id order."""
+    statement = f"""
+        SELECT {_EVENT_COLUMNS} FROM events_event e
+        WHERE e.id = ANY(%s::bigint[]) {{bound}}
+          AND NOT EXISTS (SELECT 1 FROM identity_contactevent ce WHERE ce.event_id = e.id)
+    """  # columns and bound are this module's text; the ids are a parameter
+    wanted = _int_array(event_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(statement.format(bound="AND e.received_at >= %s"), [wanted, timezone.now() - RECENT])
+        rows = cursor.fetchall()
+        if len(rows) < len(event_ids):
+            # Older events (a retried or long-queued one), stitched ones, or deleted ones: the
+            # rest without the bound (already-stitched events come back from neither).
+            cursor.execute(
+                f"""
+                SELECT {_EVENT_COLUMNS} FROM events_event e
+                WHERE e.id = ANY(%s::bigint[]) AND NOT (e.id = ANY(%s::bigint[]))
+                  AND NOT EXISTS (SELECT 1 FROM identity_contactevent ce WHERE ce.event_id = e.id)
+                """,
+                [wanted, _int_array(row[0] for row in rows)],
+            )
+            rows += cursor.fetchall()
+    rows.sort()
+    return [EventRow(row) for row in rows]
+
+
+def _int_array(values) -> str:
+    """An int array parameter as Postgres's text form: psycopg's client-side binding dumps a
+    list element by element in Python, which cProfile showed among the worker's top costs."""
+    return "{" + ",".join(str(int(value)) for value in values) + "}"
+
+
+class Person:
+    """A contact as the worker reads and changes it: the columns stitching uses and writes back
+    (contacts_tracked_save / contacts_tracked_create), under Contact's attribute names. A merge
+    hands back a Contact, which the batch keeps as it is (it has the same attributes)."""
+
+    # Read under the lock, in this order (updated_at is written, not read).
+    COLUMNS = (
+        "pk",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "title",
+        "company_id",
+        "owner_id",
+        "lifecycle_stage",
+        "tags",
+        "custom_fields",
+        "traits",
+        "first_seen",
+        "last_seen",
+        "attribution",
+        "consent",
+        "is_identified",
+        "merged_into_id",
+        "created_at",
+    )
+    __slots__ = (*COLUMNS, "updated_at")
+
+    @property
+    def id(self) -> int:
+        return self.pk
+
+    first_touch_at = Contact.first_touch_at
+
+    @classmethod
+    def visitor(cls, pk: int, now: datetime) -> "Person":
+        """A new visitor's contact, as Contact's defaults would make it (anonymous, a visitor,
+        owned by nobody)."""
+        person = cls()
+        person.pk, person.created_at, person.updated_at = pk, now, now
+        person.first_name = person.last_name = person.phone = person.title = ""
+        person.email = person.company_id = person.owner_id = person.merged_into_id = None
+        person.first_seen = person.last_seen = None
+        person.lifecycle_stage = LifecycleStage.VISITOR
+        person.tags = []
+        person.custom_fields, person.traits, person.attribution, person.consent = {}, {}, {}, {}
+        person.is_identified = False
+        return person
+
+    @classmethod
+    def from_row(cls, row: tuple) -> "Person":
+        person = cls()
+        for name, value in zip(cls.COLUMNS, row, strict=True):
+            setattr(person, name, value)
+        person.updated_at = None
+        return person
 
 
 # --- the batch
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
-    event: Event
+    event: EventRow
     contact_id: int
     key: Key | None
 
@@ -197,18 +357,18 @@ class Batch:
     """One batch's view of the graph: identities and contacts it loaded and locked, and the
     rows it will write. Merges inside the batch are followed through `parent`."""
 
-    events: list[Event]
+    events: list[EventRow]
     keys: dict[int, list[Key]]
     blocked: set[tuple[str, str]] = field(default_factory=set)
     ident: dict[Key, list] = field(default_factory=dict)  # key -> [identity id or None, contact id]
     crm_email: dict[str, int] = field(default_factory=dict)
-    contacts: dict[int, Contact] = field(default_factory=dict)
+    contacts: dict[int, Person | Contact] = field(default_factory=dict)
     counts: dict[int, Counter] = field(default_factory=dict)
     user_id: dict[int, str] = field(default_factory=dict)
     parent: dict[int, int] = field(default_factory=dict)
-    new_identities: list[Identity] = field(default_factory=list)
+    new_identities: list[list] = field(default_factory=list)  # [kind, value, contact id, first event]
     new_contacts: dict[int, int] = field(default_factory=dict)  # contact id -> first event id
-    unsaved: dict[int, Contact] = field(default_factory=dict)  # new contacts not inserted yet
+    unsaved: dict[int, Person] = field(default_factory=dict)  # new contacts not inserted yet
     reserved: list[int] = field(default_factory=list)  # contact ids reserved, largest first
     expected_new: int = 0  # how many new contacts the batch looks like it makes
     rows: list[_Pending] = field(default_factory=list)
@@ -277,7 +437,10 @@ def _lock_contacts(batch: Batch, keys: set[Key]) -> None:
     for _ in range(LOCK_ATTEMPTS):
         wanted = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
         savepoint = transaction.savepoint_create()
-        locked = {c.pk: c for c in lock_rows(Contact.objects.filter(pk__in=wanted))}
+        locked = {
+            row[0]: Person.from_row(row)
+            for row in lock_rows(Contact.objects.filter(pk__in=wanted)).values_list(*Person.COLUMNS)
+        }
         ident, crm_email = _read_graph(keys)
         now_wanted = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
         if now_wanted <= set(locked) and all(locked[pk].merged_into_id is None for pk in now_wanted):
@@ -300,7 +463,7 @@ def _load_counts(batch: Batch, contact_ids: set[int]) -> None:
 
 
 def _warn(
-    batch: Batch, kind: str, detail: str, *, event: Event, key: Key | None = None, **contacts
+    batch: Batch, kind: str, detail: str, *, event: EventRow, key: Key | None = None, **contacts
 ) -> IdentityWarning:
     warning = IdentityWarning(
         kind=kind,
@@ -318,11 +481,7 @@ def _warn(
 def events_process(*, event_ids: list[int]) -> None:
     """Stitch the given events (the ingest processor). Events already stitched are skipped, so
     a batch processed twice (a re-queued event) changes nothing the second time."""
-    events = list(
-        Event.objects.filter(pk__in=event_ids)
-        .exclude(Exists(ContactEvent.objects.filter(event_id=OuterRef("pk"))))
-        .order_by("pk")
-    )
+    events = _events_read(event_ids)
     if not events:
         return
     batch = Batch(events=events, keys={}, blocked=_load_blocked())
@@ -350,8 +509,7 @@ def events_process(*, event_ids: list[int]) -> None:
     identifiers_lock(every_key)
     # Under the identifier locks, drop what another processor stitched meanwhile (a rebuild
     # racing the live worker, a re-queued event): the check above ran before the locks.
-    projected = ContactEvent.objects.filter(event_id__in=[e.pk for e in events])
-    if done := set(projected.values_list("event_id", flat=True)):
+    if done := _projected(events):
         batch.events = events = [e for e in events if e.pk not in done]
         batch.warnings = [w for w in batch.warnings if w.event_id not in done]
         if not events:
@@ -364,7 +522,17 @@ def events_process(*, event_ids: list[int]) -> None:
     _flush(batch)
 
 
-def _alias_reading(batch: Batch, event: Event, keys: list[Key]) -> list[Key]:
+def _projected(events: list[EventRow]) -> set[int]:
+    """Which of these events have a projection (another processor stitched them)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event_id FROM identity_contactevent WHERE event_id = ANY(%s::bigint[])",
+            [_int_array(e.pk for e in events)],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _alias_reading(batch: Batch, event: EventRow, keys: list[Key]) -> list[Key]:
     """alias(previousId) was locked and looked up both as an anonymous id and as a user id; keep
     the reading the graph knows now (the anonymous id when neither is known)."""
     previous = normalise(IdentityKind.ANONYMOUS_ID, event.previous_id)
@@ -375,7 +543,7 @@ def _alias_reading(batch: Batch, event: Event, keys: list[Key]) -> list[Key]:
     return [k for k in keys if k != drop]
 
 
-def _event_stitch(batch: Batch, event: Event) -> None:
+def _event_stitch(batch: Batch, event: EventRow) -> None:
     keys = batch.keys[event.pk]
     if event.type == "alias":
         keys = _alias_reading(batch, event, keys)
@@ -454,11 +622,10 @@ def _event_stitch(batch: Batch, event: Event) -> None:
         _group_apply(batch, contact, event)
 
 
-def _link(batch: Batch, key: Key, contact_id: int, event: Event) -> None:
+def _link(batch: Batch, key: Key, contact_id: int, event: EventRow) -> None:
     if key[0] == IdentityKind.EMAIL and key[1] in batch.crm_email:
         batch.crm_email.pop(key[1])
-    identity = Identity(kind=key[0], value=key[1], contact_id=contact_id, first_event_id=event.pk)
-    batch.new_identities.append(identity)
+    batch.new_identities.append([key[0], key[1], contact_id, event.pk])
     batch.ident[key] = [None, contact_id]
     batch.counts[contact_id][key[0]] += 1
     if key[0] == IdentityKind.USER_ID:
@@ -480,7 +647,7 @@ def _new_contacts_expected(batch: Batch) -> int:
     return len(firsts) + keyless
 
 
-def _contact_new(batch: Batch, event: Event) -> int:
+def _contact_new(batch: Batch, event: EventRow) -> int:
     """A contact for a visitor nobody has seen: anonymous, a visitor, owned by nobody. It is
     inserted with the batch's other new contacts, in one statement, when anything reads
     contacts from the database (a merge, a split rule) or at the end (_flush_graph); its id
@@ -488,14 +655,7 @@ def _contact_new(batch: Batch, event: Event) -> int:
     if not batch.reserved:
         count = max(batch.expected_new - len(batch.new_contacts), RESERVE_MIN)
         batch.reserved = contact_services.contact_ids_reserve(count=count)[::-1]
-    now = timezone.now()
-    contact = Contact(
-        pk=batch.reserved.pop(),
-        is_identified=False,
-        lifecycle_stage=LifecycleStage.VISITOR,
-        created_at=now,
-        updated_at=now,
-    )
+    contact = Person.visitor(batch.reserved.pop(), timezone.now())
     batch.unsaved[contact.pk] = contact
     batch.contacts[contact.pk] = contact
     batch.counts[contact.pk] = Counter()
@@ -503,7 +663,7 @@ def _contact_new(batch: Batch, event: Event) -> int:
     return contact.pk
 
 
-def _merge_reason(event: Event, *keys: Key) -> str:
+def _merge_reason(event: EventRow, *keys: Key) -> str:
     if event.type == "alias":
         return MergeReason.ALIAS
     kinds = {k[0] for k in keys}
@@ -517,7 +677,7 @@ def _merge_reason(event: Event, *keys: Key) -> str:
     return MergeReason.IDENTIFY
 
 
-def _try_merge(batch: Batch, event: Event, target: int, other: int, found_by: dict, refused: set) -> int:
+def _try_merge(batch: Batch, event: EventRow, target: int, other: int, found_by: dict, refused: set) -> int:
     """Merge `other` and `target` (within caps, never a pair an Admin split); returns the
     contact the event now lands on."""
     combined = batch.counts[target] + batch.counts[other]
@@ -566,13 +726,12 @@ def _split_by_rule(batch: Batch, target: int, other: int) -> bool:
     return merging.split_rule_between(held[target], held[other])
 
 
-def _contact_touch(batch: Batch, contact: Contact, event: Event) -> None:
+def _contact_touch(batch: Batch, contact: Person | Contact, event: EventRow) -> None:
     # The earliest touch wins whatever order events arrive in, so a replay finds the same one.
     # (Read before first_seen moves: it dates attribution stored without its time.)
-    if (touch := first_touch(event)) is not None:
-        touched_at = contact.first_touch_at
-        if touched_at is None or event.timestamp < touched_at:
-            contact.attribution = touch
+    touched_at = contact.first_touch_at
+    if (touched_at is None or event.timestamp < touched_at) and (touch := first_touch(event)) is not None:
+        contact.attribution = touch
     if contact.first_seen is None or event.timestamp < contact.first_seen:
         contact.first_seen = event.timestamp
     if contact.last_seen is None or event.timestamp > contact.last_seen:
@@ -581,7 +740,7 @@ def _contact_touch(batch: Batch, contact: Contact, event: Event) -> None:
     batch.touched.add(contact.pk)
 
 
-def _identify_apply(batch: Batch, contact: Contact, event: Event, keys: list[Key]) -> None:
+def _identify_apply(batch: Batch, contact: Person | Contact, event: EventRow, keys: list[Key]) -> None:
     """Traits update the profile; CRM-typed columns only fill where the CRM has no value."""
     traits = event.traits if isinstance(event.traits, dict) else {}
     if traits:
@@ -609,7 +768,7 @@ def _identify_apply(batch: Batch, contact: Contact, event: Event, keys: list[Key
             contact.lifecycle_stage = LifecycleStage.LEAD
 
 
-def _group_apply(batch: Batch, contact: Contact, event: Event) -> None:
+def _group_apply(batch: Batch, contact: Person | Contact, event: EventRow) -> None:
     """group() links the person to the CRM company named by groupId (or its traits' domain);
     a contact that already has a company keeps it."""
     group_id = normalise(IdentityKind.EXTERNAL, event.group_id)
@@ -664,7 +823,7 @@ def _flush_graph(batch: Batch, contact_ids: set[int]) -> None:
         batch.unsaved = {}
     if batch.new_identities:
         for identity in batch.new_identities:
-            identity.contact_id = batch.root(identity.contact_id)
+            identity[2] = batch.root(identity[2])
         for pk, kind, value in _identities_insert(batch.new_identities):
             batch.ident[(kind, value)][0] = pk
         batch.new_identities = []
@@ -674,31 +833,25 @@ def _flush_graph(batch: Batch, contact_ids: set[int]) -> None:
     batch.dirty -= contact_ids
 
 
-def _identities_insert(identities: list[Identity]) -> list[tuple[int, str, str]]:
-    """One INSERT for a batch's new identities; (id, kind, value) of each."""
-    now = timezone.now()
+def _identities_insert(identities: list[list]) -> list[tuple[int, str, str]]:
+    """One INSERT for a batch's new identities ([kind, value, contact id, first event id]);
+    (id, kind, value) of each. The rows travel as one JSON parameter (see _int_array)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO identity_identity (kind, value, contact_id, first_event_id, created_at)
-            SELECT kind, value, contact_id, first_event_id, %s
-            FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::bigint[])
-                AS i(kind, value, contact_id, first_event_id)
+            SELECT i->>0, i->>1, (i->>2)::bigint, (i->>3)::bigint, %s
+            FROM jsonb_array_elements(%s::jsonb) AS i
             RETURNING id, kind, value
             """,
-            [
-                now,
-                [i.kind for i in identities],
-                [i.value for i in identities],
-                [i.contact_id for i in identities],
-                [i.first_event_id for i in identities],
-            ],
+            [timezone.now(), orjson.dumps(identities).decode()],
         )
         return cursor.fetchall()
 
 
 def _contact_events_insert(batch: Batch) -> None:
-    """The batch's event projection (ContactEvent), one INSERT."""
+    """The batch's event projection (ContactEvent), one INSERT: the one place its columns are
+    written (the rows travel as one JSON parameter, decoded by the server)."""
     if not batch.rows:
         return
     identity_ids = {key: row[0] for key, row in batch.ident.items()}
@@ -715,26 +868,37 @@ def _contact_events_insert(batch: Batch) -> None:
         )
         for row in batch.rows
     ]
-    columns = list(zip(*rows, strict=True))
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO identity_contactevent
                 (event_id, contact_id, identity_id, type, name, path, timestamp, is_bot)
-            SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
-                %s::text[], %s::timestamptz[], %s::boolean[])
+            SELECT (r->>0)::bigint, (r->>1)::bigint, (r->>2)::bigint, r->>3, r->>4, r->>5,
+                (r->>6)::timestamptz, (r->>7)::boolean
+            FROM jsonb_array_elements(%s::jsonb) AS r
             """,
-            [list(column) for column in columns],
+            [orjson.dumps(rows).decode()],
+        )
+
+
+def _tracked_contacts_insert(new_contacts: dict[int, int]) -> None:
+    """Who created each new contact (TrackedContact: contact id -> first event id), one INSERT."""
+    if not new_contacts:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO identity_trackedcontact (contact_id, first_event_id)
+            SELECT * FROM unnest(%s::bigint[], %s::bigint[])
+            ON CONFLICT DO NOTHING
+            """,
+            [_int_array(new_contacts), _int_array(new_contacts.values())],
         )
 
 
 def _flush(batch: Batch) -> None:
     _flush_graph(batch, set(batch.dirty))
-    if batch.new_contacts:
-        TrackedContact.objects.bulk_create(
-            [TrackedContact(contact_id=pk, first_event_id=e) for pk, e in batch.new_contacts.items()],
-            ignore_conflicts=True,
-        )
+    _tracked_contacts_insert(batch.new_contacts)
     _contact_events_insert(batch)
     rollup: Counter = Counter()
     for row in batch.rows:
@@ -746,12 +910,16 @@ def _flush(batch: Batch) -> None:
     profile_updates_mark(contact_ids=touched)
     # People who viewed pages may have just turned a deal hot, and so may people a merge brought
     # history to (pricing views made anonymously, stitched at identify): their owners hear of it
-    # once this batch is committed (the rules read the committed projection).
-    viewed = {batch.root(row.contact_id) for row in batch.rows if row.event.type == "page"}
-    viewed |= {batch.root(loser) for loser in batch.parent}
-    if viewed:
+    # once this batch is committed (the rules read the committed projection). Only a view whose
+    # path a rule names can turn that rule true, so the check gets the paths viewed.
+    viewed: dict[int, set[str]] = {}
+    for row in batch.rows:
+        if row.event.type == "page" and not row.event.is_bot:
+            viewed.setdefault(batch.root(row.contact_id), set()).add(event_path(row.event))
+    merged = {batch.root(loser) for loser in batch.parent}
+    if viewed or merged:
         transaction.on_commit(
-            functools.partial(hot.hot_deals_notify, contact_ids=sorted(viewed)), robust=True
+            functools.partial(hot.hot_deals_after_views, viewed=viewed, merged=merged), robust=True
         )
 
 
