@@ -181,7 +181,7 @@ def identifiers_lock(keys: set[Key]) -> None:
         cursor.execute(
             "SELECT count(pg_advisory_xact_lock(h)) FROM "
             "(SELECT h FROM unnest(%s::bigint[]) AS h ORDER BY h) AS sorted_hashes",
-            [hashes],
+            [_int_array(hashes)],
         )
 
 
@@ -413,10 +413,10 @@ def _read_graph(keys: set[Key]) -> tuple[dict[Key, list], dict[str, int]]:
             cursor.execute(
                 """
                 SELECT i.id, i.kind, i.value, i.contact_id
-                FROM unnest(%s::text[], %s::text[]) AS k(kind, value)
-                JOIN identity_identity i ON i.kind = k.kind AND i.value = k.value
+                FROM jsonb_array_elements(%s::jsonb) AS k
+                JOIN identity_identity i ON i.kind = k->>0 AND i.value = k->>1
                 """,
-                [[kind for kind, _ in ordered], [value for _, value in ordered]],
+                [orjson.dumps(ordered).decode()],
             )
             for pk, kind, value, contact_id in cursor.fetchall():
                 ident[(kind, value)] = [pk, contact_id]
