@@ -1,11 +1,13 @@
 """Ingestion throughput: the tracking API served on loopback, driven by wrk.
 
 Measures, in one run against one benchmark database:
-  - a bare Django view answering 200 (the floor: server + middleware, no work),
+  - a bare WSGI answer (the cheapest endpoint the same server can serve: a fixed 200 from the
+    WSGI callable, no Django) and a bare Django view answering 200 (server + middleware, no work),
   - single-event POST /v1/track: requests/s with p50/p99 latency,
   - POST /v1/batch with 100-event batches: events/s,
   - raw COPY of the same rows into events_event through psycopg (the storage ceiling),
-and prints a table with the ratios.
+and prints a table with the ratios, and issue 20's two ratios with the floors of the same run:
+/v1/batch events/s against raw COPY's rows/s, /v1/track req/s against the bare views' req/s.
 
     .venv/bin/python bench/ingest.py                      # granian (the production server), defaults
     .venv/bin/python bench/ingest.py --server both        # and gunicorn (pip install -e '.[bench]')
@@ -317,6 +319,9 @@ def bench_server(server: str, args, env: dict, auth: str, bench_url: str) -> dic
         results = {"server": server, "load_before": loadavg()}
         # warm-up: connections, imports, source cache, prepared plans
         run_wrk(f"{base}/v1/track", lua=LUA, auth=auth, batch=0, **{**run, "seconds": 2})
+        results["wsgi"] = measured(
+            lambda: run_wrk(f"{base}/bench/wsgi-ok", lua=BARE_LUA, auth=auth, batch=0, **run), proc, bench_url
+        )
         results["bare"] = measured(
             lambda: run_wrk(f"{base}/bench/ok", lua=BARE_LUA, auth=auth, batch=0, **run), proc, bench_url
         )
@@ -405,12 +410,16 @@ def main() -> None:
     )
     print(f"raw COPY into events_event: {copy_rps:,.0f} rows/s ({args.copy_rows:,} rows)")
     for r in all_results:
-        bare, track, batch = r["bare"], r["track"], r["batch"]
+        wsgi, bare, track, batch = r["wsgi"], r["bare"], r["track"], r["batch"]
         batch_eps = batch["rps"] * args.batch
         print(f"\n{r['server']} (load average before {r['load_before']}, after {r['load_after']})")
         print(
             f"{'endpoint':<24}{'req/s':>10}{'events/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
             f"{'app CPU ms/req':>16}{'db CPU ms/req':>15}{'wrk CPU':>9}{'req/commit':>11}  ratio"
+        )
+        print(
+            f"{'bare WSGI answer':<24}{wsgi['rps']:>10,.0f}{'':>11}{wsgi['p50_us'] / 1000:>9.1f}"
+            f"{wsgi['p99_us'] / 1000:>9.1f}{wsgi['non2xx']:>9}{_cpu(wsgi)}"
         )
         print(
             f"{'bare Django view':<24}{bare['rps']:>10,.0f}{'':>11}{bare['p50_us'] / 1000:>9.1f}"
@@ -420,7 +429,8 @@ def main() -> None:
             f"{'POST /v1/track':<24}{track['rps']:>10,.0f}{track['rps']:>11,.0f}"
             f"{track['p50_us'] / 1000:>9.1f}"
             f"{track['p99_us'] / 1000:>9.1f}{track['non2xx']:>9}{_cpu(track)}  "
-            f"{track['rps'] / bare['rps']:.2f} of bare, "
+            f"{track['rps'] / wsgi['rps']:.2f} of bare WSGI, "
+            f"{track['rps'] / bare['rps']:.2f} of bare Django, "
             f"{track['rps'] / copy_rps:.3f} of COPY"
         )
         print(
@@ -437,6 +447,19 @@ def main() -> None:
         print(
             f"targets: /v1/track >= 2,000 req/s with p99 < 50 ms: {'met' if ok_track else 'MISSED'}; "
             f"/v1/batch >= 30,000 events/s: {'met' if ok_batch else 'MISSED'}"
+        )
+        batch_ratio, track_wsgi, track_django = (
+            batch_eps / copy_rps,
+            track["rps"] / wsgi["rps"],
+            track["rps"] / bare["rps"],
+        )
+        print(
+            f"issue 20 (floors from this run): /v1/batch {batch_eps:,.0f} events/s / raw COPY "
+            f"{copy_rps:,.0f} "
+            f"rows/s = {batch_ratio:.2f} (>= 0.5: {'met' if batch_ratio >= 0.5 else 'MISSED'}); "
+            f"/v1/track {track['rps']:,.0f} req/s / bare WSGI {wsgi['rps']:,.0f} = {track_wsgi:.2f} "
+            f"(>= 0.6: {'met' if track_wsgi >= 0.6 else 'MISSED'}), / bare Django view {bare['rps']:,.0f} "
+            f"= {track_django:.2f} (>= 0.6: {'met' if track_django >= 0.6 else 'MISSED'})"
         )
 
 

@@ -38,6 +38,10 @@ REASONS = {
     500: "500 Internal Server Error",
     503: "503 Service Unavailable",
 }
+# bench/ingest.py's floor (routed only when settings.BENCH_URLS is on): the cheapest answer this
+# server can give, a fixed 200 from the WSGI callable with no Django and no work.
+BENCH_FLOOR_PATH = "/bench/wsgi-ok"
+BENCH_FLOOR_HEADERS = [("Content-Type", "application/json"), ("Content-Length", "16")]
 SERVER_ERROR = Reply(
     500,
     b'{"success":false,"error":{"code":"server_error","message":"internal error; retry later"}}',
@@ -77,9 +81,14 @@ class IngestGateway:
         self.django_app = django_app
         self._allowed_hosts: dict[str, bool] = {}
         self._headers = {secure: security_headers(secure=secure) for secure in (False, True)}
+        self._bench_floor = BENCH_FLOOR_PATH if settings.BENCH_URLS else None
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        match = _PATH.match(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        if path == self._bench_floor:
+            start_response("200 OK", BENCH_FLOOR_HEADERS)
+            return [b'{"success":true}']
+        match = _PATH.match(path)
         if match is None or not self._handles(environ):
             return self.django_app(environ, start_response)
         signals.request_started.send(sender=self.__class__, environ=environ)

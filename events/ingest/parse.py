@@ -120,12 +120,12 @@ def parse_json(body: bytes) -> dict:
     return payload
 
 
-def json_size(value: object) -> int:
-    """Bytes of `value` as compact UTF-8 JSON (orjson: ~10x the standard library's speed)."""
+def _compact_json(value: object) -> bytes:
+    """`value` as compact UTF-8 JSON (orjson: ~10x the standard library's speed)."""
     try:
-        return len(orjson.dumps(value))
+        return orjson.dumps(value)
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, or nesting orjson refuses
-        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode()
 
 
 def write_key_from(*, authorization: str, payload: dict, header_key: str = "", query_key: str = "") -> str:
@@ -167,7 +167,14 @@ def messages_from(path_type: str, payload: dict) -> list:
     return merged
 
 
+# The longest junk id ("[object object]"): a longer id is never junk, so it is not lowered.
+_JUNK_MAX_LENGTH = max(map(len, JUNK_IDS))
+
+
 def _clean_id(value: object) -> str:
+    if type(value) is str:  # the usual case, first and without the isinstance chain
+        value = value.strip()
+        return "" if len(value) <= _JUNK_MAX_LENGTH and value.lower() in JUNK_IDS else value
     if value is None:
         return ""
     if isinstance(value, _NUMBERS) and not isinstance(value, bool):
@@ -179,8 +186,17 @@ def _clean_id(value: object) -> str:
 
 
 def _parse_time(value: object, field: str) -> datetime | None:
-    if value in (None, ""):
+    if value is None or value == "":
         return None
+    if type(value) is str:
+        try:
+            # fromisoformat takes the trailing "Z" itself (3.11+): the usual form costs no
+            # strip() and replace(); anything it refuses gets the lenient path below.
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     if not isinstance(value, str):
         raise ValueError(f"{field} must be an ISO-8601 string")
     try:
@@ -212,14 +228,29 @@ def _check_shape(value: dict | list, field: str, depth: int = 0) -> None:
             _check_shape(item, field, depth + 1)
 
 
-def _object(message: dict, key: str) -> dict:
+def _object(message: dict, key: str, *, shape_checked: bool) -> dict:
     value = message.get(key)
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ValueError(f"{key} must be an object")
-    _check_shape(value, key)
+    if not shape_checked:
+        _check_shape(value, key)
     return value
+
+
+def _shape_within_limits(encoded: bytes) -> bool:
+    """Whether no object or array of the event can break MAX_DEPTH or MAX_KEYS_PER_OBJECT, read
+    off its compact JSON (already made for its size): every container is a "{" or "[" and every
+    key is followed by a ":" (those in strings only add to the counts), so an event with at most
+    MAX_DEPTH + 1 brackets (its own included) nests no deeper than allowed, and one with at most
+    MAX_KEYS_PER_OBJECT colons has no object with more keys. Almost every event passes and skips
+    the walk of its objects (_check_shape: a quarter of `normalise`, measured); one that does not
+    is walked as before, so what is accepted and the reasons given do not change."""
+    return (
+        encoded.count(b"{") + encoded.count(b"[") <= MAX_DEPTH + 1
+        and encoded.count(b":") <= MAX_KEYS_PER_OBJECT
+    )
 
 
 def derive_message_id(raw: dict) -> str:
@@ -236,23 +267,31 @@ def normalise(raw: object, *, received_at: datetime, batch_sent_at: object = Non
             payload = payload[:MAX_EVENT_BYTES].encode("utf-8", "replace").decode()
         return Rejection("an event must be a JSON object", payload)
     try:
-        size = json_size(raw)
+        encoded = _compact_json(raw)
     except UnicodeEncodeError:
         # "\ud800" escapes decode to lone surrogates, which neither UTF-8 nor jsonb can hold.
         return Rejection("the event contains invalid Unicode (a lone surrogate)", None)
     except (ValueError, RecursionError):
         return Rejection("the event cannot be serialised (nested too deep)", None)
+    size = len(encoded)
     if size > MAX_EVENT_BYTES:
         return Rejection(f"the event is {size} bytes; at most {MAX_EVENT_BYTES} are accepted", None)
     try:
-        return _normalise(raw, received_at=received_at, batch_sent_at=batch_sent_at)
+        return _normalise(
+            raw,
+            received_at=received_at,
+            batch_sent_at=batch_sent_at,
+            shape_checked=_shape_within_limits(encoded),
+        )
     except ValueError as exc:
         return Rejection(str(exc), raw)
     except RecursionError:
         return Rejection(f"the event is nested deeper than {MAX_DEPTH} levels", None)
 
 
-def _normalise(raw: dict, *, received_at: datetime, batch_sent_at: object) -> Message:
+def _normalise(
+    raw: dict, *, received_at: datetime, batch_sent_at: object, shape_checked: bool = False
+) -> Message:
     type_ = raw.get("type")
     type_ = SHORT_TYPES.get(type_, type_) if isinstance(type_, str) else type_
     if type_ not in TYPES:
@@ -268,9 +307,10 @@ def _normalise(raw: dict, *, received_at: datetime, batch_sent_at: object) -> Me
         raise ValueError("the event needs a userId or an anonymousId")
     if type_ == "group" and not group_id:
         raise ValueError("group needs a groupId")
-    for name, value in (("userId", user_id), ("anonymousId", anonymous_id), ("previousId", previous_id)):
-        if len(value) > MAX_ID_LENGTH:
-            raise ValueError(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    if len(user_id) > MAX_ID_LENGTH or len(anonymous_id) > MAX_ID_LENGTH or len(previous_id) > MAX_ID_LENGTH:
+        for name, value in (("userId", user_id), ("anonymousId", anonymous_id), ("previousId", previous_id)):
+            if len(value) > MAX_ID_LENGTH:
+                raise ValueError(f"{name} is longer than {MAX_ID_LENGTH} characters")
     event = ""
     if type_ == "track":
         event = raw.get("event")
@@ -280,9 +320,9 @@ def _normalise(raw: dict, *, received_at: datetime, batch_sent_at: object) -> Me
     elif type_ in ("page", "screen") and isinstance(raw.get("name"), str):
         event = raw["name"].strip()[:200]
 
-    properties = _object(raw, "properties")
-    traits = _object(raw, "traits")
-    context = _object(raw, "context")
+    properties = _object(raw, "properties", shape_checked=shape_checked)
+    traits = _object(raw, "traits", shape_checked=shape_checked)
+    context = _object(raw, "context", shape_checked=shape_checked)
     if type_ == "identify" and not traits and isinstance(context.get("traits"), dict):
         traits = context["traits"]
 
