@@ -712,6 +712,7 @@ def _contact_events_insert(batch: Batch) -> None:
             event_path(row.event),
             row.event.timestamp,
             row.event.is_bot,
+            row.event.received_at,
         )
         for row in batch.rows
     ]
@@ -720,9 +721,9 @@ def _contact_events_insert(batch: Batch) -> None:
         cursor.execute(
             """
             INSERT INTO identity_contactevent
-                (event_id, contact_id, identity_id, type, name, path, timestamp, is_bot)
+                (event_id, contact_id, identity_id, type, name, path, timestamp, is_bot, received_at)
             SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
-                %s::text[], %s::timestamptz[], %s::boolean[])
+                %s::text[], %s::timestamptz[], %s::boolean[], %s::timestamptz[])
             """,
             [list(column) for column in columns],
         )
