@@ -201,6 +201,8 @@ def copartitioned_convert(cursor, *, table: str, key: str) -> None:
     if _relkind(cursor, table) in (None, "p"):
         return
     cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    # Deferred foreign-key checks pending on its rows would make Postgres refuse the DROP below.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     cursor.execute(
         """
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
