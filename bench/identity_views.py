@@ -96,7 +96,15 @@ def seed(*, reseed: bool) -> dict:
     for e in events:
         path = e.properties.get("path", "")
         projections.append(
-            ContactEvent(event=e, contact=heavy, type=e.type, name=e.event, path=path, timestamp=e.timestamp)
+            ContactEvent(
+                event=e,
+                contact=heavy,
+                type=e.type,
+                name=e.event,
+                path=path,
+                timestamp=e.timestamp,
+                received_at=e.received_at,
+            )
         )
     ContactEvent.objects.bulk_create(projections, batch_size=5000)
     Activity.objects.bulk_create(

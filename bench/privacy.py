@@ -99,7 +99,7 @@ def bench_erase(events: int, others: int) -> None:
                 [source.pk, anon, anon, t0, n],
             )
     for anon, contacts in (("anon-erase-me", [person.pk, tomb.pk]), ("anon-other", [other.pk])):
-        ids = Event.objects.filter(anonymous_id=anon).values_list("pk", flat=True)
+        ids = Event.objects.filter(anonymous_id=anon).values_list("pk", "received_at")
         ContactEvent.objects.bulk_create(
             [
                 ContactEvent(
@@ -108,8 +108,9 @@ def bench_erase(events: int, others: int) -> None:
                     type="track",
                     name="Viewed",
                     timestamp=t0 + timedelta(seconds=i),
+                    received_at=received,
                 )
-                for i, pk in enumerate(ids.iterator(chunk_size=5000))
+                for i, (pk, received) in enumerate(ids.iterator(chunk_size=5000))
             ],
             batch_size=5000,
         )

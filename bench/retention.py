@@ -76,9 +76,11 @@ def main() -> None:
         )
         cursor.execute(
             """
-            INSERT INTO identity_contactevent (event_id, contact_id, type, name, path, timestamp, is_bot)
+            INSERT INTO identity_contactevent
+                (event_id, contact_id, type, name, path, timestamp, is_bot, received_at)
             SELECT e.id, c.ids[1 + (e.id % array_length(c.ids, 1))], e.type, e.event,
-                   CASE WHEN e.type = 'page' THEN e.properties ->> 'path' ELSE '' END, e.timestamp, false
+                   CASE WHEN e.type = 'page' THEN e.properties ->> 'path' ELSE '' END, e.timestamp, false,
+                   e.received_at
             FROM events_event e, (SELECT array_agg(id ORDER BY id) AS ids FROM contacts_contact) c
             """
         )

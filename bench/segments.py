@@ -116,9 +116,9 @@ SEED_SQL = [
     ) t
     """,
     """
-    INSERT INTO identity_contactevent (event_id, contact_id, type, name, path, timestamp, is_bot)
+    INSERT INTO identity_contactevent (event_id, contact_id, type, name, path, timestamp, is_bot, received_at)
     SELECT e.id, substr(e.anonymous_id, 2)::bigint, e.type, e.event, COALESCE(e.properties->>'path', ''),
-        e.timestamp, e.is_bot
+        e.timestamp, e.is_bot, e.received_at
     FROM events_event e
     """,
     """
@@ -268,10 +268,12 @@ def write_pricing_views(ids: list[int]) -> None:
                 SELECT (SELECT id FROM events_source LIMIT 1), 'rt-' || c || '-' || n || '-' || %s,
                     'page', '', 'c' || c, '', '', '', '{"path": "/pricing"}', '{}', '{}', %s, %s, false
                 FROM unnest(%s::bigint[]) c, generate_series(1, 3) n
-                RETURNING id, anonymous_id, timestamp
+                RETURNING id, anonymous_id, timestamp, received_at
             )
-            INSERT INTO identity_contactevent (event_id, contact_id, type, name, path, timestamp, is_bot)
-            SELECT id, substr(anonymous_id, 2)::bigint, 'page', '', '/pricing', timestamp, false FROM ev
+            INSERT INTO identity_contactevent
+                (event_id, contact_id, type, name, path, timestamp, is_bot, received_at)
+            SELECT id, substr(anonymous_id, 2)::bigint, 'page', '', '/pricing', timestamp, false, received_at
+            FROM ev
             """,
             [f"{time.time_ns()}", now, now, ids],
         )

@@ -377,6 +377,11 @@ CONTACT_MERGE_HOOKS = ["identity.services.merging.contact_merge_prepare"]
 # use it too), before the rows go: identity drops their projections and rebuilds the rollups of
 # the days they counted in (events imports no higher app).
 EVENTS_DELETE_HOOKS = ["identity.services.projection.events_forget"]
+# Per-event tables partitioned with the event log's months (events/services/partitions.py).
+EVENTS_COPARTITIONED_TABLES = ["identity_contactevent"]
+# Called by retention before it drops such a month with start=, end=; returns what to call after the
+# drop, in the same transaction (identity rebuilds the rollups of the days the month counted in).
+EVENTS_MONTH_DROP_HOOKS = ["identity.services.event_months.events_month_forget"]
 # Called after commit with contact_ids=[...] when the CRM changes contacts, their company or their
 # deals (contacts.services.changes): queued for realtime segment re-evaluation like the stitching worker's
 # changes.

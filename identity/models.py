@@ -65,6 +65,10 @@ class ContactEvent(models.Model):
     path = models.CharField(max_length=500, blank=True)
     timestamp = models.DateTimeField()
     is_bot = models.BooleanField(default=False)
+    # The event's received_at: the table is partitioned by it, with events_event's monthly
+    # boundaries (events.services.partitions creates both; retention drops both months together).
+    # The database's primary key is (event_id, received_at); Django knows event_id alone.
+    received_at = models.DateTimeField()
 
     class Meta:
         indexes = [

@@ -24,6 +24,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
@@ -121,36 +122,119 @@ def event_partitions(*, table: str = TABLE) -> list[Partition]:
     return sorted(found, key=lambda p: p.start)
 
 
-def _create_partition(cursor, *, table: str, start: dt.datetime) -> bool:
-    """Create the month's partition; rows of that month already in DEFAULT move into it (in this
+def _create_partition(
+    cursor, *, table: str, start: dt.datetime, name: str | None = None, default: str = DEFAULT_PARTITION
+) -> bool:
+    """Create the month's partition of `table` (the event log, or a co-partitioned table with
+    its own `name` and `default`); rows of that month already in DEFAULT move into it (in this
     transaction, which holds the DEFAULT partition's lock meanwhile). False if it existed."""
-    name, end = partition_name(start), month_add(start, 1)
+    name, end = name or partition_name(start), month_add(start, 1)
     if _relkind(cursor, name) is not None:
         return False
     cursor.execute(
-        f"SELECT EXISTS (SELECT 1 FROM {DEFAULT_PARTITION} WHERE received_at >= %s AND received_at < %s)",
+        f"SELECT EXISTS (SELECT 1 FROM {default} WHERE received_at >= %s AND received_at < %s)",
         [start, end],
     )
     if cursor.fetchone()[0]:
         # Postgres refuses a partition whose range has rows in DEFAULT: move them out first.
-        cursor.execute(f"LOCK TABLE {DEFAULT_PARTITION} IN ACCESS EXCLUSIVE MODE")
+        cursor.execute(f"LOCK TABLE {default} IN ACCESS EXCLUSIVE MODE")
         cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
         cursor.execute(
             f"""
             WITH moved AS (
-                DELETE FROM {DEFAULT_PARTITION} WHERE received_at >= %s AND received_at < %s RETURNING *
+                DELETE FROM {default} WHERE received_at >= %s AND received_at < %s RETURNING *
             )
             INSERT INTO {name} SELECT * FROM moved
             """,
             [start, end],
         )
-        logger.info("moved %s events of %s out of the DEFAULT partition", cursor.rowcount, name)
+        logger.info("moved %s rows of %s out of the DEFAULT partition", cursor.rowcount, name)
         cursor.execute(
             f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [start, end]
         )
     else:
         cursor.execute(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM (%s) TO (%s)", [start, end])
     return True
+
+
+# -- co-partitioned tables: higher apps' per-event tables with the event log's months ---------
+
+
+def copartitioned_tables() -> list[str]:
+    """settings.EVENTS_COPARTITIONED_TABLES: tables (of higher apps; events may not import them)
+    partitioned by a `received_at` column with the event log's monthly boundaries, whose months
+    are created and dropped together with the event log's (identity_contactevent)."""
+    return list(getattr(settings, "EVENTS_COPARTITIONED_TABLES", []))
+
+
+def copartition_name(table: str, start: dt.datetime) -> str:
+    return f"{table}_y{start.year:04d}m{start.month:02d}"
+
+
+def copartition_default(table: str) -> str:
+    return f"{table}_default"
+
+
+def _copartitions_create(cursor, *, start: dt.datetime) -> list[str]:
+    created = []
+    for table in copartitioned_tables():
+        if _relkind(cursor, table) != "p":
+            continue
+        if _create_partition(
+            cursor,
+            table=table,
+            start=start,
+            name=copartition_name(table, start),
+            default=copartition_default(table),
+        ):
+            created.append(copartition_name(table, start))
+    return created
+
+
+def copartitioned_convert(cursor, *, table: str, key: str) -> None:
+    """Turn the unpartitioned `table` (which has a filled `received_at` column) into one
+    range-partitioned by received_at with the event log's months and a DEFAULT partition, keeping
+    every row, index and foreign key; its primary key becomes (`key`, received_at). One
+    transaction holding ACCESS EXCLUSIVE on the table while its rows are copied: fine for the
+    tables this runs on at install time; a large table would need the online pattern of
+    events/services/partition_migration.py (docs/scaling.md, "Partitioned event log")."""
+    if _relkind(cursor, table) in (None, "p"):
+        return
+    cursor.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+    # Deferred foreign-key checks pending on its rows would make Postgres refuse the DROP below.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute(
+        """
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT i.indisprimary
+        """,
+        [table],
+    )
+    indexes = cursor.fetchall()
+    cursor.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = %s::regclass AND contype = 'f'",
+        [table],
+    )
+    foreign_keys = cursor.fetchall()
+    new = f"{table}_partitioned"
+    cursor.execute(f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS) PARTITION BY RANGE (received_at)")
+    events_table = _partitioned_table(cursor) or TABLE
+    for part in event_partitions(table=events_table):
+        name = copartition_name(table, part.start)
+        cursor.execute(
+            f"CREATE TABLE {name} PARTITION OF {new} FOR VALUES FROM (%s) TO (%s)",
+            [part.start, part.end],
+        )
+    cursor.execute(f"CREATE TABLE {copartition_default(table)} PARTITION OF {new} DEFAULT")
+    cursor.execute(f"INSERT INTO {new} SELECT * FROM {table}")
+    cursor.execute(f"DROP TABLE {table}")
+    cursor.execute(f"ALTER TABLE {new} RENAME TO {table}")
+    cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({key}, received_at)")
+    for _, sql in indexes:
+        cursor.execute(sql)
+    for name, definition in foreign_keys:
+        cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
 
 
 def _lock(cursor) -> None:
@@ -169,16 +253,22 @@ def event_partitions_ensure(*, now: dt.datetime | None = None, ahead: int = PART
         if table is None:
             return []
         _default_partition_ensure(cursor, table=table)
-        cursor.execute(
-            f"SELECT DISTINCT date_trunc('month', received_at AT TIME ZONE 'UTC') FROM {DEFAULT_PARTITION}"
-        )
-        stranded = [row[0].replace(tzinfo=dt.UTC) for row in cursor.fetchall()]
+        stranded = []
+        for default in [DEFAULT_PARTITION] + [
+            copartition_default(t) for t in copartitioned_tables() if _relkind(cursor, t) == "p"
+        ]:
+            cursor.execute(
+                f"SELECT DISTINCT date_trunc('month', received_at AT TIME ZONE 'UTC') FROM {default}"
+            )
+            stranded += [row[0].replace(tzinfo=dt.UTC) for row in cursor.fetchall()]
     months = sorted({month_add(this_month, i) for i in range(ahead + 1)} | set(stranded))
     for start in months:
         with transaction.atomic(), connection.cursor() as cursor:
             _lock(cursor)
             if _create_partition(cursor, table=table, start=start):
                 created.append(partition_name(start))
+            # The co-partitioned tables' month, in the same transaction.
+            created += _copartitions_create(cursor, start=start)
     if created:
         logger.info("created event partitions %s", ", ".join(created))
     return created
@@ -187,6 +277,14 @@ def event_partitions_ensure(*, now: dt.datetime | None = None, ahead: int = PART
 def _default_partition_ensure(cursor, *, table: str) -> None:
     if _relkind(cursor, DEFAULT_PARTITION) is None:
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {DEFAULT_PARTITION} PARTITION OF {table} DEFAULT")
+    for copartitioned in copartitioned_tables():
+        if (
+            _relkind(cursor, copartitioned) == "p"
+            and _relkind(cursor, copartition_default(copartitioned)) is None
+        ):
+            cursor.execute(
+                f"CREATE TABLE {copartition_default(copartitioned)} PARTITION OF {copartitioned} DEFAULT"
+            )
 
 
 def event_partitions_expired(*, now: dt.datetime, retention: dict[int, int | None]) -> list[Partition]:
@@ -220,6 +318,22 @@ def event_partition_ids(*, partition: Partition, after: int, limit: int) -> list
         return [row[0] for row in cursor.fetchall()]
 
 
+def event_partition_id_range(*, partition: Partition) -> tuple[int | None, int | None, int]:
+    """(min id, max id, row count) of a partition."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT min(id), max(id), count(*) FROM {partition.name}")
+        return cursor.fetchone()
+
+
+def copartitions_present(*, partition: Partition) -> bool:
+    """Whether every co-partitioned table has this month's partition (dropped with it)."""
+    with connection.cursor() as cursor:
+        return all(
+            _relkind(cursor, copartition_name(table, partition.start)) is not None
+            for table in copartitioned_tables()
+        )
+
+
 @transaction.atomic
 def event_partition_drop(*, partition: Partition) -> bool:
     """Detach and drop a partition. False when the lock on the event log was not granted within
@@ -232,8 +346,16 @@ def event_partition_drop(*, partition: Partition) -> bool:
         # Deferred foreign-key checks still pending on its rows (events inserted earlier in the
         # caller's transaction) would make Postgres refuse the DROP: run them now.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        copartitions = [
+            (table, copartition_name(table, partition.start))
+            for table in copartitioned_tables()
+            if _relkind(cursor, copartition_name(table, partition.start)) is not None
+        ]
         try:
             with transaction.atomic():
+                # The co-partitioned tables' month first (their rows derive from these events).
+                for table, name in copartitions:
+                    cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
                 cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {partition.name}")
         except OperationalError as exc:
             if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
@@ -241,6 +363,8 @@ def event_partition_drop(*, partition: Partition) -> bool:
             # Ingestion or a long read holds the table: never queue every insert behind us.
             logger.warning("retention: could not lock %s to drop %s; next run", TABLE, partition.name)
             return False
+        for _, name in copartitions:
+            cursor.execute(f"DROP TABLE {name}")
         cursor.execute(f"DROP TABLE {partition.name}")
     logger.info("retention dropped partition %s", partition.name)
     return True

@@ -70,22 +70,41 @@ def events_retention_enforce(
 
 def _retention_drop(*, partition: partitions.Partition, deadline: float, batch_size: int) -> int | None:
     """Drop a whole expired month; None when it could not (out of time, or the lock on the event
-    log was not granted). The hooks hear of every event in it first, in batches, as for deleted
-    rows: no new event can enter a month that ended, and the queue no longer holds these."""
-    after, count = 0, 0
-    while ids := partitions.event_partition_ids(partition=partition, after=after, limit=batch_size):
-        if time.monotonic() >= deadline:
-            return None
-        with transaction.atomic():
-            # Out of the queue first (a worker stitching one of them makes this wait), as below;
-            # an old month's events are rarely still queued, and a statement carrying 5,000 ids
-            # costs tens of milliseconds to parse and plan, so look at the id range first.
-            if _queue_may_hold(first=ids[0], last=ids[-1]):
-                ingest_batches_forget(event_ids=ids)
-            events_delete_hooks(event_ids=ids)
-        after, count = ids[-1], count + len(ids)
-    if time.monotonic() >= deadline or not partitions.event_partition_drop(partition=partition):
+    log was not granted). Its events go out of the queue first, in batches (a month that ended
+    rarely has any queued: one look at its id range settles it). With the co-partitioned tables'
+    month present (identity_contactevent), settings.EVENTS_MONTH_DROP_HOOKS hear of the month
+    set-based and its projection partition is dropped with the events'; otherwise the delete
+    hooks hear of every event in it, in batches, as for deleted rows."""
+    month_hooks = getattr(settings, "EVENTS_MONTH_DROP_HOOKS", [])
+    whole = bool(month_hooks) and partitions.copartitions_present(partition=partition)
+    first, last, count = partitions.event_partition_id_range(partition=partition)
+    after = 0
+    if not whole or (count and _queue_may_hold(first=first, last=last)):
+        while ids := partitions.event_partition_ids(partition=partition, after=after, limit=batch_size):
+            if time.monotonic() >= deadline:
+                return None
+            with transaction.atomic():
+                # Out of the queue first (a worker stitching one of them makes this wait), as below;
+                # a statement carrying 5,000 ids costs tens of milliseconds to parse and plan, so
+                # look at the id range first.
+                if _queue_may_hold(first=ids[0], last=ids[-1]):
+                    ingest_batches_forget(event_ids=ids)
+                if not whole:
+                    events_delete_hooks(event_ids=ids)
+            after = ids[-1]
+    if time.monotonic() >= deadline:
         return None
+    with transaction.atomic():
+        after_drop = (
+            [import_string(path)(start=partition.start, end=partition.end) for path in month_hooks]
+            if whole
+            else []
+        )
+        if not partitions.event_partition_drop(partition=partition):
+            transaction.set_rollback(True)
+            return None
+        for callback in after_drop:
+            callback()
     # Every row of a month that ended is one the hooks heard of: nothing enters it any more.
     return count
 

@@ -1,15 +1,15 @@
-"""Hot deals: when a deal's person matches a hot rule (e.g. /pricing viewed twice in 24 h), the
-deal's owner is told, once per deal per rule window.
+"""Hot deals: when a deal's person matches a hot rule (e.g. /pricing viewed twice in 24 h), the deal's
+owner is told, once per deal per rule window.
 
 The stitching worker calls `hot_deals_after_views` after each batch: it checks the contacts that
 viewed a page whose path an enabled rule names, and those the batch merged into (a merge brings
 history along: pricing views made anonymously count once the visitor signs in). A view of any other
 page cannot turn a rule true, so it checks nothing: a deal opened after its person's pricing views
-is flagged at their next matching view or merge, not at an unrelated one. A person's merge (the duplicates page) calls
-`hot_deals_after_merge` once it is committed. The rule is evaluated on `ContactEvent` (exact
-timestamps; the daily rollups cannot answer "within 24 hours"). Who was told when lives in
-`HotDealAlert`, claimed by one conditional upsert per rule: concurrent or repeated calls notify
-once.
+is flagged at their next matching view or merge, not at an unrelated one. A person's merge (the
+duplicates page) calls `hot_deals_after_merge` once it is committed. The rule is evaluated on
+`ContactEvent` (exact timestamps; the daily rollups cannot answer "within 24 hours"). Who was told
+when lives in `HotDealAlert`, claimed by one conditional upsert per rule: concurrent or repeated
+calls notify once.
 """
 
 from collections.abc import Collection

@@ -158,7 +158,8 @@ FIRST_TOUCH_BATCH = 500
 # non-bot page or screen view, or an event whose context.campaign names a UTM tag.
 _TOUCH_CANDIDATES = """
     SELECT DISTINCT ON (ce.contact_id) ce.contact_id, ce.event_id
-    FROM identity_contactevent ce JOIN events_event e ON e.id = ce.event_id
+    FROM identity_contactevent ce
+    JOIN events_event e ON e.id = ce.event_id AND e.received_at = ce.received_at
     WHERE ce.contact_id = ANY(%s::bigint[]) AND NOT ce.is_bot AND (
         ce.type IN ('page', 'screen')
         OR (jsonb_typeof(e.context -> 'campaign') = 'object' AND EXISTS (

@@ -865,6 +865,7 @@ def _contact_events_insert(batch: Batch) -> None:
             event_path(row.event),
             row.event.timestamp,
             row.event.is_bot,
+            row.event.received_at,
         )
         for row in batch.rows
     ]
@@ -872,9 +873,9 @@ def _contact_events_insert(batch: Batch) -> None:
         cursor.execute(
             """
             INSERT INTO identity_contactevent
-                (event_id, contact_id, identity_id, type, name, path, timestamp, is_bot)
+                (event_id, contact_id, identity_id, type, name, path, timestamp, is_bot, received_at)
             SELECT (r->>0)::bigint, (r->>1)::bigint, (r->>2)::bigint, r->>3, r->>4, r->>5,
-                (r->>6)::timestamptz, (r->>7)::boolean
+                (r->>6)::timestamptz, (r->>7)::boolean, (r->>8)::timestamptz
             FROM jsonb_array_elements(%s::jsonb) AS r
             """,
             [orjson.dumps(rows).decode()],

@@ -48,7 +48,14 @@ def stored_contact_event(
         is_bot=is_bot,
     )
     return ContactEvent.objects.create(
-        event=event, contact=contact, type=type, name=name, path=path, timestamp=at, is_bot=is_bot
+        event=event,
+        contact=contact,
+        type=type,
+        name=name,
+        path=path,
+        timestamp=at,
+        is_bot=is_bot,
+        received_at=event.received_at,
     )
 
 
@@ -92,7 +99,14 @@ def _stored(contact, type_, *, name="", path="", days_ago=0, properties=None, is
         is_bot=is_bot,
     )
     ContactEvent.objects.create(
-        event=event, contact=contact, type=type_, name=name, path=path, timestamp=when, is_bot=is_bot
+        event=event,
+        contact=contact,
+        type=type_,
+        name=name,
+        path=path,
+        timestamp=when,
+        is_bot=is_bot,
+        received_at=event.received_at,
     )
     if not is_bot:
         kind = "event" if type_ == "track" else type_

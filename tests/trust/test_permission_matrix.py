@@ -130,6 +130,7 @@ class World:
             type="page",
             path="/matrix-pricing",
             timestamp=viewed.timestamp,
+            received_at=viewed.received_at,
         )
         IdentityWarning.objects.create(
             kind=WarningKind.CAP_HIT, detail="Matrix warning", contact=self.contact, identity_kind="email"
