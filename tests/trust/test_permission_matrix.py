@@ -20,6 +20,7 @@ from datetime import timedelta
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -1390,10 +1391,15 @@ def _fingerprint_query() -> sql.Composed:
     return sql.SQL("SELECT concat_ws('|', {})").format(sql.SQL(", ").join(parts))
 
 
+_FINGERPRINT_SQL: list[str] = []  # the statement, composed once per process (the tables do not change)
+
+
 def fingerprint() -> str:
     """A digest of every row of every project table (and users and their groups), in one query."""
     with connection.cursor() as cursor:
-        cursor.execute(_fingerprint_query().as_string(cursor.connection))
+        if not _FINGERPRINT_SQL:
+            _FINGERPRINT_SQL.append(_fingerprint_query().as_string(cursor.connection))
+        cursor.execute(_FINGERPRINT_SQL[0])
         return hashlib.sha256(cursor.fetchone()[0].encode()).hexdigest()
 
 
@@ -1408,10 +1414,19 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory):
     """Built once for the ~600 requests (committed); each test's writes roll back with its
     transaction, and the rows are flushed when the module is done, as transactional tests do."""
     from django.core.management import call_command
-    from django.test import override_settings
+    from django.test import Client, override_settings
 
     with override_settings(MEDIA_ROOT=str(tmp_path_factory.mktemp("media"))), django_db_blocker.unblock():
         built = World()
+        # A signed-in session per role, committed with the world: each test sends its cookie
+        # instead of logging in again (a login writes the session row and the user's last_login,
+        # ~600 times). What a request does to its session (logout, a password change) rolls back
+        # with its test, as every other write does.
+        built.sessions = {}
+        for role, user in built.users.items():
+            signed_in = Client()
+            signed_in.force_login(user)
+            built.sessions[role] = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
         yield built
         call_command("flush", interactive=False, verbosity=0)
 
@@ -1428,7 +1443,7 @@ def test_matrix(client, world: World, case: Case, role: str):
         if role != "anon":
             headers["Authorization"] = f"Token {world.api_tokens[role]}"
     elif role != "anon":
-        client.force_login(world.users[role])
+        client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[role]
     before = fingerprint()
     data = case.data(world)
     if case.method == "GET":
@@ -1483,7 +1498,7 @@ def test_a_refused_write_is_refused_whatever_its_input(client, world: World, cas
     url = reverse(case.name, kwargs=case.kwargs(world))
     headers = {"Authorization": f"Token {world.api_tokens[role]}"} if case.api else {}
     if not case.api:
-        client.force_login(world.users[role])
+        client.cookies[settings.SESSION_COOKIE_NAME] = world.sessions[role]
     before = fingerprint()
     for body in ({}, {"name": "", "title": "", "add": "nobody", "id": "x", "stage": "x"}):
         if case.api:
