@@ -114,8 +114,17 @@ def test_dragging_to_the_right_edge_scrolls_the_board(browser, live_server, rita
         _, y = _press(page, page.locator(f"#deal-card-{acme.pk}"))
         edge = page.evaluate("document.querySelector('#board .board').getBoundingClientRect().right")
         page.mouse.move(edge - 40, y, steps=15)
+        # A browser repeats dragover while a held card stands still; Playwright's emulated drag
+        # fires it only on mouse moves. If the drag began after the last of those moves (the box
+        # under load), the board has not heard of the edge yet: nudge the pointer by a pixel
+        # until it has (a positive signal, not a wait of a guessed length).
+        autoscroll = "document.querySelector('#board .board').dataset.autoscroll || '0'"
+        for nudge in range(100):
+            if page.evaluate(autoscroll) != "0":
+                break
+            page.mouse.move(edge - 40 + nudge % 2, y)
         # then the board scrolls to the right under the card
-        wait_until(page, f"{scroll_left} > 100", timeout=5)
+        wait_until(page, f"{scroll_left} > 100", timeout=10)
         page.mouse.move(edge - 300, y, steps=5)  # back in the middle: the scrolling stops
         wait_until(page, "document.querySelector('#board .board').dataset.autoscroll === '0'", timeout=5)
         still = page.evaluate(scroll_left)
