@@ -47,14 +47,19 @@ def stored_contact_event(
         received_at=at,
         is_bot=is_bot,
     )
+    return _projection(event, contact, path=path)
+
+
+def _projection(event: Event, contact, *, path: str) -> ContactEvent:
+    """The event's ContactEvent, as the stitching worker writes it (in the event's month)."""
     return ContactEvent.objects.create(
         event=event,
         contact=contact,
-        type=type,
-        name=name,
+        type=event.type,
+        name=event.event,
         path=path,
-        timestamp=at,
-        is_bot=is_bot,
+        timestamp=event.timestamp,
+        is_bot=event.is_bot,
         received_at=event.received_at,
     )
 
@@ -98,16 +103,7 @@ def _stored(contact, type_, *, name="", path="", days_ago=0, properties=None, is
         received_at=when,
         is_bot=is_bot,
     )
-    ContactEvent.objects.create(
-        event=event,
-        contact=contact,
-        type=type_,
-        name=name,
-        path=path,
-        timestamp=when,
-        is_bot=is_bot,
-        received_at=event.received_at,
-    )
+    _projection(event, contact, path=path)
     if not is_bot:
         kind = "event" if type_ == "track" else type_
         key = name if type_ == "track" else path
