@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "contacts",
     "pipeline",
     "identity",
+    "scoring",
     "segments",
     "privacy",
     # The top app (home, global search, demo data): the one that may read every other.
@@ -337,6 +338,8 @@ CELERY_BEAT_SCHEDULE = {
     "segments-realtime-sweep": {"task": "segments.tasks.profile_updates_drain", "schedule": 15.0},
     "segments-refresh-due": {"task": "segments.tasks.segments_refresh_due", "schedule": 60.0},
     "segments-webhooks": {"task": "segments.tasks.webhook_deliveries_send", "schedule": 30.0},
+    # Lead-score decay and time frames move scores by whole UTC days: hourly finds the new day.
+    "scores-decay-refresh": {"task": "scoring.tasks.scores_decay_refresh", "schedule": 3600.0},
     # The segments' change log, size samples and webhook delivery log past their retention.
     "segment-logs-prune": {"task": "segments.tasks.segment_logs_prune", "schedule": 3600.0},
 }

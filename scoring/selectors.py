@@ -1,0 +1,124 @@
+"""Reads of lead scores: models, a contact's scores with their explanation, scores of many
+contacts (list columns, deal cards) and the contacts at or over a score (segments, hot deals)."""
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from core.errors import NotFound
+from scoring.models import Score, ScoreDay, ScoreModel
+from scoring.permissions import ensure_can_read
+
+WEEK = dt.timedelta(days=7)
+
+
+def score_model_list(*, user: AbstractBaseUser | None) -> QuerySet[ScoreModel]:
+    ensure_can_read(user)
+    return ScoreModel.objects.order_by("name", "pk")
+
+
+def score_model_get(*, user: AbstractBaseUser | None, model_id: int) -> ScoreModel:
+    ensure_can_read(user)
+    model = ScoreModel.objects.filter(pk=model_id).first()
+    if model is None:
+        raise NotFound("No such score model.")
+    return model
+
+
+def score_model_choices() -> list[tuple[int, str]]:
+    """(id, name) of every model, for pickers in other apps (hot-deal rules, segment builder)."""
+    return list(ScoreModel.objects.order_by("name", "pk").values_list("pk", "name"))
+
+
+@dataclass
+class ContactScore:
+    model: ScoreModel
+    score: int
+    fit: int
+    engagement: int
+    explanation: list[dict]
+    updated_at: dt.datetime | None
+    change_week: int
+
+
+def _week_ago(*, model_ids: Collection[int], contact_ids: Collection[int], now: dt.datetime) -> dict:
+    """(model id, contact id) -> the score at the end of the newest recorded day a week ago or
+    earlier (absent: 0, no score then)."""
+    cutoff = (now.astimezone(dt.UTC) - WEEK).date()
+    rows = (
+        ScoreDay.objects.filter(model_id__in=model_ids, contact_id__in=contact_ids, day__lte=cutoff)
+        .order_by("model_id", "contact_id", "-day")
+        .distinct("model_id", "contact_id")
+        .values_list("model_id", "contact_id", "score")
+    )
+    return {(m, c): s for m, c, s in rows}
+
+
+def contact_scores(
+    *, user: AbstractBaseUser | None, contact_id: int, now: dt.datetime | None = None
+) -> list[ContactScore]:
+    """The contact's score in every enabled model (0 with no lines where no rule applies)."""
+    ensure_can_read(user)
+    now = now or timezone.now()
+    models = list(ScoreModel.objects.filter(enabled=True).order_by("name", "pk"))
+    rows = {s.model_id: s for s in Score.objects.filter(contact_id=contact_id, model__in=models)}
+    before = _week_ago(model_ids=[m.pk for m in models], contact_ids=[contact_id], now=now)
+    out = []
+    for model in models:
+        row = rows.get(model.pk)
+        score = row.score if row else 0
+        out.append(
+            ContactScore(
+                model=model,
+                score=score,
+                fit=row.fit if row else 0,
+                engagement=row.engagement if row else 0,
+                explanation=row.explanation if row else [],
+                updated_at=row.updated_at if row else None,
+                change_week=score - before.get((model.pk, contact_id), 0),
+            )
+        )
+    return out
+
+
+def scores_of_contacts(
+    *, contact_ids: Collection[int], model_id: int | None = None, now: dt.datetime | None = None
+) -> dict[int, list[tuple[ScoreModel, int, int]]]:
+    """contact id -> [(model, score, change this week)] for enabled models (one model when
+    `model_id` is given), highest score first; contacts with no score are left out. Three
+    queries whatever the number of contacts."""
+    now = now or timezone.now()
+    ids = sorted(set(contact_ids))
+    if not ids:
+        return {}
+    models = ScoreModel.objects.filter(enabled=True)
+    if model_id is not None:
+        models = models.filter(pk=model_id)
+    models_by_id = {m.pk: m for m in models}
+    if not models_by_id:
+        return {}
+    rows = Score.objects.filter(contact_id__in=ids, model_id__in=models_by_id).values_list(
+        "contact_id", "model_id", "score"
+    )
+    before = _week_ago(model_ids=list(models_by_id), contact_ids=ids, now=now)
+    out: dict[int, list[tuple[ScoreModel, int, int]]] = {}
+    for contact_id, model_id_, score in rows:
+        change = score - before.get((model_id_, contact_id), 0)
+        out.setdefault(contact_id, []).append((models_by_id[model_id_], score, change))
+    for items in out.values():
+        items.sort(key=lambda item: (-item[1], item[0].name))
+    return out
+
+
+def contacts_scoring_at_least(*, model_id: int, min_score: int, contact_ids: Collection[int] | None = None):
+    """Contact ids whose score in the model is at least `min_score` (a queryset of ids: segments
+    use it as a subquery; served by the (model, score) index). A minimum of 0 or less matches
+    contacts with no score row only through the caller (no row is a score of 0)."""
+    rows = Score.objects.filter(model_id=model_id, score__gte=min_score, model__enabled=True)
+    if contact_ids is not None:
+        rows = rows.filter(contact_id__in=list(contact_ids))
+    return rows.values("contact_id")
