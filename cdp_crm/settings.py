@@ -391,6 +391,13 @@ EVENTS_MONTH_DROP_HOOKS = ["identity.services.event_months.events_month_forget"]
 CONTACT_CHANGE_HOOKS = ["identity.services.projection.profile_updates_mark"]
 # Called inside the deleting transaction, before contacts are deleted, with contact_ids=[...].
 CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting"]
+# Contact-list columns higher apps contribute (shown, filtered, sorted): callables returning
+# contacts.selectors.ListColumn lists (contacts.selectors.contact_list_columns calls them).
+CONTACT_LIST_COLUMN_HOOKS: list[str] = ["scoring.selectors.contact_list_columns"]
+# Called by segments' ProfileUpdate drain with contact_ids=[...] (the claimed contacts and their
+# tombstones), in order, inside its transaction and before the segments re-evaluate them: derived
+# data segment conditions read (computed traits, then scores) is brought up to date first.
+PROFILE_UPDATE_DERIVED_HOOKS: list[str] = ["scoring.services.scores_refresh"]
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
 IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None

@@ -17,6 +17,8 @@ from core.forms import style_fields
 from core.params import parse_id
 
 CF_PREFIX = "cf_"
+# The filter boxes of higher apps' list columns (contacts.selectors.ListColumn).
+COLUMN_PREFIX = "col_"
 
 
 def custom_form_field(definition: CustomField, *, for_filter: bool = False) -> forms.Field:
@@ -211,13 +213,21 @@ class ListFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200)
     owner = forms.CharField(required=False, max_length=20)
 
-    def __init__(self, *args, definitions: list[CustomField] | None = None, **kwargs):
+    def __init__(
+        self, *args, definitions: list[CustomField] | None = None, columns: list | None = None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         if definitions is None:
             definitions = selectors.custom_field_definitions(entity=self.entity)
         self.definitions = definitions
         for definition in definitions:
             self.fields[CF_PREFIX + definition.key] = custom_form_field(definition, for_filter=True)
+        # Higher apps' list columns that filter (contacts.selectors.ListColumn), by field name.
+        self.columns = {COLUMN_PREFIX + c.key: c for c in columns or () if c.filter is not None}
+        for name, column in self.columns.items():
+            self.fields[name] = column.filter_field()
+            self.fields[name].required = False
+            self.fields[name].label = self.fields[name].label or column.label
         style_fields(self)
 
     def clean_owner(self) -> str | int | None:
@@ -239,6 +249,8 @@ class ListFilterForm(forms.Form):
         for name, value in data.items():
             if name.startswith(CF_PREFIX):
                 custom[name.removeprefix(CF_PREFIX)] = self._custom_value(name.removeprefix(CF_PREFIX), value)
+            elif name in self.columns:
+                filters.setdefault("columns", []).append((self.columns[name], value))
             else:
                 filters[name] = value
         custom = {k: v for k, v in custom.items() if v is not None}

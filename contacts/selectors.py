@@ -1,10 +1,15 @@
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Concat, Lower
+from django.utils.module_loading import import_string
 
 from accounts.models import Role
 from contacts.models import (
@@ -43,7 +48,8 @@ def contact_list(*, user: AbstractBaseUser, filters: dict[str, Any] | None = Non
     Filters: q (name, email, phone or company name contains), email (exact, normalised), owner
     (a user id, "me" or "none"), tag, lifecycle_stage, company (id), include_anonymous,
     created_from / created_to and last_seen_from / last_seen_to (aware datetimes, from inclusive,
-    to exclusive), custom_fields ({key: value}; text contains, other types equal).
+    to exclusive), custom_fields ({key: value}; text contains, other types equal), columns
+    ([(ListColumn, cleaned value)]: a higher app's column filters, see contact_list_columns).
     """
     ensure_can_read(user)
     filters = filters or {}
@@ -70,6 +76,8 @@ def contact_list(*, user: AbstractBaseUser, filters: dict[str, Any] | None = Non
             contacts = contacts.filter(**{lookup: filters[name]})
     if custom := filters.get("custom_fields"):
         contacts = contacts.filter(_custom_fields_q(custom, entity="contact"))
+    for column, value in filters.get("columns") or ():
+        contacts = column.filter(column.annotate(contacts), value)
     # The pk breaks created_at ties, so limit/offset pages neither repeat nor skip rows.
     return contacts.order_by("-created_at", "-pk")
 
@@ -248,12 +256,75 @@ def parse_sort(sort: str | None, *, sorts: dict, default: str) -> tuple[str, boo
 
 
 def contact_page(
-    *, user: AbstractBaseUser, filters: dict[str, Any], sort: str | None, cursor: str | None, size: int = 50
+    *,
+    user: AbstractBaseUser,
+    filters: dict[str, Any],
+    sort: str | None,
+    cursor: str | None,
+    size: int = 50,
+    columns: list["ListColumn"] = (),
 ) -> KeysetPage:
-    """One page of contact_list for the HTML list, owner and company loaded with it."""
-    name, descending = parse_sort(sort, sorts=CONTACT_SORTS, default="-created")
+    """One page of contact_list for the HTML list, owner and company loaded with it; `columns`
+    (higher apps' list columns) put their values on the rows, and may be sorted on by key."""
+    sorts = CONTACT_SORTS | {c.key: c.sort for c in columns if c.sort is not None}
+    name, descending = parse_sort(sort, sorts=sorts, default="-created")
     contacts = contact_list(user=user, filters=filters).select_related("company", "owner")
-    return keyset_page(contacts, key=CONTACT_SORTS[name], descending=descending, cursor=cursor, size=size)
+    for column in columns:
+        contacts = column.annotate(contacts)
+    return keyset_page(contacts, key=sorts[name], descending=descending, cursor=cursor, size=size)
+
+
+# --- list columns contributed by higher apps
+
+# A key goes into URLs (?sort=, the filter's field name, DOM ids) and must not shadow a built-in
+# column or a custom field's "cf_" key: lower-case, starting with a letter, with an app prefix.
+LIST_COLUMN_KEY = re.compile(r"^[a-z][a-z0-9]*_[a-z0-9_]{1,60}$")
+
+
+def _as_text(value: Any) -> str:
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ListColumn:
+    """A contact-list column a higher app contributes (settings.CONTACT_LIST_COLUMN_HOOKS).
+
+    - `annotate(queryset) -> queryset` adds the column's value to the contacts query under the
+      name `key` (an annotation: a Subquery, or a FilteredRelation join and an F). It is applied
+      to the page's query, to the sort's key query and, when filtering, to the filter's query.
+    - `sort`: a NOT NULL expression over what `annotate` added (keyset pages compare it; Coalesce
+      a nullable value), or None for a column that does not sort. Make it index-friendly: a value
+      in one indexed column of the joined table, not a computation per contact.
+    - `render(value) -> str`: the cell's text for a non-NULL value; the list escapes it (HTML in
+      it is shown as text). NULL shows "—".
+    - `filter_field() -> forms.Field` and `filter(queryset, cleaned value) -> queryset`: the
+      column's box in the list's filter panel (its errors are the form's errors); both or neither.
+    """
+
+    key: str
+    label: str
+    annotate: Callable[[QuerySet], QuerySet]
+    sort: Any = None
+    render: Callable[[Any], str] = _as_text
+    filter_field: Callable[[], Any] | None = None
+    filter: Callable[[QuerySet, Any], QuerySet] | None = None
+
+
+def contact_list_columns() -> list[ListColumn]:
+    """Every column the CONTACT_LIST_COLUMN_HOOKS providers offer now (each provider is called
+    with no arguments and returns a list of ListColumn; one query each, per list request)."""
+    # settings.CONTACT_LIST_COLUMN_HOOKS wires this; traits (computed traits) provides one.
+    columns: list[ListColumn] = []
+    seen = set(CONTACT_SORTS) | {"tags"}
+    for path in getattr(settings, "CONTACT_LIST_COLUMN_HOOKS", []):
+        for column in import_string(path)():
+            if not LIST_COLUMN_KEY.match(column.key) or column.key in seen or column.key.startswith("cf_"):
+                raise ValueError(f"{path}: bad or duplicate list column key {column.key!r}")
+            if (column.filter is None) != (column.filter_field is None):
+                raise ValueError(f"{path}: column {column.key!r} needs both filter and filter_field")
+            seen.add(column.key)
+            columns.append(column)
+    return columns
 
 
 def company_page(

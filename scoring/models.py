@@ -56,7 +56,10 @@ class Score(models.Model):
     gives points has no row (its score is 0). The (model, score) index serves "sorted by score"."""
 
     model = models.ForeignKey(ScoreModel, on_delete=models.CASCADE, related_name="scores")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    # A reverse name (unlike most rows here) so the contact list can join a model's scores with a
+    # FilteredRelation: sorting by score is a join on the (model, contact) key, not a subquery
+    # per contact. contacts never names it in code.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="lead_scores")
     score = models.IntegerField()
     fit = models.IntegerField()
     engagement = models.IntegerField()

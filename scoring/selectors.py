@@ -114,11 +114,51 @@ def scores_of_contacts(
     return out
 
 
-def contacts_scoring_at_least(*, model_id: int, min_score: int, contact_ids: Collection[int] | None = None):
-    """Contact ids whose score in the model is at least `min_score` (a queryset of ids: segments
-    use it as a subquery; served by the (model, score) index). A minimum of 0 or less matches
-    contacts with no score row only through the caller (no row is a score of 0)."""
-    rows = Score.objects.filter(model_id=model_id, score__gte=min_score, model__enabled=True)
+def contacts_scoring(*, model_id: int, op: str, value: int, contact_ids: Collection[int] | None = None):
+    """Contact ids whose stored score in the enabled model compares to `value` by `op` (gte, gt,
+    lte, lt): a values queryset, for a subquery (served by the (model, score) index). Contacts
+    with no row (a score of 0) are not in it: callers that count them say so."""
+    if op not in ("gte", "gt", "lte", "lt"):
+        raise ValueError(op)
+    rows = Score.objects.filter(model_id=model_id, model__enabled=True, **{f"score__{op}": value})
     if contact_ids is not None:
         rows = rows.filter(contact_id__in=list(contact_ids))
     return rows.values("contact_id")
+
+
+# --- the contact list's score columns (settings.CONTACT_LIST_COLUMN_HOOKS)
+
+
+def _score_column(model: ScoreModel):
+    from django import forms
+    from django.db.models import F, FilteredRelation, Q, Value
+    from django.db.models.functions import Coalesce
+
+    from contacts.selectors import ListColumn
+
+    key = f"score_{model.pk}"
+    join = f"_score_join_{model.pk}"
+
+    def annotate(qs):
+        if key in qs.query.annotations:
+            return qs
+        relation = FilteredRelation("lead_scores", condition=Q(lead_scores__model_id=model.pk))
+        return qs.annotate(**{join: relation}).annotate(**{key: Coalesce(F(f"{join}__score"), Value(0))})
+
+    return ListColumn(
+        key=key,
+        label=f"{model.name} score",
+        annotate=annotate,
+        sort=F(key),  # NOT NULL: no row is a score of 0
+        render=str,
+        filter_field=lambda: forms.IntegerField(
+            required=False, min_value=0, label=f"{model.name} score at least"
+        ),
+        filter=lambda qs, value: qs.filter(**{f"{key}__gte": value}) if value is not None else qs,
+    )
+
+
+def contact_list_columns() -> list:
+    """The CONTACT_LIST_COLUMN_HOOKS provider: one sortable, filterable column per enabled model
+    (the score, 0 where no rule applies)."""
+    return [_score_column(m) for m in ScoreModel.objects.filter(enabled=True).order_by("name", "pk")]

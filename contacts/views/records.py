@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import conditional_escape, format_html, format_html_join
+from django.utils.html import conditional_escape, escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
@@ -53,6 +53,7 @@ class Column:
     sort: str | None = None  # a key of selectors.CONTACT_SORTS / COMPANY_SORTS
     fields: tuple[str, ...] = ()  # the form fields an inline edit of this cell changes
     link: bool = False  # the cell links to the record (or its company); edit with the pencil
+    extra: selectors.ListColumn | None = None  # a higher app's column (CONTACT_LIST_COLUMN_HOOKS)
 
 
 CONTACT_COLUMNS = [
@@ -203,7 +204,11 @@ def _dt(value) -> str:
 def make_cell(record, column: Column, *, entity: str, editable: bool, definitions: dict) -> Cell:
     cell = Cell(record=record, column=column, entity=entity, editable=editable and bool(column.fields))
     key = column.key
-    if key.startswith(CF_PREFIX):
+    if column.extra is not None:
+        value = getattr(record, key, None)
+        # escape() even a SafeString: the provider's text is shown as text, never as markup.
+        cell.text = escape(column.extra.render(value)) if value is not None else ""
+    elif key.startswith(CF_PREFIX):
         cell.text = _display_custom(record, key.removeprefix(CF_PREFIX), definitions)
     elif key == "name":
         spec = SPECS[entity]
@@ -261,8 +266,16 @@ class ListSpec:
     create: Callable[..., Any]  # (actor=, **values)
     update: Callable[..., Any]  # (record, actor=, **values)
 
-    def all_columns(self, definitions: list[CustomField]) -> list[Column]:
-        return self.columns + _custom_columns(definitions)
+    def all_columns(self, definitions: list[CustomField], extras: list | None = None) -> list[Column]:
+        return self.columns + _custom_columns(definitions) + _extra_columns(extras or [])
+
+    def extras(self) -> list[selectors.ListColumn]:
+        """Higher apps' columns (contacts only: the hook is about the contact list)."""
+        return selectors.contact_list_columns() if self.entity == "contact" else []
+
+
+def _extra_columns(extras: list[selectors.ListColumn]) -> list[Column]:
+    return [Column(c.key, c.label, c.key if c.sort is not None else None, extra=c) for c in extras]
 
 
 CONTACTS = ListSpec(
@@ -326,20 +339,30 @@ def _query_without(query: QueryDict, *drop: str, **set_: str) -> str:
 def _list_context(request: HttpRequest, spec: ListSpec, query: QueryDict) -> dict[str, Any]:
     definitions = selectors.custom_field_definitions(entity=spec.entity)
     by_key = {d.key: d for d in definitions}
-    form = spec.filter_form(query, definitions=definitions)
+    extras = spec.extras()
+    form = spec.filter_form(query, definitions=definitions, columns=extras)
     filters = form.filters()
     sort = query.get("sort") or spec.default_sort
+    all_columns = spec.all_columns(definitions, extras)
+    chosen = selectors.list_columns(user=request.user, entity=spec.entity) or spec.default_columns
+    columns = [c for c in all_columns if c.key in chosen] or [all_columns[0]]
+    sorts = spec.sorts | {c.key: c.sort for c in extras if c.sort is not None}
+    sort_name, descending = selectors.parse_sort(sort, sorts=sorts, default=spec.default_sort)
+    # Only the extra columns shown (or sorted on) join into the page's query.
+    wanted = {c.key for c in columns} | {sort_name}
+    shown_extras = {"columns": [c for c in extras if c.key in wanted]} if extras else {}
     page = spec.page(
-        user=request.user, filters=filters, sort=sort, cursor=query.get("cursor"), size=PAGE_SIZE
+        user=request.user,
+        filters=filters,
+        sort=sort,
+        cursor=query.get("cursor"),
+        size=PAGE_SIZE,
+        **shown_extras,
     )
     # Below 3 characters the trigram index cannot help, so the count stops sooner.
     cap = 1_000 if 0 < len((filters.get("q") or "").strip()) < 3 else 10_000
     matching = spec.matching(user=request.user, filters=filters)
     total, more = selectors.count_capped(matching, cap=cap)
-    all_columns = spec.all_columns(definitions)
-    chosen = selectors.list_columns(user=request.user, entity=spec.entity) or spec.default_columns
-    columns = [c for c in all_columns if c.key in chosen] or [all_columns[0]]
-    sort_name, descending = selectors.parse_sort(sort, sorts=spec.sorts, default=spec.default_sort)
     user = request.user
     rows = []
     for record in page.rows:
@@ -470,7 +493,7 @@ def company_bulk(request: HttpRequest) -> HttpResponse:
 
 def _columns(request: HttpRequest, spec: ListSpec) -> HttpResponse:
     definitions = selectors.custom_field_definitions(entity=spec.entity)
-    known = [c.key for c in spec.all_columns(definitions)]
+    known = [c.key for c in spec.all_columns(definitions, spec.extras())]
     chosen = [key for key in request.POST.getlist("columns") if key in known]
     services.list_columns_set(user=request.user, entity=spec.entity, columns=chosen or spec.default_columns)
     return _after_post(request, spec)
@@ -532,7 +555,8 @@ def saved_view_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @domain_errors
 def contact_export(request: HttpRequest) -> StreamingHttpResponse:
     definitions = selectors.custom_field_definitions(entity="contact")
-    filters = ContactFilterForm(request.GET, definitions=definitions).filters()
+    extras = selectors.contact_list_columns()
+    filters = ContactFilterForm(request.GET, definitions=definitions, columns=extras).filters()
     contacts = selectors.contact_list(user=request.user, filters=filters).select_related("company", "owner")
     keys = [d.key for d in definitions]
     header = ["id", "first_name", "last_name", "email", "phone", "title", "company", "company_domain"]

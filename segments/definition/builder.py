@@ -56,6 +56,8 @@ def fits_builder(definition: Any, *, root: bool = True) -> bool:
                 return False
         elif len(child.get("where", [])) > 1 or "include_bots" in child:
             return False
+        elif child.get("type") not in LEAF_TYPES and child.get("type") in compiler.condition_kinds():
+            return False  # kinds of other apps' data are edited as JSON
     return True
 
 

@@ -18,6 +18,8 @@ group or a leaf with a ``type``:
 - ``consent``: ``category``, ``operator`` ``granted`` / ``not_granted``: the contact's latest
   consent state (``Contact.consent.categoryPreferences[category]`` is ``true``; a missing
   category or no consent state at all is "not granted").
+- the condition kinds of `segments.definition.kinds.CONDITION_KINDS` (data of other apps, such
+  as computed traits): each parses, compiles, describes and analyses its own leaves.
 
 The root group may also carry ``"require_consent": "<category>"``: the segment then holds only
 people who granted that category, whatever its conditions say (so its webhooks never carry
@@ -246,7 +248,54 @@ class Group:
     require_consent: str | None = None
 
 
-Leaf = Behaviour | FieldCondition | TagCondition | DealCondition | SegmentCondition | ConsentCondition
+@dataclass(frozen=True)
+class KindCondition:
+    """A leaf of a kind in segments.definition.kinds.CONDITION_KINDS; `data` is what its parse made."""
+
+    path: str
+    type: str
+    data: Any
+
+
+@dataclass(frozen=True)
+class ConditionKind:
+    """A segment condition kind another app's data adds (registered in kinds.CONDITION_KINDS).
+
+    - `keys`: the keys a leaf of this kind may hold besides "type".
+    - `parse(obj, path) -> data`: validate the leaf (no database reads: it runs on every
+      evaluation); raise DefinitionError naming the bad part.
+    - `compile(data, ctx) -> Q`: over Contact, values as parameters (ctx.scope narrows it).
+    - `describe(data) -> str`: the plain-language sentence.
+    - `triggers(data)`, `has_window(data)`: what `analyse` reports for it.
+    - `check(data)`: database checks when a definition is saved or previewed (`check_values`).
+    """
+
+    keys: frozenset[str]
+    parse: Any
+    compile: Any
+    describe: Any
+    triggers: Any = lambda data: {"profile"}
+    has_window: Any = lambda data: False
+    check: Any = lambda data: None
+
+
+def condition_kinds() -> dict[str, ConditionKind]:
+    # kinds.py builds on this module's helpers (DefinitionError, Filter parsing), so it is
+    # imported when first needed rather than at the top.
+    from segments.definition.kinds import CONDITION_KINDS
+
+    return CONDITION_KINDS
+
+
+Leaf = (
+    Behaviour
+    | FieldCondition
+    | TagCondition
+    | DealCondition
+    | SegmentCondition
+    | ConsentCondition
+    | KindCondition
+)
 Node = Group | Leaf
 
 
@@ -342,9 +391,14 @@ class _Parser:
             if op not in ("granted", "not_granted"):
                 raise DefinitionError(f"{path}.operator", 'expected "granted" or "not_granted".')
             return ConsentCondition(path=path, category=category, granted=op == "granted")
-        raise DefinitionError(
-            f"{path}.type", "expected one of page, screen, event, field, trait, tag, deal, segment, consent."
+        if isinstance(kind, str) and kind in condition_kinds():
+            spec = condition_kinds()[kind]
+            _only_keys(obj, path, {"type"} | spec.keys)
+            return KindCondition(path=path, type=kind, data=spec.parse(obj, path))
+        expected = ", ".join(
+            ["page", "screen", "event", "field", "trait", "tag", "deal", "segment", "consent"]
         )
+        raise DefinitionError(f"{path}.type", f"expected one of {', '.join([expected, *condition_kinds()])}.")
 
     def behaviour(self, obj: dict, path: str, kind: str) -> Behaviour:
         _only_keys(obj, path, {"type", "name", "where", "count", "within_days", "between", "include_bots"})
@@ -586,6 +640,9 @@ def check_values(tree: Group) -> None:
     have, an owner, deal stage or pipeline id that does not exist (DefinitionError with the
     `allowed` values). Run when a definition is saved or previewed, not on every recompute: a
     user or stage deleted later makes its condition match nobody instead of stopping the segment."""
+    for leaf in leaves(tree):
+        if isinstance(leaf, KindCondition):
+            condition_kinds()[leaf.type].check(leaf.data)
     wanted, custom = _references(tree)
     if custom:
         choice_fields = CustomField.objects.filter(
@@ -646,6 +703,10 @@ def analyse(tree: Group) -> dict[str, Any]:
             has_window |= any(f.operator in RELATIVE_OPS for f in leaf.filters)
         elif isinstance(leaf, ConsentCondition):
             triggers.add("profile")  # the stitching worker writes consent as it writes traits
+        elif isinstance(leaf, KindCondition):
+            spec = condition_kinds()[leaf.type]
+            triggers |= set(spec.triggers(leaf.data))
+            has_window |= bool(spec.has_window(leaf.data))
     if tree.require_consent:
         triggers.add("profile")
     return {"triggers": sorted(triggers), "depends_on": sorted(depends_on), "has_window": has_window}
@@ -724,6 +785,8 @@ def compile_q(node: Node, ctx: Context) -> Q:
     if isinstance(node, ConsentCondition):
         q = consent_granted_q(node.category)
         return q if node.granted else ~q
+    if isinstance(node, KindCondition):
+        return condition_kinds()[node.type].compile(node.data, ctx)
     raise TypeError(node)
 
 
@@ -1120,6 +1183,8 @@ def describe(
         return f"{'Not in' if node.negate else 'In'} segment {label}"
     if isinstance(node, ConsentCondition):
         return f"Consent to “{node.category}” {'granted' if node.granted else 'not granted'}"
+    if isinstance(node, KindCondition):
+        return condition_kinds()[node.type].describe(node.data)
     raise TypeError(node)
 
 

@@ -20,6 +20,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from contacts.models import Contact
 from core.db import lock_rows
@@ -27,7 +28,6 @@ from core.errors import Conflict
 from core.normalize import normalize_email
 from core.params import parse_id
 from identity.models import ActivityKind, DailyActivity, ProfileUpdate
-from scoring import services as scoring_services
 from segments.definition import compiler
 from segments.models import (
     ChangeKind,
@@ -498,9 +498,10 @@ def profile_updates_process(*, limit: int = 500) -> int:
         # Tombstones merged into these contacts leave their segments now (a membership the
         # merge could not move, because the winner already had it, stays on the tombstone).
         merged = list(Contact.objects.filter(merged_into_id__in=ids).values_list("pk", flat=True))
-        # Lead scores first, in this transaction, so that a segment on a score sees the new one.
-        if scoring_services.scores_refresh(contact_ids=ids + merged):
-            keys.add("score")
+        # Derived data segments read (computed traits, scores) catches up first, in order, in this
+        # transaction: a segment on a trait sees the value the same events gave it.
+        for path in settings.PROFILE_UPDATE_DERIVED_HOOKS:
+            import_string(path)(contact_ids=ids + merged)
         segments_evaluate_contacts(contact_ids=ids + merged, changed_keys=keys)
         ProfileUpdate.objects.filter(pk__in=ids).delete()
     return len(updates)
