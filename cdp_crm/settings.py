@@ -398,6 +398,15 @@ CONTACT_LIST_COLUMN_HOOKS: list[str] = ["scoring.selectors.contact_list_columns"
 # tombstones), in order, inside its transaction and before the segments re-evaluate them: derived
 # data segment conditions read (computed traits, then scores) is brought up to date first.
 PROFILE_UPDATE_DERIVED_HOOKS: list[str] = ["scoring.services.scores_refresh"]
+# Called by identity.selectors.deal_signals (deal cards, the deal page) with deal_ids=[...] and
+# now=; each returns {deal id: [identity.selectors.Signal]} added after identity's own signals.
+DEAL_SIGNAL_HOOKS = ["scoring.selectors.deal_signals"]
+# Hot-deal rules may also ask for a lead score (identity.services.hot): "choices" lists the score
+# models for the rule form, "scoring" answers which contacts score at least N in one.
+HOT_RULE_SCORE_HOOKS = {
+    "choices": "scoring.selectors.score_model_choices",
+    "scoring": "scoring.selectors.contacts_scoring",
+}
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
 IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None

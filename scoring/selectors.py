@@ -5,11 +5,16 @@ import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import F, FilteredRelation, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from contacts.selectors import ListColumn
 from core.errors import NotFound
+from identity.selectors import Signal
+from pipeline.models import Deal
 from scoring.models import Score, ScoreDay, ScoreModel
 from scoring.permissions import ensure_can_read
 
@@ -129,13 +134,7 @@ def contacts_scoring(*, model_id: int, op: str, value: int, contact_ids: Collect
 # --- the contact list's score columns (settings.CONTACT_LIST_COLUMN_HOOKS)
 
 
-def _score_column(model: ScoreModel):
-    from django import forms
-    from django.db.models import F, FilteredRelation, Q, Value
-    from django.db.models.functions import Coalesce
-
-    from contacts.selectors import ListColumn
-
+def _score_column(model: ScoreModel) -> ListColumn:
     key = f"score_{model.pk}"
     join = f"_score_join_{model.pk}"
 
@@ -158,7 +157,32 @@ def _score_column(model: ScoreModel):
     )
 
 
-def contact_list_columns() -> list:
+def contact_list_columns() -> list[ListColumn]:
     """The CONTACT_LIST_COLUMN_HOOKS provider: one sortable, filterable column per enabled model
     (the score, 0 where no rule applies)."""
     return [_score_column(m) for m in ScoreModel.objects.filter(enabled=True).order_by("name", "pk")]
+
+
+# --- deal cards (settings.DEAL_SIGNAL_HOOKS, called by identity.selectors.deal_signals)
+
+
+def deal_signals(*, deal_ids: Collection[int], now: dt.datetime | None = None) -> dict[int, list[Signal]]:
+    """Each deal's primary contact's best lead score and its change this week, as a signal on the
+    card: "Enterprise 72 (+12 this week)"; the other models' scores in its title. Deals without a
+    primary contact, or whose contact has no score, get nothing. Four queries."""
+    primary = dict(
+        Deal.objects.filter(pk__in=list(deal_ids), contact__isnull=False).values_list("pk", "contact_id")
+    )
+    scores = scores_of_contacts(contact_ids=primary.values(), now=now)
+    out: dict[int, list[Signal]] = {}
+    for deal_id, contact_id in primary.items():
+        items = scores.get(contact_id)
+        if not items:
+            continue
+        model, score, change = items[0]
+        label = f"{model.name} {score}" + (f" ({change:+d} this week)" if change else "")
+        title = "Lead scores of the primary contact: " + ", ".join(
+            f"{m.name} {s} ({c:+d} this week)" for m, s, c in items
+        )
+        out[deal_id] = [Signal(kind="score", label=label, title=title)]
+    return out

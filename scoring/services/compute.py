@@ -24,7 +24,7 @@ from django.utils import timezone
 from contacts.models import Contact
 from events.models import Event
 from identity import services as identity_services
-from identity.models import ActivityKind, ContactEvent, DailyActivity
+from identity.models import ActivityKind, ContactEvent, DailyActivity, HotRule
 from scoring import definition
 from scoring.models import Score, ScoreDay, ScoreModel
 
@@ -430,6 +430,11 @@ def scores_refresh(*, contact_ids: list[int], now: dt.datetime | None = None) ->
             lock_model(model.pk)
             results = scores_compute(model=model, contact_ids=scope, today=today)
             changed.update(_write(model=model, results=results, scope=scope, now=now))
+    if changed and HotRule.objects.filter(enabled=True, min_score__isnull=False).exists():
+        # A hot-deal rule that asks for a score can turn true when the score does: ask again once
+        # the new scores are committed (the stitching worker asked before they were computed).
+        ids = sorted(changed)
+        transaction.on_commit(lambda: identity_services.hot_deals_notify(contact_ids=ids), robust=True)
     return sorted(changed)
 
 

@@ -74,3 +74,80 @@ def test_a_segment_on_a_score_sees_the_score_the_same_events_gave(admin_user):
     segment_services.profile_updates_process()
     # then the score was refreshed before the segment looked: Ada is in
     assert members(segment) == {c["Ada"].pk}
+
+
+def test_a_deal_card_shows_the_primary_contacts_score_and_its_change_this_week(sales_client):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from tests.factories import make_deal
+
+    model, c = scored({"Ada": 2, "Bob": 0})
+    # a week ago Ada scored 5 (recorded that day)
+    from scoring.models import ScoreDay
+
+    week_ago = (timezone.now() - dt.timedelta(days=8)).astimezone(dt.UTC).date()
+    ScoreDay.objects.create(model=model, contact=c["Ada"], day=week_ago, score=5)
+    deal = make_deal(contact=c["Ada"])
+    unscored = make_deal(title="Bob's", contact=c["Bob"])
+    html = sales_client.get(f"/deals/signals/?deals={deal.pk},{unscored.pk}").content.decode()
+    assert 'data-testid="signal-score"' in html
+    assert "Enterprise 20 (+15 this week)" in html
+    bob_slot = html.split(f'id="deal-signals-{unscored.pk}"')[1]
+    assert "signal-score" not in bob_slot
+
+
+def test_a_hot_deal_rule_can_ask_for_a_lead_score(admin_user, django_capture_on_commit_callbacks):
+    from accounts.models import Notification
+    from identity.models import HotRule
+    from identity.services import hot
+    from tests.factories import make_deal
+
+    model, c = scored({"Ada": 1})
+    owner = admin_user
+    make_deal(contact=c["Ada"], owner=owner)
+    # a rule: two pricing views in 24 h AND a score of at least 30
+    rule = hot.hot_rule_create(
+        actor=admin_user,
+        name="pricing+score",
+        path_contains="/pricing",
+        min_views=2,
+        window_hours=24,
+        score_model_id=model.pk,
+        min_score=30,
+    )
+    HotRule.objects.exclude(pk=rule.pk).delete()  # the seeded "pricing" rule asks for no score
+    stored_page(c["Ada"], "/pricing")  # two views now, but a score of 20
+    assert hot.hot_deals_notify(contact_ids=[c["Ada"].pk]) == 0
+    # when the next view lifts the score to 30, the scores' refresh asks the rules again
+    stored_page(c["Ada"], "/pricing")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.scores_refresh(contact_ids=[c["Ada"].pk])
+    notes = list(Notification.objects.filter(user=owner))
+    assert len(notes) == 1 and "lead score of at least 30" in notes[0].body
+    # and a rule's score half is validated: both or neither, a model that exists
+    from core.errors import DomainError
+
+    with pytest.raises(DomainError) as bad:
+        hot.hot_rule_update(
+            actor=admin_user, rule=rule, name="x", path_contains="/p", score_model_id=999, min_score=None
+        )
+    assert set(bad.value.fields) == {"score_model_id", "min_score"}
+
+
+def test_the_hot_rule_form_offers_the_score_models(admin_client):
+    model = make_model(name="Enterprise", engagement=PRICING)
+    html = admin_client.get("/settings/identity/").content.decode()
+    assert f'<option value="{model.pk}">Enterprise</option>' in html
+
+
+def test_the_deal_signal_hook_costs_a_fixed_number_of_queries(django_assert_max_num_queries):
+    from scoring import selectors
+    from tests.factories import make_deal
+
+    _model, c = scored({f"P{i}": i % 3 for i in range(20)})
+    deals = [make_deal(title=name, contact=contact) for name, contact in c.items()]
+    with django_assert_max_num_queries(4):
+        signals = selectors.deal_signals(deal_ids=[d.pk for d in deals])
+    assert len(signals) == sum(1 for i in range(20) if i % 3)
