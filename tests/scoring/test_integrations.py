@@ -151,3 +151,16 @@ def test_the_deal_signal_hook_costs_a_fixed_number_of_queries(django_assert_max_
     with django_assert_max_num_queries(4):
         signals = selectors.deal_signals(deal_ids=[d.pk for d in deals])
     assert len(signals) == sum(1 for i in range(20) if i % 3)
+
+
+@pytest.mark.parametrize("n", [3, 30])
+def test_the_score_column_costs_a_fixed_number_of_queries(
+    sales_client, sales_user, django_assert_max_num_queries, n
+):
+    model, _ = scored({f"P{i}": i % 4 for i in range(n)})
+    key = f"score_{model.pk}"
+    ListColumns.objects.create(user=sales_user, entity="contact", columns=["name", key])
+    sales_client.get("/contacts/")
+    with django_assert_max_num_queries(13):  # contacts' own 12 (tests/contacts) + the models' one
+        html = sales_client.get(f"/contacts/?sort=-{key}").content.decode()
+    assert html.count('data-record="') == n
