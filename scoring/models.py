@@ -52,8 +52,9 @@ class ScoreModel(models.Model):
 
 
 class Score(models.Model):
-    """A contact's score in one model, with the explanation that adds up to it. A contact no rule
-    gives points has no row (its score is 0). The (model, score) index serves "sorted by score"."""
+    """A contact's score in one model, with the explanation that adds up to it. Every live contact
+    has a row per enabled model (0, no lines, where no rule applies) once the drain or a
+    recompute has seen it; the (model, score, contact) index serves "sorted by score"."""
 
     model = models.ForeignKey(ScoreModel, on_delete=models.CASCADE, related_name="scores")
     # A reverse name (unlike most rows here) so the contact list can join a model's scores with a
@@ -72,7 +73,9 @@ class Score(models.Model):
             models.UniqueConstraint(fields=["model", "contact"], name="score_model_contact_unique")
         ]
         indexes = [
-            models.Index(fields=["model", "-score", "contact"], name="score_model_score"),
+            # Scanned forwards for "lowest first", backwards for "highest first" (score DESC,
+            # contact DESC: the keyset order of the contact list).
+            models.Index(fields=["model", "score", "contact"], name="score_model_score"),
             models.Index(fields=["contact"], name="score_contact"),
         ]
 

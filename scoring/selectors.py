@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, FilteredRelation, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.utils import timezone
 
 from contacts.selectors import ListColumn
@@ -95,7 +94,7 @@ def scores_of_contacts(
 ) -> dict[int, list[tuple[ScoreModel, int, int]]]:
     """contact id -> [(model, score, change this week)] for enabled models (one model when
     `model_id` is given), highest score first; contacts with no score are left out. Three
-    queries whatever the number of contacts."""
+    queries whatever the number of contacts. Scores of 0 are left out too."""
     now = now or timezone.now()
     ids = sorted(set(contact_ids))
     if not ids:
@@ -106,8 +105,10 @@ def scores_of_contacts(
     models_by_id = {m.pk: m for m in models}
     if not models_by_id:
         return {}
-    rows = Score.objects.filter(contact_id__in=ids, model_id__in=models_by_id).values_list(
-        "contact_id", "model_id", "score"
+    rows = (
+        Score.objects.filter(contact_id__in=ids, model_id__in=models_by_id)
+        .exclude(score=0)
+        .values_list("contact_id", "model_id", "score")
     )
     before = _week_ago(model_ids=list(models_by_id), contact_ids=ids, now=now)
     out: dict[int, list[tuple[ScoreModel, int, int]]] = {}
@@ -141,14 +142,22 @@ def _score_column(model: ScoreModel) -> ListColumn:
     def annotate(qs):
         if key in qs.query.annotations:
             return qs
+        # An inner join (the filter on the relation makes it one), so that "sorted by score" walks
+        # the (model, score, contact) index and stops after a page, rather than sorting every
+        # contact. Every live contact has a row (scores_compute); one created a moment ago shows
+        # here once the realtime drain has scored it.
         relation = FilteredRelation("lead_scores", condition=Q(lead_scores__model_id=model.pk))
-        return qs.annotate(**{join: relation}).annotate(**{key: Coalesce(F(f"{join}__score"), Value(0))})
+        return (
+            qs.annotate(**{join: relation})
+            .filter(**{f"{join}__model_id": model.pk})
+            .annotate(**{key: F(f"{join}__score")})
+        )
 
     return ListColumn(
         key=key,
         label=f"{model.name} score",
         annotate=annotate,
-        sort=F(key),  # NOT NULL: no row is a score of 0
+        sort=F(key),  # NOT NULL: a column of the inner-joined row
         render=str,
         filter_field=lambda: forms.IntegerField(
             required=False, min_value=0, label=f"{model.name} score at least"

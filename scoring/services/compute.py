@@ -296,18 +296,26 @@ def combine(
 
 
 def scores_compute(*, model: ScoreModel, contact_ids: list[int] | None, today: dt.date) -> dict[int, Result]:
-    """The model's scores for these live contacts (None: every contact), as of UTC day `today`."""
+    """The model's scores for these live contacts (None: every live contact), as of UTC day
+    `today`; a contact no rule gives points scores 0 with an empty explanation."""
     rules = rules_of(model)
     fit_hits = _fit_hits(rules.fit, contact_ids)
     engagement: dict[int, dict[int, tuple[float, int]]] = {}
     for rule in rules.engagement:
         for pk, raw, n in _engagement_sums(rule, contact_ids=contact_ids, today=today):
             engagement.setdefault(pk, {})[rule.index] = (raw, n)
+    live = Contact.objects.filter(merged_into__isnull=True)
+    if contact_ids is not None:
+        live = live.filter(pk__in=contact_ids)
+    # Every live contact gets a row, 0 where no rule applies: the contact list sorts by score with
+    # an inner join on the (model, score, contact) index, which needs a row for everyone.
     results = {}
-    for pk in fit_hits.keys() | engagement.keys():
-        result = combine(model, rules, fit_hits=fit_hits.get(pk, []), engagement=engagement.get(pk, {}))
-        if result is not None:
-            results[pk] = result
+    for pk in live.values_list("pk", flat=True).iterator(chunk_size=10_000):
+        if pk in fit_hits or pk in engagement:
+            result = combine(model, rules, fit_hits=fit_hits.get(pk, []), engagement=engagement.get(pk, {}))
+        else:
+            result = None
+        results[pk] = result or Result(score=0, fit=0, engagement=0, explanation=[])
     return results
 
 
@@ -476,7 +484,16 @@ def scores_decay_refresh(*, now: dt.datetime | None = None) -> int:
             continue
         with transaction.atomic():
             lock_model(model.pk)
-            scope = list(Score.objects.filter(model=model).values_list("contact_id", flat=True))
+            # Only engagement decays; contacts without a row (a safety net: every live contact
+            # should have one) are scored too.
+            rows = Score.objects.filter(model=model)
+            engaged = rows.exclude(engagement=0).values_list("contact_id", flat=True)
+            missing = (
+                Contact.objects.filter(merged_into__isnull=True)
+                .exclude(pk__in=rows.values("contact_id"))
+                .values_list("pk", flat=True)
+            )
+            scope = sorted({*engaged, *missing})
             changed: list[int] = []
             for start in range(0, len(scope), WRITE_CHUNK):
                 chunk = scope[start : start + WRITE_CHUNK]

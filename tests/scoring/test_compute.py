@@ -67,12 +67,12 @@ def test_fit_rules_on_contact_company_and_custom_fields_add_their_points():
     assert bob_row.explanation[-1]["label"] == "A score is never below 0"
 
 
-def test_a_contact_no_rule_applies_to_has_no_row():
+def test_a_contact_no_rule_applies_to_scores_0_with_no_lines():
     model = make_model(fit=[{"field": "title", "op": "contains", "value": "cto", "points": 10}])
     nobody = make_contact(title="Intern")
     refresh(nobody)
-    assert not Score.objects.filter(model=model).exists()
-    assert score_of(model, nobody) == 0
+    row = Score.objects.get(model=model, contact=nobody)  # a row for everyone: the list sorts on it
+    assert (row.score, row.explanation) == (0, [])
 
 
 def test_engagement_points_per_occurrence_capped_per_rule_and_per_part():
@@ -196,12 +196,15 @@ def test_decay_moves_scores_with_no_event_through_the_daily_refresh():
         TODAY + dt.timedelta(days=2): 20,
         TODAY + dt.timedelta(days=4): 10,
     }
-    # and a time frame drops the score to nothing: the row goes
+    # and a time frame drops the score to nothing once the view is 7 days old
     model.engagement_rules = [{"kind": "page", "path": "/pricing", "points": 40, "within_days": 7}]
     model.save()
     services.score_model_recompute(model_id=model.pk, now=NOW)
+    services.scores_decay_refresh(now=NOW + dt.timedelta(days=6))
+    assert score_of(model, ada) == 40
     services.scores_decay_refresh(now=NOW + dt.timedelta(days=7))
-    assert not Score.objects.filter(model=model, contact=ada).exists()
+    assert Score.objects.get(model=model, contact=ada).explanation == []
+    assert score_of(model, ada) == 0
 
 
 def test_the_segments_drain_updates_scores_before_segments_evaluate(django_assert_max_num_queries):
@@ -256,3 +259,11 @@ def test_change_this_week_is_the_score_now_minus_a_week_ago():
     [(m, score, change)] = selectors.scores_of_contacts(contact_ids=[ada.pk], now=NOW)[ada.pk]
     assert (m, score, change) == (model, 45, 15)
     assert timezone.now()  # the clock itself is untouched
+
+
+def test_the_daily_refresh_scores_live_contacts_that_have_no_row_yet():
+    model = make_model(engagement=[{"kind": "page", "path": "/pricing", "points": 3, "half_life_days": 9}])
+    services.score_model_recompute(model_id=model.pk, now=NOW)
+    late = make_contact()  # created without passing through the drain (a safety net)
+    services.scores_decay_refresh(now=NOW + dt.timedelta(days=1))
+    assert Score.objects.filter(model=model, contact=late, score=0).exists()
