@@ -267,3 +267,22 @@ def test_the_daily_refresh_scores_live_contacts_that_have_no_row_yet():
     late = make_contact()  # created without passing through the drain (a safety net)
     services.scores_decay_refresh(now=NOW + dt.timedelta(days=1))
     assert Score.objects.filter(model=model, contact=late, score=0).exists()
+
+
+def test_a_company_edit_rescores_its_contacts_through_the_profile_update_path(
+    admin_user, django_capture_on_commit_callbacks
+):
+    from contacts import services as contact_services
+
+    acme = make_company(name="Acme", industry="Retail")
+    ada = make_contact(company=acme)
+    model = make_model(fit=[{"field": "company.industry", "op": "equals", "value": "software", "points": 25}])
+    refresh(ada)
+    assert score_of(model, ada) == 0
+    # when a rep edits the company, CONTACT_CHANGE_HOOKS mark its contacts after commit
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_services.company_update(company=acme, actor=admin_user, industry="Software")
+    assert ProfileUpdate.objects.filter(contact=ada).exists()
+    # and the drain rescores them
+    segment_services.profile_updates_process()
+    assert score_of(model, ada) == 25
