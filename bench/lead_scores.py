@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import start_celery, stop  # noqa: E402
+from bench._common import stop  # noqa: E402
 
 CONTACTS = 100_000
 EVENTS = 2_000_000
@@ -266,11 +266,13 @@ def bench_realtime(model, *, seconds: int, rate: int) -> None:
     from events.models import Source
 
     source = Source.objects.get(write_key="bench-write-key")
-    worker = start_celery(dict(os.environ), "worker", concurrency=2)
+    # One worker per kind of work, as in production (queues split by work): a stitching worker
+    # polling the ingest queue would otherwise hold the process the realtime drain needs.
+    workers = [_worker("ingest,identity", "stitch"), _worker("segments,default", "realtime")]
     try:
         deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5):
-            assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start"
+        while len(app.control.ping(timeout=0.5)) < len(workers):
+            assert time.monotonic() < deadline and all(w.poll() is None for w in workers), "no worker"
         sent: dict[str, float] = {}
         stitched: dict[str, float] = {}
         scored: dict[str, float] = {}
@@ -356,7 +358,28 @@ def bench_realtime(model, *, seconds: int, rate: int) -> None:
             f"ratio p95 {s95 / f95:4.2f}x" + (f"   NOT SCORED: {missing}" if missing else "")
         )
     finally:
-        stop(worker)
+        for worker in workers:
+            stop(worker)
+
+
+def _worker(queues: str, name: str):
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "cdp_crm", "worker", "-Q", queues, "--concurrency=1"]
+        + [
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=WARNING",
+            "-n",
+            f"bench-{name}-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def main() -> None:
@@ -368,11 +391,17 @@ def main() -> None:
     parser.add_argument("--list-runs", type=int, default=30)
     parser.add_argument("--seconds", type=int, default=40)
     parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--realtime-only", action="store_true", help="reuse the scored Bench model")
     args = parser.parse_args()
     setup_django()
     seed(reseed=args.reseed)
-    model = bench_recompute(args.runs)
-    bench_list(model, args.list_runs)
+    if args.realtime_only:
+        from scoring.models import ScoreModel
+
+        model = ScoreModel.objects.get(name="Bench")
+    else:
+        model = bench_recompute(args.runs)
+        bench_list(model, args.list_runs)
     bench_realtime(model, seconds=args.seconds, rate=args.rate)
 
 

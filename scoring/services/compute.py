@@ -330,50 +330,75 @@ def lock_model(model_id: int) -> None:
 def _write(
     *, model: ScoreModel, results: dict[int, Result], scope: list[int] | None, now: dt.datetime
 ) -> list[int]:
-    """Store `results` for the contacts of `scope` (None: all): rows that changed are upserted,
-    rows of contacts with no score any more deleted, and each change recorded in ScoreDay.
-    Returns the contacts whose score changed."""
-    existing_rows = Score.objects.filter(model=model)
-    if scope is not None:
-        existing_rows = existing_rows.filter(contact_id__in=scope)
-    existing = {
-        pk: (score, fit, engagement, explanation)
-        for pk, score, fit, engagement, explanation in existing_rows.values_list(
-            "contact_id", "score", "fit", "engagement", "explanation"
-        )
-    }
-    gone = sorted(existing.keys() - results.keys())
-    changed = sorted(pk for pk, result in results.items() if existing.get(pk) != result.row())
-    moved = {pk for pk in changed if existing.get(pk, (0,))[0] != results[pk].score} | set(gone)
-    if gone:
-        Score.objects.filter(model=model, contact_id__in=gone).delete()
+    """Store `results` (every live contact of `scope`; None: all): the database compares each row
+    with the stored one and writes only those that differ (no stored explanation travels back),
+    rows of contacts no longer live are deleted, and each score that moved is recorded in
+    ScoreDay. Returns the contacts whose row changed."""
     table = _quoted(Score)
-    for start in range(0, len(changed), WRITE_CHUNK):
-        chunk = changed[start : start + WRITE_CHUNK]
-        with connection.cursor() as cursor:
+    contacts = _quoted(Contact)
+    changed: list[int] = []
+    moved: dict[int, int] = {}
+    with connection.cursor() as cursor:
+        # Rows of contacts merged or deleted since (results only hold live contacts).
+        scoped = " AND s.contact_id = ANY(%s::bigint[])" if scope is not None else ""
+        cursor.execute(
+            f"""
+            DELETE FROM {table} s WHERE s.model_id = %s{scoped} AND NOT EXISTS (
+                SELECT 1 FROM {contacts} c WHERE c.id = s.contact_id AND c.merged_into_id IS NULL)
+            RETURNING s.contact_id, s.score
+            """,
+            [model.pk, *([_ids(scope)] if scope is not None else [])],
+        )
+        for pk, old in cursor.fetchall():
+            changed.append(pk)
+            if old:
+                moved[pk] = 0
+        ids = sorted(results)
+        for start in range(0, len(ids), WRITE_CHUNK):
+            chunk = ids[start : start + WRITE_CHUNK]
+            # One statement: the old scores (the CTE sees the rows as they were), the upsert of
+            # rows that differ, and which of them moved.
             cursor.execute(
                 f"""
-                INSERT INTO {table} (model_id, contact_id, score, fit, engagement, explanation, updated_at)
-                SELECT %s, c, s, f, g, x::jsonb, %s
-                FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::text[]) AS t(c, s, f, g, x)
-                ON CONFLICT (model_id, contact_id) DO UPDATE SET
-                    score = EXCLUDED.score, fit = EXCLUDED.fit, engagement = EXCLUDED.engagement,
-                    explanation = EXCLUDED.explanation, updated_at = EXCLUDED.updated_at
+                WITH new AS (
+                    SELECT * FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[], %s::text[])
+                        AS t(c, s, f, g, x)
+                ), old AS (
+                    SELECT contact_id, score FROM {table}
+                    WHERE model_id = %s AND contact_id = ANY(%s::bigint[])
+                ), up AS (
+                    INSERT INTO {table}
+                        (model_id, contact_id, score, fit, engagement, explanation, updated_at)
+                    SELECT %s, c, s, f, g, x::jsonb, %s FROM new
+                    ON CONFLICT (model_id, contact_id) DO UPDATE SET
+                        score = EXCLUDED.score, fit = EXCLUDED.fit, engagement = EXCLUDED.engagement,
+                        explanation = EXCLUDED.explanation, updated_at = EXCLUDED.updated_at
+                    WHERE ({table}.score, {table}.fit, {table}.engagement, {table}.explanation)
+                        IS DISTINCT FROM
+                        (EXCLUDED.score, EXCLUDED.fit, EXCLUDED.engagement, EXCLUDED.explanation)
+                    RETURNING contact_id, score
+                )
+                SELECT up.contact_id, COALESCE(old.score, 0), up.score
+                FROM up LEFT JOIN old USING (contact_id)
                 """,
                 [
-                    model.pk,
-                    now,
                     chunk,
                     [results[pk].score for pk in chunk],
                     [results[pk].fit for pk in chunk],
                     [results[pk].engagement for pk in chunk],
                     [orjson.dumps(results[pk].explanation).decode() for pk in chunk],
+                    model.pk,
+                    chunk,
+                    model.pk,
+                    now,
                 ],
             )
-    _history_record(
-        model=model, scores={pk: results[pk].score if pk in results else 0 for pk in moved}, now=now
-    )
-    return sorted(set(changed) | set(gone))
+            for pk, old, new in cursor.fetchall():
+                changed.append(pk)
+                if old != new:
+                    moved[pk] = new
+    _history_record(model=model, scores=moved, now=now)
+    return sorted(changed)
 
 
 def _history_record(*, model: ScoreModel, scores: dict[int, int], now: dt.datetime) -> None:
