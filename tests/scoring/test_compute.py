@@ -286,3 +286,21 @@ def test_a_company_edit_rescores_its_contacts_through_the_profile_update_path(
     # and the drain rescores them
     segment_services.profile_updates_process()
     assert score_of(model, ada) == 25
+
+
+def test_a_merge_moves_no_score_twice_and_the_drain_rescores_the_winner(admin_user):
+    from contacts.services import merging
+
+    winner = make_contact(email="w@x.io")
+    loser = make_contact(email="l@x.io")
+    stored_page(loser, "/pricing")
+    model = make_model(engagement=[{"kind": "page", "path": "/pricing", "points": 5}])
+    refresh(winner, loser)
+    assert (score_of(model, winner), score_of(model, loser)) == (0, 5)
+    # the merge repoints rows generically; the winner already has a score row, so the loser's stays
+    merging.contact_merge(winner=winner, loser=loser, field_choices={}, actor=admin_user)
+    profile_update(winner)
+    segment_services.profile_updates_process()
+    # the loser's history now counts for the winner, and the tombstone holds no score
+    assert score_of(model, winner) == 5
+    assert list(Score.objects.filter(model=model).values_list("contact_id", flat=True)) == [winner.pk]
