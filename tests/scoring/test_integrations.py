@@ -164,3 +164,27 @@ def test_the_score_column_costs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(13):  # contacts' own 12 (tests/contacts) + the models' one
         html = sales_client.get(f"/contacts/?sort=-{key}").content.decode()
     assert html.count('data-record="') == n
+
+
+def test_an_admin_adds_a_hot_rule_with_a_score_from_the_settings_page(admin_client):
+    from identity.models import HotRule
+
+    model = make_model(name="Enterprise", engagement=PRICING)
+    data = {
+        "name": "scored",
+        "path_contains": "/pricing",
+        "min_views": "1",
+        "window_hours": "24",
+        "score_model_id": str(model.pk),
+        "min_score": "40",
+        "enabled": "on",
+    }
+    response = admin_client.post("/settings/identity/hot-rules/", {f"new-{k}": v for k, v in data.items()})
+    assert response.status_code == 302
+    rule = HotRule.objects.get(name="scored")
+    assert (rule.score_model_id, rule.min_score) == (model.pk, 40)
+    half = {**data, "name": "half", "score_model_id": ""}
+    bad = admin_client.post("/settings/identity/hot-rules/", {f"new-{k}": v for k, v in half.items()})
+    assert bad.status_code == 422
+    assert "Pick a score model" in bad.content.decode()
+    assert not HotRule.objects.filter(name="half").exists()
