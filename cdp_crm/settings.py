@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "contacts",
     "pipeline",
     "identity",
+    "scoring",
     "segments",
     "privacy",
     # The top app (home, global search, demo data): the one that may read every other.
@@ -337,6 +338,8 @@ CELERY_BEAT_SCHEDULE = {
     "segments-realtime-sweep": {"task": "segments.tasks.profile_updates_drain", "schedule": 15.0},
     "segments-refresh-due": {"task": "segments.tasks.segments_refresh_due", "schedule": 60.0},
     "segments-webhooks": {"task": "segments.tasks.webhook_deliveries_send", "schedule": 30.0},
+    # Lead-score decay and time frames move scores by whole UTC days: hourly finds the new day.
+    "scores-decay-refresh": {"task": "scoring.tasks.scores_decay_refresh", "schedule": 3600.0},
     # The segments' change log, size samples and webhook delivery log past their retention.
     "segment-logs-prune": {"task": "segments.tasks.segment_logs_prune", "schedule": 3600.0},
 }
@@ -390,11 +393,20 @@ CONTACT_CHANGE_HOOKS = ["identity.services.projection.profile_updates_mark"]
 CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting"]
 # Contact-list columns higher apps contribute (shown, filtered, sorted): callables returning
 # contacts.selectors.ListColumn lists (contacts.selectors.contact_list_columns calls them).
-CONTACT_LIST_COLUMN_HOOKS: list[str] = []
+CONTACT_LIST_COLUMN_HOOKS: list[str] = ["scoring.selectors.contact_list_columns"]
 # Called by segments' ProfileUpdate drain with contact_ids=[...] (the claimed contacts and their
 # tombstones), in order, inside its transaction and before the segments re-evaluate them: derived
 # data segment conditions read (computed traits, then scores) is brought up to date first.
-PROFILE_UPDATE_DERIVED_HOOKS: list[str] = []
+PROFILE_UPDATE_DERIVED_HOOKS: list[str] = ["scoring.services.scores_refresh"]
+# Called by identity.selectors.deal_signals (deal cards, the deal page) with deal_ids=[...] and
+# now=; each returns {deal id: [identity.selectors.Signal]} added after identity's own signals.
+DEAL_SIGNAL_HOOKS = ["scoring.selectors.deal_signals"]
+# Hot-deal rules may also ask for a lead score (identity.services.hot): "choices" lists the score
+# models for the rule form, "scoring" answers which contacts score at least N in one.
+HOT_RULE_SCORE_HOOKS = {
+    "choices": "scoring.selectors.score_model_choices",
+    "scoring": "scoring.selectors.contacts_scoring",
+}
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
 IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None

@@ -1,6 +1,7 @@
 from django import forms
 
 from identity.models import HotRule, IdentityKind, WarningKind
+from identity.services import hot
 
 _SMALL = {"class": "form-control form-control-sm"}
 
@@ -18,6 +19,16 @@ class HotRuleForm(forms.Form):
     window_hours = forms.IntegerField(
         min_value=1, max_value=720, initial=24, label="Within (hours)", widget=forms.NumberInput(attrs=_SMALL)
     )
+    score_model_id = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        label="And lead score in",
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
+    )
+    min_score = forms.IntegerField(
+        required=False, min_value=0, label="at least", widget=forms.NumberInput(attrs=_SMALL)
+    )
     enabled = forms.BooleanField(
         required=False, initial=True, widget=forms.CheckboxInput(attrs={"class": "form-check-input"})
     )
@@ -26,6 +37,8 @@ class HotRuleForm(forms.Form):
         if instance is not None:
             kwargs.setdefault("initial", {name: getattr(instance, name) for name in self.base_fields})
         super().__init__(*args, **kwargs)
+        # The lead-score models come from the scoring app, through a settings hook (hot.py).
+        self.fields["score_model_id"].choices = [("", "—"), *hot.score_model_choices()]
         if form_id:  # a table row's inputs belong to the row's form, which cannot wrap a <tr>
             for field in self.fields.values():
                 field.widget.attrs["form"] = form_id

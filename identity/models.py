@@ -211,6 +211,10 @@ class HotRule(models.Model):
     path_contains = models.CharField(max_length=200, help_text="Matched case-insensitively.")
     min_views = models.PositiveIntegerField(default=2)
     window_hours = models.PositiveIntegerField(default=24)
+    # Optionally also: the person's lead score in a score model (the scoring app, a higher one:
+    # an id, not a foreign key; read through settings.HOT_RULE_SCORE_HOOK) at least `min_score`.
+    score_model_id = models.BigIntegerField(null=True, blank=True)
+    min_score = models.IntegerField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -224,6 +228,11 @@ class HotRule(models.Model):
                 condition=models.Q(window_hours__gte=1, window_hours__lte=720), name="hot_rule_window_range"
             ),
             models.CheckConstraint(condition=~models.Q(path_contains=""), name="hot_rule_path_not_blank"),
+            models.CheckConstraint(
+                condition=models.Q(score_model_id__isnull=True, min_score__isnull=True)
+                | models.Q(score_model_id__isnull=False, min_score__isnull=False),
+                name="hot_rule_score_both_or_neither",
+            ),
         ]
 
     def __str__(self) -> str:

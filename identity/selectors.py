@@ -16,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from contacts.models import ATTRIBUTION_TOUCHED_AT, Contact, ContactMerge
 from contacts.permissions import ensure_can_read
@@ -543,6 +545,12 @@ def deal_signals(*, deal_ids: Collection[int], now: datetime | None = None) -> d
                     title=f"Last activity on the site or app: {timezone.localtime(latest):%Y-%m-%d %H:%M}",
                 )
             )
+    # settings.DEAL_SIGNAL_HOOKS: signals higher apps add, called with deal_ids=[...] and now=,
+    # each returning {deal id: [Signal]} (scoring: the primary contact's lead score and its
+    # change this week). identity imports no higher app.
+    for path in getattr(settings, "DEAL_SIGNAL_HOOKS", []):
+        for deal_id, extra in import_string(path)(deal_ids=deal_ids, now=now).items():
+            signals.setdefault(deal_id, []).extend(extra)
     return signals
 
 

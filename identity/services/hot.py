@@ -16,11 +16,13 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from accounts.permissions import ensure_admin
 from accounts.services import notifications
@@ -30,7 +32,7 @@ from identity.models import ContactEvent, HotDealAlert, HotRule
 from pipeline import selectors as pipeline_selectors
 from pipeline.models import Deal
 
-RULE_FIELDS = ("name", "path_contains", "min_views", "window_hours", "enabled")
+RULE_FIELDS = ("name", "path_contains", "min_views", "window_hours", "score_model_id", "min_score", "enabled")
 
 
 # --- the rules (Admins edit them in Settings)
@@ -60,6 +62,7 @@ def _clean_rule(values: dict[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError):
         errors["window_hours"] = ["Between 1 and 720 hours (30 days)."]
         window_hours = 0
+    score_model_id, min_score = _clean_score(values, errors)
     if errors:
         raise DomainError("The rule is not valid.", fields=errors)
     return {
@@ -67,8 +70,39 @@ def _clean_rule(values: dict[str, Any]) -> dict[str, Any]:
         "path_contains": path[:200],
         "min_views": min_views,
         "window_hours": window_hours,
+        "score_model_id": score_model_id,
+        "min_score": min_score,
         "enabled": bool(values.get("enabled", True)),
     }
+
+
+def score_model_choices() -> list[tuple[int, str]]:
+    """(id, name) of the lead-score models a rule may name, from settings.HOT_RULE_SCORE_HOOKS
+    ("choices"; provider: scoring.selectors.score_model_choices); [] without the scoring app."""
+    path = getattr(settings, "HOT_RULE_SCORE_HOOKS", {}).get("choices")
+    return import_string(path)() if path else []
+
+
+def _clean_score(values: dict[str, Any], errors: dict[str, list[str]]) -> tuple[int | None, int | None]:
+    """The optional "and the lead score in model M is at least N": both or neither."""
+    model_id, min_score = values.get("score_model_id"), values.get("min_score")
+    if model_id in (None, "") and min_score in (None, ""):
+        return None, None
+    try:
+        model_id = int(model_id)
+        if model_id not in dict(score_model_choices()):
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["score_model_id"] = ["Pick a score model for the minimum score (or clear the minimum)."]
+        model_id = None
+    try:
+        min_score = int(min_score)
+        if not 0 <= min_score <= 1_000_000:
+            raise ValueError
+    except (TypeError, ValueError):
+        errors["min_score"] = ["A whole number of points, 0 or more, with the score model."]
+        min_score = None
+    return model_id, min_score
 
 
 @transaction.atomic
@@ -106,7 +140,7 @@ def _contacts_matching(rule: HotRule, *, contact_ids: list[int], now: datetime) 
     """contact id -> views matching the rule within its window ending at `now`, for those at or
     over the threshold. Served by the (contact, -timestamp) index: one range per contact."""
     since = now - timedelta(hours=rule.window_hours)
-    return dict(
+    views = dict(
         ContactEvent.objects.filter(
             contact_id__in=contact_ids,
             type="page",
@@ -120,6 +154,25 @@ def _contacts_matching(rule: HotRule, *, contact_ids: list[int], now: datetime) 
         .filter(views__gte=rule.min_views)
         .values_list("contact_id", "views")
     )
+    if rule.min_score is not None and views:
+        scoring = _scoring_at_least(rule, contact_ids=list(views))
+        views = {cid: n for cid, n in views.items() if cid in scoring}
+    return views
+
+
+def _scoring_at_least(rule: HotRule, *, contact_ids: list[int]) -> set[int]:
+    """Of these contacts, those whose lead score in the rule's model is at least its minimum
+    (settings.HOT_RULE_SCORE_HOOKS "scoring"; provider: scoring.selectors.contacts_scoring).
+    Without the hook no one qualifies: a rule that asks for a score is never true unscored."""
+    path = getattr(settings, "HOT_RULE_SCORE_HOOKS", {}).get("scoring")
+    if not path:
+        return set()
+    scoring = import_string(path)
+    rows = scoring(model_id=rule.score_model_id, op="gte", value=rule.min_score, contact_ids=contact_ids)
+    found = {row["contact_id"] for row in rows}
+    if rule.min_score <= 0:  # no score row is a score of 0
+        found |= set(contact_ids)
+    return found
 
 
 def _claim(rule: HotRule, *, deal_ids: list[int], now: datetime) -> set[int]:
@@ -219,7 +272,9 @@ def _notify(rule: HotRule, *, deal: Deal, matched: dict[int, int], people: list[
         title=f"Hot deal: {deal.title}",
         body=(
             f"{who} viewed pages with “{rule.path_contains}” in the path {matched[hottest]} times "
-            f"in the last {rule.window_hours} h (rule “{rule.name}”)."
+            f"in the last {rule.window_hours} h"
+            + (f", with a lead score of at least {rule.min_score}" if rule.min_score is not None else "")
+            + f" (rule “{rule.name}”)."
         ),
         url=reverse("pipeline:deal_detail", args=[deal.pk]),
     )

@@ -8,5 +8,8 @@ built-in kinds do), `compiler.Context` (today, the realtime scope).
 """
 
 from segments.definition.compiler import ConditionKind
+from segments.definition.score_kind import SCORE_KIND
 
-CONDITION_KINDS: dict[str, ConditionKind] = {}
+CONDITION_KINDS: dict[str, ConditionKind] = {
+    "score": SCORE_KIND,
+}

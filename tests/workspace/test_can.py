@@ -86,6 +86,7 @@ RULE_PAGES = {
     "identity_merges": "/identity/merges/",
     "pipeline_configure": "/settings/pipelines/",
     "segments_manage": "/segments/new/",
+    "scoring_manage": "/settings/scoring/",
     "sources_manage": "/sources/new/",
     "identity_settings": "/settings/identity/",
     "erasures": "/settings/erasures/",
