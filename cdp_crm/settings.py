@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "pipeline",
     "identity",
     "segments",
+    "predictions",
     "privacy",
     # The top app (home, global search, demo data): the one that may read every other.
     "workspace",
@@ -315,6 +316,8 @@ CELERY_TASK_ROUTES = {
     "segments.tasks.segment_logs_prune": {"queue": "default"},
     "events.tasks.*": {"queue": "ingest"},
     "segments.tasks.*": {"queue": "segments"},
+    # Training takes up to a minute at 100k contacts: on the default queue, off the realtime ones.
+    "predictions.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE = {
     # A canary through beat -> broker -> worker; /healthz reports its age. A worker that stopped
@@ -339,6 +342,10 @@ CELERY_BEAT_SCHEDULE = {
     "segments-webhooks": {"task": "segments.tasks.webhook_deliveries_send", "schedule": 30.0},
     # The segments' change log, size samples and webhook delivery log past their retention.
     "segment-logs-prune": {"task": "segments.tasks.segment_logs_prune", "schedule": 3600.0},
+    # Predictive models: retrained a week after their last training (the hourly tick queues the due
+    # ones), and every contact rescored hourly so new activity moves the scores.
+    "predictions-retrain-due": {"task": "predictions.tasks.predictions_retrain_due", "schedule": 3600.0},
+    "predictions-score": {"task": "predictions.tasks.predictions_score_all", "schedule": 3600.0},
 }
 # Called (no arguments) by the stitching worker after it commits ProfileUpdate rows: the segments
 # app's throttled wake-up for realtime re-evaluation. Empty: nothing is woken (the sweeper runs).
@@ -387,6 +394,13 @@ EVENTS_MONTH_DROP_HOOKS = ["identity.services.event_months.events_month_forget"]
 # changes.
 CONTACT_CHANGE_HOOKS = ["identity.services.projection.profile_updates_mark"]
 # Called inside the deleting transaction, before contacts are deleted, with contact_ids=[...].
+# Predictive models' feature sources, in column order (predictions/services/features.py): one
+# function each; computed traits or email engagement join as one more entry (then retrain).
+PREDICTION_FEATURE_SOURCES = [
+    "predictions.services.features.activity_features",
+    "predictions.services.features.crm_features",
+    "predictions.services.features.deal_features",
+]
 CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting"]
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
