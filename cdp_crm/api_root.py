@@ -27,6 +27,7 @@ class ApiRootApi(APIView):
             "tasks": "api-tasks",
             "identity_merges": "api-identity-merges",
             "segments": "api-segments",
+            "prediction_models": "api-prediction-models",
             "schema": "api-schema",
             "docs": "api-docs",
         }

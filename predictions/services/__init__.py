@@ -7,7 +7,7 @@ from .models import (
     prediction_model_train_request,
     prediction_model_update,
 )
-from .scoring import predictions_score, predictions_score_contacts
+from .scoring import predictions_realtime_queue, predictions_score, predictions_score_contacts
 from .training import prediction_model_train
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "prediction_model_train",
     "prediction_model_train_request",
     "prediction_model_update",
+    "predictions_realtime_queue",
     "predictions_score",
     "predictions_score_contacts",
 ]

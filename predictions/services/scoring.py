@@ -24,6 +24,7 @@ from django.utils import timezone
 from contacts.models import Contact
 
 from ..models import Algorithm, ModelStatus, Prediction, PredictionModel
+from ..tasks import predictions_score_contacts as predictions_score_contacts_task
 from .features import FeatureContext, features_build
 from .training import model_load, population
 
@@ -160,3 +161,12 @@ def predictions_score_contacts(*, contact_ids: list[int]) -> int:
     for model in PredictionModel.objects.filter(status=ModelStatus.PUBLISHED):
         total += predictions_score(model=model, contact_ids=contact_ids)
     return total
+
+
+def predictions_realtime_queue(*, contact_ids: list[int]) -> None:
+    """Called by segments' realtime drain inside its transaction: after commit, rescore these
+    contacts (one task per drain batch of up to 500, so one EXISTS when no model is published)."""
+    if not contact_ids or not PredictionModel.objects.filter(status=ModelStatus.PUBLISHED).exists():
+        return
+    ids = sorted(set(contact_ids))
+    transaction.on_commit(lambda: predictions_score_contacts_task.delay(ids))

@@ -61,3 +61,21 @@ def history(
                     )
     DailyActivity.objects.bulk_create(rows, batch_size=5000)
     return ids
+
+
+def trained_model(*, name: str = "Buyers", people: int = 60, seed: int = 3):
+    """A small published model (minimums lowered to 5/5 so 60 people are enough)."""
+    from predictions import services
+    from predictions.models import Goal
+
+    history(people=people, seed=seed)
+    model = services.prediction_model_create(
+        actor=None,
+        name=name,
+        goal=Goal.EVENT,
+        event_name=GOAL,
+        horizon_days=30,
+        min_positives=5,
+        min_negatives=5,
+    )
+    return services.prediction_model_train(model=model)

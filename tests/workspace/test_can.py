@@ -86,6 +86,8 @@ RULE_PAGES = {
     "identity_merges": "/identity/merges/",
     "pipeline_configure": "/settings/pipelines/",
     "segments_manage": "/segments/new/",
+    "predictions": "/settings/predictions/",
+    "predictions_manage": "/settings/predictions/new/",
     "sources_manage": "/sources/new/",
     "identity_settings": "/settings/identity/",
     "erasures": "/settings/erasures/",
