@@ -49,8 +49,9 @@ SEED_SQL = [
     SELECT 'First' || g, 'Last' || g, 'person' || g || '@bench.example', '', '', 1 + g % 5000,
         (ARRAY['lead', 'lead', 'subscriber', 'opportunity', 'customer'])[1 + g % 5],
         ARRAY[]::varchar[], '{{}}'::jsonb, '{{}}'::jsonb, now() - interval '{DAYS + 20} days', now(),
-        jsonb_build_object('utm_source', (ARRAY['google', 'newsletter', 'linkedin', 'partner'])[1 + g % 4],
-                           'touched_at', to_char(now() - interval '{DAYS + 10} days', 'YYYY-MM-DD"T"HH24:MI:SS+00:00')),
+        jsonb_build_object(
+            'utm_source', (ARRAY['google', 'newsletter', 'linkedin', 'partner'])[1 + g % 4],
+            'touched_at', to_char(now() - interval '{DAYS + 10} days', 'YYYY-MM-DD"T"HH24:MI:SS+00:00')),
         true, now() - interval '{DAYS + 20} days', now(), '{{}}'::jsonb
     FROM generate_series(1, {CONTACTS}) g
     """,
@@ -63,8 +64,9 @@ SEED_SQL = [
             CASE WHEN base.r < 0.75 THEN 'page' ELSE 'event' END AS kind,
             CASE WHEN base.r < 0.75 THEN
                     CASE WHEN base.keen AND base.p < 0.35 THEN '/pricing'
-                         ELSE (ARRAY['/', '/docs', '/blog/segments', '/features', '/pricing', '/pricing/teams',
-                               '/signup', '/docs/api', '/about', '/blog/cdp'])[1 + floor(base.p * 10)::int] END
+                         ELSE (ARRAY['/', '/docs', '/blog/segments', '/features', '/pricing',
+                                     '/pricing/teams', '/signup', '/docs/api', '/about', '/blog/cdp']
+                              )[1 + floor(base.p * 10)::int] END
                  WHEN base.r < (CASE WHEN base.keen THEN 0.80 ELSE 0.76 END) THEN 'Order Completed'
                  WHEN base.r < 0.84 THEN 'Signed Up'
                  WHEN base.r < 0.94 THEN 'Product Viewed'
@@ -112,16 +114,15 @@ def seed(*, reseed: bool) -> None:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE contacts_contact, contacts_company, identity_dailyactivity, predictions_predictionmodel "
-            "RESTART IDENTITY CASCADE"
+            "TRUNCATE contacts_contact, contacts_company, identity_dailyactivity, "
+            "predictions_predictionmodel RESTART IDENTITY CASCADE"
         )
         for sql in SEED_SQL:
             cursor.execute(sql)
         cursor.execute("SELECT count(*), sum(count) FROM identity_dailyactivity")
         rows, events = cursor.fetchone()
-    print(
-        f"seeded in {time.perf_counter() - started:.0f} s: {CONTACTS} contacts, {rows} rollup rows ({events} events)"
-    )
+    took = time.perf_counter() - started
+    print(f"seeded in {took:.0f} s: {CONTACTS} contacts, {rows} rollup rows ({events} events)")
 
 
 def floor_read(dates: list[dt.date]) -> float:
@@ -183,14 +184,15 @@ def main() -> None:
         f"{m['features']} features)      {train_s:6.1f} s  = {train_s / floor:.1f}x the floor"
     )
     print(
-        f"  features {timings.get('features_s', 0):.1f} s, logistic fit {timings.get('fit_logistic_s', 0):.1f} s, "
+        f"  features {timings.get('features_s', 0):.1f} s, "
+        f"logistic fit {timings.get('fit_logistic_s', 0):.1f} s, "
         f"boosting fit {timings.get('fit_boosting_s', 0):.1f} s"
     )
     if model.metrics.get("candidates"):
         for name, q in model.metrics["candidates"].items():
             print(
-                f"  {name:<9} AUC {q['auc']:.3f}  lift@10% {q['lift_top_decile']:.2f}  log loss {q['log_loss']:.4f}  "
-                f"holdout +{q['positives']}/-{q['negatives']}"
+                f"  {name:<9} AUC {q['auc']:.3f}  lift@10% {q['lift_top_decile']:.2f}  "
+                f"log loss {q['log_loss']:.4f}  holdout +{q['positives']}/-{q['negatives']}"
             )
         print(f"  chosen {model.algorithm}, verdict {model.verdict}")
     print(f"train + first scoring (as the task runs it)  {total:6.1f} s")
