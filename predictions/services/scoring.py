@@ -18,15 +18,18 @@ import datetime as dt
 from decimal import Decimal
 
 import numpy as np
-from django.db import transaction
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
+from threadpoolctl import threadpool_limits
 
 from contacts.models import Contact
 
 from ..models import Algorithm, ModelStatus, Prediction, PredictionModel
 from ..tasks import predictions_score_contacts as predictions_score_contacts_task
 from .features import FeatureContext, features_build
-from .training import model_load, population
+from .training import base_estimator, model_load, population
 
 TOP_FEATURES = 5
 QUANTILES = 1001
@@ -39,7 +42,7 @@ class FeaturesChanged(Exception):
 
 def contributions(*, model: PredictionModel, estimator, X: np.ndarray) -> np.ndarray:
     if model.algorithm == Algorithm.LOGISTIC:
-        pipe = estimator.calibrated_classifiers_[0].estimator
+        pipe = base_estimator(estimator)
         z = pipe[:-1].transform(X)
         return z * pipe[-1].coef_[0]
     means = np.asarray(model.feature_spec.get("means") or X.mean(axis=0))
@@ -83,9 +86,34 @@ def percentiles(quantiles: np.ndarray, p: np.ndarray) -> np.ndarray:
     return np.clip(100.0 * np.searchsorted(quantiles, p, side="left") / (len(quantiles) - 1), 0, 100)
 
 
+def _copy(*, model: PredictionModel, ids, p, pct, expected, why, now) -> None:
+    columns = "model_id, contact_id, probability, percentile, expected_value, explanation, scored_at"
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY predictions_prediction ({columns}) FROM STDIN") as copy,
+    ):
+        for i, pk in enumerate(ids):
+            copy.write_row(
+                (
+                    model.pk,
+                    int(pk),
+                    float(p[i]),
+                    round(float(pct[i]), 1),
+                    expected[i],
+                    orjson.dumps(why[i]).decode(),
+                    now,
+                )
+            )
+
+
 def predictions_score(*, model: PredictionModel, contact_ids: list[int] | None = None) -> int:
     """Score every contact of the population (contact_ids None) or those given; returns how many.
     A contact given that is no longer scored (merged away, anonymous) loses its prediction."""
+    with threadpool_limits(settings.PREDICTION_THREADS):
+        return _score(model=model, contact_ids=contact_ids)
+
+
+def _score(*, model: PredictionModel, contact_ids: list[int] | None) -> int:
     if model.status != ModelStatus.PUBLISHED:
         return 0
     estimator = model_load(model)
@@ -106,6 +134,7 @@ def predictions_score(*, model: PredictionModel, contact_ids: list[int] | None =
     spec = dict(model.feature_spec)
     names, labels = spec["names"], spec["labels"]
     n = 0
+    p = pct = why = expected = None
     if len(ids):
         block = features_build(ctx=FeatureContext(as_of=as_of, contact_ids=ids, spec=spec, training=False))
         if block.names != names:
@@ -119,39 +148,43 @@ def predictions_score(*, model: PredictionModel, contact_ids: list[int] | None =
             names=names, labels=labels, X=X, C=contributions(model=model, estimator=estimator, X=X)
         )
         value = model.typical_value
-        rows = [
-            Prediction(
-                model=model,
-                contact_id=int(pk),
-                probability=float(p[i]),
-                percentile=round(float(pct[i]), 1),
-                expected_value=(
-                    Decimal(str(round(float(p[i]) * float(value), 2))) if value is not None else None
-                ),
-                explanation=why[i],
-                scored_at=now,
-            )
-            for i, pk in enumerate(ids)
+        expected = [
+            Decimal(str(round(float(p[i]) * float(value), 2))) if value is not None else None
+            for i in range(len(ids))
         ]
-        n = len(rows)
+        n = len(ids)
     with transaction.atomic():
-        if n:
-            for start in range(0, n, WRITE_BATCH):
-                Prediction.objects.bulk_create(
-                    rows[start : start + WRITE_BATCH],
-                    update_conflicts=True,
-                    unique_fields=["model", "contact"],
-                    update_fields=["probability", "percentile", "expected_value", "explanation", "scored_at"],
-                )
-        stale = Prediction.objects.filter(model=model, scored_at__lt=now)
-        if contact_ids is not None:
-            stale = stale.filter(contact_id__in=contact_ids)
-        stale.delete()
         if contact_ids is None:
+            # The full run replaces the model's rows: DELETE + COPY in one transaction (readers
+            # see the old scores until it commits), ~10x quicker than an upsert of 100k rows.
+            Prediction.objects.filter(model=model).delete()
+            if n:
+                _copy(model=model, ids=ids, p=p, pct=pct, expected=expected, why=why, now=now)
             PredictionModel.objects.filter(pk=model.pk).update(
                 quantiles=model.quantiles, scored_at=now, scored_count=n
             )
             model.scored_at, model.scored_count = now, n
+        else:
+            if n:
+                Prediction.objects.bulk_create(
+                    [
+                        Prediction(
+                            model=model,
+                            contact_id=int(pk),
+                            probability=float(p[i]),
+                            percentile=round(float(pct[i]), 1),
+                            expected_value=expected[i],
+                            explanation=why[i],
+                            scored_at=now,
+                        )
+                        for i, pk in enumerate(ids)
+                    ],
+                    update_conflicts=True,
+                    unique_fields=["model", "contact"],
+                    update_fields=["probability", "percentile", "expected_value", "explanation", "scored_at"],
+                )
+            # Contacts given that are no longer scored (merged away, anonymous) lose their row.
+            Prediction.objects.filter(model=model, contact_id__in=contact_ids, scored_at__lt=now).delete()
     return n
 
 
