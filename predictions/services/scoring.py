@@ -40,6 +40,21 @@ class FeaturesChanged(Exception):
     """The feature sources no longer produce the columns the model was trained on: retrain."""
 
 
+def _split_thresholds(boosting, n_features: int) -> list[np.ndarray] | None:
+    """Per feature, the thresholds the fitted trees split it on (sorted), or None when this
+    scikit-learn keeps its trees elsewhere (then every row is re-predicted)."""
+    try:
+        found: list[list[np.ndarray]] = [[] for _ in range(n_features)]
+        for iteration in boosting._predictors:
+            for tree in iteration:
+                inner = tree.nodes[~tree.nodes["is_leaf"].astype(bool)]
+                for j in np.unique(inner["feature_idx"]):
+                    found[int(j)].append(inner["num_threshold"][inner["feature_idx"] == j])
+    except (AttributeError, KeyError, ValueError, IndexError):
+        return None
+    return [np.unique(np.concatenate(parts)) if parts else np.zeros(0) for parts in found]
+
+
 def contributions(*, model: PredictionModel, estimator, X: np.ndarray) -> np.ndarray:
     if model.algorithm == Algorithm.LOGISTIC:
         pipe = base_estimator(estimator)
@@ -48,13 +63,24 @@ def contributions(*, model: PredictionModel, estimator, X: np.ndarray) -> np.nda
     means = np.asarray(model.feature_spec.get("means") or X.mean(axis=0))
     base = estimator.predict_proba(X)[:, 1]
     out = np.zeros_like(X, dtype=float)
-    work = X.astype(float, copy=True)
+    thresholds = _split_thresholds(base_estimator(estimator), X.shape[1])
     for j in range(X.shape[1]):
-        if np.all(X[:, j] == means[j]):
+        if thresholds is None:
+            rows = np.nonzero(X[:, j] != means[j])[0]
+        else:
+            # A row whose value and the mean fall between the same split thresholds takes the same
+            # path through every tree: replacing the value changes nothing, so only the others are
+            # re-predicted (exact, and most rows of a sparse count feature are skipped).
+            cuts = thresholds[j]
+            if not len(cuts):
+                continue  # no tree splits on it
+            side = np.searchsorted(cuts, X[:, j], side="left")
+            rows = np.nonzero(side != np.searchsorted(cuts, means[j], side="left"))[0]
+        if not len(rows):
             continue
+        work = X[rows].astype(float, copy=True)
         work[:, j] = means[j]
-        out[:, j] = base - estimator.predict_proba(work)[:, 1]
-        work[:, j] = X[:, j]
+        out[rows, j] = base[rows] - estimator.predict_proba(work)[:, 1]
     return out
 
 

@@ -312,14 +312,17 @@ def _sample(X: np.ndarray, y: np.ndarray, limit: int) -> tuple[np.ndarray, np.nd
     return X[rows], y[rows]
 
 
-def prediction_model_train(*, model: PredictionModel, today: dt.date | None = None) -> PredictionModel:
-    """Build the snapshots, check the minimums, fit both candidates, keep the better one with its
-    metrics, its signed estimator and its typical value, then score every contact (scoring.py)."""
+def prediction_model_train(
+    *, model: PredictionModel, today: dt.date | None = None, algorithm: str | None = None
+) -> PredictionModel:
+    """Build the snapshots, check the minimums, fit both candidates, keep the better one (or the
+    `algorithm` named: benchmarks and tests) with its metrics, its signed estimator and its typical
+    value, then score every contact (scoring.py)."""
     with threadpool_limits(settings.PREDICTION_THREADS):
-        return _train(model=model, today=today)
+        return _train(model=model, today=today, algorithm=algorithm)
 
 
-def _train(*, model: PredictionModel, today: dt.date | None) -> PredictionModel:
+def _train(*, model: PredictionModel, today: dt.date | None, algorithm: str | None) -> PredictionModel:
     from .scoring import predictions_score
 
     started = time.monotonic()
@@ -372,6 +375,8 @@ def _train(*, model: PredictionModel, today: dt.date | None) -> PredictionModel:
     best = Algorithm.LOGISTIC
     if results[Algorithm.BOOSTING]["auc"] > results[Algorithm.LOGISTIC]["auc"] + 0.005:
         best = Algorithm.BOOSTING
+    if algorithm is not None:
+        best = Algorithm(algorithm)
     chosen = results[best]
     blob, signature = model_dump(fitted[best])
     spec["means"] = [float(v) for v in X_fit.mean(axis=0)]

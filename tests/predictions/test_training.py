@@ -94,3 +94,26 @@ def test_a_tampered_estimator_is_not_loaded():
     model.artifact = bytes(model.artifact) + b"x"
     with pytest.raises(training.ModelIntegrityError):
         training.model_load(model)
+
+
+def test_boosting_attributions_skip_only_rows_whose_tree_paths_cannot_change():
+    # given a calibrated boosting model on data where feature 0 carries the signal
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from predictions.services import scoring
+
+    rng = np.random.default_rng(0)
+    X = rng.poisson(0.4, size=(3000, 6)).astype(float)
+    y = (rng.random(3000) < 0.05 + 0.4 * (X[:, 0] > 0)).astype(int)
+    estimator = training.fit_calibrated(HistGradientBoostingClassifier(max_iter=30, random_state=0), X, y)
+    model = PredictionModel(algorithm=Algorithm.BOOSTING, feature_spec={"means": X.mean(axis=0).tolist()})
+    # when the attributions are computed the quick way
+    quick = scoring.contributions(model=model, estimator=estimator, X=X)
+    # then they equal re-predicting every row with each feature at its mean
+    base = estimator.predict_proba(X)[:, 1]
+    for j in range(X.shape[1]):
+        work = X.copy()
+        work[:, j] = X[:, j].mean()
+        assert np.allclose(quick[:, j], base - estimator.predict_proba(work)[:, 1])
+    assert np.abs(quick[:, 0]).mean() > np.abs(quick[:, 1:]).mean()
