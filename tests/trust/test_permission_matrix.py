@@ -37,6 +37,7 @@ from identity.models import BlockedValue, ContactEvent, HotRule, Identity, Ident
 from pipeline import services as pipeline_services
 from pipeline.models import LostReason, Pipeline, Stage
 from pipeline.services import activities
+from predictions.models import Goal, ModelStatus, Prediction, PredictionModel
 from privacy.models import ErasureRequest, ErasureStatus
 from segments.models import Membership, Segment, SegmentKind, Webhook, WebhookDelivery
 from tests.factories import make_admin, make_company, make_contact, make_user
@@ -156,6 +157,17 @@ class World:
             event_type="segment.entered",
             payload={},
             next_attempt_at=now,
+        )
+        # --- predictions: a published model scoring the contact
+        self.prediction_model = PredictionModel.objects.create(
+            name="Matrix model", goal=Goal.EVENT, event_name="Order Completed", status=ModelStatus.PUBLISHED
+        )
+        Prediction.objects.create(
+            model=self.prediction_model,
+            contact=self.contact,
+            probability=0.42,
+            percentile=90.0,
+            scored_at=now,
         )
         # --- privacy: a finished erasure in the log
         self.erasure = ErasureRequest.objects.create(
@@ -825,6 +837,66 @@ CASES = [
         data=lambda w: {"value": "nobody-at-all", "kind": ""},
     ),
     Case("identity:blocked_value_remove", "blocked value", "delete", ADMIN, "POST", kwargs=pk("blocked")),
+    # --- predictions: every role reads; Admin and Marketing change (predictions/permissions.py)
+    Case("predictions:list", "prediction model", "list", ALL, shows=lambda w: "Matrix model"),
+    Case(
+        "predictions:detail",
+        "prediction model",
+        "detail",
+        ALL,
+        kwargs=pk("prediction_model"),
+        shows=lambda w: "Matrix model",
+    ),
+    Case(
+        "predictions:contact_panel",
+        "prediction",
+        "contact panel",
+        ALL,
+        kwargs=pk("contact"),
+        shows=lambda w: "Matrix model",
+    ),
+    Case("predictions:create", "prediction model", "create form", MANAGERS),
+    Case(
+        "predictions:create",
+        "prediction model",
+        "create",
+        MANAGERS,
+        "POST",
+        data=lambda w: {
+            "name": "Neu model",
+            "goal": "deal_won",
+            "horizon_days": 30,
+            "min_positives": 100,
+            "min_negatives": 100,
+        },
+    ),
+    Case("predictions:edit", "prediction model", "update form", MANAGERS, kwargs=pk("prediction_model")),
+    Case(
+        "predictions:edit",
+        "prediction model",
+        "update",
+        MANAGERS,
+        "POST",
+        kwargs=pk("prediction_model"),
+        data=lambda w: {
+            "name": "Matrix model v2",
+            "goal": "event",
+            "event_name": "Order Completed",
+            "horizon_days": 30,
+            "min_positives": 100,
+            "min_negatives": 100,
+        },
+    ),
+    Case(
+        "predictions:train",
+        "prediction model",
+        "train",
+        MANAGERS,
+        "POST",
+        kwargs=pk("prediction_model"),
+        writes=NOBODY,
+    ),
+    Case("predictions:delete", "prediction model", "delete", MANAGERS, "POST", kwargs=pk("prediction_model")),
     # --- segments: every role reads; Admin and Marketing change (segments/permissions.py)
     Case("segments:list", "segment", "list", ALL, shows=lambda w: "Matrix static"),
     Case("segments:list_slot", "segment", "list", ALL, shows=lambda w: "Matrix static"),
@@ -1253,6 +1325,64 @@ CASES = [
         shows=lambda w: f'"loser":{w.merge.loser_id}',
     ),
     Case("api-identity-merge-split", "merge", "split", ADMIN, "POST", api=True, kwargs=pk("merge")),
+    # --- predictions API
+    Case("api-prediction-models", "prediction model", "list", ALL, api=True, shows=lambda w: "Matrix model"),
+    Case(
+        "api-prediction-models",
+        "prediction model",
+        "create",
+        MANAGERS,
+        "POST",
+        api=True,
+        data=lambda w: {"name": "Api model", "goal": "deal_won"},
+    ),
+    Case(
+        "api-prediction-model-detail",
+        "prediction model",
+        "detail",
+        ALL,
+        api=True,
+        kwargs=pk("prediction_model"),
+        shows=lambda w: "Matrix model",
+    ),
+    Case(
+        "api-prediction-model-detail",
+        "prediction model",
+        "update",
+        MANAGERS,
+        "PATCH",
+        api=True,
+        kwargs=pk("prediction_model"),
+        data=lambda w: {"name": "Api edit"},
+    ),
+    Case(
+        "api-prediction-model-detail",
+        "prediction model",
+        "delete",
+        MANAGERS,
+        "DELETE",
+        api=True,
+        kwargs=pk("prediction_model"),
+    ),
+    Case(
+        "api-prediction-model-train",
+        "prediction model",
+        "train",
+        MANAGERS,
+        "POST",
+        api=True,
+        kwargs=pk("prediction_model"),
+        writes=NOBODY,
+    ),
+    Case(
+        "api-contact-predictions",
+        "prediction",
+        "list of a contact",
+        ALL,
+        api=True,
+        kwargs=pk("contact"),
+        shows=lambda w: "Matrix model",
+    ),
     # --- segments API
     Case("api-segments", "segment", "list", ALL, api=True, shows=lambda w: "Matrix static"),
     Case(
@@ -1365,7 +1495,16 @@ SELF_SERVICE = {"logout", "password_change", "password_change_done"}
 # Columns that a request may touch without writing anything a user did: the login stamp, the
 # token's last use (written at most once a minute by the API authentication).
 VOLATILE = {"last_login", "last_used_at"}
-FINGERPRINT_APPS = ("accounts", "contacts", "pipeline", "events", "identity", "segments", "privacy")
+FINGERPRINT_APPS = (
+    "accounts",
+    "contacts",
+    "pipeline",
+    "events",
+    "identity",
+    "segments",
+    "predictions",
+    "privacy",
+)
 
 
 def _fingerprint_query() -> sql.Composed:
