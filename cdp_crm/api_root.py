@@ -28,6 +28,7 @@ class ApiRootApi(APIView):
             "identity_merges": "api-identity-merges",
             "segments": "api-segments",
             "score_models": "api-score-models",
+            "prediction_models": "api-prediction-models",
             "schema": "api-schema",
             "docs": "api-docs",
         }

@@ -11,5 +11,6 @@ urlpatterns = [
     path("", include("identity.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("scoring.api.urls")),
+    path("", include("predictions.api.urls")),
     path("", include("privacy.api.urls")),
 ]

@@ -17,6 +17,7 @@ from accounts.roles import is_admin
 from contacts import permissions as contacts
 from events import permissions as events
 from pipeline import permissions as pipeline
+from predictions import permissions as predictions
 from scoring import permissions as scoring
 from segments import permissions as segments
 
@@ -30,6 +31,7 @@ RULES: dict[str, Rule] = {
     "tasks": pipeline.can_read,
     "reports": pipeline.can_read,
     "segments": segments.can_read,
+    "predictions": predictions.can_read,
     "events": events.can_view_events,
     "sources": events.can_view_sources,
     # actions and the pages behind them
@@ -42,6 +44,7 @@ RULES: dict[str, Rule] = {
     "activities_write": pipeline.can_write,
     "segments_manage": segments.can_manage,
     "scoring_manage": scoring.can_manage,
+    "predictions_manage": predictions.can_manage,
     "sources_manage": events.can_manage_sources,
     "events_retry": events.can_retry_events,
     # Admin-only settings pages: their views check is_admin themselves.

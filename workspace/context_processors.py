@@ -16,6 +16,7 @@ NAV = [
     ("Segments", "segments:list", "funnel", "/segments/", "segments"),
     ("Events", "events:list", "activity", "/events/", "events"),
     ("Sources", "events:sources", "plug", "/sources/", "sources"),
+    ("Predictions", "predictions:list", "graph-up-arrow", "/settings/predictions/", "predictions"),
     ("Settings", "accounts:settings", "gear", "/settings/", None),
 ]
 

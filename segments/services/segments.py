@@ -28,6 +28,7 @@ from core.errors import Conflict
 from core.normalize import normalize_email
 from core.params import parse_id
 from identity.models import ActivityKind, DailyActivity, ProfileUpdate
+from predictions import services as prediction_services
 from segments.definition import compiler
 from segments.models import (
     ChangeKind,
@@ -503,6 +504,8 @@ def profile_updates_process(*, limit: int = 500) -> int:
         for path in settings.PROFILE_UPDATE_DERIVED_HOOKS:
             import_string(path)(contact_ids=ids + merged)
         segments_evaluate_contacts(contact_ids=ids + merged, changed_keys=keys)
+        # Predictive scores follow the same changes (queued after this commit, when any is published).
+        prediction_services.predictions_realtime_queue(contact_ids=ids + merged)
         ProfileUpdate.objects.filter(pk__in=ids).delete()
     return len(updates)
 

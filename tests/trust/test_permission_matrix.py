@@ -37,7 +37,9 @@ from identity.models import BlockedValue, ContactEvent, HotRule, Identity, Ident
 from pipeline import services as pipeline_services
 from pipeline.models import LostReason, Pipeline, Stage
 from pipeline.services import activities
+from predictions.models import Goal, ModelStatus, Prediction, PredictionModel
 from privacy.models import ErasureRequest, ErasureStatus
+from scoring.models import Score, ScoreModel
 from segments.models import Membership, Segment, SegmentKind, Webhook, WebhookDelivery
 from tests.factories import make_admin, make_company, make_contact, make_user
 
@@ -156,6 +158,30 @@ class World:
             event_type="segment.entered",
             payload={},
             next_attempt_at=now,
+        )
+        # --- predictions: a published model scoring the contact
+        self.prediction_model = PredictionModel.objects.create(
+            name="Matrix model", goal=Goal.EVENT, event_name="Order Completed", status=ModelStatus.PUBLISHED
+        )
+        Prediction.objects.create(
+            model=self.prediction_model,
+            contact=self.contact,
+            probability=0.42,
+            percentile=90.0,
+            scored_at=now,
+        )
+        # --- scoring: a model with the contact's explained score
+        self.score_model = ScoreModel.objects.create(
+            name="Matrix score", fit_rules=[{"label": "Any", "field": "email", "op": "is_set", "points": 7}]
+        )
+        Score.objects.create(
+            model=self.score_model,
+            contact=self.contact,
+            score=7,
+            fit=7,
+            engagement=0,
+            explanation=[{"part": "fit", "label": "Any", "points": 7, "rule": 0}],
+            updated_at=now,
         )
         # --- privacy: a finished erasure in the log
         self.erasure = ErasureRequest.objects.create(
@@ -825,6 +851,107 @@ CASES = [
         data=lambda w: {"value": "nobody-at-all", "kind": ""},
     ),
     Case("identity:blocked_value_remove", "blocked value", "delete", ADMIN, "POST", kwargs=pk("blocked")),
+    # --- predictions: every role reads; Admin and Marketing change (predictions/permissions.py)
+    Case("predictions:list", "prediction model", "list", ALL, shows=lambda w: "Matrix model"),
+    Case(
+        "predictions:detail",
+        "prediction model",
+        "detail",
+        ALL,
+        kwargs=pk("prediction_model"),
+        shows=lambda w: "Matrix model",
+    ),
+    Case(
+        "predictions:contact_panel",
+        "prediction",
+        "contact panel",
+        ALL,
+        kwargs=pk("contact"),
+        shows=lambda w: "Matrix model",
+    ),
+    Case("predictions:create", "prediction model", "create form", MANAGERS),
+    Case(
+        "predictions:create",
+        "prediction model",
+        "create",
+        MANAGERS,
+        "POST",
+        data=lambda w: {
+            "name": "Neu model",
+            "goal": "deal_won",
+            "horizon_days": 30,
+            "min_positives": 100,
+            "min_negatives": 100,
+        },
+    ),
+    Case("predictions:edit", "prediction model", "update form", MANAGERS, kwargs=pk("prediction_model")),
+    Case(
+        "predictions:edit",
+        "prediction model",
+        "update",
+        MANAGERS,
+        "POST",
+        kwargs=pk("prediction_model"),
+        data=lambda w: {
+            "name": "Matrix model v2",
+            "goal": "event",
+            "event_name": "Order Completed",
+            "horizon_days": 30,
+            "min_positives": 100,
+            "min_negatives": 100,
+        },
+    ),
+    Case(
+        "predictions:train",
+        "prediction model",
+        "train",
+        MANAGERS,
+        "POST",
+        kwargs=pk("prediction_model"),
+        writes=NOBODY,
+    ),
+    Case("predictions:delete", "prediction model", "delete", MANAGERS, "POST", kwargs=pk("prediction_model")),
+    # --- scoring: every role reads; Admin and Marketing change (scoring/permissions.py)
+    Case("scoring:list", "score model", "list", MANAGERS, shows=lambda w: "Matrix score"),
+    Case(
+        "scoring:contact_panel",
+        "score",
+        "contact panel",
+        ALL,
+        kwargs=pk("contact"),
+        shows=lambda w: "Matrix score",
+    ),
+    Case("scoring:create", "score model", "create form", MANAGERS),
+    Case(
+        "scoring:create",
+        "score model",
+        "create",
+        MANAGERS,
+        "POST",
+        data=lambda w: {
+            "name": "Neu score",
+            "enabled": "on",
+            "fit_rules": '[{"label": "Any", "field": "email", "op": "is_set", "points": 3}]',
+            "engagement_rules": "[]",
+            "total_cap": 100,
+        },
+    ),
+    Case("scoring:edit", "score model", "update form", MANAGERS, kwargs=pk("score_model")),
+    Case(
+        "scoring:edit",
+        "score model",
+        "update",
+        MANAGERS,
+        "POST",
+        kwargs=pk("score_model"),
+        data=lambda w: {
+            "name": "Matrix score v2",
+            "fit_rules": '[{"label": "Any", "field": "email", "op": "is_set", "points": 3}]',
+            "engagement_rules": "[]",
+            "total_cap": 50,
+        },
+    ),
+    Case("scoring:delete", "score model", "delete", MANAGERS, "POST", kwargs=pk("score_model")),
     # --- segments: every role reads; Admin and Marketing change (segments/permissions.py)
     Case("segments:list", "segment", "list", ALL, shows=lambda w: "Matrix static"),
     Case("segments:list_slot", "segment", "list", ALL, shows=lambda w: "Matrix static"),
@@ -1253,6 +1380,115 @@ CASES = [
         shows=lambda w: f'"loser":{w.merge.loser_id}',
     ),
     Case("api-identity-merge-split", "merge", "split", ADMIN, "POST", api=True, kwargs=pk("merge")),
+    # --- predictions API
+    Case("api-prediction-models", "prediction model", "list", ALL, api=True, shows=lambda w: "Matrix model"),
+    Case(
+        "api-prediction-models",
+        "prediction model",
+        "create",
+        MANAGERS,
+        "POST",
+        api=True,
+        data=lambda w: {"name": "Api model", "goal": "deal_won"},
+    ),
+    Case(
+        "api-prediction-model-detail",
+        "prediction model",
+        "detail",
+        ALL,
+        api=True,
+        kwargs=pk("prediction_model"),
+        shows=lambda w: "Matrix model",
+    ),
+    Case(
+        "api-prediction-model-detail",
+        "prediction model",
+        "update",
+        MANAGERS,
+        "PATCH",
+        api=True,
+        kwargs=pk("prediction_model"),
+        data=lambda w: {"name": "Api edit"},
+    ),
+    Case(
+        "api-prediction-model-detail",
+        "prediction model",
+        "delete",
+        MANAGERS,
+        "DELETE",
+        api=True,
+        kwargs=pk("prediction_model"),
+    ),
+    Case(
+        "api-prediction-model-train",
+        "prediction model",
+        "train",
+        MANAGERS,
+        "POST",
+        api=True,
+        kwargs=pk("prediction_model"),
+        writes=NOBODY,
+    ),
+    Case(
+        "api-contact-predictions",
+        "prediction",
+        "list of a contact",
+        ALL,
+        api=True,
+        kwargs=pk("contact"),
+        shows=lambda w: "Matrix model",
+    ),
+    # --- scoring API
+    Case("api-score-models", "score model", "list", ALL, api=True, shows=lambda w: "Matrix score"),
+    Case(
+        "api-score-models",
+        "score model",
+        "create",
+        MANAGERS,
+        "POST",
+        api=True,
+        data=lambda w: {
+            "name": "Api score",
+            "fit_rules": [{"label": "Any", "field": "email", "op": "is_set", "points": 3}],
+        },
+    ),
+    Case(
+        "api-score-model-detail",
+        "score model",
+        "detail",
+        ALL,
+        api=True,
+        kwargs=pk("score_model"),
+        shows=lambda w: "Matrix score",
+    ),
+    Case(
+        "api-score-model-detail",
+        "score model",
+        "update",
+        MANAGERS,
+        "PATCH",
+        api=True,
+        kwargs=pk("score_model"),
+        data=lambda w: {"name": "Api score edit"},
+    ),
+    Case(
+        "api-score-model-detail",
+        "score model",
+        "delete",
+        MANAGERS,
+        "DELETE",
+        api=True,
+        kwargs=pk("score_model"),
+    ),
+    Case(
+        "api-contact-scores",
+        "score",
+        "list of a contact",
+        ALL,
+        api=True,
+        kwargs=pk("contact"),
+        shows=lambda w: "Matrix score",
+    ),
     # --- segments API
     Case("api-segments", "segment", "list", ALL, api=True, shows=lambda w: "Matrix static"),
     Case(
@@ -1365,7 +1601,17 @@ SELF_SERVICE = {"logout", "password_change", "password_change_done"}
 # Columns that a request may touch without writing anything a user did: the login stamp, the
 # token's last use (written at most once a minute by the API authentication).
 VOLATILE = {"last_login", "last_used_at"}
-FINGERPRINT_APPS = ("accounts", "contacts", "pipeline", "events", "identity", "segments", "privacy")
+FINGERPRINT_APPS = (
+    "accounts",
+    "contacts",
+    "pipeline",
+    "events",
+    "identity",
+    "segments",
+    "predictions",
+    "scoring",
+    "privacy",
+)
 
 
 def _fingerprint_query() -> sql.Composed:

@@ -87,6 +87,8 @@ RULE_PAGES = {
     "pipeline_configure": "/settings/pipelines/",
     "segments_manage": "/segments/new/",
     "scoring_manage": "/settings/scoring/",
+    "predictions": "/settings/predictions/",
+    "predictions_manage": "/settings/predictions/new/",
     "sources_manage": "/sources/new/",
     "identity_settings": "/settings/identity/",
     "erasures": "/settings/erasures/",
