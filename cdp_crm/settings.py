@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "contacts",
     "pipeline",
     "identity",
+    "traits",
     "segments",
     "privacy",
     # The top app (home, global search, demo data): the one that may read every other.
@@ -339,6 +340,10 @@ CELERY_BEAT_SCHEDULE = {
     "segments-webhooks": {"task": "segments.tasks.webhook_deliveries_send", "schedule": 30.0},
     # The segments' change log, size samples and webhook delivery log past their retention.
     "segment-logs-prune": {"task": "segments.tasks.segment_logs_prune", "schedule": 3600.0},
+    # Computed traits: values whose "last N days" window lost an event (windows move at UTC
+    # midnight, so a value is at most this late); a nightly-ish full recompute as a safety net.
+    "traits-windows-expire": {"task": "traits.tasks.traits_windows_expire", "schedule": 300.0},
+    "traits-recompute": {"task": "traits.tasks.traits_recompute", "schedule": 86400.0},
 }
 # Called (no arguments) by the stitching worker after it commits ProfileUpdate rows: the segments
 # app's throttled wake-up for realtime re-evaluation. Empty: nothing is woken (the sweeper runs).
@@ -390,11 +395,11 @@ CONTACT_CHANGE_HOOKS = ["identity.services.projection.profile_updates_mark"]
 CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting"]
 # Contact-list columns higher apps contribute (shown, filtered, sorted): callables returning
 # contacts.selectors.ListColumn lists (contacts.selectors.contact_list_columns calls them).
-CONTACT_LIST_COLUMN_HOOKS: list[str] = []
+CONTACT_LIST_COLUMN_HOOKS = ["traits.selectors.contact_list_columns"]
 # Called by segments' ProfileUpdate drain with contact_ids=[...] (the claimed contacts and their
 # tombstones), in order, inside its transaction and before the segments re-evaluate them: derived
 # data segment conditions read (computed traits, then scores) is brought up to date first.
-PROFILE_UPDATE_DERIVED_HOOKS: list[str] = []
+PROFILE_UPDATE_DERIVED_HOOKS = ["traits.services.traits_refresh_contacts"]
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
 IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None
