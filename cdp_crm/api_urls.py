@@ -10,5 +10,6 @@ urlpatterns = [
     path("", include("events.api.urls")),
     path("", include("identity.api.urls")),
     path("", include("segments.api.urls")),
+    path("", include("traits.api.urls")),
     path("", include("privacy.api.urls")),
 ]

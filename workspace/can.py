@@ -18,6 +18,7 @@ from contacts import permissions as contacts
 from events import permissions as events
 from pipeline import permissions as pipeline
 from segments import permissions as segments
+from traits import permissions as traits
 
 Rule = Callable[[AbstractBaseUser], bool]
 
@@ -40,6 +41,7 @@ RULES: dict[str, Rule] = {
     "pipeline_configure": pipeline.can_configure,
     "activities_write": pipeline.can_write,
     "segments_manage": segments.can_manage,
+    "traits_manage": traits.can_manage,
     "sources_manage": events.can_manage_sources,
     "events_retry": events.can_retry_events,
     # Admin-only settings pages: their views check is_admin themselves.
