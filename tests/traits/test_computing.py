@@ -198,3 +198,19 @@ def test_property_keys_and_values_are_parameters_not_sql(shopper):
     make_trait("evil_sum", "sum", property="total') --")
     services.traits_recompute()
     assert values_of(shopper)["evil"] == 0 and values_of(shopper)["evil_sum"] is None
+
+
+def test_erasure_removes_the_persons_trait_values(admin_user):
+    from privacy import services as privacy
+
+    person, bystander = make_contact(email="gone@example.com"), make_contact()
+    for contact in (person, bystander):
+        stored_track(contact, "Order Completed", properties={"sku": "a"})
+    make_trait("orders", "count")
+    make_trait("skus", "unique_list", property="sku")
+    services.traits_recompute()
+    assert TraitValue.objects.filter(contact=person).count() == 2
+    request = privacy.person_erase_request(actor=admin_user, contact=person)
+    privacy.person_erase(request_id=request.pk)
+    assert not TraitValue.objects.filter(contact_id=person.pk).exists()
+    assert values_of(bystander) == {"orders": 1, "skus": ["a"]}
