@@ -39,6 +39,7 @@ from pipeline.models import LostReason, Pipeline, Stage
 from pipeline.services import activities
 from privacy.models import ErasureRequest, ErasureStatus
 from segments.models import Membership, Segment, SegmentKind, Webhook, WebhookDelivery
+from traits.models import CompanyTraitValue, TraitDefinition, TraitValue
 from tests.factories import make_admin, make_company, make_contact, make_user
 
 pytestmark = pytest.mark.django_db
@@ -156,6 +157,15 @@ class World:
             event_type="segment.entered",
             payload={},
             next_attempt_at=now,
+        )
+        # --- traits: a contact trait with the contact's value, a company trait rolling it up
+        self.trait = TraitDefinition.objects.create(key="matrix_orders", name="Matrix orders", kind="count")
+        TraitValue.objects.create(trait=self.trait, contact=self.contact, number=3, computed_at=now)
+        self.account_trait = TraitDefinition.objects.create(
+            key="matrix_buyers", name="Matrix buyers", kind="account_count", source=self.trait
+        )
+        CompanyTraitValue.objects.create(
+            trait=self.account_trait, company=self.company, number=1, computed_at=now
         )
         # --- privacy: a finished erasure in the log
         self.erasure = ErasureRequest.objects.create(
@@ -1253,6 +1263,84 @@ CASES = [
         shows=lambda w: f'"loser":{w.merge.loser_id}',
     ),
     Case("api-identity-merge-split", "merge", "split", ADMIN, "POST", api=True, kwargs=pk("merge")),
+    # --- traits: every role reads values; Admin and Marketing define traits (traits/permissions.py)
+    Case("traits:list", "trait", "list", MANAGERS, shows=lambda w: "Matrix orders"),
+    Case("traits:create", "trait", "create form", MANAGERS),
+    Case(
+        "traits:create",
+        "trait",
+        "create",
+        MANAGERS,
+        "POST",
+        data=lambda w: {"name": "Neu", "key": "neu", "kind": "count"},
+    ),
+    Case("traits:edit", "trait", "update form", MANAGERS, kwargs=pk("trait")),
+    Case(
+        "traits:edit",
+        "trait",
+        "update",
+        MANAGERS,
+        "POST",
+        kwargs=pk("trait"),
+        data=lambda w: {"name": "Renamed", "key": "matrix_orders", "kind": "count"},
+    ),
+    Case("traits:delete", "trait", "delete", MANAGERS, "POST", kwargs=pk("account_trait")),
+    # queues a recompute (a Celery message), writes nothing itself
+    Case("traits:recompute", "trait", "recompute", MANAGERS, "POST", kwargs=pk("trait"), writes=NOBODY),
+    Case(
+        "traits:contact_panel", "trait", "values", ALL, kwargs=pk("contact"), shows=lambda w: "Matrix orders"
+    ),
+    Case(
+        "traits:company_panel", "trait", "values", ALL, kwargs=pk("company"), shows=lambda w: "Matrix buyers"
+    ),
+    Case("api-traits", "trait", "list", ALL, api=True, shows=lambda w: "matrix_orders"),
+    Case(
+        "api-traits",
+        "trait",
+        "create",
+        MANAGERS,
+        "POST",
+        api=True,
+        data=lambda w: {"key": "api_trait", "name": "Api", "kind": "count"},
+    ),
+    Case(
+        "api-trait-detail",
+        "trait",
+        "detail",
+        ALL,
+        api=True,
+        kwargs=pk("trait"),
+        shows=lambda w: "matrix_orders",
+    ),
+    Case(
+        "api-trait-detail",
+        "trait",
+        "update",
+        MANAGERS,
+        "PATCH",
+        api=True,
+        kwargs=pk("trait"),
+        data=lambda w: {"name": "Api edit"},
+    ),
+    Case("api-trait-detail", "trait", "delete", MANAGERS, "DELETE", api=True, kwargs=pk("account_trait")),
+    Case(
+        "api-contact-traits",
+        "trait",
+        "values",
+        ALL,
+        api=True,
+        kwargs=pk("contact"),
+        shows=lambda w: "matrix_orders",
+    ),
+    Case(
+        "api-company-traits",
+        "trait",
+        "values",
+        ALL,
+        api=True,
+        kwargs=pk("company"),
+        shows=lambda w: "matrix_buyers",
+    ),
     # --- segments API
     Case("api-segments", "segment", "list", ALL, api=True, shows=lambda w: "Matrix static"),
     Case(
@@ -1365,7 +1453,7 @@ SELF_SERVICE = {"logout", "password_change", "password_change_done"}
 # Columns that a request may touch without writing anything a user did: the login stamp, the
 # token's last use (written at most once a minute by the API authentication).
 VOLATILE = {"last_login", "last_used_at"}
-FINGERPRINT_APPS = ("accounts", "contacts", "pipeline", "events", "identity", "segments", "privacy")
+FINGERPRINT_APPS = ("accounts", "contacts", "pipeline", "events", "identity", "segments", "privacy", "traits")
 
 
 def _fingerprint_query() -> sql.Composed:
