@@ -39,8 +39,8 @@ from pipeline.models import LostReason, Pipeline, Stage
 from pipeline.services import activities
 from privacy.models import ErasureRequest, ErasureStatus
 from segments.models import Membership, Segment, SegmentKind, Webhook, WebhookDelivery
-from traits.models import CompanyTraitValue, TraitDefinition, TraitValue
 from tests.factories import make_admin, make_company, make_contact, make_user
+from traits.models import CompanyTraitValue, TraitDefinition, TraitValue
 
 pytestmark = pytest.mark.django_db
 
