@@ -392,7 +392,7 @@ EVENTS_MONTH_DROP_HOOKS = ["identity.services.event_months.events_month_forget"]
 # changes.
 CONTACT_CHANGE_HOOKS = ["identity.services.projection.profile_updates_mark"]
 # Called inside the deleting transaction, before contacts are deleted, with contact_ids=[...].
-CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting"]
+CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting", "traits.services.traits_contacts_deleting"]
 # Contact-list columns higher apps contribute (shown, filtered, sorted): callables returning
 # contacts.selectors.ListColumn lists (contacts.selectors.contact_list_columns calls them).
 CONTACT_LIST_COLUMN_HOOKS = ["traits.selectors.contact_list_columns"]

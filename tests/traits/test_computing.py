@@ -200,17 +200,22 @@ def test_property_keys_and_values_are_parameters_not_sql(shopper):
     assert values_of(shopper)["evil"] == 0 and values_of(shopper)["evil_sum"] is None
 
 
-def test_erasure_removes_the_persons_trait_values(admin_user):
+def test_erasure_removes_the_persons_trait_values(admin_user, django_capture_on_commit_callbacks):
     from privacy import services as privacy
 
-    person, bystander = make_contact(email="gone@example.com"), make_contact()
+    acme = make_company(name="Acme")
+    person, bystander = make_contact(email="gone@example.com", company=acme), make_contact(company=acme)
     for contact in (person, bystander):
         stored_track(contact, "Order Completed", properties={"sku": "a"})
-    make_trait("orders", "count")
+    orders = make_trait("orders", "count")
     make_trait("skus", "unique_list", property="sku")
+    make_trait("buyers", "account_count", source=orders)
     services.traits_recompute()
     assert TraitValue.objects.filter(contact=person).count() == 2
     request = privacy.person_erase_request(actor=admin_user, contact=person)
-    privacy.person_erase(request_id=request.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        privacy.person_erase(request_id=request.pk)
     assert not TraitValue.objects.filter(contact_id=person.pk).exists()
     assert values_of(bystander) == {"orders": 1, "skus": ["a"]}
+    # the company's roll-up no longer counts the erased person
+    assert CompanyTraitValue.objects.get(trait__key="buyers", company=acme).number == 1

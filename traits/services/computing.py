@@ -393,3 +393,27 @@ def traits_windows_expire(*, limit: int = 5000) -> set[int]:
         )
         ids = [row[0] for row in cursor.fetchall()]
     return traits_refresh_contacts(contact_ids=ids) if ids else set()
+
+
+def traits_contacts_deleting(*, contact_ids: list[int]) -> None:
+    """The CONTACT_DELETE_HOOKS entry: the deleted contacts' values go with them (FK cascade);
+    their companies' roll-ups are recomputed after commit."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT company_id FROM traits_traitvalue "
+            "WHERE contact_id = ANY(%s::bigint[]) AND company_id IS NOT NULL",
+            [sorted(contact_ids)],
+        )
+        companies = sorted(row[0] for row in cursor.fetchall())
+    if companies and TraitDefinition.objects.filter(kind__in=ACCOUNT_KINDS).exists():
+        transaction.on_commit(lambda: company_rollups_refresh(company_ids=companies))
+
+
+def company_rollups_refresh(*, company_ids: list[int]) -> None:
+    """Recompute the account-level traits of these companies."""
+    accounts = list(TraitDefinition.objects.filter(kind__in=ACCOUNT_KINDS).order_by("pk"))
+    if not accounts or not company_ids:
+        return
+    with transaction.atomic():
+        _lock(LOCK_COMPANY, company_ids)
+        _rollups(accounts, companies=sorted(set(company_ids)), now=timezone.now())
