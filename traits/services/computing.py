@@ -192,17 +192,20 @@ def _values_sql(p: _Params, traits: list[TraitDefinition], scope: list[int] | No
     """(trait_id, contact_id, company_id, number, text, items, expires_at) of every value to keep."""
     columns: list[str] = []
     rows: list[str] = []
-    filters: list[str] = []
     for i, trait in enumerate(traits):
         cols, row = _aggregates(p, i, trait, today)
         columns += cols
         rows.append(row)
-        filters.append(f"({_trait_filter(p, trait, today)})")
     join_events = any(needs_properties(t) for t in traits)
-    events = (
-        "JOIN events_event e ON e.id = ce.event_id AND e.received_at = ce.received_at" if join_events else ""
-    )
-    where = ["NOT ce.is_bot", f"({' OR '.join(filters)})"]
+    # Scoped (a few contacts' events): the partition key too, so each lookup reaches one month's
+    # index. Everyone: the id alone; with both, Postgres multiplies the two selectivities,
+    # expects one row and plans a nested loop over 2M events.
+    on = "e.id = ce.event_id" + (" AND e.received_at = ce.received_at" if scope is not None else "")
+    events = f"JOIN events_event e ON {on}" if join_events else ""
+    # No WHERE for "rows some trait counts": each aggregate has its FILTER, and an OR of every
+    # trait's conditions made Postgres estimate one row for the full recompute (then a nested
+    # loop per event, and minutes instead of seconds at 2M events).
+    where = ["NOT ce.is_bot"]
     if scope is not None:
         where.append(f"ce.contact_id = ANY({p(scope, '::bigint[]')})")
     return f"""
@@ -284,6 +287,9 @@ def _compute(
         return set(), set()
     sql, params = _write_statement(traits, scope=scope, now=now)
     with connection.cursor() as cursor:
+        if scope is None:
+            # The full recompute groups every event by contact: sort and hash in memory.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return {r[0] for r in rows}, {r[1] for r in rows if r[1] is not None}
