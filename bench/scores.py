@@ -310,9 +310,16 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--skip-realtime", action="store_true")
+    parser.add_argument("--only-realtime", action="store_true")
     args = parser.parse_args()
     setup_django()
     seed(reseed=args.reseed)
+    if args.only_realtime:
+        from traits import services
+
+        services.traits_recompute()  # the values the probes start from
+        bench_realtime(args.probes, args.rate)
+        return
     define_traits()
     bench_recompute(args.runs, args.explain)
     bench_list(max(args.runs * 4, 20))
