@@ -316,8 +316,10 @@ def main() -> None:
     seed(reseed=args.reseed)
     if args.only_realtime:
         from traits import services
+        from traits.models import TraitValue
 
-        services.traits_recompute()  # the values the probes start from
+        if not TraitValue.objects.exists():
+            services.traits_recompute()  # the values the probes start from
         bench_realtime(args.probes, args.rate)
         return
     define_traits()

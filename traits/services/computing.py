@@ -197,11 +197,21 @@ def _values_sql(p: _Params, traits: list[TraitDefinition], scope: list[int] | No
         columns += cols
         rows.append(row)
     join_events = any(needs_properties(t) for t in traits)
-    # Scoped (a few contacts' events): the partition key too, so each lookup reaches one month's
-    # index. Everyone: the id alone; with both, Postgres multiplies the two selectivities,
-    # expects one row and plans a nested loop over 2M events.
-    on = "e.id = ce.event_id" + (" AND e.received_at = ce.received_at" if scope is not None else "")
-    events = f"JOIN events_event e ON {on}" if join_events else ""
+    if not join_events:
+        events = ""
+    elif scope is None:
+        # Everyone: a hash join on the id alone. With (id, received_at) Postgres multiplies the
+        # two selectivities, expects one row and loops per event over 2M events.
+        events = "JOIN events_event e ON e.id = ce.event_id"
+    else:
+        # A few contacts' events: one primary-key lookup each, in the event's month (runtime
+        # partition pruning). OFFSET 0 keeps the subquery a per-row lookup; as a plain join the
+        # same misestimate made Postgres hash the contacts' rows and scan all 2M events (8 s for
+        # a drain batch of 500 contacts instead of a fraction of one).
+        events = (
+            "CROSS JOIN LATERAL (SELECT e.properties FROM events_event e "
+            "WHERE e.id = ce.event_id AND e.received_at = ce.received_at OFFSET 0) e"
+        )
     # No WHERE for "rows some trait counts": each aggregate has its FILTER, and an OR of every
     # trait's conditions made Postgres estimate one row for the full recompute (then a nested
     # loop per event, and minutes instead of seconds at 2M events).
@@ -383,6 +393,11 @@ def traits_recompute(*, trait_ids: list[int] | None = None) -> set[int]:
             accounts = [a for a in accounts if a.pk in wanted or a.source_id in wanted]
         changed, _ = _compute(traits, scope=None, now=now)
         _rollups(accounts, companies=None, now=now)
+        if len(changed) > 10_000:
+            # A rewrite this size leaves the planner's statistics behind (a bulk first compute
+            # into an empty table made the drain's scoped delete scan every trait's rows).
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE traits_traitvalue")
         TraitDefinition.objects.filter(pk__in=[t.pk for t in traits + accounts]).update(computed_at=now)
     return changed
 
