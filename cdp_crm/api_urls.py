@@ -12,5 +12,6 @@ urlpatterns = [
     path("", include("segments.api.urls")),
     path("", include("scoring.api.urls")),
     path("", include("predictions.api.urls")),
+    path("", include("traits.api.urls")),
     path("", include("privacy.api.urls")),
 ]

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "contacts",
     "pipeline",
     "identity",
+    "traits",
     "scoring",
     "segments",
     "predictions",
@@ -349,6 +350,10 @@ CELERY_BEAT_SCHEDULE = {
     # ones), and every contact rescored hourly so new activity moves the scores.
     "predictions-retrain-due": {"task": "predictions.tasks.predictions_retrain_due", "schedule": 3600.0},
     "predictions-score": {"task": "predictions.tasks.predictions_score_all", "schedule": 3600.0},
+    # Computed traits: values whose "last N days" window lost an event (windows move at UTC
+    # midnight, so a value is at most this late); a nightly-ish full recompute as a safety net.
+    "traits-windows-expire": {"task": "traits.tasks.traits_windows_expire", "schedule": 300.0},
+    "traits-recompute": {"task": "traits.tasks.traits_recompute", "schedule": 86400.0},
 }
 # Called (no arguments) by the stitching worker after it commits ProfileUpdate rows: the segments
 # app's throttled wake-up for realtime re-evaluation. Empty: nothing is woken (the sweeper runs).
@@ -408,14 +413,20 @@ PREDICTION_FEATURE_SOURCES = [
 # (gradient boosting on 75k rows measured 7.5 s with 1 thread, 44 s with 2 on a loaded 2-core box).
 PREDICTION_THREADS = env_int("PREDICTION_THREADS", default=1)
 # Called inside the deleting transaction, before contacts are deleted, with contact_ids=[...].
-CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting"]
+CONTACT_DELETE_HOOKS = ["segments.services.contacts_deleting", "traits.services.traits_contacts_deleting"]
 # Contact-list columns higher apps contribute (shown, filtered, sorted): callables returning
 # contacts.selectors.ListColumn lists (contacts.selectors.contact_list_columns calls them).
-CONTACT_LIST_COLUMN_HOOKS: list[str] = ["scoring.selectors.contact_list_columns"]
+CONTACT_LIST_COLUMN_HOOKS: list[str] = [
+    "traits.selectors.contact_list_columns",
+    "scoring.selectors.contact_list_columns",
+]
 # Called by segments' ProfileUpdate drain with contact_ids=[...] (the claimed contacts and their
 # tombstones), in order, inside its transaction and before the segments re-evaluate them: derived
 # data segment conditions read (computed traits, then scores) is brought up to date first.
-PROFILE_UPDATE_DERIVED_HOOKS: list[str] = ["scoring.services.scores_refresh"]
+PROFILE_UPDATE_DERIVED_HOOKS: list[str] = [
+    "traits.services.traits_refresh_contacts",
+    "scoring.services.scores_refresh",
+]
 # Called by identity.selectors.deal_signals (deal cards, the deal page) with deal_ids=[...] and
 # now=; each returns {deal id: [identity.selectors.Signal]} added after identity's own signals.
 DEAL_SIGNAL_HOOKS = ["scoring.selectors.deal_signals"]

@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("segments.urls")),
     path("", include("scoring.urls")),
     path("", include("predictions.urls")),
+    path("", include("traits.urls")),
     path("", include("privacy.urls")),
     path("api/v1/", include("cdp_crm.api_urls")),
     # The schema is an API resource (token or session auth, 401 otherwise); the docs are a page

@@ -391,6 +391,27 @@ def stop_process(proc: subprocess.Popen, *, timeout: float = 20, sig: int = sign
         proc.wait()
 
 
+# The rows data migrations install that every database test may count on: the role groups and
+# the blocked-values list (the blocked list decides whether "test@test.com" joins two people).
+# A fixture that commits rows and flushes them afterwards (tests/trust/test_permission_matrix.py's
+# world) puts these back, or the database tests that run after it in the same process would find
+# them gone. Transactional tests need not: they run after every database test (SLOWEST_FIRST's sort).
+MIGRATED_ROWS = (
+    ("accounts.migrations.0002_role_groups", "create_groups"),
+    ("identity.migrations.0002_default_blocked_values", "add_defaults"),
+    ("identity.migrations.0003_hot_rules", "add_default_rule"),
+)
+
+
+def migrated_rows_restore() -> None:
+    import importlib
+
+    from django.apps import apps
+
+    for module, function in MIGRATED_ROWS:
+        getattr(importlib.import_module(module), function)(apps, None)
+
+
 # A transactional test's flush DELETEs from the tables holding rows, unless one holds more than
 # this many: then it is Django's TRUNCATE of every table (cheaper there, and leaves no bloat).
 FLUSH_DELETE_MAX_ROWS = 10_000

@@ -20,6 +20,7 @@ from pipeline import permissions as pipeline
 from predictions import permissions as predictions
 from scoring import permissions as scoring
 from segments import permissions as segments
+from traits import permissions as traits
 
 Rule = Callable[[AbstractBaseUser], bool]
 
@@ -45,6 +46,7 @@ RULES: dict[str, Rule] = {
     "segments_manage": segments.can_manage,
     "scoring_manage": scoring.can_manage,
     "predictions_manage": predictions.can_manage,
+    "traits_manage": traits.can_manage,
     "sources_manage": events.can_manage_sources,
     "events_retry": events.can_retry_events,
     # Admin-only settings pages: their views check is_admin themselves.

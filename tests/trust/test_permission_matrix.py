@@ -41,7 +41,9 @@ from predictions.models import Goal, ModelStatus, Prediction, PredictionModel
 from privacy.models import ErasureRequest, ErasureStatus
 from scoring.models import Score, ScoreModel
 from segments.models import Membership, Segment, SegmentKind, Webhook, WebhookDelivery
+from tests.conftest import migrated_rows_restore
 from tests.factories import make_admin, make_company, make_contact, make_user
+from traits.models import CompanyTraitValue, TraitDefinition, TraitValue
 
 pytestmark = pytest.mark.django_db
 
@@ -182,6 +184,15 @@ class World:
             engagement=0,
             explanation=[{"part": "fit", "label": "Any", "points": 7, "rule": 0}],
             updated_at=now,
+        )
+        # --- traits: a contact trait with the contact's value, a company trait rolling it up
+        self.trait = TraitDefinition.objects.create(key="matrix_orders", name="Matrix orders", kind="count")
+        TraitValue.objects.create(trait=self.trait, contact=self.contact, number=3, computed_at=now)
+        self.account_trait = TraitDefinition.objects.create(
+            key="matrix_buyers", name="Matrix buyers", kind="account_count", source=self.trait
+        )
+        CompanyTraitValue.objects.create(
+            trait=self.account_trait, company=self.company, number=1, computed_at=now
         )
         # --- privacy: a finished erasure in the log
         self.erasure = ErasureRequest.objects.create(
@@ -1489,6 +1500,84 @@ CASES = [
         kwargs=pk("contact"),
         shows=lambda w: "Matrix score",
     ),
+    # --- traits: every role reads values; Admin and Marketing define traits (traits/permissions.py)
+    Case("traits:list", "trait", "list", MANAGERS, shows=lambda w: "Matrix orders"),
+    Case("traits:create", "trait", "create form", MANAGERS),
+    Case(
+        "traits:create",
+        "trait",
+        "create",
+        MANAGERS,
+        "POST",
+        data=lambda w: {"name": "Neu", "key": "neu", "kind": "count"},
+    ),
+    Case("traits:edit", "trait", "update form", MANAGERS, kwargs=pk("trait")),
+    Case(
+        "traits:edit",
+        "trait",
+        "update",
+        MANAGERS,
+        "POST",
+        kwargs=pk("trait"),
+        data=lambda w: {"name": "Renamed", "key": "matrix_orders", "kind": "count"},
+    ),
+    Case("traits:delete", "trait", "delete", MANAGERS, "POST", kwargs=pk("account_trait")),
+    # queues a recompute (a Celery message), writes nothing itself
+    Case("traits:recompute", "trait", "recompute", MANAGERS, "POST", kwargs=pk("trait"), writes=NOBODY),
+    Case(
+        "traits:contact_panel", "trait", "values", ALL, kwargs=pk("contact"), shows=lambda w: "Matrix orders"
+    ),
+    Case(
+        "traits:company_panel", "trait", "values", ALL, kwargs=pk("company"), shows=lambda w: "Matrix buyers"
+    ),
+    Case("api-traits", "trait", "list", ALL, api=True, shows=lambda w: "matrix_orders"),
+    Case(
+        "api-traits",
+        "trait",
+        "create",
+        MANAGERS,
+        "POST",
+        api=True,
+        data=lambda w: {"key": "api_trait", "name": "Api", "kind": "count"},
+    ),
+    Case(
+        "api-trait-detail",
+        "trait",
+        "detail",
+        ALL,
+        api=True,
+        kwargs=pk("trait"),
+        shows=lambda w: "matrix_orders",
+    ),
+    Case(
+        "api-trait-detail",
+        "trait",
+        "update",
+        MANAGERS,
+        "PATCH",
+        api=True,
+        kwargs=pk("trait"),
+        data=lambda w: {"name": "Api edit"},
+    ),
+    Case("api-trait-detail", "trait", "delete", MANAGERS, "DELETE", api=True, kwargs=pk("account_trait")),
+    Case(
+        "api-contact-traits",
+        "trait",
+        "values",
+        ALL,
+        api=True,
+        kwargs=pk("contact"),
+        shows=lambda w: "matrix_orders",
+    ),
+    Case(
+        "api-company-traits",
+        "trait",
+        "values",
+        ALL,
+        api=True,
+        kwargs=pk("company"),
+        shows=lambda w: "matrix_buyers",
+    ),
     # --- segments API
     Case("api-segments", "segment", "list", ALL, api=True, shows=lambda w: "Matrix static"),
     Case(
@@ -1610,6 +1699,7 @@ FINGERPRINT_APPS = (
     "segments",
     "predictions",
     "scoring",
+    "traits",
     "privacy",
 )
 
@@ -1675,6 +1765,7 @@ def world(django_db_setup, django_db_blocker, tmp_path_factory):
             built.sessions[role] = signed_in.cookies[settings.SESSION_COOKIE_NAME].value
         yield built
         call_command("flush", interactive=False, verbosity=0)
+        migrated_rows_restore()
 
 
 @pytest.mark.parametrize("role", ROLES)
