@@ -509,7 +509,6 @@ def _person_with_events(tag: str, events: int, source_id: int, now: dt.datetime)
             projection.ROLLUP_INSERT.format(source=projection.PROJECTION, where="ce.contact_id = %s"),
             [person.pk],
         )
-        cursor.execute("ANALYZE identity_contactevent")
     return person
 
 

@@ -52,6 +52,10 @@ _INDEXES = [
         "CREATE INDEX {p}event_anonymous_id ON {t} (anonymous_id) WHERE NOT anonymous_id::text = ''",
     ),
     ("event_user_id", "CREATE INDEX {p}event_user_id ON {t} (user_id) WHERE NOT user_id::text = ''"),
+    (
+        "event_previous_id",
+        "CREATE INDEX {p}event_previous_id ON {t} (previous_id) WHERE NOT previous_id::text = ''",
+    ),
 ]
 PKEY = "events_event_pkey"
 SOURCE_FK = "events_event_source_id_8865a32a_fk_events_source_id"
