@@ -1,10 +1,12 @@
 """Event retention: deleting events older than their source's retention_days.
 
 `events_event` is partitioned by month of received_at (events/services/partitions.py). A month
-that every source with rows in it has kept long enough is dropped whole: its events are first
-taken out of the queue and handed to the delete hooks (identity's projections and rollups, via
-`settings.EVENTS_DELETE_HOOKS`, since events may not import identity) in batches, exactly as
-deleted rows are, then the partition is detached and dropped (no per-row WAL, no vacuum). What
+that every source with rows in it has kept long enough is dropped whole: with the co-partitioned
+tables' month present, `settings.EVENTS_MONTH_DROP_HOOKS` hear of the month set-based (identity
+empties the rollups' month of days and refills what other months count there) and both tables'
+partitions are detached and dropped in one transaction; otherwise its events are first taken out
+of the queue and handed to the delete hooks (`settings.EVENTS_DELETE_HOOKS`, since events may not
+import identity) in batches, exactly as deleted rows are (no per-row WAL, no vacuum either way). What
 is left past a cutoff (the month that straddles it, months shared with a source that keeps
 longer, the DEFAULT partition, or an event log not yet partitioned) goes in batches as before:
 each batch one transaction with the queue rows, the hooks' derived rows, then the events.
