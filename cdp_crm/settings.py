@@ -394,6 +394,9 @@ CONTACT_MERGE_HOOKS = ["identity.services.merging.contact_merge_prepare"]
 EVENTS_DELETE_HOOKS = ["identity.services.projection.events_forget"]
 # Per-event tables partitioned with the event log's months (events/services/partitions.py).
 EVENTS_COPARTITIONED_TABLES = ["identity_contactevent"]
+# Tables partitioned by a date column `day` with the same months (created with them, emptied by
+# their app's month hook): the daily rollups, so a month drop truncates their month of days.
+EVENTS_DAY_PARTITIONED_TABLES = ["identity_dailyactivity"]
 # Called by retention before it drops such a month with start=, end=; returns what to call after the
 # drop, in the same transaction (identity rebuilds the rollups of the days the month counted in).
 EVENTS_MONTH_DROP_HOOKS = ["identity.services.event_months.events_month_forget"]

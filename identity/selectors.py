@@ -72,6 +72,8 @@ class PageView:
     path: str
     name: str
     is_bot: bool = False
+    # The event's: reading the stored event by id with it plans only its month's partition.
+    received_at: datetime | None = None
 
     @property
     def label(self) -> str:
@@ -141,9 +143,9 @@ def _page_views(
             else:
                 chunk = chunk.filter(Q(timestamp__lt=at) | Q(timestamp=at, event_id__lt=event_id))
         rows = list(
-            chunk.order_by(*order).values_list("event_id", "timestamp", "type", "path", "name", "is_bot")[
-                :SCAN_CHUNK
-            ]
+            chunk.order_by(*order).values_list(
+                "event_id", "timestamp", "type", "path", "name", "is_bot", "received_at"
+            )[:SCAN_CHUNK]
         )
         for row in rows:
             yield PageView(*row)
@@ -199,11 +201,22 @@ def _add_landing_details(sessions: list[Session]) -> None:
     """Referrer, landing URL and UTM tags of each session's first view, from the stored event."""
     if not sessions:
         return
-    events = Event.objects.filter(pk__in=[s.key for s in sessions]).values_list("pk", "properties", "context")
+    events = _events_by_id(
+        [s.key for s in sessions], received=[s.landing.received_at for s in sessions]
+    ).values_list("pk", "properties", "context")
     by_id = {pk: (properties, context) for pk, properties, context in events}
     for session in sessions:
         properties, context = by_id.get(session.key, ({}, {}))
         session.referrer, session.landing_url, session.utm = _landing(properties, context)
+
+
+def _events_by_id(ids: list[int], *, received: list[datetime | None]):
+    """Stored events by id, with their received_at when every one is known: Postgres then plans
+    the months they are in only (an id alone is probed in every monthly partition)."""
+    events = Event.objects.filter(pk__in=ids)
+    if received and all(at is not None for at in received):
+        events = events.filter(received_at__in=sorted(set(received)))
+    return events
 
 
 def _text(value: Any) -> str:
@@ -427,8 +440,13 @@ def contact_timeline(
     others = ContactEvent.objects.filter(contact_id=contact.pk, is_bot=False).exclude(type__in=PAGE_TYPES)
     if until is not None:
         others = others.filter(timestamp__lte=until)
-    events = list(others.select_related("event").order_by("-timestamp", "-event_id")[:per_source])
+    events = list(others.order_by("-timestamp", "-event_id")[:per_source])
     capped |= len(events) == per_source
+    # Their stored events by id and received_at (select_related's join by id probed every month).
+    stored = _events_by_id([e.event_id for e in events], received=[e.received_at for e in events]).in_bulk()
+    events = [e for e in events if e.event_id in stored]
+    for e in events:
+        e.event = stored[e.event_id]
     items += [TimelineItem("event", e.timestamp, e.event_id, EventRow(e)) for e in events]
 
     # Sessions starting at the cursor's instant are included, then cut by the cursor like the rest.

@@ -1,10 +1,11 @@
 """Deleting a person's rows from the event log (called by privacy's erasure). A module of its own
 rather than part of services/queue.py so the ingestion write path can change without touching this."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Q, TextField
+from django.db.models import CASCADE, Q, TextField
 from django.db.models.functions import Cast
 
 from events.models import Event, RejectedEvent
@@ -38,16 +39,52 @@ def _delete_in_batches(queryset, model) -> Counts:
             _add(deleted, model.objects.filter(pk__in=ids).delete()[1])
 
 
-def events_delete(*, event_ids: Collection[int]) -> Counts:
+def events_delete(*, event_ids: Collection[int], received_at: Sequence[datetime] | None = None) -> Counts:
     """Delete events by id (out of the queue, with the projections that point at them), one
-    transaction per DELETE_BATCH. Returns rows deleted per model label."""
-    ids = sorted(set(event_ids))
+    transaction per DELETE_BATCH. Returns rows deleted per model label. With `received_at` (each
+    id's, in the same order) the batches go in received_at order and each reads and deletes the
+    events within its batch's received_at bounds, so Postgres prunes to the months they are in;
+    an id alone is probed in every monthly partition."""
+    if received_at is None:
+        pairs = [(pk, None) for pk in sorted(set(event_ids))]
+    else:
+        pairs = sorted(set(zip(event_ids, received_at, strict=True)), key=lambda pair: (pair[1], pair[0]))
     deleted: Counts = {}
-    for start in range(0, len(ids), DELETE_BATCH):
+    for start in range(0, len(pairs), DELETE_BATCH):
+        chunk = pairs[start : start + DELETE_BATCH]
+        ids = sorted(pk for pk, _ in chunk)
         with transaction.atomic():
-            chunk = ids[start : start + DELETE_BATCH]
-            ingest_batches_forget(event_ids=chunk)
-            _add(deleted, Event.objects.filter(pk__in=chunk).delete()[1])
+            ingest_batches_forget(event_ids=ids)
+            if received_at is None:
+                _add(deleted, Event.objects.filter(pk__in=ids).delete()[1])
+            else:
+                _add(deleted, _delete_bounded(ids, low=chunk[0][1], high=chunk[-1][1]))
+    return deleted
+
+
+def _delete_bounded(ids: list[int], *, low: datetime, high: datetime) -> Counts:
+    """What Event.objects.filter(pk__in=ids).delete() does, with received_at bounds on every
+    statement that can take them. The ORM's collector deletes the events by id alone (in
+    statements of 100 ids, each probing every partition) and the rows pointing at them likewise;
+    here each related model goes first through its own manager's delete (its own cascades
+    intact), bounded when it is co-partitioned (has received_at), then the events in one bounded
+    DELETE. A relation that is not a plain CASCADE falls back to the ORM."""
+    events = Event.objects.filter(pk__in=ids, received_at__gte=low, received_at__lte=high)
+    # Hidden ones included: the queue's and the projection's relations are related_name="+".
+    relations = [
+        rel
+        for rel in Event._meta.get_fields(include_hidden=True)
+        if rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one or rel.many_to_many)
+    ]
+    if any(rel.on_delete is not CASCADE or rel.many_to_many for rel in relations):
+        return events.delete()[1]
+    deleted: Counts = {}
+    for rel in relations:
+        related = rel.related_model._base_manager.filter(**{f"{rel.field.name}__in": ids})
+        if any(field.name == "received_at" for field in rel.related_model._meta.concrete_fields):
+            related = related.filter(received_at__gte=low, received_at__lte=high)
+        _add(deleted, related.delete()[1])
+    _add(deleted, {Event._meta.label: events._raw_delete(events.db)})
     return deleted
 
 

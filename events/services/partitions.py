@@ -52,6 +52,10 @@ _INDEXES = [
         "CREATE INDEX {p}event_anonymous_id ON {t} (anonymous_id) WHERE NOT anonymous_id::text = ''",
     ),
     ("event_user_id", "CREATE INDEX {p}event_user_id ON {t} (user_id) WHERE NOT user_id::text = ''"),
+    (
+        "event_previous_id",
+        "CREATE INDEX {p}event_previous_id ON {t} (previous_id) WHERE NOT previous_id::text = ''",
+    ),
 ]
 PKEY = "events_event_pkey"
 SOURCE_FK = "events_event_source_id_8865a32a_fk_events_source_id"
@@ -123,37 +127,42 @@ def event_partitions(*, table: str = TABLE) -> list[Partition]:
 
 
 def _create_partition(
-    cursor, *, table: str, start: dt.datetime, name: str | None = None, default: str = DEFAULT_PARTITION
+    cursor,
+    *,
+    table: str,
+    start: dt.datetime,
+    name: str | None = None,
+    default: str = DEFAULT_PARTITION,
+    key: str = "received_at",
 ) -> bool:
-    """Create the month's partition of `table` (the event log, or a co-partitioned table with
-    its own `name` and `default`); rows of that month already in DEFAULT move into it (in this
-    transaction, which holds the DEFAULT partition's lock meanwhile). False if it existed."""
+    """Create the month's partition of `table` (the event log, or a co-partitioned or
+    day-partitioned table with its own `name`, `default` and partition `key`); rows of that month
+    already in DEFAULT move into it (in this transaction, which holds the DEFAULT partition's
+    lock meanwhile). False if it existed."""
     name, end = name or partition_name(start), month_add(start, 1)
     if _relkind(cursor, name) is not None:
         return False
-    cursor.execute(
-        f"SELECT EXISTS (SELECT 1 FROM {default} WHERE received_at >= %s AND received_at < %s)",
-        [start, end],
-    )
+    # A date column's bounds are the months' first days (UTC), a timestamp's the instants.
+    lo, hi = (start.date(), end.date()) if key == DAY_KEY else (start, end)
+    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {default} WHERE {key} >= %s AND {key} < %s)", [lo, hi])
     if cursor.fetchone()[0]:
         # Postgres refuses a partition whose range has rows in DEFAULT: move them out first.
         cursor.execute(f"LOCK TABLE {default} IN ACCESS EXCLUSIVE MODE")
-        cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
+        # CHECK constraints too: ATTACH refuses a table without the parent's.
+        cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
         cursor.execute(
             f"""
             WITH moved AS (
-                DELETE FROM {default} WHERE received_at >= %s AND received_at < %s RETURNING *
+                DELETE FROM {default} WHERE {key} >= %s AND {key} < %s RETURNING *
             )
             INSERT INTO {name} SELECT * FROM moved
             """,
-            [start, end],
+            [lo, hi],
         )
         logger.info("moved %s rows of %s out of the DEFAULT partition", cursor.rowcount, name)
-        cursor.execute(
-            f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [start, end]
-        )
+        cursor.execute(f"ALTER TABLE {table} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)", [lo, hi])
     else:
-        cursor.execute(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM (%s) TO (%s)", [start, end])
+        cursor.execute(f"CREATE TABLE {name} PARTITION OF {table} FOR VALUES FROM (%s) TO (%s)", [lo, hi])
     return True
 
 
@@ -167,6 +176,27 @@ def copartitioned_tables() -> list[str]:
     return list(getattr(settings, "EVENTS_COPARTITIONED_TABLES", []))
 
 
+# The partition key of day-partitioned tables: a date column.
+DAY_KEY = "day"
+
+
+def day_partitioned_tables() -> list[str]:
+    """settings.EVENTS_DAY_PARTITIONED_TABLES: tables of higher apps partitioned by a date column
+    `day` with the event log's months as dates (identity_dailyactivity, the rollups). Their
+    months are created with the event log's, never dropped with them: a month of the event log
+    (by received_at) is not a month of days (by the event's timestamp), so the app that owns
+    the table empties its month itself (identity's EVENTS_MONTH_DROP_HOOKS entry)."""
+    return list(getattr(settings, "EVENTS_DAY_PARTITIONED_TABLES", []))
+
+
+def day_partition_name(table: str, start: dt.datetime) -> str | None:
+    """The name of `table`'s partition for the month of days starting at `start`, or None when
+    there is none (not partitioned, or that month's days are in its DEFAULT partition)."""
+    name = copartition_name(table, start)
+    with connection.cursor() as cursor:
+        return name if _relkind(cursor, name) == "r" else None
+
+
 def copartition_name(table: str, start: dt.datetime) -> str:
     return f"{table}_y{start.year:04d}m{start.month:02d}"
 
@@ -177,7 +207,10 @@ def copartition_default(table: str) -> str:
 
 def _copartitions_create(cursor, *, start: dt.datetime) -> list[str]:
     created = []
-    for table in copartitioned_tables():
+    tables = [(t, "received_at") for t in copartitioned_tables()] + [
+        (t, DAY_KEY) for t in day_partitioned_tables()
+    ]
+    for table, key in tables:
         if _relkind(cursor, table) != "p":
             continue
         if _create_partition(
@@ -186,15 +219,17 @@ def _copartitions_create(cursor, *, start: dt.datetime) -> list[str]:
             start=start,
             name=copartition_name(table, start),
             default=copartition_default(table),
+            key=key,
         ):
             created.append(copartition_name(table, start))
     return created
 
 
-def copartitioned_convert(cursor, *, table: str, key: str) -> None:
-    """Turn the unpartitioned `table` (which has a filled `received_at` column) into one
-    range-partitioned by received_at with the event log's months and a DEFAULT partition, keeping
-    every row, index and foreign key; its primary key becomes (`key`, received_at). One
+def copartitioned_convert(cursor, *, table: str, key: str, partition_key: str = "received_at") -> None:
+    """Turn the unpartitioned `table` (which has a filled `partition_key` column: `received_at`,
+    or DAY_KEY for a day-partitioned table) into one range-partitioned by it with the event log's
+    months and a DEFAULT partition, keeping every row, index and foreign key; its primary key
+    becomes (`key`, `partition_key`). One
     transaction holding ACCESS EXCLUSIVE on the table while its rows are copied: fine for the
     tables this runs on at install time; a large table would need the online pattern of
     events/services/partition_migration.py (docs/scaling.md, "Partitioned event log")."""
@@ -207,30 +242,50 @@ def copartitioned_convert(cursor, *, table: str, key: str) -> None:
         """
         SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
         FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT i.indisprimary
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
         """,
         [table],
     )
     indexes = cursor.fetchall()
+    # Foreign keys and unique constraints (recreated as constraints, not bare indexes: later
+    # migrations name them); CHECK constraints come with LIKE ... INCLUDING CONSTRAINTS.
     cursor.execute(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
-        " WHERE conrelid = %s::regclass AND contype = 'f'",
+        " WHERE conrelid = %s::regclass AND contype IN ('f', 'u') ORDER BY contype DESC, conname",
         [table],
     )
     foreign_keys = cursor.fetchall()
+    # An identity column (Django's BigAutoField) cannot be on a partitioned table before
+    # Postgres 17: it becomes a plain column with a sequence of its own, carried on.
+    cursor.execute(
+        "SELECT attidentity <> '' FROM pg_attribute WHERE attrelid = %s::regclass AND attname = %s",
+        [table, key],
+    )
+    identity = cursor.fetchone()[0]
+    if identity:
+        cursor.execute(f"SELECT coalesce(max({key}), 0) + 1 FROM {table}")
+        next_id = cursor.fetchone()[0]
     new = f"{table}_partitioned"
-    cursor.execute(f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS) PARTITION BY RANGE (received_at)")
+    cursor.execute(
+        f"CREATE TABLE {new} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        f" PARTITION BY RANGE ({partition_key})"
+    )
     events_table = _partitioned_table(cursor) or TABLE
     for part in event_partitions(table=events_table):
         name = copartition_name(table, part.start)
-        cursor.execute(
-            f"CREATE TABLE {name} PARTITION OF {new} FOR VALUES FROM (%s) TO (%s)",
-            [part.start, part.end],
-        )
+        bounds = [part.start.date(), part.end.date()] if partition_key == DAY_KEY else [part.start, part.end]
+        cursor.execute(f"CREATE TABLE {name} PARTITION OF {new} FOR VALUES FROM (%s) TO (%s)", bounds)
     cursor.execute(f"CREATE TABLE {copartition_default(table)} PARTITION OF {new} DEFAULT")
     cursor.execute(f"INSERT INTO {new} SELECT * FROM {table}")
     cursor.execute(f"DROP TABLE {table}")
     cursor.execute(f"ALTER TABLE {new} RENAME TO {table}")
-    cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({key}, received_at)")
+    cursor.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({key}, {partition_key})")
+    if identity:
+        sequence = f"{table}_{key}_seq"
+        cursor.execute(
+            f"CREATE SEQUENCE {sequence} AS bigint OWNED BY {table}.{key} START WITH {int(next_id)}"
+        )
+        cursor.execute(f"ALTER TABLE {table} ALTER COLUMN {key} SET DEFAULT nextval('{sequence}')")
     for _, sql in indexes:
         cursor.execute(sql)
     for name, definition in foreign_keys:
@@ -254,12 +309,12 @@ def event_partitions_ensure(*, now: dt.datetime | None = None, ahead: int = PART
             return []
         _default_partition_ensure(cursor, table=table)
         stranded = []
-        for default in [DEFAULT_PARTITION] + [
-            copartition_default(t) for t in copartitioned_tables() if _relkind(cursor, t) == "p"
+        for default, key in [(DEFAULT_PARTITION, "received_at AT TIME ZONE 'UTC'")] + [
+            (copartition_default(t), "received_at AT TIME ZONE 'UTC'")
+            for t in copartitioned_tables()
+            if _relkind(cursor, t) == "p"
         ]:
-            cursor.execute(
-                f"SELECT DISTINCT date_trunc('month', received_at AT TIME ZONE 'UTC') FROM {default}"
-            )
+            cursor.execute(f"SELECT DISTINCT date_trunc('month', {key}) FROM {default}")
             stranded += [row[0].replace(tzinfo=dt.UTC) for row in cursor.fetchall()]
     months = sorted({month_add(this_month, i) for i in range(ahead + 1)} | set(stranded))
     for start in months:
@@ -277,7 +332,7 @@ def event_partitions_ensure(*, now: dt.datetime | None = None, ahead: int = PART
 def _default_partition_ensure(cursor, *, table: str) -> None:
     if _relkind(cursor, DEFAULT_PARTITION) is None:
         cursor.execute(f"CREATE TABLE IF NOT EXISTS {DEFAULT_PARTITION} PARTITION OF {table} DEFAULT")
-    for copartitioned in copartitioned_tables():
+    for copartitioned in copartitioned_tables() + day_partitioned_tables():
         if (
             _relkind(cursor, copartitioned) == "p"
             and _relkind(cursor, copartition_default(copartitioned)) is None

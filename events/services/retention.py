@@ -1,10 +1,12 @@
 """Event retention: deleting events older than their source's retention_days.
 
 `events_event` is partitioned by month of received_at (events/services/partitions.py). A month
-that every source with rows in it has kept long enough is dropped whole: its events are first
-taken out of the queue and handed to the delete hooks (identity's projections and rollups, via
-`settings.EVENTS_DELETE_HOOKS`, since events may not import identity) in batches, exactly as
-deleted rows are, then the partition is detached and dropped (no per-row WAL, no vacuum). What
+that every source with rows in it has kept long enough is dropped whole: with the co-partitioned
+tables' month present, `settings.EVENTS_MONTH_DROP_HOOKS` hear of the month set-based (identity
+empties the rollups' month of days and refills what other months count there) and both tables'
+partitions are detached and dropped in one transaction; otherwise its events are first taken out
+of the queue and handed to the delete hooks (`settings.EVENTS_DELETE_HOOKS`, since events may not
+import identity) in batches, exactly as deleted rows are (no per-row WAL, no vacuum either way). What
 is left past a cutoff (the month that straddles it, months shared with a source that keeps
 longer, the DEFAULT partition, or an event log not yet partitioned) goes in batches as before:
 each batch one transaction with the queue rows, the hooks' derived rows, then the events.
@@ -15,7 +17,7 @@ import logging
 import time
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -31,6 +33,7 @@ RETENTION_BATCH = 5000
 # A run stops starting batches after this, well inside the Celery soft time limit (270 s); the
 # next hourly run carries on where it stopped.
 RETENTION_SECONDS = 120.0
+DEADLOCK_DETECTED = "40P01"
 
 
 def events_retention_enforce(
@@ -94,17 +97,25 @@ def _retention_drop(*, partition: partitions.Partition, deadline: float, batch_s
             after = ids[-1]
     if time.monotonic() >= deadline:
         return None
-    with transaction.atomic():
-        after_drop = (
-            [import_string(path)(start=partition.start, end=partition.end) for path in month_hooks]
-            if whole
-            else []
-        )
-        if not partitions.event_partition_drop(partition=partition):
-            transaction.set_rollback(True)
-            return None
-        for callback in after_drop:
-            callback()
+    try:
+        with transaction.atomic():
+            after_drop = (
+                [import_string(path)(start=partition.start, end=partition.end) for path in month_hooks]
+                if whole
+                else []
+            )
+            if not partitions.event_partition_drop(partition=partition):
+                transaction.set_rollback(True)
+                return None
+            # Under the drop's lock_timeout: a hook's own lock (identity TRUNCATEs its rollups'
+            # month) that is not granted in time gives way like the drop's.
+            for callback in after_drop:
+                callback()
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) not in (partitions.LOCK_NOT_AVAILABLE, DEADLOCK_DETECTED):
+            raise
+        logger.warning("retention: a lock to drop %s was not granted; next run", partition.name)
+        return None
     # Every row of a month that ended is one the hooks heard of: nothing enters it any more.
     return count
 

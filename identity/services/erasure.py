@@ -2,6 +2,7 @@
 the events projected onto them, and the stitching warnings that name them."""
 
 from collections.abc import Collection
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Q
@@ -17,6 +18,17 @@ def person_identifier_values(*, contact_ids: Collection[int]) -> list[str]:
 
 def person_identities(*, contact_ids: Collection[int]) -> list[Identity]:
     return list(Identity.objects.filter(contact_id__in=contact_ids).order_by("kind", "value", "pk"))
+
+
+def person_events(*, contact_ids: Collection[int], limit: int) -> list[tuple[int, datetime]]:
+    """Up to `limit` (event id, received_at) of events projected onto these contacts, oldest
+    received first: with each id's received_at the event log's deletes are planned on the months
+    the batch falls in (an id alone probes every partition)."""
+    return list(
+        ContactEvent.objects.filter(contact_id__in=contact_ids)
+        .order_by("received_at", "event_id")
+        .values_list("event_id", "received_at")[:limit]
+    )
 
 
 def person_event_ids(*, contact_ids: Collection[int], limit: int) -> list[int]:

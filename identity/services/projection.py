@@ -149,15 +149,19 @@ def daily_activity_add(rollup: Counter) -> None:
         )
 
 
+# The projection rows a rollup counts (activity_key's rule in SQL).
+ROLLUP_COUNTED = "ce.type IN ('page', 'screen', 'track') AND NOT ce.is_bot"
 # The rollup rows of some contacts' projections (the same keys the worker uses); {where} narrows
-# the projections read, and is SQL text from this module only.
-_ROLLUP_INSERT = """
+# the projections read, {source} (PROJECTION unless a join) names them as `ce`: SQL text from
+# identity's services only.
+PROJECTION = "identity_contactevent ce"
+ROLLUP_INSERT = """
     INSERT INTO identity_dailyactivity (contact_id, day, kind, key, count)
     SELECT contact_id, day, kind, key, count(*) FROM (
         SELECT ce.contact_id, (ce.timestamp AT TIME ZONE 'UTC')::date AS day,
                CASE ce.type WHEN 'track' THEN 'event' ELSE ce.type END AS kind,
                CASE WHEN ce.type = 'page' THEN COALESCE(NULLIF(ce.path, ''), ce.name) ELSE ce.name END AS key
-        FROM identity_contactevent ce
+        FROM {source}
         WHERE {where} AND ce.type IN ('page', 'screen', 'track') AND NOT ce.is_bot
     ) AS rows
     WHERE key <> ''
@@ -170,7 +174,8 @@ def daily_activity_recompute(*, contact_ids: list[int]) -> None:
     DailyActivity.objects.filter(contact_id__in=contact_ids).delete()
     with connection.cursor() as cursor:
         cursor.execute(
-            _ROLLUP_INSERT.format(where="ce.contact_id = ANY(%s::bigint[])"), [sorted(contact_ids)]
+            ROLLUP_INSERT.format(source=PROJECTION, where="ce.contact_id = ANY(%s::bigint[])"),
+            [sorted(contact_ids)],
         )
 
 
@@ -190,13 +195,13 @@ def daily_activity_recompute_days(*, contact_days: set[tuple[int, dt.date]]) -> 
             """,
             params,
         )
-        where = """EXISTS (
-            SELECT 1 FROM unnest(%s::bigint[], %s::date[]) AS a(contact_id, day)
-            WHERE ce.contact_id = a.contact_id
+        # A join from the pairs, not EXISTS: each pair is one range of a partition's
+        # (contact_id, timestamp) index; as a semi-join Postgres read the whole projection.
+        source = """unnest(%s::bigint[], %s::date[]) AS a(contact_id, day)
+            JOIN identity_contactevent ce ON ce.contact_id = a.contact_id
               AND ce.timestamp >= a.day::timestamp AT TIME ZONE 'UTC'
-              AND ce.timestamp < (a.day + 1)::timestamp AT TIME ZONE 'UTC'
-        )"""
-        cursor.execute(_ROLLUP_INSERT.format(where=where), params)
+              AND ce.timestamp < (a.day + 1)::timestamp AT TIME ZONE 'UTC'"""
+        cursor.execute(ROLLUP_INSERT.format(source=source, where="true"), params)
 
 
 def events_forget(*, event_ids: list[int]) -> None:

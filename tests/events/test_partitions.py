@@ -120,9 +120,11 @@ def test_ensure_creates_months_ahead_idempotently_and_gives_default_rows_their_m
     # then that month and three more exist, and the month found in DEFAULT got one too
     expected = {partitions.partition_name(partitions.month_add(later, i)) for i in range(4)}
     expected.add(partitions.partition_name(partitions.month_add(THIS_MONTH, 40)))
-    # (each together with the projection's partition of the same month)
+    # (each together with the projection's partition of the same month, and the rollups' month
+    # of days)
     projection = {name.replace("events_event", "identity_contactevent") for name in expected}
-    assert set(created) == expected | projection
+    rollups = {name.replace("events_event", "identity_dailyactivity") for name in expected}
+    assert set(created) == expected | projection | rollups
     assert expected <= partition_names()
     # the stranded rows moved out of DEFAULT, ids and contents unchanged
     assert {partition_of(e.pk) for e in stranded} == {partitions.partition_name(later)}
