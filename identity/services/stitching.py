@@ -185,6 +185,24 @@ def identifiers_lock(keys: set[Key]) -> None:
         )
 
 
+def ingest_route_sql(*, slices: int) -> str:
+    """The ingest queue's routing (settings.INGEST_ROUTING): the SQL expression of a stored
+    event's slice, over `s` (its anonymous_id and user_id), evaluated in the statement that stores
+    it. Events of a known person go to their contact's slice (user id first, as stitching ranks
+    it; a merge repoints the identities, so both devices of a person share one); an unknown
+    visitor's by a hash of the anonymous id, so its first events share a slice too. Routing only
+    spreads the work: the locks below keep stitching correct wherever an event goes."""
+    n = int(slices)
+    return f"""mod(coalesce(
+        (SELECT i.contact_id FROM identity_identity i
+         WHERE s.user_id <> '' AND i.kind = '{IdentityKind.USER_ID.value}' AND i.value = s.user_id),
+        (SELECT i.contact_id FROM identity_identity i
+         WHERE s.anonymous_id <> '' AND i.kind = '{IdentityKind.ANONYMOUS_ID.value}'
+           AND i.value = s.anonymous_id),
+        hashtext(coalesce(nullif(s.anonymous_id, ''), s.user_id)) & 2147483647
+    ), {n})"""
+
+
 # --- what the worker reads: events and contacts as plain rows, not model instances
 
 
