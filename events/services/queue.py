@@ -112,13 +112,13 @@ def _insert_events_sql() -> str:
     # expression of a stored row's slice (`s` with its anonymous_id and user_id columns);
     # identity provides it, routing by the contact the event's identifiers already resolve to.
     path = getattr(settings, "INGEST_ROUTING", None)
-    return _insert_events_for(path, QUEUE_SLICES)
+    return _insert_events_for(_INSERT_EVENTS, path, QUEUE_SLICES)
 
 
 @functools.cache
-def _insert_events_for(path: str | None, slices: int) -> str:
+def _insert_events_for(template: str, path: str | None, slices: int) -> str:
     route = import_string(path)(slices=slices) if path else _default_route(slices=slices)
-    return _INSERT_EVENTS.format(route=route)
+    return template.format(route=route)
 
 
 def _execute_server_bound(sql: str, params: dict) -> list[tuple]:
@@ -285,39 +285,56 @@ def ingest_queue_process(*, limit: int = 500) -> int:
             .values_list("event_id", flat=True)[:limit]
         )
         if ids:
-            try:
-                with transaction.atomic():
-                    if processor:
-                        processor(event_ids=ids)
-                    IngestQueue.objects.filter(event_id__in=ids).delete()
+            if _claim_run(processor, ids, lambda: IngestQueue.objects.filter(event_id__in=ids).delete()):
                 return len(ids)
-            except Exception:
-                logger.warning(
-                    "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
-                )
         else:
             claim = _BatchClaim.take(limit=limit)
             if not claim.event_ids:
                 return 0
             ids = claim.event_ids
-            try:
-                with transaction.atomic():
-                    if processor:
-                        processor(event_ids=ids)
-                    claim.release()
+            if _claim_run(processor, ids, claim.release):
                 return len(ids)
-            except Exception:
-                logger.warning(
-                    "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
-                )
-                # Each event gets a queue row of its own (committed with the batch's release):
-                # from here on it is retried, counted and dead-lettered on its own.
-                claim.release()
-                IngestQueue.objects.bulk_create(
-                    [IngestQueue(event_id=pk, enqueued_at=timezone.now()) for pk in _existing(ids)],
-                    ignore_conflicts=True,
-                )
+            # Each event gets a queue row of its own (committed with the batch's release):
+            # from here on it is retried, counted and dead-lettered on its own.
+            claim.release()
+            IngestQueue.objects.bulk_create(
+                [IngestQueue(event_id=pk, enqueued_at=timezone.now()) for pk in _existing(ids)],
+                ignore_conflicts=True,
+            )
     return sum(_process_one(event_id=event_id, processor=processor) for event_id in ids)
+
+
+# A claim that fails on a deadlock or a serialization failure (another transaction, not its
+# events) is run again whole, in a new savepoint, this many times in all before its events are
+# retried one by one: 2,000 single-event transactions cost the worker about a minute.
+CLAIM_ATTEMPTS = 3
+_TRANSIENT = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+def _claim_run(processor, ids: list[int], done) -> bool:
+    """Process a claim's events and drop them from the queue (`done`), in a savepoint; False when
+    it failed (rolled back to the savepoint, so the caller still holds the claim's rows)."""
+    for attempt in range(1, CLAIM_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                if processor:
+                    processor(event_ids=ids)
+                done()
+            return True
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) in _TRANSIENT and attempt < CLAIM_ATTEMPTS:
+                logger.info("ingest batch of %d: %s; running it again", len(ids), exc.__cause__.sqlstate)
+                continue
+            logger.warning(
+                "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
+            )
+            return False
+        except Exception:
+            logger.warning(
+                "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
+            )
+            return False
+    return False
 
 
 def _existing(event_ids: list[int]) -> list[int]:

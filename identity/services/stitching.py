@@ -18,7 +18,8 @@ for one identity:
 
 1. every identifier of the batch is locked first, with transaction-level advisory locks taken in
    one statement in sorted order (no two workers can each hold one the other waits for);
-2. the contacts those identifiers resolve to are then locked in primary key order, the graph is
+2. the contacts those identifiers resolve to are then locked (FOR NO KEY UPDATE) in primary key
+   order, the graph is
    read again, and if a concurrent merge moved something in between, the contact locks are
    released (savepoint rollback) and taken again;
 3. the unique (kind, value) constraint is the last line: a violation fails the batch, which the
@@ -29,6 +30,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -252,10 +254,17 @@ class EventRow:
         return self.pk
 
 
+# 19 digits in a row: perhaps an integer past 64 bits (or a long string of digits, harmless).
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
 def _json(value: Any) -> Any:
-    # jsonb arrives as text on Django's connections (its JSONField decodes it itself). json, not
-    # orjson: orjson reads an integer past 64 bits as a float, and traits are copied to contacts.
-    return json.loads(value) if isinstance(value, str) else value
+    # jsonb arrives as text on Django's connections (its JSONField decodes it itself). orjson
+    # (about 3x json's speed here) unless the text may hold an integer past 64 bits, which orjson
+    # reads as a float: traits are copied to contacts, so json keeps it exact.
+    if not isinstance(value, str):
+        return value
+    return json.loads(value) if _LONG_DIGITS.search(value) else orjson.loads(value)
 
 
 _EVENT_COLUMNS = (
@@ -450,14 +459,19 @@ def _read_graph(keys: set[Key]) -> tuple[dict[Key, list], dict[str, int]]:
 
 def _lock_contacts(batch: Batch, keys: set[Key]) -> None:
     """Lock the contacts `keys` resolve to, in pk order, and read the graph again under the
-    locks; retry when a concurrent merge moved an identifier in between."""
+    locks; retry when a concurrent merge moved an identifier in between. FOR NO KEY UPDATE:
+    stitching never changes a contact's key, and the weaker lock lets other transactions'
+    foreign-key checks (KEY SHARE) pass, so the segments worker committing memberships of these
+    contacts, while holding ProfileUpdate rows this batch upserts, does not deadlock with it."""
     ident, crm_email = _read_graph(keys)
     for _ in range(LOCK_ATTEMPTS):
         wanted = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
         savepoint = transaction.savepoint_create()
         locked = {
             row[0]: Person.from_row(row)
-            for row in lock_rows(Contact.objects.filter(pk__in=wanted)).values_list(*Person.COLUMNS)
+            for row in lock_rows(Contact.objects.filter(pk__in=wanted), no_key=True).values_list(
+                *Person.COLUMNS
+            )
         }
         ident, crm_email = _read_graph(keys)
         now_wanted = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
