@@ -403,6 +403,7 @@ class Batch:
     dirty: set[int] = field(default_factory=set)
     touched: set[int] = field(default_factory=set)
     groups: dict[str, int] = field(default_factory=dict)
+    marked: set[int] = field(default_factory=set)  # contacts whose ProfileUpdate is written
 
     def root(self, contact_id: int) -> int:
         while contact_id in self.parent:
@@ -462,8 +463,19 @@ def _lock_contacts(batch: Batch, keys: set[Key]) -> None:
     locks; retry when a concurrent merge moved an identifier in between. FOR NO KEY UPDATE:
     stitching never changes a contact's key, and the weaker lock lets other transactions'
     foreign-key checks (KEY SHARE) pass, so the segments worker committing memberships of these
-    contacts, while holding ProfileUpdate rows this batch upserts, does not deadlock with it."""
+    contacts, while holding ProfileUpdate rows this batch upserts, does not deadlock with it.
+
+    Their ProfileUpdate rows are written first, before any contact is locked: the segments worker
+    holds the rows it claimed until its commit, which needs KEY SHARE on their contacts, and a
+    merge here locks two contacts FOR UPDATE (contacts.services.merging). Upserting the rows
+    under those locks waited on the segments worker while it waited on us (a deadlock, measured
+    under the sustained benchmark); upserted before them, the batch waits for its commit, holding
+    nothing it needs. Contacts the batch touches later (new ones, an identifier moved by a
+    concurrent merge) are marked at the end."""
     ident, crm_email = _read_graph(keys)
+    first = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
+    profile_updates_mark(contact_ids=sorted(first))
+    batch.marked = first
     for _ in range(LOCK_ATTEMPTS):
         wanted = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
         savepoint = transaction.savepoint_create()
@@ -940,7 +952,7 @@ def _flush(batch: Batch) -> None:
     daily_activity_add(rollup)
     _warnings_write(batch.warnings)
     touched = sorted({batch.root(pk) for pk in batch.touched} | batch.touched)
-    profile_updates_mark(contact_ids=touched)
+    profile_updates_mark(contact_ids=[pk for pk in touched if pk not in batch.marked])
     # People who viewed pages may have just turned a deal hot, and so may people a merge brought
     # history to (pricing views made anonymously, stitched at identify): their owners hear of it
     # once this batch is committed (the rules read the committed projection). Only a view whose
