@@ -104,7 +104,7 @@ def main() -> None:
         DJANGO_SECRET_KEY="bench-stitch-profile",
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         LOG_LEVEL="WARNING",
-        REDIS_URL="redis://127.0.0.1:6379/1",  # this helper's db; nothing is consumed from it
+        REDIS_URL=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/5"),  # nothing is consumed from it
         PROFILE_UPDATE_HOOK="",  # no Redis here: segments are not evaluated in this process
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_crm.settings")

@@ -375,6 +375,10 @@ TASK_REMINDER_LEAD_MINUTES = env_int("TASK_REMINDER_LEAD_MINUTES", default=15)
 # What the ingest worker does with each claimed batch of event ids (a dotted path to a function
 # taking event_ids=[...]): identity stitching. An empty INGEST_PROCESSOR env var only drains.
 INGEST_PROCESSOR = env_str("INGEST_PROCESSOR", default="identity.services.stitching.events_process") or None
+# Settings hook: the SQL expression of a stored event's queue slice (events.services.queue): by the
+# contact its user id or anonymous id already belongs to, so concurrent drains stitch different
+# people. Empty: a hash of the anonymous id.
+INGEST_ROUTING = env_str("INGEST_ROUTING", default="identity.services.stitching.ingest_route_sql") or None
 # How many identifiers of a kind one contact may hold; more is refused with a warning. One user id
 # (a second one means two people on one device); bounded emails and anonymous ids stop one
 # shared or junk identifier from merging thousands of people into one.

@@ -147,11 +147,16 @@ class IngestBatch(models.Model):
     # cardinality(event_ids), so the backlog can be summed without reading the arrays.
     size = models.PositiveIntegerField()
     enqueued_at = models.DateTimeField()
+    # Which of the queue's slices the batch belongs to (services.queue.QUEUE_SLICES): the events of
+    # one statement are split by the person they route to (settings.INGEST_ROUTING), and a claim
+    # takes whole slices no other claim holds, so two drains rarely stitch the same people at once.
+    slice = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=models.Q(size__gte=1), name="ingest_batch_not_empty"),
         ]
+        indexes = [models.Index(fields=["slice", "id"], name="ingest_batch_slice")]
 
     def __str__(self) -> str:
         return f"queued batch {self.pk} ({self.size} events)"

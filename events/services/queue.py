@@ -4,6 +4,7 @@ taking events about to be deleted out of the queue."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -74,11 +75,13 @@ WITH input AS (
     SELECT src, message_id, type, event, anonymous_id, user_id, group_id, previous_id, properties,
         traits, context, ts, ots, sent_at, recv, is_bot
     FROM kept ORDER BY n
-    RETURNING id, received_at
+    RETURNING id, received_at, anonymous_id, user_id
 ), queued AS (
-    -- one queue row for the whole statement (IngestBatch), not one per event
-    INSERT INTO events_ingestbatch (event_ids, size, enqueued_at)
-    SELECT array_agg(id ORDER BY id), count(*), min(received_at) FROM stored HAVING count(*) > 0
+    -- one queue row per slice of the statement (IngestBatch), not one per event
+    INSERT INTO events_ingestbatch (event_ids, size, enqueued_at, slice)
+    SELECT array_agg(id ORDER BY id), count(*), min(received_at), slice
+    FROM (SELECT s.id, s.received_at, ({route})::smallint AS slice FROM stored s) AS routed
+    GROUP BY slice
 ), rejected AS (
     INSERT INTO events_rejectedevent (source_id, received_at, reason, payload)
     SELECT src, recv, reason, payload
@@ -87,6 +90,35 @@ WITH input AS (
 )
 SELECT r, count(*) FROM kept GROUP BY r
 """
+
+
+# The queue is split into this many slices by the person an event routes to: a claim takes whole
+# slices no other claim holds (see _BatchClaim), so concurrent drains stitch different people and
+# do not queue on each other's identifier and contact locks. Changing it is safe: batches of a
+# slice past the new count are still claimed (slices are read from the table, not counted).
+QUEUE_SLICES = 8
+# The advisory lock class of a claimed slice (two-int4 keys: apart from the identifier locks'
+# bigint keys).
+SLICE_LOCK_CLASS = 2020
+
+
+def _default_route(*, slices: int) -> str:
+    """An event's slice without the identity graph: a hash of its anonymous id (or user id)."""
+    return f"mod(hashtext(coalesce(nullif(s.anonymous_id, ''), s.user_id)) & 2147483647, {int(slices)})"
+
+
+def _insert_events_sql() -> str:
+    # Settings hook: settings.INGEST_ROUTING names a function (slices=N) returning the SQL
+    # expression of a stored row's slice (`s` with its anonymous_id and user_id columns);
+    # identity provides it, routing by the contact the event's identifiers already resolve to.
+    path = getattr(settings, "INGEST_ROUTING", None)
+    return _insert_events_for(_INSERT_EVENTS, path, QUEUE_SLICES)
+
+
+@functools.cache
+def _insert_events_for(template: str, path: str | None, slices: int) -> str:
+    route = import_string(path)(slices=slices) if path else _default_route(slices=slices)
+    return template.format(route=route)
 
 
 def _execute_server_bound(sql: str, params: dict) -> list[tuple]:
@@ -163,7 +195,9 @@ def _store(writes: Sequence[_Write]) -> list[int]:
         _write_rows(write, r=r, n=len(rows))
         rows.extend(write.rows)
         rejected.extend(write.rejected)
-    counts = dict(_execute_server_bound(_INSERT_EVENTS, {"rows": _json(rows), "rejected": _json(rejected)}))
+    counts = dict(
+        _execute_server_bound(_insert_events_sql(), {"rows": _json(rows), "rejected": _json(rejected)})
+    )
     return [counts.get(r, 0) for r in range(len(writes))]
 
 
@@ -251,39 +285,56 @@ def ingest_queue_process(*, limit: int = 500) -> int:
             .values_list("event_id", flat=True)[:limit]
         )
         if ids:
-            try:
-                with transaction.atomic():
-                    if processor:
-                        processor(event_ids=ids)
-                    IngestQueue.objects.filter(event_id__in=ids).delete()
+            if _claim_run(processor, ids, lambda: IngestQueue.objects.filter(event_id__in=ids).delete()):
                 return len(ids)
-            except Exception:
-                logger.warning(
-                    "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
-                )
         else:
             claim = _BatchClaim.take(limit=limit)
             if not claim.event_ids:
                 return 0
             ids = claim.event_ids
-            try:
-                with transaction.atomic():
-                    if processor:
-                        processor(event_ids=ids)
-                    claim.release()
+            if _claim_run(processor, ids, claim.release):
                 return len(ids)
-            except Exception:
-                logger.warning(
-                    "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
-                )
-                # Each event gets a queue row of its own (committed with the batch's release):
-                # from here on it is retried, counted and dead-lettered on its own.
-                claim.release()
-                IngestQueue.objects.bulk_create(
-                    [IngestQueue(event_id=pk, enqueued_at=timezone.now()) for pk in _existing(ids)],
-                    ignore_conflicts=True,
-                )
+            # Each event gets a queue row of its own (committed with the batch's release):
+            # from here on it is retried, counted and dead-lettered on its own.
+            claim.release()
+            IngestQueue.objects.bulk_create(
+                [IngestQueue(event_id=pk, enqueued_at=timezone.now()) for pk in _existing(ids)],
+                ignore_conflicts=True,
+            )
     return sum(_process_one(event_id=event_id, processor=processor) for event_id in ids)
+
+
+# A claim that fails on a deadlock or a serialization failure (another transaction, not its
+# events) is run again whole, in a new savepoint, this many times in all before its events are
+# retried one by one: 2,000 single-event transactions cost the worker about a minute.
+CLAIM_ATTEMPTS = 3
+_TRANSIENT = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+
+
+def _claim_run(processor, ids: list[int], done) -> bool:
+    """Process a claim's events and drop them from the queue (`done`), in a savepoint; False when
+    it failed (rolled back to the savepoint, so the caller still holds the claim's rows)."""
+    for attempt in range(1, CLAIM_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                if processor:
+                    processor(event_ids=ids)
+                done()
+            return True
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) in _TRANSIENT and attempt < CLAIM_ATTEMPTS:
+                logger.info("ingest batch of %d: %s; running it again", len(ids), exc.__cause__.sqlstate)
+                continue
+            logger.warning(
+                "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
+            )
+            return False
+        except Exception:
+            logger.warning(
+                "ingest batch of %d failed; retrying its events one by one", len(ids), exc_info=True
+            )
+            return False
+    return False
 
 
 def _existing(event_ids: list[int]) -> list[int]:
@@ -305,36 +356,48 @@ class _BatchClaim:
 
     @classmethod
     def take(cls, *, limit: int) -> _BatchClaim:
+        """Whole slices, oldest first, each one no other claim holds (a transaction-level try-lock
+        per slice: never a wait), until the claim reaches `limit`. Within a slice, its batches
+        in id order, the last one split when it does not fit."""
         claim = cls(event_ids=[], whole=[], split=None)
-        after, want = 0, cls.FIRST_ROUND
         with connection.cursor() as cursor:
-            while len(claim.event_ids) < limit:
-                cursor.execute(
-                    """
-                    SELECT id, event_ids FROM events_ingestbatch WHERE id > %s
-                    ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
-                    """,
-                    [after, want],
-                )
-                rows = cursor.fetchall()
-                for batch_id, event_ids in rows:
-                    room = limit - len(claim.event_ids)
-                    if room <= 0:
-                        break  # locked but untouched: released with the transaction
-                    if len(event_ids) <= room:
-                        claim.whole.append(batch_id)
-                        claim.event_ids.extend(event_ids)
-                    else:
-                        claim.split = (batch_id, event_ids[room:])
-                        claim.event_ids.extend(event_ids[:room])
-                if len(rows) < want:
+            cursor.execute(_SLICES_OLDEST_FIRST)
+            for (slice_,) in cursor.fetchall():
+                if len(claim.event_ids) >= limit:
                     break
-                after = rows[-1][0]
-                seen = len(claim.whole) + (claim.split is not None)
-                average = len(claim.event_ids) / max(seen, 1)
-                want = min(500, max(1, -(-(limit - len(claim.event_ids)) // max(int(average), 1))))
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [SLICE_LOCK_CLASS, slice_])
+                if cursor.fetchone()[0]:
+                    claim._take_slice(cursor, slice_, limit=limit)
         claim.event_ids.sort()
         return claim
+
+    def _take_slice(self, cursor, slice_: int, *, limit: int) -> None:
+        after, want = 0, self.FIRST_ROUND
+        while len(self.event_ids) < limit:
+            cursor.execute(
+                """
+                SELECT id, event_ids FROM events_ingestbatch WHERE slice = %s AND id > %s
+                ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+                """,
+                [slice_, after, want],
+            )
+            rows = cursor.fetchall()
+            for batch_id, event_ids in rows:
+                room = limit - len(self.event_ids)
+                if room <= 0:
+                    break  # locked but untouched: released with the transaction
+                if len(event_ids) <= room:
+                    self.whole.append(batch_id)
+                    self.event_ids.extend(event_ids)
+                else:
+                    self.split = (batch_id, event_ids[room:])
+                    self.event_ids.extend(event_ids[:room])
+            if len(rows) < want:
+                break
+            after = rows[-1][0]
+            seen = len(self.whole) + (self.split is not None)
+            average = len(self.event_ids) / max(seen, 1)
+            want = min(500, max(1, -(-(limit - len(self.event_ids)) // max(int(average), 1))))
 
     def release(self) -> None:
         """The claimed events are done (or handed to per-event rows): drop them from the queue."""
@@ -344,6 +407,20 @@ class _BatchClaim:
             if self.split:
                 _batch_keep(cursor, *self.split)
         self.whole, self.split = [], None
+
+
+# The slices that have queued batches, the one with the oldest batch first (a skip scan of the
+# (slice, id) index: one probe per slice, however deep the queue).
+_SLICES_OLDEST_FIRST = """
+WITH RECURSIVE slices AS (
+    (SELECT slice FROM events_ingestbatch ORDER BY slice LIMIT 1)
+    UNION ALL
+    SELECT (SELECT b.slice FROM events_ingestbatch b WHERE b.slice > slices.slice ORDER BY b.slice LIMIT 1)
+    FROM slices WHERE slices.slice IS NOT NULL
+)
+SELECT slice FROM slices WHERE slice IS NOT NULL
+ORDER BY (SELECT min(id) FROM events_ingestbatch b WHERE b.slice = slices.slice)
+"""
 
 
 def _batch_keep(cursor, batch_id: int, rest: list[int]) -> None:

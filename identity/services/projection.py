@@ -238,7 +238,8 @@ def events_forget(*, event_ids: list[int]) -> None:
 
 def profile_updates_mark(*, contact_ids: list[int]) -> None:
     """Record that these contacts changed (segments pick them up), then call the
-    PROFILE_UPDATE_HOOK after commit."""
+    PROFILE_UPDATE_HOOK after commit. Rows are upserted in contact id order, so two writers
+    marking overlapping contacts take their row locks in one order."""
     if not contact_ids:
         return
     now = timezone.now()
@@ -246,7 +247,7 @@ def profile_updates_mark(*, contact_ids: list[int]) -> None:
         cursor.execute(
             """
             INSERT INTO identity_profileupdate (contact_id, updated_at, first_changed_at)
-            SELECT c.id, %s, %s FROM contacts_contact c WHERE c.id = ANY(%s::bigint[])
+            SELECT c.id, %s, %s FROM contacts_contact c WHERE c.id = ANY(%s::bigint[]) ORDER BY c.id
             ON CONFLICT (contact_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
             """,
             [now, now, "{" + ",".join(str(int(pk)) for pk in sorted(contact_ids)) + "}"],

@@ -18,7 +18,8 @@ for one identity:
 
 1. every identifier of the batch is locked first, with transaction-level advisory locks taken in
    one statement in sorted order (no two workers can each hold one the other waits for);
-2. the contacts those identifiers resolve to are then locked in primary key order, the graph is
+2. the contacts those identifiers resolve to are then locked (FOR NO KEY UPDATE) in primary key
+   order, the graph is
    read again, and if a concurrent merge moved something in between, the contact locks are
    released (savepoint rollback) and taken again;
 3. the unique (kind, value) constraint is the last line: a violation fails the batch, which the
@@ -29,6 +30,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -185,6 +187,24 @@ def identifiers_lock(keys: set[Key]) -> None:
         )
 
 
+def ingest_route_sql(*, slices: int) -> str:
+    """The ingest queue's routing (settings.INGEST_ROUTING): the SQL expression of a stored
+    event's slice, over `s` (its anonymous_id and user_id), evaluated in the statement that stores
+    it. Events of a known person go to their contact's slice (user id first, as stitching ranks
+    it; a merge repoints the identities, so both devices of a person share one); an unknown
+    visitor's by a hash of the anonymous id, so its first events share a slice too. Routing only
+    spreads the work: the locks below keep stitching correct wherever an event goes."""
+    n = int(slices)
+    return f"""mod(coalesce(
+        (SELECT i.contact_id FROM identity_identity i
+         WHERE s.user_id <> '' AND i.kind = '{IdentityKind.USER_ID.value}' AND i.value = s.user_id),
+        (SELECT i.contact_id FROM identity_identity i
+         WHERE s.anonymous_id <> '' AND i.kind = '{IdentityKind.ANONYMOUS_ID.value}'
+           AND i.value = s.anonymous_id),
+        hashtext(coalesce(nullif(s.anonymous_id, ''), s.user_id)) & 2147483647
+    ), {n})"""
+
+
 # --- what the worker reads: events and contacts as plain rows, not model instances
 
 
@@ -234,10 +254,17 @@ class EventRow:
         return self.pk
 
 
+# 19 digits in a row: perhaps an integer past 64 bits (or a long string of digits, harmless).
+_LONG_DIGITS = re.compile(r"\d{19}")
+
+
 def _json(value: Any) -> Any:
-    # jsonb arrives as text on Django's connections (its JSONField decodes it itself). json, not
-    # orjson: orjson reads an integer past 64 bits as a float, and traits are copied to contacts.
-    return json.loads(value) if isinstance(value, str) else value
+    # jsonb arrives as text on Django's connections (its JSONField decodes it itself). orjson
+    # (about 3x json's speed here) unless the text may hold an integer past 64 bits, which orjson
+    # reads as a float: traits are copied to contacts, so json keeps it exact.
+    if not isinstance(value, str):
+        return value
+    return json.loads(value) if _LONG_DIGITS.search(value) else orjson.loads(value)
 
 
 _EVENT_COLUMNS = (
@@ -376,6 +403,7 @@ class Batch:
     dirty: set[int] = field(default_factory=set)
     touched: set[int] = field(default_factory=set)
     groups: dict[str, int] = field(default_factory=dict)
+    marked: set[int] = field(default_factory=set)  # contacts whose ProfileUpdate is written
 
     def root(self, contact_id: int) -> int:
         while contact_id in self.parent:
@@ -432,14 +460,30 @@ def _read_graph(keys: set[Key]) -> tuple[dict[Key, list], dict[str, int]]:
 
 def _lock_contacts(batch: Batch, keys: set[Key]) -> None:
     """Lock the contacts `keys` resolve to, in pk order, and read the graph again under the
-    locks; retry when a concurrent merge moved an identifier in between."""
+    locks; retry when a concurrent merge moved an identifier in between. FOR NO KEY UPDATE:
+    stitching never changes a contact's key, and the weaker lock lets other transactions'
+    foreign-key checks (KEY SHARE) pass, so the segments worker committing memberships of these
+    contacts, while holding ProfileUpdate rows this batch upserts, does not deadlock with it.
+
+    Their ProfileUpdate rows are written first, before any contact is locked: the segments worker
+    holds the rows it claimed until its commit, which needs KEY SHARE on their contacts, and a
+    merge here locks two contacts FOR UPDATE (contacts.services.merging). Upserting the rows
+    under those locks waited on the segments worker while it waited on us (a deadlock, measured
+    under the sustained benchmark); upserted before them, the batch waits for its commit, holding
+    nothing it needs. Contacts the batch touches later (new ones, an identifier moved by a
+    concurrent merge) are marked at the end."""
     ident, crm_email = _read_graph(keys)
+    first = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
+    profile_updates_mark(contact_ids=sorted(first))
+    batch.marked = first
     for _ in range(LOCK_ATTEMPTS):
         wanted = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
         savepoint = transaction.savepoint_create()
         locked = {
             row[0]: Person.from_row(row)
-            for row in lock_rows(Contact.objects.filter(pk__in=wanted)).values_list(*Person.COLUMNS)
+            for row in lock_rows(Contact.objects.filter(pk__in=wanted), no_key=True).values_list(
+                *Person.COLUMNS
+            )
         }
         ident, crm_email = _read_graph(keys)
         now_wanted = {contact_id for _, contact_id in ident.values()} | set(crm_email.values())
@@ -908,7 +952,7 @@ def _flush(batch: Batch) -> None:
     daily_activity_add(rollup)
     _warnings_write(batch.warnings)
     touched = sorted({batch.root(pk) for pk in batch.touched} | batch.touched)
-    profile_updates_mark(contact_ids=touched)
+    profile_updates_mark(contact_ids=[pk for pk in touched if pk not in batch.marked])
     # People who viewed pages may have just turned a deal hot, and so may people a merge brought
     # history to (pricing views made anonymously, stitched at identify): their owners hear of it
     # once this batch is committed (the rules read the committed projection). Only a view whose

@@ -219,3 +219,96 @@ def test_taking_events_out_of_the_queue_waits_for_a_worker_holding_their_batch(p
     thread.join(timeout=10)
     assert done.is_set()
     assert list(IngestBatch.objects.values_list("event_ids", "size")) == [([b.pk], 1)]
+
+
+def _users_in_two_slices() -> tuple[str, str]:
+    """Two user ids an unknown visitor's routing (a hash of the id) puts in different slices."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT u, mod(hashtext(u) & 2147483647, %s) FROM unnest(%s::text[]) AS u",
+            [queue.QUEUE_SLICES, [f"user-{n}" for n in range(20)]],
+        )
+        seen: dict[int, str] = {}
+        for user, slice_ in cursor.fetchall():
+            seen.setdefault(slice_, user)
+    first, second, *_ = seen.values()
+    return first, second
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_is_queued_by_slice_and_a_claim_skips_the_slice_another_claim_holds(
+    settings, paused_worker
+):
+    import psycopg
+
+    settings.INGEST_PROCESSOR = "tests.events.test_queue.recording_processor"
+    CALLS.clear()
+    # given one request carrying two unknown users' events, which route to different slices
+    source = Source.objects.create(name="s")
+    alice, bob = _users_in_two_slices()
+    events = store_messages(
+        source, *({"type": "track", "userId": user, "event": "e"} for user in (alice, bob, alice, bob))
+    )
+    by_user = {user: [e.pk for e in events if e.user_id == user] for user in (alice, bob)}
+    batches = dict(IngestBatch.objects.values_list("slice", "event_ids"))
+    assert sorted(batches.values()) == sorted(by_user.values())  # one batch row per slice
+    alice_slice = next(s for s, ids in batches.items() if ids == by_user[alice])
+    # when another drain's claim holds alice's slice (its transaction-level try-lock)
+    other = psycopg.connect(_test_database_url())
+    try:
+        assert other.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)", [queue.SLICE_LOCK_CLASS, alice_slice]
+        ).fetchone() == (True,)
+        # then a claim takes bob's slice only, however much room it has left
+        assert services.ingest_queue_process(limit=10) == 2
+        assert [by_user[bob]] == CALLS
+        assert services.ingest_queue_process(limit=10) == 0
+    finally:
+        other.rollback()
+        other.close()
+    # and once that claim ends, alice's slice is taken
+    assert services.ingest_queue_process(limit=10) == 2
+    assert [by_user[bob], by_user[alice]] == CALLS
+    assert not IngestBatch.objects.exists()
+
+
+def deadlocking_processor(*, event_ids):
+    """Fails like a deadlock (Postgres's sqlstate 40P01) the first time it meets each claim."""
+    import psycopg
+    from django.db import OperationalError
+
+    CALLS.append(sorted(event_ids))
+    if CALLS.count(sorted(event_ids)) == 1:
+        raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected("deadlock detected")
+
+
+@pytest.mark.django_db
+def test_a_claim_that_meets_a_deadlock_runs_again_whole_not_event_by_event(settings):
+    settings.INGEST_PROCESSOR = "tests.events.test_queue.deadlocking_processor"
+    CALLS.clear()
+    source = Source.objects.create(name="s")
+    _store(source, "a", "b", "c")
+    ids = list(Event.objects.order_by("pk").values_list("pk", flat=True))
+    assert services.ingest_queue_process(limit=10) == 3
+    # the whole claim twice (the deadlock, then the run that committed), never one event alone
+    assert [ids, ids] == CALLS
+    assert queued_event_count() == 0 and not IngestQueue.objects.exists()
+
+
+def failing_processor(*, event_ids):
+    CALLS.append(sorted(event_ids))
+    raise ValueError("not transient")
+
+
+@pytest.mark.django_db
+def test_a_claim_failing_otherwise_is_not_run_again_whole(settings):
+    settings.INGEST_PROCESSOR = "tests.events.test_queue.failing_processor"
+    CALLS.clear()
+    source = Source.objects.create(name="s")
+    _store(source, "a", "b")
+    a, b = Event.objects.order_by("pk").values_list("pk", flat=True)
+    services.ingest_queue_process(limit=10)
+    assert [[a, b], [a], [b]] == CALLS
+    assert sorted(IngestQueue.objects.values_list("event_id", "attempts")) == [(a, 1), (b, 1)]
