@@ -1,20 +1,14 @@
-import contextlib
 import os
-import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
-from django.core.servers.basehttp import ThreadedWSGIServer
-from django.db import connections
 
 from events.models import Source
 from events.services import ingest_caches_reset
@@ -63,7 +57,6 @@ def _redis_db_of_this_worker(url: str) -> str:
 
 def pytest_configure(config):
     _replica_as_test_mirror()
-    _live_server_keeps_its_database_connections()
     url = _redis_db_of_this_worker(settings.REDIS_URL)
     if url == settings.REDIS_URL:
         return
@@ -86,76 +79,6 @@ def _replica_as_test_mirror() -> None:
     if replica := settings.DATABASES.get("replica"):
         default = settings.DATABASES["default"]
         replica.update({key: default.get(key) for key in ("HOST", "PORT", "USER", "PASSWORD")})
-
-
-def _live_server_keeps_its_database_connections() -> None:
-    """The live server (pytest-django's session `live_server`: the browser, XSS and schemathesis
-    tests) is Django's ThreadedWSGIServer: a new thread per HTTP connection, which connects to
-    PostgreSQL and closes again when the connection ends. That connect was ~30 % of the server's
-    CPU under schemathesis (a fork, authentication and cold catalog caches on the server side for
-    every request). The production servers (granian's threads, CONN_MAX_AGE) keep their
-    connections; this one does now too: the connections are served by a pool of threads that
-    grows to as many as are busy at once, and each keeps its database connection between requests
-    (Django still closes it after an error or CONN_MAX_AGE, and health-checks it when reused)."""
-    from django.test import testcases
-
-    testcases.LiveServerThread.server_class = PooledThreadsWSGIServer
-
-
-class PooledThreadsWSGIServer(ThreadedWSGIServer):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0  # threads waiting for a request that no queued request is promised to
-        self._pool: list[threading.Thread] = []
-        self._open: set = set()  # the sockets being served (keep-alive ones wait for a next request)
-
-    def process_request(self, request, client_address) -> None:
-        with self._lock:
-            self._open.add(request)
-            if self._idle:
-                self._idle -= 1
-            else:
-                thread = threading.Thread(target=self._serve, daemon=True)
-                self._pool.append(thread)
-                thread.start()
-        self._requests.put((request, client_address))
-
-    def _serve(self) -> None:
-        try:
-            while (item := self._requests.get()) is not None:
-                try:
-                    self.process_request_thread(*item)
-                finally:
-                    with self._lock:
-                        self._open.discard(item[0])
-                        self._idle += 1
-        finally:
-            connections.close_all()
-
-    def _close_connections(self) -> None:
-        """After each HTTP connection: the database connection stays (request_finished already
-        closed it if it was broken or too old)."""
-
-    def server_close(self) -> None:
-        super().server_close()
-        with self._lock:
-            threads, open_sockets = list(self._pool), list(self._open)
-        for sock in open_sockets:  # a browser's idle keep-alive connection: end its wait
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        for _ in threads:
-            self._requests.put(None)
-        for thread in threads:  # each closes its database connection before the test db goes
-            thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def live_server(django_db_setup, live_server):
-    """pytest-django's, stopped before the test database is dropped (its threads' connections
-    stay open between requests now: PooledThreadsWSGIServer)."""
-    return live_server
 
 
 def pytest_collection_modifyitems(config, items):
