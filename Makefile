@@ -23,9 +23,9 @@ run: $(BIN)/.installed
 	@$(BIN)/python -m cdp_crm.dev run
 
 # pytest-xdist processes for the suite: one more than the cores, at most 4. A process spends much
-# of its time waiting (for the live server, Chromium, the Celery worker, PostgreSQL), so with one
-# per core the cores idled: on this 2-core box a third process took the suite from ~4 m 10 s to
-# ~N (docs/benchmarks.md, Test suite). Each has its own test database (test_cdp_crm_ci_gw0, ...)
+# of its time waiting (for the live server, Chromium, the Celery worker, PostgreSQL): with one per
+# core the suite's processes used ~0.9 of this 2-core box (docs/benchmarks.md, Test suite), and a
+# third fills the waits. Each has its own test database (test_cdp_crm_ci_gw0, ...)
 # and Redis db (15, 14, 13, 12 at most: counting down, tests/conftest.py) and starts its own
 # Celery worker and Chromium when a test needs them. PYTEST_WORKERS=0 runs in one process.
 # `--dist load`, not loadgroup/loadscope: those key the work by test id, and the 59 schemathesis
