@@ -22,15 +22,18 @@ install: $(BIN)/.installed
 run: $(BIN)/.installed
 	@$(BIN)/python -m cdp_crm.dev run
 
-# pytest-xdist processes for the suite: one per core, at most 4. Each has its own test database
-# (test_cdp_crm_ci_gw0, ...) and Redis db (15, 14, ... counting down: tests/conftest.py) and starts
-# its own Celery worker and Chromium when a test needs them. PYTEST_WORKERS=0 runs in one process.
+# pytest-xdist processes for the suite: one more than the cores, at most 4. A process spends much
+# of its time waiting (for the live server, Chromium, the Celery worker, PostgreSQL): with one per
+# core the suite's processes used ~0.9 of this 2-core box (docs/benchmarks.md, Test suite), and a
+# third fills the waits. Each has its own test database (test_cdp_crm_ci_gw0, ...)
+# and Redis db (15, 14, 13, 12 at most: counting down, tests/conftest.py) and starts its own
+# Celery worker and Chromium when a test needs them. PYTEST_WORKERS=0 runs in one process.
 # `--dist load`, not loadgroup/loadscope: those key the work by test id, and the 59 schemathesis
 # cases of tests/trust/test_api_schemathesis.py share one id (all but one silently did not run).
 # `--maxschedchunk 1`: tests go out one at a time as a process frees up (two queued each), not in
 # blocks of a quarter of the suite, so the slowest tests, which tests/conftest.py puts first
 # (SLOWEST_FIRST), spread over the processes instead of all landing in the first one's block.
-PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2); echo $$(( n < 4 ? n : 4 )))
+PYTEST_WORKERS ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2); echo $$(( n + 1 < 4 ? n + 1 : 4 )))
 XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist load --maxschedchunk 1)
 # Where the suite runs (its test databases are test_$(TEST_DATABASE)_gw0, ...): two checkouts on one
 # machine can run their suites side by side with other values.

@@ -33,10 +33,11 @@ CHROMIUM = find_chromium()
 
 # Under pytest-xdist each worker process (gw0, gw1, ...) gets its own test database (pytest-django
 # appends the worker id to its name) and its own Redis database: the db in REDIS_URL minus the
-# worker's index, so `make test` (Redis db 15, two workers) uses 15 and 14. Queues, rate-limit
-# counters and the session Celery worker are then private to each process; Celery's broadcasts
-# (ping, inspect) are scoped to the Redis db too. Without xdist (-n 0, -p no:xdist) REDIS_URL is
-# used as given.
+# worker's index, so `make test` (Redis db 15, three workers on two cores) uses 15, 14 and 13, and
+# at most 12 (four workers: the Makefile's cap); the helpers' and `make run`'s dbs are lower.
+# Queues, rate-limit counters and the session Celery worker are then private to each process;
+# Celery's broadcasts (ping, inspect) are scoped to the Redis db too. Without xdist (-n 0,
+# -p no:xdist) REDIS_URL is used as given.
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
