@@ -269,6 +269,8 @@ SPECTACULAR_SETTINGS = {
         "ErasureStatusEnum": "privacy.models.ErasureStatus",
         # Keeps the deal status enum under the name it had before another "status" field arrived.
         "StatusEnum": "pipeline.models.DealStatus",
+        # A trait's kind beside the other "kind" fields (activities, tasks, segments).
+        "TraitKindEnum": "traits.models.TraitKind",
     },
 }
 

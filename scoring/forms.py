@@ -16,14 +16,25 @@ class _RulesField(forms.CharField):
 
     widget = forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "font-monospace"})
 
+    def __init__(self, *, max_length: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        # The limit is on the text typed, checked before parsing: CharField's own validator would
+        # measure the parsed value (len() of a list, or a TypeError on a number).
+        self.text_max_length = max_length
+
     def to_python(self, value):
         text = super().to_python(value).strip()
         if not text:
             return []
+        if len(text) > self.text_max_length:
+            raise forms.ValidationError(f"At most {self.text_max_length:,} characters ({len(text):,} given).")
         try:
-            return json.loads(text)
+            rules = json.loads(text)
         except ValueError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc}.") from exc
+        if not isinstance(rules, list):
+            raise forms.ValidationError("Expected a JSON list of rules: [ {...}, {...} ].")
+        return rules
 
     def prepare_value(self, value):
         if isinstance(value, list):

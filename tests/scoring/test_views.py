@@ -60,6 +60,25 @@ def test_bad_rules_come_back_as_form_errors(admin_client):
     assert not ScoreModel.objects.exists()
 
 
+@pytest.mark.parametrize("text", ["999999999999", "-1", "NaN", '{"label": "x"}', '"rules"'])
+def test_rules_that_are_json_but_not_a_list_are_a_form_error(admin_client, text):
+    response = admin_client.post(
+        "/settings/scoring/new/", {"name": "M", "fit_rules": text, "engagement_rules": "", "total_cap": "100"}
+    )
+    assert response.status_code == 422
+    assert "Expected a JSON list of rules" in response.content.decode()
+    assert not ScoreModel.objects.exists()
+
+
+def test_rules_text_over_the_limit_is_a_form_error(admin_client):
+    response = admin_client.post(
+        "/settings/scoring/new/",
+        {"name": "M", "fit_rules": "[" + " " * 200_001 + "]", "engagement_rules": "", "total_cap": "100"},
+    )
+    assert response.status_code == 422
+    assert "At most 200,000 characters" in response.content.decode()
+
+
 def test_sales_may_not_open_the_scoring_settings(sales_client):
     assert sales_client.get("/settings/scoring/").status_code == 403
     assert sales_client.post("/settings/scoring/new/", {"name": "x"}).status_code == 403
