@@ -128,15 +128,18 @@ def test_the_same_events_stitched_by_two_processors_at_once_count_once():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_merge_does_not_deadlock_with_a_segments_commit_holding_its_contacts_profile_updates():
+def test_a_merge_does_not_deadlock_with_a_segments_commit_holding_its_contacts_profile_updates(settings):
     import time
 
     import psycopg
 
     from identity.models import ProfileUpdate
-    from segments import services as segment_services
+    from segments.models import Segment, SegmentKind
     from tests.conftest import _test_database_url
 
+    # (no wake-up and no segment refresh: a Celery worker an earlier test in this process started
+    # would otherwise claim the ProfileUpdate rows this test stages, and the drain would not wait)
+    settings.PROFILE_UPDATE_HOOK = None
     # given two devices' contacts, the first one identified as a user (each has a ProfileUpdate)
     source = Source.objects.create(name="s")
     setup = _store(
@@ -152,50 +155,48 @@ def test_a_merge_does_not_deadlock_with_a_segments_commit_holding_its_contacts_p
     phone = Identity.objects.get(value="phone").contact_id
     laptop = Identity.objects.get(value="laptop").contact_id
     assert set(ProfileUpdate.objects.values_list("contact_id", flat=True)) >= {phone, laptop}
-    segment = segment_services.segment_create(
-        actor=None,
-        name="Everyone",
-        definition={"op": "and", "conditions": [{"type": "page", "where": []}]},
-    )
+    segment = Segment.objects.create(name="Everyone", kind=SegmentKind.STATIC)
     # and a segments worker mid-transaction: it claimed both rows, deleted one and wrote a
     # membership of that contact (its foreign key checked, KEY SHARE, at its commit)
     segments_worker = psycopg.connect(_test_database_url())
-    segments_worker.execute(
-        "SELECT contact_id FROM identity_profileupdate WHERE contact_id = ANY(%s) FOR UPDATE",
-        [[phone, laptop]],
-    )
-    segments_worker.execute(
-        "DELETE FROM identity_profileupdate WHERE contact_id = ANY(%s)", [[phone, laptop]]
-    )
-    segments_worker.execute(
-        "INSERT INTO segments_membership (segment_id, contact_id, entered_at) VALUES (%s, %s, now()) "
-        "ON CONFLICT DO NOTHING",
-        [segment.pk, phone],
-    )
-    # when the laptop identifies as the same user (the two contacts merge) while it is open
-    merge = _store(source, [{"type": "identify", "anonymousId": "laptop", "userId": "u-ada"}])
-    errors: list[BaseException] = []
+    try:
+        segments_worker.execute(
+            "SELECT contact_id FROM identity_profileupdate WHERE contact_id = ANY(%s) FOR UPDATE",
+            [[phone, laptop]],
+        )
+        segments_worker.execute(
+            "DELETE FROM identity_profileupdate WHERE contact_id = ANY(%s)", [[phone, laptop]]
+        )
+        segments_worker.execute(
+            "INSERT INTO segments_membership (segment_id, contact_id, entered_at) VALUES (%s, %s, now()) "
+            "ON CONFLICT DO NOTHING",
+            [segment.pk, phone],
+        )
+        # when the laptop identifies as the same user (the two contacts merge) while it is open
+        merge = _store(source, [{"type": "identify", "anonymousId": "laptop", "userId": "u-ada"}])
+        errors: list[BaseException] = []
 
-    def drain():
-        try:
-            with transaction.atomic():
-                events_process(event_ids=merge)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        def drain():
+            try:
+                with transaction.atomic():
+                    events_process(event_ids=merge)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+            finally:
+                connection.close()
 
-    thread = threading.Thread(target=drain)
-    thread.start()
-    # (the drain waits for the segments worker's rows: Postgres shows it blocked by that backend)
-    deadline = time.monotonic() + 20
-    blocked = "SELECT count(*) FROM pg_locks WHERE %s = ANY(pg_blocking_pids(pid)) AND granted = false"
-    while segments_worker.execute(blocked, [segments_worker.info.backend_pid]).fetchone() == (0,):
-        assert thread.is_alive() and time.monotonic() < deadline, "the drain never waited"
-        time.sleep(0.01)
-    # then the segments worker commits (no deadlock) and so does the drain, after it
-    segments_worker.commit()
-    segments_worker.close()
+        thread = threading.Thread(target=drain)
+        thread.start()
+        # (the drain waits for the segments worker's rows: Postgres shows it blocked by that backend)
+        deadline = time.monotonic() + 20
+        blocked = "SELECT count(*) FROM pg_locks WHERE %s = ANY(pg_blocking_pids(pid)) AND granted = false"
+        while segments_worker.execute(blocked, [segments_worker.info.backend_pid]).fetchone() == (0,):
+            assert thread.is_alive() and time.monotonic() < deadline, "the drain never waited"
+            time.sleep(0.01)
+        # then the segments worker commits (no deadlock) and so does the drain, after it
+        segments_worker.commit()
+    finally:
+        segments_worker.close()  # a failed wait above must not leave its locks for the flush
     thread.join(timeout=30)
     assert not thread.is_alive() and not errors, errors
     (person,) = Contact.objects.filter(merged_into__isnull=True).values_list("pk", flat=True)
