@@ -24,10 +24,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _common import setup_django  # noqa: E402
 
 CONTACTS = 100_000
 EVENTS = 2_000_000
@@ -131,25 +132,6 @@ SEED_SQL = [
     """,
     "ANALYZE",
 ]
-
-
-def setup_django(database: str) -> None:
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,localhost"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_crm.settings")
-    import psycopg
-
-    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
-            conn.execute(f'CREATE DATABASE "{database}"')  # name from the command line, quoted
-    import django
-
-    django.setup()
 
 
 def seed(*, reseed: bool) -> None:
