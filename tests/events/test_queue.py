@@ -193,29 +193,31 @@ def test_taking_events_out_of_the_queue_waits_for_a_worker_holding_their_batch(p
     _store(source, "a", "b")
     a, b = Event.objects.order_by("pk")
     worker = psycopg.connect(_test_database_url())
-    worker.execute("SELECT id FROM events_ingestbatch FOR UPDATE")
-    # when an erasure takes one of its events out of the queue
-    done = threading.Event()
+    try:
+        worker.execute("SELECT id FROM events_ingestbatch FOR UPDATE")
+        # when an erasure takes one of its events out of the queue
+        done = threading.Event()
 
-    def forget():
-        try:
-            services.ingest_batches_forget(event_ids=[a.pk])
-            done.set()
-        finally:
-            connection.close()
+        def forget():
+            try:
+                services.ingest_batches_forget(event_ids=[a.pk])
+                done.set()
+            finally:
+                connection.close()
 
-    thread = threading.Thread(target=forget)
-    thread.start()
-    # then it waits until the worker's transaction ends (Postgres shows it blocked by the worker's
-    # lock), and only then trims the batch
-    deadline = time.monotonic() + 10
-    blocked = "SELECT count(DISTINCT pid) FROM pg_locks WHERE %s = ANY(pg_blocking_pids(pid))"
-    while worker.execute(blocked, [worker.info.backend_pid]).fetchone() != (1,):
-        assert thread.is_alive() and time.monotonic() < deadline, "the erasure did not wait for the lock"
-        time.sleep(0.01)
-    assert not done.is_set()
-    worker.rollback()
-    worker.close()
+        thread = threading.Thread(target=forget)
+        thread.start()
+        # then it waits until the worker's transaction ends (Postgres shows it blocked by the worker's
+        # lock), and only then trims the batch
+        deadline = time.monotonic() + 10
+        blocked = "SELECT count(DISTINCT pid) FROM pg_locks WHERE %s = ANY(pg_blocking_pids(pid))"
+        while worker.execute(blocked, [worker.info.backend_pid]).fetchone() != (1,):
+            assert thread.is_alive() and time.monotonic() < deadline, "the erasure did not wait for the lock"
+            time.sleep(0.01)
+        assert not done.is_set()
+    finally:
+        worker.rollback()  # a failed wait above must not leave the row lock for the flush
+        worker.close()
     thread.join(timeout=10)
     assert done.is_set()
     assert list(IngestBatch.objects.values_list("event_ids", "size")) == [([b.pk], 1)]
