@@ -10,7 +10,6 @@ from contacts import selectors as contact_selectors
 from core.errors import domain_errors
 from traits import permissions, selectors, services
 from traits.forms import TraitForm
-from traits.tasks import traits_recompute as traits_recompute_task
 
 
 def _ensure_manage(request: HttpRequest) -> None:
@@ -69,7 +68,7 @@ def trait_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def trait_recompute(request: HttpRequest, pk: int) -> HttpResponse:
     _ensure_manage(request)
     trait = selectors.trait_get(user=request.user, trait_id=pk)
-    traits_recompute_task.delay([trait.pk])
+    services.trait_recompute_request(actor=request.user, trait=trait)
     messages.success(request, f"Recomputing “{trait.name}” for everyone.")
     return redirect("traits:list")
 

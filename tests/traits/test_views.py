@@ -39,6 +39,20 @@ def test_creating_a_trait_queues_its_recompute(marketing_client, django_capture_
     assert len(callbacks) == 1  # the recompute task
 
 
+def test_recompute_now_queues_after_commit_and_only_for_managers(
+    client, marketing_user, sales_user, django_capture_on_commit_callbacks
+):
+    trait = make_trait(key="orders", kind="count")
+    client.force_login(sales_user)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert client.post(f"/settings/traits/{trait.pk}/recompute/").status_code == 403
+    assert callbacks == []  # a refused request sends nothing
+    client.force_login(marketing_user)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert client.post(f"/settings/traits/{trait.pk}/recompute/").status_code == 302
+    assert len(callbacks) == 1  # the recompute task, sent once the request commits
+
+
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [

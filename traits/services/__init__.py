@@ -13,6 +13,7 @@ from traits.services.definitions import (
     trait_definition_create,
     trait_definition_delete,
     trait_definition_update,
+    trait_recompute_request,
 )
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "trait_definition_create",
     "trait_definition_delete",
     "trait_definition_update",
+    "trait_recompute_request",
     "traits_contacts_deleting",
     "traits_recompute",
     "traits_refresh_contacts",

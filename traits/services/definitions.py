@@ -185,6 +185,13 @@ def trait_definition_update(
     return trait
 
 
+def trait_recompute_request(*, actor: AbstractBaseUser | None, trait: TraitDefinition) -> None:
+    """ "Recompute now" (Settings → Traits): the full recompute of one trait in a worker, queued after
+    the caller's commit (a refused or rolled-back request sends nothing)."""
+    ensure_can_manage(actor)
+    _recompute_after_commit(trait)
+
+
 @transaction.atomic
 def trait_definition_delete(*, actor: AbstractBaseUser | None, trait: TraitDefinition) -> None:
     """Delete a trait and its values. A contact trait that company traits roll up cannot go
