@@ -165,34 +165,38 @@ class World:
         self.prediction_model = PredictionModel.objects.create(
             name="Matrix model", goal=Goal.EVENT, event_name="Order Completed", status=ModelStatus.PUBLISHED
         )
-        Prediction.objects.create(
+        # (update_or_create, here and below: the hostile-text tests build this world in autocommit,
+        # where a running Celery worker's realtime drain may write the same derived rows first)
+        Prediction.objects.update_or_create(
             model=self.prediction_model,
             contact=self.contact,
-            probability=0.42,
-            percentile=90.0,
-            scored_at=now,
+            defaults={"probability": 0.42, "percentile": 90.0, "scored_at": now},
         )
         # --- scoring: a model with the contact's explained score
         self.score_model = ScoreModel.objects.create(
             name="Matrix score", fit_rules=[{"label": "Any", "field": "email", "op": "is_set", "points": 7}]
         )
-        Score.objects.create(
+        Score.objects.update_or_create(
             model=self.score_model,
             contact=self.contact,
-            score=7,
-            fit=7,
-            engagement=0,
-            explanation=[{"part": "fit", "label": "Any", "points": 7, "rule": 0}],
-            updated_at=now,
+            defaults={
+                "score": 7,
+                "fit": 7,
+                "engagement": 0,
+                "explanation": [{"part": "fit", "label": "Any", "points": 7, "rule": 0}],
+                "updated_at": now,
+            },
         )
         # --- traits: a contact trait with the contact's value, a company trait rolling it up
         self.trait = TraitDefinition.objects.create(key="matrix_orders", name="Matrix orders", kind="count")
-        TraitValue.objects.create(trait=self.trait, contact=self.contact, number=3, computed_at=now)
+        TraitValue.objects.update_or_create(
+            trait=self.trait, contact=self.contact, defaults={"number": 3, "computed_at": now}
+        )
         self.account_trait = TraitDefinition.objects.create(
             key="matrix_buyers", name="Matrix buyers", kind="account_count", source=self.trait
         )
-        CompanyTraitValue.objects.create(
-            trait=self.account_trait, company=self.company, number=1, computed_at=now
+        CompanyTraitValue.objects.update_or_create(
+            trait=self.account_trait, company=self.company, defaults={"number": 1, "computed_at": now}
         )
         # --- privacy: a finished erasure in the log
         self.erasure = ErasureRequest.objects.create(
