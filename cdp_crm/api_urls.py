@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("pipeline.api.urls")),
     path("", include("events.api.urls")),
     path("", include("identity.api.urls")),
+    path("", include("mail.api.urls")),
     path("", include("segments.api.urls")),
     path("", include("scoring.api.urls")),
     path("", include("predictions.api.urls")),

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "contacts",
     "pipeline",
     "identity",
+    "mail",
     "traits",
     "scoring",
     "segments",
@@ -322,6 +323,8 @@ CELERY_TASK_ROUTES = {
     "segments.tasks.*": {"queue": "segments"},
     # Training takes up to a minute at 100k contacts: on the default queue, off the realtime ones.
     "predictions.tasks.*": {"queue": "default"},
+    # Mailbox syncs (a first import runs for minutes) and sends: off the realtime queues.
+    "mail.tasks.*": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE = {
     # A canary through beat -> broker -> worker; /healthz reports its age. A worker that stopped
@@ -445,6 +448,10 @@ HOT_RULE_SCORE_HOOKS = {
     "choices": "scoring.selectors.score_model_choices",
     "scoring": "scoring.selectors.contacts_scoring",
 }
+# Keys that encrypt mailbox passwords at rest (mail.crypto), newest first: comma-separated Fernet keys
+# or passphrases. Unset, the Django secret key is used, so `make run` works out of the box; set it in
+# production so rotating DJANGO_SECRET_KEY does not make every stored mailbox password unreadable.
+MAIL_ENCRYPTION_KEYS = env_list("MAIL_ENCRYPTION_KEYS", default=[]) or [SECRET_KEY]
 # Region for phone numbers written without a +country prefix (e.g. "GB"); empty: such numbers
 # are not used as identities (they stay in traits).
 IDENTITY_PHONE_REGION = env_str("IDENTITY_PHONE_REGION", default="") or None

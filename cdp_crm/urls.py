@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from cdp_crm import views
+from mail import urls as mail_urls
 from pipeline import urls as pipeline_urls
 
 urlpatterns = [
@@ -12,6 +13,8 @@ urlpatterns = [
     # the list: it is the hot path, and resolving it after every other pattern cost ~0.2 ms CPU
     # per request (measured with cProfile: 73 pattern matches per /v1/track).
     path("", include("events.ingest.urls")),
+    # Email open pixels and click redirects: public (the recipient's mail client), no CSRF.
+    path("", include((mail_urls.tracking_urlpatterns, "mail_tracking"))),
     path("", include("workspace.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -24,6 +27,7 @@ urlpatterns = [
     path("", include((pipeline_urls.activity_urlpatterns, "activities"))),
     path("", include("events.urls")),
     path("", include("identity.urls")),
+    path("", include("mail.urls")),
     path("", include("segments.urls")),
     path("", include("scoring.urls")),
     path("", include("predictions.urls")),

@@ -22,6 +22,7 @@ from events.services.queue import (
     ingest_queue_retry,
 )
 from events.services.retention import events_delete_hooks, events_retention_enforce
+from events.services.server import ServerEventRejected, internal_source, server_events_store
 from events.services.sources import (
     source_create,
     source_for_write_key,
@@ -38,6 +39,7 @@ from events.services.suppression import (
 )
 
 __all__ = [
+    "ServerEventRejected",
     "event_dedup_expire",
     "event_partitions_ensure",
     "events_delete",
@@ -50,8 +52,10 @@ __all__ = [
     "ingest_caches_reset",
     "ingest_queue_process",
     "ingest_queue_retry",
+    "internal_source",
     "phone_e164",
     "rejected_events_delete_mentioning",
+    "server_events_store",
     "source_create",
     "source_for_write_key",
     "source_privacy_update",

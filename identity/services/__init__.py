@@ -55,7 +55,9 @@ from identity.services.rebuild import (
     rebuild_pending,
 )
 from identity.services.stitching import (
+    CONTACT_REF_PREFIX,
     caps,
+    contact_ref,
     event_identifiers,
     events_process,
     identifiers_lock,
@@ -64,12 +66,14 @@ from identity.services.stitching import (
 )
 
 __all__ = [
+    "CONTACT_REF_PREFIX",
     "activity_key",
     "blocked_value_add",
     "blocked_value_remove",
     "caps",
     "consent_state",
     "contact_merge_prepare",
+    "contact_ref",
     "contacts_merge_auto",
     "daily_activity_add",
     "daily_activity_recompute",

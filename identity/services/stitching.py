@@ -411,12 +411,58 @@ class Batch:
         return contact_id
 
     def owner_of(self, key: Key) -> int | None:
-        """The live contact an identifier belongs to (a CRM contact's own email counts)."""
+        """The live contact an identifier belongs to (a CRM contact's own email counts, and so
+        does a contact reference, `contact_ref`)."""
         if key in self.ident:
             return self.root(self.ident[key][1])
-        if key[0] == IdentityKind.EMAIL and key[1] in self.crm_email:
+        if _crm_owned(key) and key[1] in self.crm_email:
             return self.root(self.crm_email[key[1]])
         return None
+
+
+# Events the app writes about a known contact (an email sent from the CRM, its opens and clicks:
+# mail.services.events) carry the anonymous id "cdp-contact:<contact id>": the stitcher resolves
+# it to that contact (its survivor, if merged) like a CRM contact's own email, so the events take
+# the one ingestion path (log, projection, rollups, segments) and `rebuild_identity` replays them
+# onto the same person. The prefix cannot be a real visitor's: the JS library's ids are UUIDs.
+CONTACT_REF_PREFIX = "cdp-contact:"
+
+
+def contact_ref(*, contact_id: int) -> str:
+    """The anonymous id that names a contact (see CONTACT_REF_PREFIX)."""
+    return f"{CONTACT_REF_PREFIX}{contact_id}"
+
+
+def _crm_owned(key: Key) -> bool:
+    return key[0] == IdentityKind.EMAIL or (
+        key[0] == IdentityKind.ANONYMOUS_ID and key[1].startswith(CONTACT_REF_PREFIX)
+    )
+
+
+def _contact_refs_resolve(values: list[str]) -> dict[str, int]:
+    """Contact references -> the live contact each names, following merges to the survivor.
+    A reference to a deleted contact resolves to nothing (a new anonymous contact holds it)."""
+    wanted = {}
+    for value in values:
+        ref = value[len(CONTACT_REF_PREFIX) :]
+        if ref.isdigit() and len(ref) < 19:
+            wanted[value] = int(ref)
+    found: dict[str, int] = {}
+    pending = dict(wanted)
+    for _ in range(8):  # merge chains are short: tombstones are repointed to the final survivor
+        if not pending:
+            break
+        rows = dict(Contact.objects.filter(pk__in=set(pending.values())).values_list("pk", "merged_into_id"))
+        next_pending = {}
+        for value, pk in pending.items():
+            if pk not in rows:
+                continue
+            if rows[pk] is None:
+                found[value] = pk
+            else:
+                next_pending[value] = rows[pk]
+        pending = next_pending
+    return found
 
 
 def _load_blocked() -> set[tuple[str, str]]:
@@ -455,6 +501,8 @@ def _read_graph(keys: set[Key]) -> tuple[dict[Key, list], dict[str, int]]:
             .filter(email_lower__in=emails, merged_into__isnull=True)
             .values_list("email_lower", "pk")
         )
+    if refs := [v for k, v in keys if k != IdentityKind.EMAIL and _crm_owned((k, v)) and (k, v) not in ident]:
+        crm_email.update(_contact_refs_resolve(refs))
     return ident, crm_email
 
 
@@ -667,7 +715,7 @@ def _event_stitch(batch: Batch, event: EventRow) -> None:
 
 
 def _link(batch: Batch, key: Key, contact_id: int, event: EventRow) -> None:
-    if key[0] == IdentityKind.EMAIL and key[1] in batch.crm_email:
+    if _crm_owned(key) and key[1] in batch.crm_email:
         batch.crm_email.pop(key[1])
     batch.new_identities.append([key[0], key[1], contact_id, event.pk])
     batch.ident[key] = [None, contact_id]
