@@ -2,8 +2,10 @@
 the contact through the one ingestion path."""
 
 import datetime as dt
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from contacts.models import Contact
@@ -73,3 +75,20 @@ def test_a_name_outside_the_email_events_is_refused():
             events=[EmailEvent(contact_id=contact.pk, name="Page Viewed", key="x", timestamp=AT)]
         )
     assert not Event.objects.exists()
+
+
+def test_a_rebuilt_identity_graph_puts_email_events_back_on_the_same_contact():
+    # given email events on a CRM contact, stitched
+    contact = make_contact(email="ada@example.com")
+    email_events_record(
+        events=[
+            EmailEvent(contact_id=contact.pk, name="Email Sent", key="send:9", timestamp=AT),
+            EmailEvent(contact_id=contact.pk, name="Email Opened", key="open:9:1", timestamp=AT),
+        ]
+    )
+    drain()
+    # when the graph is rebuilt from the event log
+    call_command("rebuild_identity", stdout=StringIO())
+    # then both events are on her again, and no anonymous visitor was made of her reference
+    assert sorted(ContactEvent.objects.values_list("contact_id", flat=True)) == [contact.pk, contact.pk]
+    assert Contact.objects.count() == 1
