@@ -1,10 +1,31 @@
-from django.urls import path  # noqa: F401 (each room below adds its paths)
+from django.urls import path
+
+from mail.views import triage
 
 app_name = "mail"
 
 # Settings → Email (mailboxes, sync health, never-log list), the Unmatched inbox, templates,
 # compose, message and attachment views. The public tracking paths (open pixel, click redirect)
 # are in `tracking_urlpatterns`, included before the login-only pages (cdp_crm/urls.py).
-urlpatterns: list = []
+urlpatterns: list = [
+    # the Unmatched inbox: the owner's mail nothing could be linked to
+    path("mail/unmatched/", triage.unmatched, name="unmatched"),
+    path("mail/unmatched/<int:pk>/link/", triage.unmatched_link, name="unmatched_link"),
+    path(
+        "mail/unmatched/<int:pk>/create-contact/",
+        triage.unmatched_create_contact,
+        name="unmatched_create_contact",
+    ),
+    path("mail/unmatched/<int:pk>/ignore/", triage.unmatched_ignore, name="unmatched_ignore"),
+    # Settings → Email → never log
+    path("settings/email/never-log/", triage.never_log, name="never_log"),
+    path("settings/email/never-log/add/", triage.never_log_add, name="never_log_add"),
+    path(
+        "settings/email/never-log/add-for-everyone/",
+        triage.never_log_add_workspace,
+        name="never_log_add_workspace",
+    ),
+    path("settings/email/never-log/<int:pk>/remove/", triage.never_log_remove, name="never_log_remove"),
+]
 
 tracking_urlpatterns: list = []

@@ -144,7 +144,7 @@ def _survivors(found: dict[str, int]) -> dict[str, int]:
     return found
 
 
-def _split_name(name: str) -> dict[str, str]:
+def display_name_split(name: str) -> dict[str, str]:
     first, _, last = (name or "").strip().strip('"').partition(" ")
     return {"first_name": first[:100], "last_name": last.strip()[:100]}
 
@@ -158,7 +158,7 @@ def _create_unknown(*, mailbox: Mailbox, candidates: dict[str, str], known: dict
         try:
             with transaction.atomic():
                 contact = contact_services.contact_create(
-                    actor=mailbox.owner, email=address, **_split_name(name)
+                    actor=mailbox.owner, email=address, **display_name_split(name)
                 )
         except Conflict:
             known.update(contacts_by_address(addresses=[address]))

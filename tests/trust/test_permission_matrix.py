@@ -34,6 +34,7 @@ from contacts.models import ContactMerge, ImportJob, ImportRowError, SavedView
 from contacts.services import merging as contact_merging
 from events.models import Event, IngestQueue, Source
 from identity.models import BlockedValue, ContactEvent, HotRule, Identity, IdentityWarning, WarningKind
+from mail.models import EmailMessage, EmailParticipant, EmailThread, Mailbox, MailboxMessage, NeverLogEntry
 from pipeline import services as pipeline_services
 from pipeline.models import LostReason, Pipeline, Stage
 from pipeline.services import activities
@@ -207,6 +208,28 @@ class World:
         )
         # --- notifications: the Sales rep "owner" has one, unread
         self.notification = Notification.objects.create(user=owner, title="Matrix notice", url="/contacts/")
+        # --- mail: the rep "owner"'s mailbox, holding one message nothing matched (private to
+        # them), a personal never-log entry of theirs and a workspace one
+        self.mailbox = Mailbox.objects.create(
+            owner=owner, email_address="m-owner@ourco.test", imap_host="127.0.0.1", username="m-owner"
+        )
+        thread = EmailThread.objects.create(subject="Matrix private mail")
+        self.mail_message = EmailMessage.objects.create(
+            message_key="matrix-private@mail.test",
+            header_message_id="<matrix-private@mail.test>",
+            thread=thread,
+            subject="Matrix private mail",
+            from_address="stranger@elsewhere.test",
+            sent_at=now,
+        )
+        EmailParticipant.objects.create(
+            message=self.mail_message, role="from", address="stranger@elsewhere.test"
+        )
+        self.mail_copy = MailboxMessage.objects.create(
+            mailbox=self.mailbox, message=self.mail_message, folder="INBOX", uid=1, direction="incoming"
+        )
+        self.never_log_own = NeverLogEntry.objects.create(value="owner-private.test", owner=owner)
+        self.never_log_workspace = NeverLogEntry.objects.create(value="matrix-legal.test")
         # API tokens of every role, for the REST half of the matrix
         self.api_tokens = {
             role: account_services.api_token_create(user=user, name=f"{role}-api")[1]
@@ -1109,6 +1132,62 @@ CASES = [
         hides={r: (lambda w: "Matrix notice") for r in NOT_OWNER},
     ),
     Case("accounts:notification_bell", "notification", "count", ALL),
+    # --- mail: the Unmatched inbox is each mailbox owner's own; another's message is a 404
+    Case(
+        "mail:unmatched",
+        "unmatched email",
+        "list",
+        ALL,
+        hides={r: (lambda w: "Matrix private mail") for r in NOT_OWNER},
+    ),
+    Case(
+        "mail:unmatched_link",
+        "unmatched email",
+        "link",
+        SELF,
+        "POST",
+        kwargs=pk("mail_copy"),
+        data=lambda w: {"contact": f"Mara (#{w.contact.pk})"},
+    ),
+    Case(
+        "mail:unmatched_create_contact",
+        "unmatched email",
+        "create contact",
+        SELF,
+        "POST",
+        kwargs=pk("mail_copy"),
+        data=lambda w: {"address": "stranger@elsewhere.test"},
+    ),
+    Case("mail:unmatched_ignore", "unmatched email", "ignore", SELF, "POST", kwargs=pk("mail_copy")),
+    # the never-log list: everyone keeps a personal one; the workspace's is the Admins'
+    Case(
+        "mail:never_log",
+        "never-log entry",
+        "list",
+        ALL,
+        shows=lambda w: "matrix-legal.test",
+        hides={r: (lambda w: "owner-private.test") for r in NOT_OWNER},
+    ),
+    Case(
+        "mail:never_log_add", "never-log entry", "create", ALL, "POST", data=lambda w: {"value": "new.test"}
+    ),
+    Case(
+        "mail:never_log_add_workspace",
+        "never-log entry",
+        "create for everyone",
+        ADMIN,
+        "POST",
+        data=lambda w: {"value": "everyone.test"},
+    ),
+    Case("mail:never_log_remove", "never-log entry", "delete", SELF, "POST", kwargs=pk("never_log_own")),
+    Case(
+        "mail:never_log_remove",
+        "never-log entry",
+        "delete for everyone",
+        ADMIN,
+        "POST",
+        kwargs=pk("never_log_workspace"),
+    ),
     # opening another user's notification is a 404 and never marks it read
     Case("accounts:notification_open", "notification", "open", SELF, "POST", kwargs=pk("notification")),
     # marking another user's notification read answers like any mark-read, and changes nothing
@@ -1705,6 +1784,7 @@ FINGERPRINT_APPS = (
     "scoring",
     "traits",
     "privacy",
+    "mail",
 )
 
 

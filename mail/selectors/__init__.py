@@ -1,0 +1,1 @@
+"""Mail's reads, one topic module each."""
