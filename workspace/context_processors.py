@@ -12,6 +12,8 @@ NAV = [
     ("Companies", "contacts:company_list", "building", "/companies/", "companies"),
     ("Pipeline", "pipeline:board", "kanban", "/pipeline/", "pipeline"),
     ("Tasks", "pipeline:tasks", "check2-square", "/tasks/", "tasks"),
+    # Each user's own mail that matched no record (every role may connect a mailbox).
+    ("Email", "mail:unmatched", "envelope", "/mail/", None),
     ("Reports", "activities:reports", "bar-chart", "/reports/", "reports"),
     ("Segments", "segments:list", "funnel", "/segments/", "segments"),
     ("Events", "events:list", "activity", "/events/", "events"),
