@@ -311,6 +311,7 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--skip-realtime", action="store_true")
     parser.add_argument("--only-realtime", action="store_true")
+    parser.add_argument("--only-list", action="store_true", help="the contact list figures alone")
     args = parser.parse_args()
     setup_django()
     seed(reseed=args.reseed)
@@ -323,6 +324,14 @@ def main() -> None:
         bench_realtime(args.probes, args.rate)
         return
     define_traits()
+    if args.only_list:
+        from traits import services
+        from traits.models import TraitValue
+
+        if not TraitValue.objects.exists():
+            services.traits_recompute()
+        bench_list(max(args.runs * 4, 20))
+        return
     bench_recompute(args.runs, args.explain)
     bench_list(max(args.runs * 4, 20))
     if not args.skip_realtime:

@@ -26,7 +26,7 @@ from contacts.models import (
 from contacts.permissions import ensure_can_read
 from core.errors import NotFound
 from core.normalize import normalize_domain, normalize_email
-from core.pagination import KeysetPage, keyset_page
+from core.pagination import KeysetPage, SplitKey, keyset_page, keyset_page_split
 
 # A merge chain longer than this is a bug (merges point at live winners); stop rather than loop.
 MAX_MERGE_HOPS = 20
@@ -271,6 +271,9 @@ def contact_page(
     contacts = contact_list(user=user, filters=filters).select_related("company", "owner")
     for column in columns:
         contacts = column.annotate(contacts)
+    split = next((c.split for c in columns if c.key == name and c.split is not None), None)
+    if split is not None:
+        return keyset_page_split(contacts, key=split, descending=descending, cursor=cursor, size=size)
     return keyset_page(contacts, key=sorts[name], descending=descending, cursor=cursor, size=size)
 
 
@@ -295,6 +298,8 @@ class ListColumn:
     - `sort`: a NOT NULL expression over what `annotate` added (keyset pages compare it; Coalesce
       a nullable value), or None for a column that does not sort. Make it index-friendly: a value
       in one indexed column of the joined table, not a computation per contact.
+    - `split`: for a value read from a joined table, the same order as `sort` in an index-driven
+      form (core.pagination.SplitKey): the list pages it with keyset_page_split.
     - `render(value) -> str`: the cell's text for a non-NULL value; the list escapes it (HTML in
       it is shown as text). NULL shows "—".
     - `filter_field() -> forms.Field` and `filter(queryset, cleaned value) -> queryset`: the
@@ -305,6 +310,7 @@ class ListColumn:
     label: str
     annotate: Callable[[QuerySet], QuerySet]
     sort: Any = None
+    split: SplitKey | None = None
     render: Callable[[Any], str] = _as_text
     filter_field: Callable[[], Any] | None = None
     filter: Callable[[QuerySet, Any], QuerySet] | None = None

@@ -8,11 +8,12 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db.models import F, FilteredRelation, Q, QuerySet, Value
+from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from contacts.selectors import ListColumn
 from core.errors import NotFound
+from core.pagination import SplitKey
 from traits.models import (
     ACCOUNT_KINDS,
     LIST_KINDS,
@@ -173,11 +174,23 @@ def _column(trait: TraitDefinition) -> ListColumn:
         return qs.filter(**{f"{key}__{'exact' if op == '=' else 'icontains'}": value})
 
     sort = Coalesce(F(key), Value(_NO_NUMBER)) if number else Coalesce(F(key), Value(""))
+    # The same order, driven by the (trait, number, contact) / (trait, text) indexes: a contact
+    # without a value sorts as 0 for counters (what the cell shows), below every value otherwise.
+    missing = (0.0 if zero else _NO_NUMBER) if number else ""
+    others = TraitValue.objects.filter(
+        contact=OuterRef("pk"), trait_id=trait.pk, **{f"{field}__isnull": False}
+    )
+    split = SplitKey(
+        value=F(f"{join}__{field}"),
+        missing=missing,
+        missing_q=~Exists(others.exclude(**{field: missing})),
+    )
     return ListColumn(
         key=key,
         label=trait.name,
         annotate=annotate,
         sort=sort,
+        split=split,
         render=lambda value: display(
             int(value) if isinstance(value, float) and value.is_integer() else value
         ),
