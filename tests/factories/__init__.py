@@ -26,10 +26,20 @@ from tests.factories.identity import (
     stored_page,
     stored_track,
 )
+from tests.factories.mail import (
+    MAIL_T0,
+    make_attachment,
+    make_link,
+    make_mailbox,
+    make_message,
+    make_outgoing,
+    make_thread,
+)
 from tests.factories.pipeline import make_deal, make_pipeline, make_reason, stages_of
 from tests.factories.segments import make_segment
 
 __all__ = [
+    "MAIL_T0",
     "PASSWORD",
     "T0",
     "add_rollup",
@@ -41,12 +51,18 @@ __all__ = [
     "link_identity",
     "logs_in",
     "make_admin",
+    "make_attachment",
     "make_company",
     "make_contact",
     "make_deal",
+    "make_link",
+    "make_mailbox",
+    "make_message",
+    "make_outgoing",
     "make_pipeline",
     "make_reason",
     "make_segment",
+    "make_thread",
     "make_user",
     "page_payload",
     "profile_update",
