@@ -90,6 +90,11 @@ class Mailbox(models.Model):
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     imported_total = models.PositiveBigIntegerField(default=0)
+    # What the last successful run imported (health says "0 new" rather than a bare "synced").
+    last_imported = models.PositiveIntegerField(default=0)
+    # A run holds the mailbox until this time (mail.services.sync): a second run (beat and the
+    # Retry button at once, two workers) finds it held and leaves; a killed run's lease expires.
+    sync_lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

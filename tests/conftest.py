@@ -92,6 +92,7 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_terminal_summary(terminalreporter):
     _replica_tests_not_run_banner(terminalreporter)
+    _imap_tests_not_run_banner(terminalreporter)
     if CHROMIUM:
         return
     skipped = [
@@ -105,6 +106,21 @@ def pytest_terminal_summary(terminalreporter):
         )
         terminalreporter.write_line(
             "  Install Debian's chromium (or set CHROMIUM_PATH) to run them.", red=True
+        )
+        terminalreporter.write_line(bar, red=True, bold=True)
+
+
+def _imap_tests_not_run_banner(terminalreporter) -> None:
+    """tests/mail skips its IMAP sync tests with this mark when it finds no Dovecot."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "IMAP TEST NOT RUN" in str(r.longrepr)]
+    if skipped:
+        bar = "!" * 78
+        terminalreporter.write_line(bar, red=True, bold=True)
+        terminalreporter.write_line(
+            f"  {len(skipped)} IMAP SYNC TESTS WERE NOT RUN: no Dovecot on this machine.", red=True, bold=True
+        )
+        terminalreporter.write_line(
+            "  Install Debian's dovecot-imapd (or set CDP_DOVECOT) to run them; .ci/run does.", red=True
         )
         terminalreporter.write_line(bar, red=True, bold=True)
 

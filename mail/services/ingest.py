@@ -166,12 +166,21 @@ def messages_store(
         ((item, parsed) for key, (item, parsed) in by_key.items() if key not in existing),
         key=lambda pair: pair[1].sent_at,
     )
-    messages: list[EmailMessage] = []
+    # A message with no known parent starts a thread; the threads are created in one INSERT, so
+    # a parent new in this batch hands its children a placeholder (-1, -2, ...) resolved below.
+    fresh: list[EmailThread] = []
     for _item, parsed in new:
         thread_id = _thread_for(parsed, known=thread_of)
         if thread_id is None:
-            thread_id = EmailThread.objects.create(subject=parsed.subject, last_message_at=parsed.sent_at).pk
+            fresh.append(EmailThread(subject=parsed.subject, last_message_at=parsed.sent_at))
+            thread_id = -len(fresh)
         thread_of[parsed.message_key] = thread_id
+    if fresh:
+        EmailThread.objects.bulk_create(fresh, batch_size=500)
+        thread_of = {k: fresh[-t - 1].pk if t < 0 else t for k, t in thread_of.items()}
+    messages: list[EmailMessage] = []
+    for _item, parsed in new:
+        thread_id = thread_of[parsed.message_key]
         messages.append(
             EmailMessage(
                 message_key=parsed.message_key,

@@ -188,3 +188,23 @@ def test_the_dropbox_logs_a_users_forward_as_the_original_and_refuses_strangers(
     message = EmailMessage.objects.get()
     assert (message.subject, message.from_address) == ("Pricing", "ada@acme.test")
     assert EmailLink.objects.get(contact=ada).reason == "dropbox"
+
+
+def test_headers_decode_once_raw_utf8_encoded_words_and_names_holding_commas():
+    message = (
+        "Message-ID: <u1@acme.test>\r\nFrom: =?utf-8?q?M=C3=BCller=2C_Ada?= <ada@acme.test>\r\n"
+        'To: "Doe, Jo" <jo@acme.test>, =?iso-8859-1?q?Ren=E9?= <rene@acme.test>\r\n'
+        "Subject: Caf\u00e9 cr\u00e8me \u2615\r\nDate: Mon, 02 Nov 2026 09:00:00 +0000\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Gr\u00fc\u00dfe\r\n--b\r\nContent-Type: application/pdf\r\n"
+        'Content-Disposition: attachment; filename="=?utf-8?q?Angebot_M=C3=A4rz.pdf?="\r\n'
+        "\r\nPDF\r\n--b--\r\n"
+    ).encode()
+    parsed = message_parse(raw=message)
+    assert (parsed.sender.address, parsed.sender.name) == ("ada@acme.test", "Müller, Ada")
+    assert [(a.address, a.name) for a in parsed.to] == [
+        ("jo@acme.test", "Doe, Jo"), ("rene@acme.test", "René"),
+    ]  # fmt: skip
+    assert parsed.subject == "Café crème ☕" and parsed.text_body.strip() == "Grüße"
+    assert [a.filename for a in parsed.attachments] == ["Angebot März.pdf"]
