@@ -363,12 +363,22 @@ def contact_identities(
 # --- the combined contact timeline
 
 # Order of kinds among items at the same instant (newest first puts higher values first).
-_KIND_RANK = {"session": 0, "event": 1, "stage_change": 2, "activity": 3, "task_created": 4, "task_done": 5}
+# "email" is mail's, through settings.TIMELINE_SOURCE_HOOKS: a hook's kind needs a rank here for
+# its cursor to decode.
+_KIND_RANK = {
+    "session": 0,
+    "event": 1,
+    "stage_change": 2,
+    "activity": 3,
+    "task_created": 4,
+    "task_done": 5,
+    "email": 6,
+}
 
 
 @dataclass
 class TimelineItem:
-    kind: str  # "activity", "stage_change", "session", "event", "task_created" or "task_done"
+    kind: str  # "activity", "stage_change", "session", "event", "task_created", "task_done", "email"
     at: datetime
     key: int
     obj: Any
@@ -407,7 +417,8 @@ def contact_timeline(
 ) -> TimelinePage:
     """One page of the person's timeline, newest first: activities logged on them, tasks on them
     created and completed, stage changes of their deals, their web sessions (at the time each
-    started) and their other events (track, identify, ...). Each source reads at most size+1 rows
+    started), their other events (track, identify, ...) and what TIMELINE_SOURCE_HOOKS add
+    (their email). Each source reads at most size+1 rows
     at or before the cursor, so a page costs the same at any depth of history."""
     ensure_can_read(user)
     edge = _decode_timeline_cursor(cursor)
@@ -456,6 +467,16 @@ def contact_timeline(
     )
     capped |= more_sessions
     items += [TimelineItem("session", s.started_at, s.key, s) for s in sessions]
+
+    # settings.TIMELINE_SOURCE_HOOKS: sources higher apps add (mail: the email linked to the
+    # contact), called with user=, contact_id=, until= and limit=; each returns at most `limit`
+    # entries at or before `until`, newest first, with .kind (a _KIND_RANK key), .at, .key
+    # (unique within the kind) and .template (the partial the feed includes). A full answer may
+    # hide more, as for every source above. identity imports no higher app.
+    for path in getattr(settings, "TIMELINE_SOURCE_HOOKS", []):
+        entries = import_string(path)(user=user, contact_id=contact.pk, until=until, limit=per_source)
+        capped |= len(entries) == per_source
+        items += [TimelineItem(e.kind, e.at, e.key, e) for e in entries]
 
     if edge is not None:
         items = [item for item in items if item.sort_key < edge]
