@@ -26,9 +26,10 @@ def thread(request: HttpRequest, pk: int) -> HttpResponse:
     messages = selectors.thread_messages(user=request.user, thread_id=pk)
     for message in messages:
         # Text is escaped by the template (autoescape); HTML was sanitised when stored and is
-        # sanitised again here, so no path shows unsanitised HTML (mail.html).
+        # sanitised again here, so no path shows unsanitised HTML (mail.html); no image loads.
         message.folded = body_fold(message.text_body) if message.text_body else None
-        message.safe_html = mark_safe(html_sanitise(message.html_body)) if not message.text_body else ""
+        html = "" if message.text_body else html_sanitise(message.html_body, images=False)
+        message.safe_html = mark_safe(html)
     return render(request, "mail/thread.html", {"thread": messages[0].thread, "messages": messages})
 
 

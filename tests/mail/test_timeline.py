@@ -243,12 +243,15 @@ def test_subject_body_and_filename_are_escaped_everywhere(client, rep, ada):
 def test_an_html_body_is_shown_sanitised(client, rep, ada):
     # stored as written by some path that forgot to sanitise: the view sanitises again
     message = make_message(
-        make_mailbox(rep), html_body='<p onclick="x()">Hello <b>there</b></p><script>alert(1)</script>'
+        make_mailbox(rep),
+        html_body='<p onclick="x()">Hello <b>there</b></p><script>alert(1)</script>'
+        '<img src="https://tracker.test/open.gif" alt="logo">',
     )
     make_link(message, contact=ada)
     html = client.get(reverse("mail:thread", args=[message.thread_id])).content.decode()
     assert "<p>Hello <b>there</b></p>" in html
     assert "alert(1)" not in html and "onclick" not in html
+    assert "tracker.test" not in html  # a remote image is a read receipt: not loaded
 
 
 def test_quoted_text_and_signature_are_folded(client, rep, ada):
