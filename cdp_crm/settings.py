@@ -442,6 +442,11 @@ PROFILE_UPDATE_DERIVED_HOOKS: list[str] = [
 # Called by identity.selectors.deal_signals (deal cards, the deal page) with deal_ids=[...] and
 # now=; each returns {deal id: [identity.selectors.Signal]} added after identity's own signals.
 DEAL_SIGNAL_HOOKS = ["scoring.selectors.deal_signals"]
+# Timeline sources higher apps add to the contact timeline (identity.selectors.contact_timeline) and
+# the company and deal feeds (pipeline.selectors.activities.record_feed): called with user=, one of
+# contact_id= / company_id= / deal_id=, until= and limit=, each returns at most `limit` entries at or
+# before `until`, newest first (.kind, .at, .key, .template). mail: the email linked to the record.
+TIMELINE_SOURCE_HOOKS = ["mail.selectors.messages.timeline_entries"]
 # Hot-deal rules may also ask for a lead score (identity.services.hot): "choices" lists the score
 # models for the rule form, "scoring" answers which contacts score at least N in one.
 HOT_RULE_SCORE_HOOKS = {

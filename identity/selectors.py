@@ -363,12 +363,22 @@ def contact_identities(
 # --- the combined contact timeline
 
 # Order of kinds among items at the same instant (newest first puts higher values first).
-_KIND_RANK = {"session": 0, "event": 1, "stage_change": 2, "activity": 3, "task_created": 4, "task_done": 5}
+# "email" is mail's, through settings.TIMELINE_SOURCE_HOOKS: a hook's kind needs a rank here for
+# its cursor to decode.
+_KIND_RANK = {
+    "session": 0,
+    "event": 1,
+    "stage_change": 2,
+    "activity": 3,
+    "task_created": 4,
+    "task_done": 5,
+    "email": 6,
+}
 
 
 @dataclass
 class TimelineItem:
-    kind: str  # "activity", "stage_change", "session", "event", "task_created" or "task_done"
+    kind: str  # "activity", "stage_change", "session", "event", "task_created", "task_done", "email"
     at: datetime
     key: int
     obj: Any
@@ -407,58 +417,88 @@ def contact_timeline(
 ) -> TimelinePage:
     """One page of the person's timeline, newest first: activities logged on them, tasks on them
     created and completed, stage changes of their deals, their web sessions (at the time each
-    started) and their other events (track, identify, ...). Each source reads at most size+1 rows
-    at or before the cursor, so a page costs the same at any depth of history."""
+    started), their other events (track, identify, ...) and what TIMELINE_SOURCE_HOOKS add
+    (their email). Each source reads at most size+1 rows at or before the cursor, so a page costs
+    the same at any depth of history; a page stops at the oldest row a full source returned, so
+    pages walk every item once (more than `size` rows of one source at one instant is the
+    scheme's limit)."""
     ensure_can_read(user)
     edge = _decode_timeline_cursor(cursor)
     until = edge[0] if edge else None
     per_source = size + 1
     items: list[TimelineItem] = []
     capped = False
+    # A source that filled its read (size+1 rows) may hold more rows just below the last one it
+    # returned. Nothing below that row is shown from any source on this page: the rows a source
+    # already showed at the cursor's instant use up some of its read, and without the floor the
+    # next cursor would step over its unread rows at the same instant.
+    floors: list[tuple[datetime, int, int]] = []
+
+    def add(new: list[TimelineItem], *, full: bool) -> None:
+        nonlocal capped
+        items.extend(new)
+        if full:
+            capped = True
+            if new:
+                floors.append(min(item.sort_key for item in new))
 
     activities = activity_selectors.activity_list(user=user, filters={"contact": contact.pk})
     if until is not None:
         activities = activities.filter(occurred_at__lte=until)
     rows = list(activities.select_related("author", "contact", "deal", "company")[:per_source])
-    capped |= len(rows) == per_source
-    items += [TimelineItem("activity", a.occurred_at, a.pk, a) for a in rows]
+    add([TimelineItem("activity", a.occurred_at, a.pk, a) for a in rows], full=len(rows) == per_source)
 
     # Up to size+1 of each kind (created, completed), so either alone may fill the page.
     task_events = activity_selectors.task_events(
         user=user, contact_id=contact.pk, until=until, limit=per_source
     )
-    capped |= sum(e.kind == "task_created" for e in task_events) == per_source
-    capped |= sum(e.kind == "task_done" for e in task_events) == per_source
-    items += [TimelineItem(e.kind, e.at, e.key, e) for e in task_events]
+    for kind in ("task_created", "task_done"):
+        of_kind = [TimelineItem(e.kind, e.at, e.key, e) for e in task_events if e.kind == kind]
+        add(of_kind, full=len(of_kind) == per_source)
 
     changes = pipeline_selectors.stage_changes_for_contact(
         user=user, contact_id=contact.pk, until=until, limit=per_source
     )
-    capped |= len(changes) == per_source
-    items += [TimelineItem("stage_change", c.changed_at, c.pk, c) for c in changes]
+    add(
+        [TimelineItem("stage_change", c.changed_at, c.pk, c) for c in changes],
+        full=len(changes) == per_source,
+    )
 
     others = ContactEvent.objects.filter(contact_id=contact.pk, is_bot=False).exclude(type__in=PAGE_TYPES)
     if until is not None:
         others = others.filter(timestamp__lte=until)
     events = list(others.order_by("-timestamp", "-event_id")[:per_source])
-    capped |= len(events) == per_source
+    if len(events) == per_source:  # the floor is the last row read, stored event or not
+        capped = True
+        floors.append((events[-1].timestamp, _KIND_RANK["event"], events[-1].event_id))
     # Their stored events by id and received_at (select_related's join by id probed every month).
     stored = _events_by_id([e.event_id for e in events], received=[e.received_at for e in events]).in_bulk()
     events = [e for e in events if e.event_id in stored]
     for e in events:
         e.event = stored[e.event_id]
-    items += [TimelineItem("event", e.timestamp, e.event_id, EventRow(e)) for e in events]
+    add([TimelineItem("event", e.timestamp, e.event_id, EventRow(e)) for e in events], full=False)
 
     # Sessions starting at the cursor's instant are included, then cut by the cursor like the rest.
     started_before = until + timedelta(microseconds=1) if until is not None else None
     sessions, more_sessions = web_sessions(
         user=user, contact=contact, started_before=started_before, limit=per_source
     )
-    capped |= more_sessions
-    items += [TimelineItem("session", s.started_at, s.key, s) for s in sessions]
+    add([TimelineItem("session", s.started_at, s.key, s) for s in sessions], full=more_sessions)
+
+    # settings.TIMELINE_SOURCE_HOOKS: sources higher apps add (mail: the email linked to the
+    # contact), called with user=, contact_id=, until= and limit=; each returns at most `limit`
+    # entries at or before `until`, newest first, with .kind (a _KIND_RANK key), .at, .key
+    # (unique within the kind) and .template (the partial the feed includes). A full answer may
+    # hide more, as for every source above. identity imports no higher app.
+    for path in getattr(settings, "TIMELINE_SOURCE_HOOKS", []):
+        entries = import_string(path)(user=user, contact_id=contact.pk, until=until, limit=per_source)
+        add([TimelineItem(e.kind, e.at, e.key, e) for e in entries], full=len(entries) == per_source)
 
     if edge is not None:
         items = [item for item in items if item.sort_key < edge]
+    if floors:
+        floor = max(floors)
+        items = [item for item in items if item.sort_key >= floor]
     items.sort(key=lambda item: item.sort_key, reverse=True)
     page = items[:size]
     has_more = len(items) > size or capped

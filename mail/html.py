@@ -25,14 +25,21 @@ ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto", "cid"}
 
 
-def html_sanitise(html: str) -> str:
-    """`html` with everything that could run or restyle the page removed."""
+def _no_image_source(tag: str, attribute: str, value: str) -> str | None:
+    return None if tag == "img" and attribute == "src" else value
+
+
+def html_sanitise(html: str, *, images: bool = True) -> str:
+    """`html` with everything that could run or restyle the page removed; with images=False, no
+    image loads either (a remote image tells the sender the message was read: the thread view
+    shows none; cid: parts are not served)."""
     if not html:
         return ""
     return nh3.clean(
         html,
         tags=TAGS,
         attributes=ATTRIBUTES,
+        attribute_filter=None if images else _no_image_source,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
         strip_comments=True,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mail.views import triage
+from mail.views import messages, triage
 
 app_name = "mail"
 
@@ -17,6 +17,9 @@ urlpatterns: list = [
         name="unmatched_create_contact",
     ),
     path("mail/unmatched/<int:pk>/ignore/", triage.unmatched_ignore, name="unmatched_ignore"),
+    # a thread's messages the user may open (what a timeline's email links to), and attachments
+    path("mail/threads/<int:pk>/", messages.thread, name="thread"),
+    path("mail/attachments/<int:pk>/", messages.attachment, name="attachment"),
     # Settings → Email → never log
     path("settings/email/never-log/", triage.never_log, name="never_log"),
     path("settings/email/never-log/add/", triage.never_log_add, name="never_log_add"),

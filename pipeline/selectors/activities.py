@@ -5,9 +5,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from contacts import selectors as contact_selectors
 from contacts.permissions import ensure_can_read
@@ -87,9 +89,9 @@ def task_events(
 
 @dataclass
 class FeedItem:
-    kind: str  # "activity", "task_created" or "task_done"
+    kind: str  # "activity", "task_created", "task_done", or a TIMELINE_SOURCE_HOOKS kind ("email")
     at: datetime
-    obj: Any  # an Activity or a TaskEvent
+    obj: Any  # an Activity, a TaskEvent or a hook's entry
 
 
 def record_feed(
@@ -100,11 +102,19 @@ def record_feed(
     company_id: int | None = None,
     limit: int = FEED_LIMIT,
 ) -> list[FeedItem]:
-    """A record's activity panel feed: its activities and its tasks created and completed, newest
-    first."""
+    """A record's activity panel feed: its activities, its tasks created and completed and what
+    TIMELINE_SOURCE_HOOKS add (its email), newest first."""
     ids = {"contact_id": contact_id, "deal_id": deal_id, "company_id": company_id}
     items = [FeedItem("activity", a.occurred_at, a) for a in activity_feed(user=user, limit=limit, **ids)]
     items += [FeedItem(e.kind, e.at, e) for e in task_events(user=user, limit=limit, **ids)]
+    # settings.TIMELINE_SOURCE_HOOKS: sources higher apps add (mail: the email linked to the
+    # record), called with user=, one of contact_id= / company_id= / deal_id=, until= and limit=;
+    # each returns at most `limit` entries, newest first, with .kind, .at and .template (the
+    # partial the feed includes). pipeline imports no higher app.
+    record = {name: value for name, value in ids.items() if value is not None}
+    for path in getattr(settings, "TIMELINE_SOURCE_HOOKS", []):
+        entries = import_string(path)(user=user, until=None, limit=limit, **record)
+        items += [FeedItem(e.kind, e.at, e) for e in entries]
     items.sort(key=lambda item: item.at, reverse=True)
     return items[:limit]
 

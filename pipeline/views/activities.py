@@ -36,8 +36,9 @@ SCOPES = ("contact", "company", "deal")
 def _panel_context(request: HttpRequest, *, scope: str, record, activity_form=None, task_form=None) -> dict:
     user = request.user
     ids = {f"{scope}_id": record.pk}
-    # Activities interleaved with tasks created and completed on the record.
-    feed = activity_selectors.record_feed(user=user, **ids)
+    # Activities interleaved with tasks created and completed on the record (and its email).
+    # ?feed=0: the page shows them in a feed of its own (the contact timeline), so none is read.
+    feed = [] if request.GET.get("feed") == "0" else activity_selectors.record_feed(user=user, **ids)
     for item in feed:
         if item.kind == "activity":
             item.obj.editable = permissions.can_change_activity(user, item.obj)

@@ -44,6 +44,7 @@ from scoring.models import Score, ScoreModel
 from segments.models import Membership, Segment, SegmentKind, Webhook, WebhookDelivery
 from tests.conftest import migrated_rows_restore
 from tests.factories import make_admin, make_company, make_contact, make_user
+from tests.factories.mail import make_attachment, make_link, make_message
 from traits.models import CompanyTraitValue, TraitDefinition, TraitValue
 
 pytestmark = pytest.mark.django_db
@@ -227,6 +228,16 @@ class World:
         )
         self.mail_copy = MailboxMessage.objects.create(
             mailbox=self.mailbox, message=self.mail_message, folder="INBOX", uid=1, direction="incoming"
+        )
+        # its attachment (the owner's only, like the message), and a message on the contact's
+        # timeline with an attachment (every CRM reader opens both)
+        self.mail_attachment = make_attachment(
+            self.mail_message, filename="matrix-private.pdf", content=b"matrix private bytes"
+        )
+        self.mail_linked = make_message(sender="mara@matrix.test", subject="Matrix linked mail", sent_at=now)
+        make_link(self.mail_linked, contact=self.contact, via="mara@matrix.test")
+        self.mail_linked_attachment = make_attachment(
+            self.mail_linked, filename="matrix-linked.pdf", content=b"matrix linked bytes"
         )
         self.never_log_own = NeverLogEntry.objects.create(value="owner-private.test", owner=owner)
         self.never_log_workspace = NeverLogEntry.objects.create(value="matrix-legal.test")
@@ -1159,6 +1170,42 @@ CASES = [
         data=lambda w: {"address": "stranger@elsewhere.test"},
     ),
     Case("mail:unmatched_ignore", "unmatched email", "ignore", SELF, "POST", kwargs=pk("mail_copy")),
+    # a thread and an attachment: on a record's timeline, every CRM reader's; private mail (linked
+    # to nothing) its mailbox owner's alone, a 404 for everyone else, Admins included
+    Case(
+        "mail:thread",
+        "email thread",
+        "detail",
+        ALL,
+        kwargs=lambda w: {"pk": w.mail_linked.thread_id},
+        shows=lambda w: "Matrix linked mail",
+    ),
+    Case(
+        "mail:thread",
+        "email thread",
+        "detail (private)",
+        SELF,
+        kwargs=lambda w: {"pk": w.mail_message.thread_id},
+        shows=lambda w: "Matrix private mail",
+        hides={r: (lambda w: "Matrix private mail") for r in NOT_OWNER},
+    ),
+    Case(
+        "mail:attachment",
+        "email attachment",
+        "download",
+        ALL,
+        kwargs=pk("mail_linked_attachment"),
+        shows=lambda w: "matrix linked bytes",
+    ),
+    Case(
+        "mail:attachment",
+        "email attachment",
+        "download (private)",
+        SELF,
+        kwargs=pk("mail_attachment"),
+        shows=lambda w: "matrix private bytes",
+        hides={r: (lambda w: "matrix private bytes") for r in NOT_OWNER},
+    ),
     # the never-log list: everyone keeps a personal one; the workspace's is the Admins'
     Case(
         "mail:never_log",
