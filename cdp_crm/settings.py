@@ -326,6 +326,12 @@ CELERY_TASK_ROUTES = {
     # Mailbox syncs (a first import runs for minutes) and sends: off the realtime queues.
     "mail.tasks.*": {"queue": "default"},
 }
+MAIL_SYNC_INTERVAL_SECONDS = env_int("MAIL_SYNC_INTERVAL_SECONDS", default=120)
+# One sync run imports at most this many messages (a first import continues in the next run) in
+# FETCH batches of MAIL_SYNC_BATCH; a message over MAIL_SYNC_MESSAGE_MAX_BYTES keeps its headers only.
+MAIL_SYNC_MAX_PER_RUN = env_int("MAIL_SYNC_MAX_PER_RUN", default=5000)
+MAIL_SYNC_BATCH = env_int("MAIL_SYNC_BATCH", default=200)
+MAIL_SYNC_MESSAGE_MAX_BYTES = env_int("MAIL_SYNC_MESSAGE_MAX_BYTES", default=50 * 1024 * 1024)
 CELERY_BEAT_SCHEDULE = {
     # A canary through beat -> broker -> worker; /healthz reports its age. A worker that stopped
     # consuming after a Redis reconnect (a known Celery failure) shows up as a stale heartbeat.
@@ -359,6 +365,9 @@ CELERY_BEAT_SCHEDULE = {
     # midnight, so a value is at most this late); a nightly-ish full recompute as a safety net.
     "traits-windows-expire": {"task": "traits.tasks.traits_windows_expire", "schedule": 300.0},
     "traits-recompute": {"task": "traits.tasks.traits_recompute", "schedule": 86400.0},
+    # Connected mailboxes: new mail every MAIL_SYNC_INTERVAL_SECONDS (HubSpot and Pipedrive poll
+    # in minutes too; IMAP IDLE would hold a connection per mailbox).
+    "mailboxes-sync": {"task": "mail.tasks.mailboxes_sync", "schedule": float(MAIL_SYNC_INTERVAL_SECONDS)},
 }
 # Called (no arguments) by the stitching worker after it commits ProfileUpdate rows: the segments
 # app's throttled wake-up for realtime re-evaluation. Empty: nothing is woken (the sweeper runs).

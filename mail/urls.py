@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mail.views import messages, triage
+from mail.views import mailboxes, messages, triage
 
 app_name = "mail"
 
@@ -20,6 +20,17 @@ urlpatterns: list = [
     # a thread's messages the user may open (what a timeline's email links to), and attachments
     path("mail/threads/<int:pk>/", messages.thread, name="thread"),
     path("mail/attachments/<int:pk>/", messages.attachment, name="attachment"),
+    # Settings → Email: connected mailboxes and their sync health
+    path("settings/email/", mailboxes.mailboxes, name="mailboxes"),
+    path("settings/email/mailboxes/new/", mailboxes.mailbox_new, name="mailbox_new"),
+    path("settings/email/mailboxes/<int:pk>/", mailboxes.mailbox_detail, name="mailbox_detail"),
+    path("settings/email/mailboxes/<int:pk>/edit/", mailboxes.mailbox_edit, name="mailbox_edit"),
+    path("settings/email/mailboxes/<int:pk>/folders/", mailboxes.mailbox_folders, name="mailbox_folders"),
+    path("settings/email/mailboxes/<int:pk>/start/", mailboxes.mailbox_start, name="mailbox_start"),
+    path("settings/email/mailboxes/<int:pk>/retry/", mailboxes.mailbox_retry, name="mailbox_retry"),
+    path("settings/email/mailboxes/<int:pk>/test/", mailboxes.mailbox_test, name="mailbox_test"),
+    path("settings/email/mailboxes/<int:pk>/pause/", mailboxes.mailbox_pause, name="mailbox_pause"),
+    path("settings/email/mailboxes/<int:pk>/delete/", mailboxes.mailbox_delete, name="mailbox_delete"),
     # Settings → Email → never log
     path("settings/email/never-log/", triage.never_log, name="never_log"),
     path("settings/email/never-log/add/", triage.never_log_add, name="never_log_add"),

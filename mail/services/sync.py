@@ -87,7 +87,7 @@ def _lease_release(mailbox_id: int) -> None:
 
 
 def _limit(name: str, default: int) -> int:
-    return int(getattr(settings, name, default))
+    return int(getattr(settings, name, default))  # settings.py sets each; tests may not
 
 
 def _search(client: IMAPClient, *, after_uid: int, since: date | None) -> list[int]:
@@ -252,8 +252,8 @@ def _record(mailbox_id: int, result: SyncResult) -> None:
 
 
 def mailboxes_due() -> list[int]:
-    """The mailboxes a beat run syncs: all but the paused ones (a failing one is retried: the
-    server may be back, and its error stays shown until a run succeeds)."""
-    return list(
-        Mailbox.objects.exclude(sync_state=SyncState.PAUSED).order_by("pk").values_list("pk", flat=True)
-    )
+    """The mailboxes a beat run syncs: all but the paused ones and the new ones whose owner has not
+    started the first import (a failing one is retried: the server may be back, and its error
+    stays shown until a run succeeds)."""
+    due = Mailbox.objects.exclude(sync_state__in=[SyncState.PAUSED, SyncState.NEW])
+    return list(due.order_by("pk").values_list("pk", flat=True))

@@ -1170,6 +1170,52 @@ CASES = [
         data=lambda w: {"address": "stranger@elsewhere.test"},
     ),
     Case("mail:unmatched_ignore", "unmatched email", "ignore", SELF, "POST", kwargs=pk("mail_copy")),
+    # connected mailboxes: each user's own (another's, an Admin's included, is a 404); the list
+    # names only the user's own
+    Case(
+        "mail:mailboxes",
+        "mailbox",
+        "list",
+        ALL,
+        shows=lambda w: "Connected mailboxes",
+        hides={r: (lambda w: "m-owner@ourco.test") for r in NOT_OWNER},
+    ),
+    Case("mail:mailbox_new", "mailbox", "connect form", ALL, shows=lambda w: "Test and connect"),
+    Case(
+        "mail:mailbox_detail",
+        "mailbox",
+        "detail",
+        SELF,
+        kwargs=pk("mailbox"),
+        shows=lambda w: "m-owner@ourco.test",
+        hides={r: (lambda w: "m-owner@ourco.test") for r in NOT_OWNER},
+    ),
+    Case("mail:mailbox_edit", "mailbox", "edit form", SELF, kwargs=pk("mailbox"), shows=lambda w: "m-owner"),
+    Case(
+        "mail:mailbox_folders",
+        "mailbox",
+        "choose folders",
+        SELF,
+        "POST",
+        kwargs=pk("mailbox"),
+        data=lambda w: {"folders": ["INBOX", "Archive"], "sync_since": "2026-01-01"},
+    ),
+    Case("mail:mailbox_start", "mailbox", "start import", SELF, "POST", kwargs=pk("mailbox")),
+    # the world's mailbox is not started: Retry says so and writes nothing
+    Case("mail:mailbox_retry", "mailbox", "retry", SELF, "POST", kwargs=pk("mailbox"), writes=NOBODY),
+    Case(
+        "mail:mailbox_test", "mailbox", "test connection", SELF, "POST", kwargs=pk("mailbox"), writes=NOBODY
+    ),
+    Case(
+        "mail:mailbox_pause",
+        "mailbox",
+        "pause",
+        SELF,
+        "POST",
+        kwargs=pk("mailbox"),
+        data=lambda w: {"paused": "1"},
+    ),
+    Case("mail:mailbox_delete", "mailbox", "disconnect", SELF, "POST", kwargs=pk("mailbox")),
     # a thread and an attachment: on a record's timeline, every CRM reader's; private mail (linked
     # to nothing) its mailbox owner's alone, a 404 for everyone else, Admins included
     Case(
