@@ -88,30 +88,21 @@ class SendCapReached(DomainError):
 
 
 def _addresses(values, *, where: str) -> list[str]:
-    """Validated "Name <a@b>" / "a@b" strings, formatted for headers; DomainError naming the bad one."""
+    """Validated "Name <a@b>" / "a@b" strings, formatted for headers (one address per entry);
+    DomainError naming the entry that is not one."""
     result, seen = [], set()
     for raw in values or []:
-        if any(c in raw for c in "\r\n"):
-            raise DomainError(
-                f"Not an email address: {raw!r}", fields={where: f"Not an email address: {raw}"}
-            )
-        pairs = email.utils.getaddresses([raw])
-        if not pairs or not any(addr for _, addr in pairs):
-            raise DomainError(
-                f"Not an email address: {raw!r}", fields={where: f"Not an email address: {raw}"}
-            )
-        for name, addr in pairs:
-            try:
-                validate_email(addr)
-            except ValidationError:
-                raise DomainError(
-                    f"Not an email address: {addr or raw!r}",
-                    fields={where: f"Not an email address: {addr or raw}"},
-                ) from None
-            key = addr.lower()
-            if key in seen:
-                continue
-            seen.add(key)
+        pairs = email.utils.getaddresses([raw]) if not any(c in raw for c in "\r\n") else []
+        try:
+            if len(pairs) != 1:
+                raise ValidationError("not one address")
+            name, addr = pairs[0]
+            validate_email(addr)
+        except ValidationError:
+            message = f"Not an email address: {raw.strip()}"
+            raise DomainError(message, fields={where: message}) from None
+        if addr.lower() not in seen:
+            seen.add(addr.lower())
             result.append(email.utils.formataddr((" ".join(name.split()), addr)))
     return result
 

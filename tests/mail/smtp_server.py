@@ -15,10 +15,6 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.mail.imap_server import free_port
 
-# Plain AUTH without TLS is what we want on loopback; aiosmtpd warns on every connection.
-warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
-warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
-
 USERNAME = "rep@ourco.test"
 PASSWORD = "smtp-app-password"
 
@@ -59,12 +55,20 @@ def _authenticator(server, session, envelope, mechanism, auth_data) -> AuthResul
     return AuthResult(success=ok, handled=False)
 
 
+class _Controller(Controller):
+    def factory(self):
+        # Plain AUTH without TLS is what we want on loopback; aiosmtpd warns on every connection.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return super().factory()
+
+
 class SmtpServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.handler = _Handler()
         self.username, self.password = USERNAME, PASSWORD
-        self._controller = Controller(
+        self._controller = _Controller(
             self.handler,
             hostname="127.0.0.1",
             port=self.port,
