@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 
 from mail.services import tracking
 
-# The smallest transparent GIF (1x1, 43 bytes).
+# The smallest transparent GIF (1x1, 42 bytes).
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
