@@ -372,3 +372,20 @@ def test_a_scheduled_send_waits_and_a_canceled_one_never_goes(rep, mailbox, smtp
     other = make_user(username="olga")
     with pytest.raises(Forbidden):
         send_cancel(send=later, actor=other)
+
+
+def test_scheduled_sends_falling_due_over_the_cap_wait_for_the_window(rep, mailbox, smtp_server):
+    # given two sends scheduled together, and a mailbox whose cap leaves room for one
+    later = timezone.now() + dt.timedelta(hours=1)
+    first, second = send_now(rep, mailbox, send_at=later), send_now(rep, mailbox, send_at=later)
+    Mailbox.objects.filter(pk=mailbox.pk).update(daily_send_cap=1)
+    OutgoingEmail.objects.filter(pk__in=[first.pk, second.pk]).update(send_at=timezone.now())
+    # when both are delivered
+    assert send_deliver(send_id=first.pk).status == SendStatus.SENT
+    assert send_deliver(send_id=second.pk).status == ""
+    # then the second waits until the first leaves the 24 h window, saying why
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert second.status == SendStatus.SCHEDULED and second.attempts == 0
+    assert second.send_at == first.sent_at + dt.timedelta(hours=24) and "limit of 1" in second.error
+    assert len(smtp_server.received) == 1
