@@ -456,6 +456,9 @@ DEAL_SIGNAL_HOOKS = ["scoring.selectors.deal_signals"]
 # contact_id= / company_id= / deal_id=, until= and limit=, each returns at most `limit` entries at or
 # before `until`, newest first (.kind, .at, .key, .template). mail: the email linked to the record.
 TIMELINE_SOURCE_HOOKS = ["mail.selectors.messages.timeline_entries"]
+# Merge-field values higher apps add to email templates as {{ trait.<key> }} (mail.services.templates):
+# called with contact_id=, each returns {key: value}. traits: the contact's computed traits.
+MAIL_MERGE_TRAIT_HOOKS = ["traits.selectors.contact_traits"]
 # Hot-deal rules may also ask for a lead score (identity.services.hot): "choices" lists the score
 # models for the rule form, "scoring" answers which contacts score at least N in one.
 HOT_RULE_SCORE_HOOKS = {

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mail.views import mailboxes, messages, triage
+from mail.views import mailboxes, messages, tracking, triage
 
 app_name = "mail"
 
@@ -42,4 +42,8 @@ urlpatterns: list = [
     path("settings/email/never-log/<int:pk>/remove/", triage.never_log_remove, name="never_log_remove"),
 ]
 
-tracking_urlpatterns: list = []
+tracking_urlpatterns: list = [
+    # an open pixel and a click redirect of a tracked send (mail.services.tracking)
+    path("t/o/<slug:token>.gif", tracking.open_pixel, name="open"),
+    path("t/c/<slug:token>/<int:position>", tracking.click, name="click"),
+]

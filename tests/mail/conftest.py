@@ -22,3 +22,21 @@ def dovecot():
 def imap_user(dovecot):
     """(username, password) of a fresh IMAP account with an empty INBOX and Sent."""
     return f"rep{next(_users)}@ourco.test", dovecot.password
+
+
+@pytest.fixture(scope="session")
+def smtp_session_server():
+    from tests.mail.smtp_server import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server(smtp_session_server):
+    """A real SMTP server (aiosmtpd, AUTH required) with nothing received and no rejection
+    queued; `.received` lists what it accepted, `.reject_next("451 ...")` refuses the next."""
+    smtp_session_server.reset()
+    yield smtp_session_server
+    smtp_session_server.reset()
