@@ -368,6 +368,8 @@ CELERY_BEAT_SCHEDULE = {
     # Connected mailboxes: new mail every MAIL_SYNC_INTERVAL_SECONDS (HubSpot and Pipedrive poll
     # in minutes too; IMAP IDLE would hold a connection per mailbox).
     "mailboxes-sync": {"task": "mail.tasks.mailboxes_sync", "schedule": float(MAIL_SYNC_INTERVAL_SECONDS)},
+    # Sends due (send later, retries after a temporary refusal, the cap's 24 h window).
+    "mail-sends-due": {"task": "mail.tasks.sends_deliver_due", "schedule": 60.0},
 }
 # Called (no arguments) by the stitching worker after it commits ProfileUpdate rows: the segments
 # app's throttled wake-up for realtime re-evaluation. Empty: nothing is woken (the sweeper runs).

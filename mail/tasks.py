@@ -26,3 +26,23 @@ def mailboxes_sync() -> None:
 
     for mailbox_id in sync.mailboxes_due():
         mailbox_sync.delay(mailbox_id)
+
+
+# --- sending from the CRM (a second run is a no-op: the send's claim)
+
+
+@shared_task(ignore_result=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=8)
+def send_deliver_task(send_id: int) -> None:
+    from mail.services import sending  # sending imports this module
+
+    sending.send_deliver(send_id=send_id)
+
+
+@shared_task(ignore_result=True)
+def sends_deliver_due() -> None:
+    """Beat, every minute: fail sends a dead worker left SENDING, queue the ones now due."""
+    from mail.services import sending
+
+    sending.sends_stale_fail()
+    for send_id in sending.sends_due():
+        send_deliver_task.delay(send_id)

@@ -13,6 +13,7 @@ from contacts import selectors as contact_selectors
 from contacts.models import Contact, ContactMerge
 from core.errors import NotFound
 from identity.services import erasure as identity_erasure
+from mail.services import erasure as mail_erasure
 from pipeline import selectors as pipeline_selectors
 from pipeline.selectors import activities as activity_selectors
 from privacy.models import ErasureRequest
@@ -122,6 +123,13 @@ def _export(contact: Contact, ids: list[int]) -> Iterator[str]:
     for row in identity_erasure.person_contact_events(contact_ids=ids):
         yield ("" if first else ",") + _dump(_event(row))
         first = False
+    yield '],"emails":['
+    addresses = [i.value for i in identity_erasure.person_identities(contact_ids=ids)]
+    addresses += [c.email for c in contacts if c.email]
+    first = True
+    for message in mail_erasure.person_mail_export(contact_ids=ids, addresses=addresses):
+        yield ("" if first else ",") + _dump(message)
+        first = False
     yield "]}"
 
 
@@ -140,6 +148,13 @@ def person_erase_preview(*, user: AbstractBaseUser, contact: Contact) -> dict[st
         "memberships": len(segment_selectors.memberships_of_contacts(contact_ids=ids)),
         "deals": pipeline_selectors.deals_of_contacts(contact_ids=ids).count(),
         "merges": ContactMerge.objects.filter(winner_id__in=ids).count(),
+        "emails": mail_erasure.person_mail_count(
+            contact_ids=ids,
+            addresses=[
+                *(i.value for i in identity_erasure.person_identities(contact_ids=ids)),
+                *Contact.objects.filter(pk__in=ids).exclude(email="").values_list("email", flat=True),
+            ],
+        ),
     }
 
 

@@ -23,6 +23,7 @@ from core.db import lock_rows
 from events.services import erasure as event_erasure
 from events.services import suppression
 from identity.services import erasure as identity_erasure
+from mail.services import erasure as mail_erasure
 from pipeline import selectors as pipeline_selectors
 from privacy.models import ErasureRequest, ErasureStatus
 from privacy.permissions import ensure_can_erase
@@ -182,6 +183,11 @@ def _erase(request: ErasureRequest) -> None:
     )
     _record(
         request.pk, {"contacts.ContactMerge": contact_services.contact_merges_delete(contact_ids=contact_ids)}
+    )
+    # Their email: messages that are theirs alone whole, their part of the others (mail's rules).
+    _record(
+        request.pk,
+        mail_erasure.person_mail_erase(contact_ids=contact_ids, addresses=[*identifiers, *emails]),
     )
     late = _delete_contacts(request.pk, contact=contact)
     # Events from identifiers that arrived while the contacts were locked (or within another

@@ -229,7 +229,7 @@ def email_send(
         send_at=send_at,
     )
     if send_at <= now:
-        from mail.send_tasks import send_deliver_task  # the task module imports this one
+        from mail.tasks import send_deliver_task  # the task module imports this one
 
         transaction.on_commit(lambda: send_deliver_task.delay(send.pk))
     return send

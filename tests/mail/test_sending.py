@@ -325,7 +325,7 @@ def test_without_a_contact_the_event_goes_on_each_known_recipient(rep, mailbox, 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_send_once(rep, mailbox, smtp_server, monkeypatch):
-    from mail import send_tasks
+    from mail import tasks as send_tasks
 
     monkeypatch.setattr(send_tasks.send_deliver_task, "delay", lambda *args: None)  # no broker here
     # given a due send, and two workers that pick it up at the same instant

@@ -1859,7 +1859,12 @@ CASES = [
 ]
 
 # Reachable without a login by design (their own tests cover what they answer).
-PUBLIC = {"login", "healthz", "track-api", "events:cdp_js", "events:segment_settings"}
+# The email open pixel and click redirect are reached from recipients' mail clients (anonymous by
+# nature); they take an unguessable token and reveal nothing (tests/mail/test_tracking.py).
+PUBLIC = {
+    "login", "healthz", "track-api", "events:cdp_js", "events:segment_settings",
+    "mail_tracking:open", "mail_tracking:click",
+}  # fmt: skip
 # About the signed-in user only, the same for every role: nothing of anyone else to reach.
 SELF_SERVICE = {"logout", "password_change", "password_change_done"}
 
