@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mail.views import mailboxes, messages, tracking, triage
+from mail.views import compose, mailboxes, messages, tracking, triage
 
 app_name = "mail"
 
@@ -20,6 +20,9 @@ urlpatterns: list = [
     # a thread's messages the user may open (what a timeline's email links to), and attachments
     path("mail/threads/<int:pk>/", messages.thread, name="thread"),
     path("mail/attachments/<int:pk>/", messages.attachment, name="attachment"),
+    # compose and reply (from a contact, a deal or a thread), scheduled sends
+    path("mail/compose/", compose.compose, name="compose"),
+    path("mail/sends/<int:pk>/cancel/", compose.send_cancel, name="send_cancel"),
     # Settings → Email: connected mailboxes and their sync health
     path("settings/email/", mailboxes.mailboxes, name="mailboxes"),
     path("settings/email/mailboxes/new/", mailboxes.mailbox_new, name="mailbox_new"),

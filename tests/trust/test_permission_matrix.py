@@ -44,7 +44,7 @@ from scoring.models import Score, ScoreModel
 from segments.models import Membership, Segment, SegmentKind, Webhook, WebhookDelivery
 from tests.conftest import migrated_rows_restore
 from tests.factories import make_admin, make_company, make_contact, make_user
-from tests.factories.mail import make_attachment, make_link, make_message
+from tests.factories.mail import make_attachment, make_link, make_message, make_outgoing
 from traits.models import CompanyTraitValue, TraitDefinition, TraitValue
 
 pytestmark = pytest.mark.django_db
@@ -238,6 +238,14 @@ class World:
         make_link(self.mail_linked, contact=self.contact, via="mara@matrix.test")
         self.mail_linked_attachment = make_attachment(
             self.mail_linked, filename="matrix-linked.pdf", content=b"matrix linked bytes"
+        )
+        # a send "owner" scheduled for tomorrow (only its sender may cancel it)
+        # (from a second mailbox: one that has sent cannot be disconnected, only paused)
+        sending_box = Mailbox.objects.create(
+            owner=owner, email_address="m-owner-send@ourco.test", imap_host="127.0.0.1", username="m-owner"
+        )
+        self.mail_send = make_outgoing(
+            sending_box, subject="Matrix scheduled", send_at=timezone.now() + timedelta(days=1)
         )
         self.never_log_own = NeverLogEntry.objects.create(value="owner-private.test", owner=owner)
         self.never_log_workspace = NeverLogEntry.objects.create(value="matrix-legal.test")
@@ -1170,6 +1178,17 @@ CASES = [
         data=lambda w: {"address": "stranger@elsewhere.test"},
     ),
     Case("mail:unmatched_ignore", "unmatched email", "ignore", SELF, "POST", kwargs=pk("mail_copy")),
+    # compose: everyone may write from their own mailbox about a record they can read; a
+    # scheduled send is its sender's to cancel
+    Case(
+        "mail:compose",
+        "email",
+        "compose form",
+        ALL,
+        query=lambda w: f"contact={w.contact.pk}",
+        shows=lambda w: "New email to Mara",
+    ),
+    Case("mail:send_cancel", "scheduled email", "cancel", SELF, "POST", kwargs=pk("mail_send")),
     # connected mailboxes: each user's own (another's, an Admin's included, is a 404); the list
     # names only the user's own
     Case(
