@@ -56,6 +56,9 @@ class Hostile:
     static_segment_id: int
     dynamic_segment_id: int
     erasure_id: int
+    mail_thread_id: int
+    mail_message_id: int
+    mailbox_id: int
 
 
 def make_hostile_world() -> Hostile:
@@ -137,6 +140,7 @@ def make_hostile_world() -> Hostile:
         deal_id=deal.pk,
         import_job=job,
         **_hostile_cdp(admin=admin, contact=contact),
+        **_hostile_mail(admin=admin, contact=contact),
     )
 
 
@@ -208,6 +212,51 @@ def _hostile_cdp(*, admin, contact: Contact) -> dict:
     }
 
 
+def _hostile_mail(*, admin, contact: Contact) -> dict:
+    """Email as the sync stores it (parsed from raw bytes, so ingest's own cleaning runs) and, for
+    the display layer alone, a message whose stored bodies are raw payloads; an unmatched one in
+    the admin's inbox, an attachment with a hostile name, a failing mailbox and a skipped message."""
+    from mail.models import EmailMessage, Mailbox, SkippedMessage, SyncState
+    from mail.parsing import message_parse
+    from mail.services.ingest import IncomingItem, messages_store
+    from tests.factories.mail import make_attachment, make_link
+
+    mailbox = Mailbox.objects.create(
+        owner=admin, email_address="xss-admin@ourco.test", imap_host="127.0.0.1", username="xss",
+        unknown_policy="never", sync_state=SyncState.FAILING, last_error=f"IMAP: {SCRIPT} {IMG}",
+        folders=["INBOX", SVG],
+    )  # fmt: skip
+    SkippedMessage.objects.create(mailbox=mailbox, folder=SVG, uidvalidity=1, uid=1, reason=f"bad {IMG}")
+
+    def raw(n: int, sender: str) -> bytes:
+        return (
+            f'Message-ID: <xss{n}@xss.test>\r\nFrom: "{SVG}" <{sender}>\r\nTo: xss-admin@ourco.test\r\n'
+            f"Subject: Re {IMG} {SCRIPT}\r\nDate: Mon, 02 Nov 2026 09:00:00 +0000\r\n"
+            'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+            f"--b\r\nContent-Type: text/plain\r\n\r\nHi {SCRIPT}\r\n> quoted {IMG}\r\n"
+            "--b\r\nContent-Type: text/html\r\n\r\n"
+            f'<p onclick=window.__xss=1>{IMG}</p><a href="{JS_URL}">go</a>'
+            f"<script>window.__xss=1</script>{SCRIPT}\r\n--b--\r\n"
+        ).encode()
+
+    items = [
+        IncomingItem(parsed=message_parse(raw=raw(1, "victim@xss.test")), folder="INBOX", uid=1),
+        IncomingItem(parsed=message_parse(raw=raw(2, "stranger@xss.test")), folder="INBOX", uid=2),
+    ]
+    messages_store(mailbox=mailbox, items=items)
+    linked = EmailMessage.objects.get(message_key="xss1@xss.test")
+    make_attachment(linked, filename=f"{IMG}.pdf", content=b"hostile")
+    # Bodies stored raw (as if an older ingest had not cleaned them): the views must still hold.
+    raw_bodies = EmailMessage.objects.create(
+        message_key="xss-raw@xss.test", thread=linked.thread, subject=f"Raw {SVG}",
+        from_address="victim@xss.test",
+        from_name=IMG, sent_at=timezone.now(), text_body=f"{SCRIPT}\n> {IMG}",
+        html_body=f"<img src=x onerror=window.__xss=1><a href='{JS_URL}'>x</a>{SCRIPT}", snippet=SVG,
+    )  # fmt: skip
+    make_link(raw_bodies, contact=contact, via=SCRIPT)
+    return {"mail_thread_id": linked.thread_id, "mail_message_id": linked.pk, "mailbox_id": mailbox.pk}
+
+
 @dataclass(frozen=True)
 class Page:
     name: str
@@ -255,6 +304,13 @@ PAGES = [
     Page("erasure log", lambda w: "/settings/erasures/", shows_payload=False),
     Page("erasure detail", lambda w: f"/settings/erasures/{w.erasure_id}/"),
     Page("erase confirmation", lambda w: f"/privacy/contact/{w.contact.pk}/erase/"),
+    # email: the thread, the Unmatched inbox, mailbox health, the composer replying (quoted text)
+    Page("email thread", lambda w: f"/mail/threads/{w.mail_thread_id}/"),
+    Page("unmatched email", lambda w: "/mail/unmatched/"),
+    Page("mailboxes", lambda w: "/settings/email/"),
+    Page("mailbox detail", lambda w: f"/settings/email/mailboxes/{w.mailbox_id}/"),
+    Page("email reply", lambda w: f"/mail/compose/?reply_to={w.mail_message_id}"),
+    Page("email to contact", lambda w: f"/mail/compose/?contact={w.contact.pk}"),
 ]
 
 # Evaluated in the page: anything the payloads could have turned into markup.
