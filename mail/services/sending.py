@@ -39,6 +39,7 @@ from django.db import transaction
 from django.db.models import Min, Q
 from django.urls import reverse
 from django.utils import timezone
+from imapclient.exceptions import IMAPClientError
 
 from contacts.models import Contact
 from core.errors import Conflict, DomainError, Forbidden
@@ -60,7 +61,7 @@ from mail.models import (
     SendStatus,
     TrackedLink,
 )
-from mail.services.auth import MailServerError, describe_network_error, smtp_open
+from mail.services.auth import MailServerError, describe_network_error, imap_session, smtp_open
 from mail.services.events import EMAIL_SENT, EmailEvent, email_events_record
 from mail.services.matching import address_normalise, messages_link
 from mail.services.templates import html_to_text
@@ -410,7 +411,43 @@ def send_deliver(*, send_id: int) -> DeliveryResult:
     except (MailServerError, OSError, smtplib.SMTPException) as exc:
         error, permanent = _smtp_failure(exc, where=where)
         return _failed(send, error=error, permanent=permanent, now=now)
-    return _delivered(send, mime=mime, refused=refused, now=timezone.now())
+    result = _delivered(send, mime=mime, refused=refused, now=timezone.now())
+    sent_copy_save(mailbox=send.mailbox, mime=mime)
+    return result
+
+
+# Providers that file what their SMTP sends in the Sent folder themselves (a second copy there
+# would be a duplicate in the rep's mail client).
+SENT_COPY_SKIP_HOSTS = (
+    "imap.gmail.com",
+    "imap.googlemail.com",
+    "outlook.office365.com",
+    "imap-mail.outlook.com",
+)
+_SENT_NAMES = ("sent", "sent items", "sent messages", "sent mail", "inbox.sent", "inbox/sent")
+
+
+def sent_copy_save(*, mailbox: Mailbox, mime: MimeMessage) -> str:
+    """File the sent message in the mailbox's Sent folder over IMAP (APPEND, marked read), as a
+    mail client does, so the rep sees it in their own client too. Returns the folder used, or ""
+    when skipped or failed: the send has gone either way, so a failure is logged, not raised; the
+    sync later finds the copy and knows it (the same Message-ID is one message)."""
+    host = (mailbox.imap_host or "").lower()
+    if not host or host in getattr(settings, "MAIL_SENT_COPY_SKIP_HOSTS", SENT_COPY_SKIP_HOSTS):
+        return ""
+    try:
+        with imap_session(mailbox, timeout=15) as client:
+            folders = client.list_folders()
+            special = [name for flags, _, name in folders if b"\\Sent" in flags]
+            named = [name for _, _, name in folders if name.lower() in _SENT_NAMES]
+            folder = (special or named or [""])[0]
+            if not folder:
+                return ""
+            client.append(folder, mime.as_bytes(), flags=(b"\\Seen",))
+            return folder
+    except (MailServerError, OSError, EOFError, IMAPClientError) as exc:
+        logger.warning("sent copy of %s not filed in %s: %s", mime.get("Message-ID"), mailbox.imap_host, exc)
+        return ""
 
 
 def _failed(send: OutgoingEmail, *, error: str, permanent: bool, now: dt.datetime) -> DeliveryResult:

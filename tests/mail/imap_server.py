@@ -24,7 +24,10 @@ from datetime import datetime
 from pathlib import Path
 
 DOVECOT = os.environ.get("CDP_DOVECOT", "/usr/sbin/dovecot")
-NOT_RUN = "IMAP TEST NOT RUN"  # tests/conftest.py counts these in its closing banner
+NOT_RUN = "IMAP TEST NOT RUN"
+SMTP_PASSWORD = (
+    "smtp-app-password"  # tests/mail/smtp_server.py's  # tests/conftest.py counts these in its closing banner
+)
 
 
 def dovecot_missing() -> str | None:
@@ -81,6 +84,11 @@ passdb {{
   driver = static
   args = password={password}
 }}
+# The test SMTP server's password too (tests/mail/smtp_server.py): one mailbox, both servers.
+passdb {{
+  driver = static
+  args = password={smtp_password}
+}}
 auth_failure_delay = 0
 userdb {{
   driver = static
@@ -130,6 +138,7 @@ class Dovecot:
                 root=self.root,
                 port=self.port,
                 password=self.password,
+                smtp_password=SMTP_PASSWORD,
                 uid=self.uid,
                 gid=self.gid,
                 internal=internal,
