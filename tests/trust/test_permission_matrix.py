@@ -34,7 +34,15 @@ from contacts.models import ContactMerge, ImportJob, ImportRowError, SavedView
 from contacts.services import merging as contact_merging
 from events.models import Event, IngestQueue, Source
 from identity.models import BlockedValue, ContactEvent, HotRule, Identity, IdentityWarning, WarningKind
-from mail.models import EmailMessage, EmailParticipant, EmailThread, Mailbox, MailboxMessage, NeverLogEntry
+from mail.models import (
+    EmailMessage,
+    EmailParticipant,
+    EmailTemplate,
+    EmailThread,
+    Mailbox,
+    MailboxMessage,
+    NeverLogEntry,
+)
 from pipeline import services as pipeline_services
 from pipeline.models import LostReason, Pipeline, Stage
 from pipeline.services import activities
@@ -287,6 +295,18 @@ class Case:
 
 def pk(attr: str) -> Callable[[World], dict]:
     return lambda w: {"pk": getattr(w, attr).pk}
+
+
+def _mail_template(w: World, *, shared: bool = True) -> EmailTemplate:
+    """The rep "owner"'s shared (or personal) email template, made on first use in each test
+    (before the fingerprint, so it is not the request's write; it rolls back with the test)."""
+    name = "Matrix shared template" if shared else "Matrix personal template"
+    template, _ = EmailTemplate.objects.get_or_create(
+        name=name,
+        owner=w.users["owner"],
+        defaults={"subject": "Hi {{ contact.first_name }}", "body": "<p>Hello</p>", "shared": shared},
+    )
+    return template
 
 
 def _lose(w: World) -> None:
@@ -1874,6 +1894,125 @@ CASES = [
         api=True,
         kwargs=pk("erasure"),
         shows=lambda w: w.erasure.reference,
+    ),
+    # --- mail API: a record's email is every CRM reader's; private mail (linked to nothing) its
+    # mailbox owner's alone, a 404 for everyone else, Admins included
+    Case(
+        "api-contact-emails",
+        "email",
+        "list of a contact",
+        ALL,
+        api=True,
+        kwargs=pk("contact"),
+        shows=lambda w: "Matrix linked mail",
+        hides={r: (lambda w: "Matrix private mail") for r in ROLES},
+    ),
+    Case("api-company-emails", "email", "list of a company", ALL, api=True, kwargs=pk("company")),
+    Case("api-deal-emails", "email", "list of a deal", ALL, api=True, kwargs=pk("deal")),
+    Case(
+        "api-email-detail",
+        "email",
+        "detail",
+        ALL,
+        api=True,
+        kwargs=pk("mail_linked"),
+        shows=lambda w: "matrix-linked.pdf",
+    ),
+    Case(
+        "api-email-detail",
+        "email",
+        "detail (private)",
+        SELF,
+        api=True,
+        kwargs=pk("mail_message"),
+        shows=lambda w: "matrix-private.pdf",
+        hides={r: (lambda w: "Matrix private mail") for r in NOT_OWNER},
+    ),
+    # sending: through the caller's own mailbox only (the world's is the rep "owner"'s); the send is
+    # written, its delivery queued after a commit that the test's rollback never reaches
+    Case(
+        "api-email-send",
+        "email",
+        "send",
+        SELF,
+        "POST",
+        api=True,
+        setup=lambda w: Mailbox.objects.filter(pk=w.mailbox.pk).update(smtp_host="127.0.0.1", smtp_port=9),
+        data=lambda w: {
+            "to": ["mara@matrix.test"],
+            "subject": "Matrix send",
+            "body_text": "Hello",
+            "contact": w.contact.pk,
+        },
+    ),
+    # templates: a personal one is its owner's; a shared one every user's, edited by its owner or
+    # an Admin
+    Case(
+        "api-email-templates",
+        "email template",
+        "list",
+        ALL,
+        api=True,
+        setup=lambda w: (_mail_template(w), _mail_template(w, shared=False)),
+        shows=lambda w: "Matrix shared template",
+        hides={r: (lambda w: "Matrix personal template") for r in NOT_OWNER},
+    ),
+    Case(
+        "api-email-templates",
+        "email template",
+        "create",
+        ALL,
+        "POST",
+        api=True,
+        data=lambda w: {"name": "Api template", "subject": "Hi", "body": "<p>Hi {{ sender.first_name }}</p>"},
+    ),
+    Case(
+        "api-email-template-detail",
+        "email template",
+        "detail",
+        ALL,
+        api=True,
+        kwargs=lambda w: {"pk": _mail_template(w).pk},
+        shows=lambda w: "Matrix shared template",
+    ),
+    Case(
+        "api-email-template-detail",
+        "email template",
+        "detail (private)",
+        SELF,
+        api=True,
+        kwargs=lambda w: {"pk": _mail_template(w, shared=False).pk},
+        shows=lambda w: "Matrix personal template",
+        hides={r: (lambda w: "Matrix personal template") for r in NOT_OWNER},
+    ),
+    Case(
+        "api-email-template-detail",
+        "email template",
+        "update",
+        OWNER,
+        "PATCH",
+        api=True,
+        kwargs=lambda w: {"pk": _mail_template(w).pk},
+        data=lambda w: {"name": "Api edit"},
+    ),
+    Case(
+        "api-email-template-detail",
+        "email template",
+        "update (private)",
+        SELF,
+        "PATCH",
+        api=True,
+        kwargs=lambda w: {"pk": _mail_template(w, shared=False).pk},
+        data=lambda w: {"name": "Api edit"},
+    ),
+    Case(
+        "api-email-template-detail",
+        "email template",
+        "delete",
+        OWNER,
+        "DELETE",
+        api=True,
+        kwargs=lambda w: {"pk": _mail_template(w).pk},
     ),
 ]
 
