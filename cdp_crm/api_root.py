@@ -29,6 +29,8 @@ class ApiRootApi(APIView):
             "segments": "api-segments",
             "score_models": "api-score-models",
             "prediction_models": "api-prediction-models",
+            "email_send": "api-email-send",
+            "email_templates": "api-email-templates",
             "schema": "api-schema",
             "docs": "api-docs",
         }

@@ -14,7 +14,14 @@ from pipeline.models import Deal, DealStatus, Pipeline, Stage
 # the REST API, answer 401.
 PUBLIC_PATHS = {"/login/", "/healthz"}
 # Public by design, loaded by tracked sites; their own tests check what they answer.
-PUBLIC_TRACKING_PATHS = {"/js/cdp.js", "/v1/projects/<str:write_key>/settings"}
+# The tracking snippet and its settings, and email's open pixel and click redirect (reached from
+# recipients' mail clients): public, answering 404 for an unknown key or token, never a login.
+PUBLIC_TRACKING_PATHS = {
+    "/js/cdp.js",
+    "/v1/projects/<str:write_key>/settings",
+    "/t/o/<slug:token>.gif",
+    "/t/c/<slug:token>/<int:position>",
+}
 
 
 def _all_paths(resolver=None, prefix=""):
@@ -39,7 +46,8 @@ def test_every_page_requires_login(client):
         if path in PUBLIC_PATHS:
             continue
         if path in PUBLIC_TRACKING_PATHS:
-            response = client.get(path.replace("<str:write_key>", "unknown-key"))
+            filled = path.replace("<str:write_key>", "unknown-key").replace("<slug:token>", "unknown-token")
+            response = client.get(filled.replace("<int:position>", "1"))
             assert response.status_code in (200, 404), path
             assert "login" not in response.get("Location", ""), path
             continue
