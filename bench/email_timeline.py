@@ -323,11 +323,11 @@ def bench_selector(*, rep, ada, deal, until, requests: int) -> None:
             f"p95 {ms(pct(new, 0.95)):>8} | the selector it replaced p50 {ms(pct(old, 0.5)):>8} "
             f"p95 {ms(pct(old, 0.95)):>8}"
         )
-    sql, params = replaced(contact=ada, limit=21, until=until)[:21].query.sql_with_params()
+    sql, params = replaced(contact=ada, limit=21)[:21].query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
         plan = [row[0] for row in cursor.fetchall()]
-    print("plan of the replaced selector's query on the contact's deep page (subplans left out):")
+    print("plan of the replaced selector's query on the contact's first page (subplans left out):")
     for line in plan:
         if "SubPlan" in line:
             break
