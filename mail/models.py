@@ -279,9 +279,21 @@ class EmailLink(models.Model):
     """A message on one record's timeline: exactly one of contact, company, deal."""
 
     message = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="links")
-    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    deal = models.ForeignKey(Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # No single-column indexes: the timeline indexes below lead with the record, so they also
+    # serve the lookups by record (erasure, a record's delete cascading here).
+    contact = models.ForeignKey(
+        Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    company = models.ForeignKey(
+        Company, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    deal = models.ForeignKey(
+        Deal, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # The message's sent_at, copied when the link is written (a message's sent_at never changes
+    # once stored): the timeline pages a record's links by (sent_at, message) in one index, so a
+    # page reads `limit` rows however much mail the record has.
+    sent_at = models.DateTimeField()
     reason = models.CharField(max_length=10, choices=LinkReason.choices)
     # The address (or thread / Message-ID) that made the link, for the "why" on the timeline.
     via = models.CharField(max_length=998, blank=True)
@@ -311,12 +323,25 @@ class EmailLink(models.Model):
                 fields=["message", "deal"], condition=Q(deal__isnull=False), name="email_link_deal_unique"
             ),
         ]
-        # The timelines read a record's messages newest first: (record, message) index-only scans
-        # joined to the message's sent_at.
+        # The timelines read a record's messages newest first, at or before a cursor: a scan of
+        # one of these in order, stopped after `limit` rows (no sort of the record's whole mail).
+        # Partial, since each link is on one record: the three hold each link once between them.
         indexes = [
-            models.Index(fields=["contact", "message"], name="email_link_contact"),
-            models.Index(fields=["company", "message"], name="email_link_company"),
-            models.Index(fields=["deal", "message"], name="email_link_deal"),
+            models.Index(
+                fields=["contact", "-sent_at", "-message"],
+                condition=Q(contact__isnull=False),
+                name="email_link_contact_timeline",
+            ),
+            models.Index(
+                fields=["company", "-sent_at", "-message"],
+                condition=Q(company__isnull=False),
+                name="email_link_company_timeline",
+            ),
+            models.Index(
+                fields=["deal", "-sent_at", "-message"],
+                condition=Q(deal__isnull=False),
+                name="email_link_deal_timeline",
+            ),
         ]
 
     def __str__(self) -> str:

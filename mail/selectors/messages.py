@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import (
     Count,
     Exists,
+    F,
     IntegerField,
     OuterRef,
     Prefetch,
@@ -21,6 +22,7 @@ from django.db.models import (
     Value,
     prefetch_related_objects,
 )
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.db.models.functions import Coalesce
 
 from contacts.permissions import can_read, ensure_can_read
@@ -106,30 +108,38 @@ def record_messages(
     company=None,
     deal=None,
     until: datetime | None = None,
+    before: tuple[datetime, int] | None = None,
     limit: int,
 ) -> list[RecordMessage]:
-    """The messages linked to one record sent at or before `until`, newest first, at most `limit`:
-    two queries (the links with their messages, then the participants). The record's link index
-    ((contact, message) etc.) finds its links; the page is the top `limit` of them by sent_at."""
+    """The messages linked to one record, newest first (by sent_at, then message id), at most
+    `limit`: those sent at or before `until`, and (a cursor of this list's own) strictly before
+    the `before` = (sent_at, message id) row. Two queries: the links with their messages, then
+    the participants. The links are read in the order of the record's timeline index
+    ((record, -sent_at, -message), the link's copy of the message's sent_at), stopping after
+    `limit` rows: a page costs the same whatever the record's mail."""
     ensure_can_read(user)
     records = {"contact": contact, "company": company, "deal": deal}
     given = [(name, record) for name, record in records.items() if record is not None]
     if len(given) != 1:
         raise ValueError("exactly one of contact, company, deal")
     name, record = given[0]
+    links = EmailLink.objects.filter(**{f"{name}_id": getattr(record, "pk", record)})
+    if until is not None:
+        links = links.filter(sent_at__lte=until)
+    if before is not None:
+        # A row comparison, so the index scan starts at the cursor (an OR of the two columns
+        # would be a filter over the rows above it).
+        links = links.filter(TupleLessThan(Tuple(F("sent_at"), F("message_id")), before))
     links = (
-        EmailLink.objects.filter(**{f"{name}_id": getattr(record, "pk", record)})
-        .select_related("message")
+        links.select_related("message")
         .annotate(
             attachment_count=_listed_attachments(),
             sent=Exists(
                 MailboxMessage.objects.filter(message_id=OuterRef("message_id"), direction=Direction.OUTGOING)
             ),
         )
-        .order_by("-message__sent_at", "-message_id")
+        .order_by("-sent_at", "-message_id")
     )
-    if until is not None:
-        links = links.filter(message__sent_at__lte=until)
     rows = list(links[:limit])
     messages = [link.message for link in rows]
     if messages:

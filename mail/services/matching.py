@@ -278,6 +278,10 @@ def messages_link(
             ]
 
     links.extend(_thread_links(messages=messages))
+    # Every link above is to one of `messages`; it carries the message's time for the timelines.
+    sent_at_of = {m.pk: m.sent_at for m in messages}
+    for link in links:
+        link.sent_at = sent_at_of[link.message_id]
     EmailLink.objects.bulk_create(links, ignore_conflicts=True, batch_size=1000)
 
     linked = set(EmailLink.objects.filter(message_id__in=ids).values_list("message_id", flat=True).distinct())

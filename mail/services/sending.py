@@ -573,9 +573,25 @@ def _message_store(send: OutgoingEmail, *, mime: MimeMessage, now: dt.datetime) 
     via = send.header_message_id
     links = []
     if send.contact_id is not None:
-        links.append(EmailLink(message=message, contact_id=send.contact_id, reason=LinkReason.SENT, via=via))
+        links.append(
+            EmailLink(
+                message=message,
+                contact_id=send.contact_id,
+                sent_at=message.sent_at,
+                reason=LinkReason.SENT,
+                via=via,
+            )
+        )
     if send.deal_id is not None:
-        links.append(EmailLink(message=message, deal_id=send.deal_id, reason=LinkReason.SENT, via=via))
+        links.append(
+            EmailLink(
+                message=message,
+                deal_id=send.deal_id,
+                sent_at=message.sent_at,
+                reason=LinkReason.SENT,
+                via=via,
+            )
+        )
     EmailLink.objects.bulk_create(links, ignore_conflicts=True)
     return message
 

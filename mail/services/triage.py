@@ -44,11 +44,23 @@ def unmatched_link_contact(*, copy_id: int, contact: Contact, actor: AbstractBas
     while contact.merged_into_id is not None:
         contact = Contact.objects.get(pk=contact.merged_into_id)
     links = [
-        EmailLink(message=copy.message, contact=contact, reason=LinkReason.MANUAL, via=actor.get_username())
+        EmailLink(
+            message=copy.message,
+            contact=contact,
+            sent_at=copy.message.sent_at,
+            reason=LinkReason.MANUAL,
+            via=actor.get_username(),
+        )
     ]
     if contact.company_id is not None:
         links.append(
-            EmailLink(message=copy.message, company_id=contact.company_id, reason=LinkReason.COMPANY, via="")
+            EmailLink(
+                message=copy.message,
+                company_id=contact.company_id,
+                sent_at=copy.message.sent_at,
+                reason=LinkReason.COMPANY,
+                via="",
+            )
         )
     EmailLink.objects.bulk_create(links, ignore_conflicts=True)
     copy.triage = MailboxMessage.Triage.LINKED

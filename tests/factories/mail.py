@@ -128,7 +128,13 @@ def make_link(
 ) -> EmailLink:
     """A link to exactly one record; the message's copies are then LINKED (as matching leaves them)."""
     link = EmailLink.objects.create(
-        message=message, contact=contact, company=company, deal=deal, reason=reason, via=via
+        message=message,
+        contact=contact,
+        company=company,
+        deal=deal,
+        sent_at=message.sent_at,
+        reason=reason,
+        via=via,
     )
     MailboxMessage.objects.filter(message=message, triage=MailboxMessage.Triage.PENDING).update(
         triage=MailboxMessage.Triage.LINKED

@@ -4,11 +4,15 @@ shows, why it is there, who may open it (private mail is its owner's; another us
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from identity import selectors as identity_selectors
-from mail.models import Direction, LinkReason
+from mail.models import Direction, EmailLink, LinkReason
 from mail.selectors import messages as mail_selectors
+from mail.services.matching import messages_link
+from mail.services.triage import unmatched_link_contact
 from pipeline.services import activities
 from tests.factories import make_admin, make_company, make_contact, make_deal, make_user
 from tests.factories.mail import make_attachment, make_link, make_mailbox, make_message, make_thread
@@ -149,6 +153,121 @@ def test_record_messages_costs_two_queries_whatever_the_history(rep, ada, django
     assert [r.at for r in rows] == sorted((r.at for r in rows), reverse=True)
     older = mail_selectors.record_messages(user=rep, contact=ada, until=rows[-1].at, limit=50)
     assert older[0].key == rows[-1].key and len(older) == 21
+
+
+def _bulk_mail(mailbox, contact, *, count, start=AT, step=dt.timedelta(minutes=1)):
+    """`count` messages on `contact`, two at each instant (ties broken by message id)."""
+    return [
+        make_link(
+            make_message(
+                mailbox, sender="ada@acme.test", to=[mailbox.email_address], sent_at=start + step * (i // 2)
+            ),
+            contact=contact,
+            via="ada@acme.test",
+        ).message
+        for i in range(count)
+    ]
+
+
+def test_a_record_with_many_emails_pages_exactly(rep, ada):
+    # given 130 emails on Ada (pairs at one instant) and notes among them
+    mailbox = make_mailbox(rep)
+    messages = _bulk_mail(mailbox, ada, count=130)
+    expected = {("email", m.pk) for m in messages}
+    for i in range(0, 65, 7):
+        note = activities.activity_log(
+            actor=rep, kind="note", body=f"n{i}", contact=ada, occurred_at=AT + dt.timedelta(minutes=i)
+        )
+        expected.add(("activity", note.pk))
+    # when the contact timeline is walked page by page
+    seen, keys, cursor = [], [], None
+    for _ in range(20):
+        page = identity_selectors.contact_timeline(user=rep, contact=ada, cursor=cursor, size=20)
+        seen += [(item.kind, item.key) for item in page.items]
+        keys += [item.sort_key for item in page.items]
+        if not (cursor := page.next_cursor):
+            break
+    # then every item shows once, newest first
+    assert len(seen) == len(set(seen)) and set(seen) == expected
+    assert keys == sorted(keys, reverse=True)
+    # and the selector's own (sent_at, message) cursor walks the links in the same order
+    walked, before = [], None
+    while rows := mail_selectors.record_messages(user=rep, contact=ada, before=before, limit=17):
+        walked += [r.key for r in rows]
+        before = (rows[-1].at, rows[-1].key)
+    assert walked == [key for kind, key in seen if kind == "email"]
+
+
+def _email_plan(captured) -> dict:
+    """EXPLAIN ANALYZE of the one query that read the record's links."""
+    (sql,) = [q["sql"] for q in captured if 'FROM "mail_emaillink"' in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)
+        return cursor.fetchone()[0][0]["Plan"]
+
+
+def _nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+@pytest.mark.parametrize("count", [4, 150])
+def test_a_timeline_page_costs_the_same_whatever_the_mail(
+    client, rep, ada, count, django_assert_max_num_queries
+):
+    # given Ada with `count` emails (and her company and deal with them too)
+    mailbox = make_mailbox(rep)
+    deal = make_deal(title="Acme pilot", contact=ada)
+    for message in _bulk_mail(mailbox, ada, count=count):
+        make_link(message, company=ada.company, via="ada@acme.test")
+        make_link(message, deal=deal, via="ada@acme.test")
+    url = reverse("identity:timeline", args=[ada.pk])
+    # when the first page and a page deep in her history are read
+    first = identity_selectors.contact_timeline(user=rep, contact=ada, size=3)
+    deep = identity_selectors.contact_timeline(user=rep, contact=ada, cursor=first.next_cursor, size=3)
+    for _ in range(count // 6):
+        deep = identity_selectors.contact_timeline(user=rep, contact=ada, cursor=deep.next_cursor, size=3)
+    for cursor in (None, deep.next_cursor):
+        # then the fragment's queries are the same number at 4 emails as at 150
+        with django_assert_max_num_queries(13), CaptureQueriesContext(connection) as captured:
+            response = client.get(url, {"cursor": cursor} if cursor else {}, **HTMX)
+        assert response.status_code == 200
+        # and the email query is one index scan stopped after a page (21 rows) with no sort
+        plan = _email_plan(captured.captured_queries)
+        scans = [n for n in _nodes(plan) if n.get("Relation Name") == "mail_emaillink"]
+        assert [n["Index Name"] for n in scans] == ["email_link_contact_timeline"], plan
+        assert scans[0]["Actual Rows"] <= 21 and plan["Node Type"] == "Limit"
+        assert not [n for n in _nodes(plan) if "Sort" in n["Node Type"]]
+    # and the company and deal feeds read theirs the same way
+    for record, index in ((ada.company, "email_link_company_timeline"), (deal, "email_link_deal_timeline")):
+        field = "company" if record is ada.company else "deal"
+        with CaptureQueriesContext(connection) as captured:
+            rows = mail_selectors.record_messages(
+                user=rep, **{field: record}, until=deep.items[-1].at, limit=21
+            )
+        assert rows and [r.at for r in rows] == sorted((r.at for r in rows), reverse=True)
+        plan = _email_plan(captured.captured_queries)
+        scans = [n for n in _nodes(plan) if n.get("Relation Name") == "mail_emaillink"]
+        assert [n["Index Name"] for n in scans] == [index] and scans[0]["Actual Rows"] <= 21
+
+
+def test_every_link_carries_its_messages_time(rep, ada):
+    # given a message matched by address (contact, company) and one linked by hand
+    mailbox = make_mailbox(rep)
+    matched = make_message(mailbox, sender="ada@acme.test", to=[rep.email], sent_at=AT)
+    by_hand = make_message(
+        mailbox, sender="nobody@else.test", to=[rep.email], sent_at=AT - dt.timedelta(days=3)
+    )
+    messages_link(mailbox=mailbox, messages=[matched])
+    unmatched_link_contact(copy_id=by_hand.copies.get().pk, contact=ada, actor=rep)
+    # then each link's sent_at is its message's
+    links = EmailLink.objects.filter(message__in=[matched, by_hand]).select_related("message")
+    assert {(link.message_id, link.sent_at) for link in links} == {
+        (matched.pk, AT),
+        (by_hand.pk, by_hand.sent_at),
+    }
+    assert links.count() == 4  # Ada and Acme for each
 
 
 # --- who may open a message
