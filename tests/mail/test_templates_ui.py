@@ -268,3 +268,15 @@ def test_settings_links_to_email_templates(client, rep):
     _signed_in(client, rep)
     page = client.get(reverse("accounts:settings")).content.decode()
     assert reverse("mail:email_templates") in page and "Email templates" in page
+
+
+def test_the_list_costs_the_same_queries_for_many_templates(client, rep, django_assert_max_num_queries):
+    _signed_in(client, rep)
+    owners = [rep] + [make_user(username=f"owner{i}") for i in range(3)]
+    for i in range(2):
+        for owner in owners:
+            template_create(actor=owner, name=f"T{i} {owner.username}", subject="S", body="B", shared=True)
+    client.get(reverse("mail:email_templates"))  # the first request warms per-process caches
+    with django_assert_max_num_queries(4):
+        page = client.get(reverse("mail:email_templates")).content.decode()
+    assert page.count('data-testid="template-row"') == 8
