@@ -280,3 +280,17 @@ def test_the_list_costs_the_same_queries_for_many_templates(client, rep, django_
     with django_assert_max_num_queries(4):
         page = client.get(reverse("mail:email_templates")).content.decode()
     assert page.count('data-testid="template-row"') == 8
+
+
+def test_the_editor_shows_text_as_typed_and_saving_it_again_changes_nothing(client, rep):
+    _signed_in(client, rep)
+    _post(client, reverse("mail:email_template_new"), body="Q&A for you, a < b")
+    template = EmailTemplate.objects.get()
+    stored = template.body
+    assert stored == "Q&amp;A for you, a &lt; b"  # sanitised on save
+    url = reverse("mail:email_template_edit", args=[template.pk])
+    form = client.get(url).content.decode()
+    assert ">Q&amp;A for you, a &lt; b</textarea>" in form  # the text as typed, escaped once
+    _post(client, url, body=html.unescape("Q&amp;A for you, a &lt; b"))
+    template.refresh_from_db()
+    assert template.body == stored
