@@ -1,6 +1,7 @@
 from django.urls import path
 
 from mail.views import compose, mailboxes, messages, tracking, triage
+from mail.views import templates as template_views
 
 app_name = "mail"
 
@@ -43,6 +44,29 @@ urlpatterns: list = [
         name="never_log_add_workspace",
     ),
     path("settings/email/never-log/<int:pk>/remove/", triage.never_log_remove, name="never_log_remove"),
+    # Settings → Email templates: mine and the shared ones, the merge-field picker, a preview
+    path("settings/email/templates/", template_views.email_templates, name="email_templates"),
+    path("settings/email/templates/new/", template_views.email_template_new, name="email_template_new"),
+    path(
+        "settings/email/templates/<int:pk>/edit/",
+        template_views.email_template_edit,
+        name="email_template_edit",
+    ),
+    path(
+        "settings/email/templates/<int:pk>/delete/",
+        template_views.email_template_delete,
+        name="email_template_delete",
+    ),
+    path(
+        "settings/email/templates/<int:pk>/duplicate/",
+        template_views.email_template_duplicate,
+        name="email_template_duplicate",
+    ),
+    path(
+        "settings/email/templates/<int:pk>/preview/",
+        template_views.email_template_preview,
+        name="email_template_preview",
+    ),
 ]
 
 tracking_urlpatterns: list = [

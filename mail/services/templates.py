@@ -23,11 +23,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from accounts.roles import is_admin
 from contacts.models import Company, Contact
 from core.errors import DomainError, Forbidden
 from mail.html import html_sanitise
 from mail.models import EmailTemplate
+from mail.selectors.templates import template_may_edit
 from pipeline.models import Deal
 
 
@@ -213,8 +213,18 @@ def template_render(*, template: EmailTemplate, context: MergeContext) -> Render
             missing += exc.missing
     if missing:
         raise MergeFieldMissing(list(dict.fromkeys(missing)))
-    body_html = html_sanitise(parts["body"])
+    body_html = html_sanitise(_line_breaks_kept(parts["body"]))
     return RenderedEmail(subject=parts["subject"], body_html=body_html, body_text=html_to_text(body_html))
+
+
+_LAYOUT_TAG = re.compile(r"<(p|div|br|table|ul|ol|h[1-6]|blockquote|pre)\b", re.IGNORECASE)
+
+
+def _line_breaks_kept(body: str) -> str:
+    """A body written as text (no layout tags) keeps its line breaks in the HTML part; one written
+    as HTML is laid out by its own tags, as an email client would."""
+    body = (body or "").replace("\r\n", "\n")
+    return body if _LAYOUT_TAG.search(body) else body.replace("\n", "<br>")
 
 
 _BLOCK_END = re.compile(r"</(p|div|h[1-6]|li|tr|blockquote|pre|table)\s*>|<br\s*/?>", re.IGNORECASE)
@@ -237,10 +247,6 @@ def html_to_text(body_html: str) -> str:
 
 
 # --- template CRUD
-
-
-def _may_edit(*, template: EmailTemplate, actor: AbstractBaseUser) -> bool:
-    return template.owner_id == actor.pk or (template.shared and is_admin(actor))
 
 
 def _validated(*, name: str, subject: str, body: str) -> dict[str, str]:
@@ -283,7 +289,7 @@ def template_update(
 ) -> EmailTemplate:
     """Edit a template: its owner, or an Admin for a shared one."""
     template = EmailTemplate.objects.select_for_update().get(pk=template.pk)
-    if not _may_edit(template=template, actor=actor):
+    if not template_may_edit(template=template, user=actor):
         raise Forbidden("Only the template's owner (or an Admin, for a shared template) may edit it.")
     for attr, value in _validated(name=name, subject=subject, body=body).items():
         setattr(template, attr, value)
@@ -296,6 +302,6 @@ def template_update(
 @transaction.atomic
 def template_delete(*, template: EmailTemplate, actor: AbstractBaseUser) -> None:
     """Delete a template (sends made from it keep their text; their link to it is cleared)."""
-    if not _may_edit(template=template, actor=actor):
+    if not template_may_edit(template=template, user=actor):
         raise Forbidden("Only the template's owner (or an Admin, for a shared template) may delete it.")
     template.delete()

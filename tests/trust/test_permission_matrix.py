@@ -257,6 +257,17 @@ class World:
         )
         self.never_log_own = NeverLogEntry.objects.create(value="owner-private.test", owner=owner)
         self.never_log_workspace = NeverLogEntry.objects.create(value="matrix-legal.test")
+        # the rep "owner"'s email templates: a personal one (theirs alone) and a shared one
+        self.template_personal = EmailTemplate.objects.create(
+            owner=owner, name="Matrix personal template", subject="Hi {{ contact.first_name }}", body="Mine"
+        )
+        self.template_shared = EmailTemplate.objects.create(
+            owner=owner,
+            name="Matrix shared template",
+            subject="Hi {{ contact.first_name }}",
+            body="Team",
+            shared=True,
+        )
         # API tokens of every role, for the REST half of the matrix
         self.api_tokens = {
             role: account_services.api_token_create(user=user, name=f"{role}-api")[1]
@@ -1319,6 +1330,113 @@ CASES = [
         ADMIN,
         "POST",
         kwargs=pk("never_log_workspace"),
+    ),
+    # email templates: a personal one is its owner's alone (404 for anyone else, Admins included);
+    # a shared one every user may use, preview and duplicate, its owner or an Admin edit (403)
+    Case(
+        "mail:email_templates",
+        "email template",
+        "list",
+        ALL,
+        shows=lambda w: "Matrix shared template",
+        hides={r: (lambda w: "Matrix personal template") for r in NOT_OWNER},
+    ),
+    Case(
+        "mail:email_template_new", "email template", "create form", ALL, shows=lambda w: "contact.first_name"
+    ),
+    Case(
+        "mail:email_template_new",
+        "email template",
+        "create",
+        ALL,
+        "POST",
+        data=lambda w: {"name": "New", "subject": "Hi {{ contact.first_name }}", "body": "Hello"},
+    ),
+    Case(
+        "mail:email_template_edit",
+        "email template",
+        "edit form",
+        SELF,
+        kwargs=pk("template_personal"),
+        shows=lambda w: "Matrix personal template",
+        hides={r: (lambda w: "Matrix personal template") for r in NOT_OWNER},
+    ),
+    Case(
+        "mail:email_template_edit",
+        "email template",
+        "edit form (shared)",
+        OWNER,
+        kwargs=pk("template_shared"),
+        shows=lambda w: "Matrix shared template",
+    ),
+    Case(
+        "mail:email_template_edit",
+        "email template",
+        "update",
+        SELF,
+        "POST",
+        kwargs=pk("template_personal"),
+        data=lambda w: {"name": "Renamed", "subject": "S", "body": "B"},
+    ),
+    Case(
+        "mail:email_template_edit",
+        "email template",
+        "update (shared)",
+        OWNER,
+        "POST",
+        kwargs=pk("template_shared"),
+        data=lambda w: {"name": "Renamed", "subject": "S", "body": "B", "shared": "on"},
+    ),
+    Case(
+        "mail:email_template_delete",
+        "email template",
+        "delete",
+        SELF,
+        "POST",
+        kwargs=pk("template_personal"),
+    ),
+    Case(
+        "mail:email_template_delete",
+        "email template",
+        "delete (shared)",
+        OWNER,
+        "POST",
+        kwargs=pk("template_shared"),
+    ),
+    Case(
+        "mail:email_template_duplicate",
+        "email template",
+        "duplicate",
+        SELF,
+        "POST",
+        kwargs=pk("template_personal"),
+    ),
+    Case(
+        "mail:email_template_duplicate",
+        "email template",
+        "duplicate (shared)",
+        ALL,
+        "POST",
+        kwargs=pk("template_shared"),
+    ),
+    Case(
+        "mail:email_template_preview",
+        "email template",
+        "preview",
+        SELF,
+        kwargs=pk("template_personal"),
+        query=lambda w: f"contact=Mara+(%23{w.contact.pk})",
+        shows=lambda w: "Hi Mara",
+        hides={r: (lambda w: "Matrix personal template") for r in NOT_OWNER},
+    ),
+    Case(
+        "mail:email_template_preview",
+        "email template",
+        "preview (shared)",
+        ALL,
+        kwargs=pk("template_shared"),
+        query=lambda w: f"contact=Mara+(%23{w.contact.pk})",
+        shows=lambda w: "Hi Mara",
     ),
     # opening another user's notification is a 404 and never marks it read
     Case("accounts:notification_open", "notification", "open", SELF, "POST", kwargs=pk("notification")),
