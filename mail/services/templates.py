@@ -263,7 +263,8 @@ def _validated(*, name: str, subject: str, body: str) -> dict[str, str]:
             errors[where] = "Not a merge field: " + ", ".join(unknown)
     if errors:
         raise DomainError("The template is not valid.", fields=errors)
-    return {"name": name[:200], "subject": subject, "body": html_sanitise(body)}
+    # Stored as written (an editor shows it back as typed: "Q&A", "a<b"); sanitised when rendered.
+    return {"name": name[:200], "subject": subject, "body": body}
 
 
 @transaction.atomic

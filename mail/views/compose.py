@@ -7,6 +7,7 @@ send time from the contact, its company, the deal and the sender, and a field wi
 text, its fields already filled where they can be."""
 
 import datetime as dt
+import re
 
 from django import forms
 from django.contrib import messages
@@ -33,6 +34,8 @@ from mail.services.templates import (
     merge_render,
 )
 from pipeline import selectors as pipeline_selectors
+
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
 
 class ComposeForm(forms.Form):
@@ -133,7 +136,8 @@ def _template_initial(request: HttpRequest, records: _Records, template_id: int)
     not are left as written and named (the send stops on them until they are fixed)."""
     template = template_selectors.template_get(user=request.user, pk=template_id)
     context = records.context(request.user)
-    body = html_to_text(template.body) if "<" in template.body else template.body
+    # A body written as HTML is shown as its text; plain text as written.
+    body = html_to_text(template.body) if _HTML_TAG.search(template.body) else template.body
     filled, missing = {}, []
     for name, text, kwargs in (("subject", template.subject, {"header": True}), ("body", body, {})):
         try:

@@ -2,7 +2,6 @@
 create, edit, delete and duplicate, a merge-field picker, and a preview as a chosen contact (and
 deal) that names every field with no value instead of sending a blank."""
 
-import html as html_lib
 import re
 
 from django import forms
@@ -102,9 +101,6 @@ def email_template_new(request: HttpRequest) -> HttpResponse:
 def email_template_edit(request: HttpRequest, pk: int) -> HttpResponse:
     template = selectors.template_get_editable(user=request.user, pk=pk)  # before any input is read
     initial = {key: getattr(template, key) for key in ("name", "subject", "body", "shared")}
-    # The body is stored sanitised, which writes a text "&" or "<" as an entity; the editor shows
-    # what the rep typed ("Q&A", not "Q&amp;A"), and saving sanitises it to the same again.
-    initial["body"] = html_lib.unescape(template.body)
     form = EmailTemplateForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
