@@ -143,3 +143,33 @@ def test_start_import_runs_the_sync_in_a_real_worker(client, dovecot, rep, celer
     mailbox.refresh_from_db()
     assert mailbox.last_imported == 30 and MailboxMessage.objects.filter(mailbox=mailbox).count() == 30
     assert mailbox.sync_state == SyncState.ACTIVE and mailbox.sync_lease_until is None
+
+
+@pytest.mark.django_db
+def test_the_dropbox_is_set_up_by_an_admin_and_logs_only_what_users_send_to_it(client, dovecot, imap_user):
+    from tests.factories import make_admin
+
+    address, _ = imap_user
+    rep = make_user(username="sam", email="sam@ourco.test")
+    client.force_login(rep)
+    assert client.get(reverse("mail:mailbox_new") + "?dropbox=1").status_code == 403
+    client.force_login(make_admin(username="boss", email="boss@ourco.test"))
+    data = {**FORM, "email_address": address, "username": address, "imap_port": str(dovecot.port)}
+    data["password"] = dovecot.password
+    response = client.post(reverse("mail:mailbox_new") + "?dropbox=1", data)
+    dropbox = Mailbox.objects.get(kind="dropbox")
+    assert response.status_code == 302 and dropbox.owner is None
+    assert 'data-testid="dropbox"' in client.get(reverse("mail:mailboxes")).content.decode()
+    # Sam BCCs the dropbox on a mail to a customer; a stranger writes to it directly
+    bcc = (
+        "Message-ID: <bcc1@ourco.test>\r\nFrom: Sam <sam@ourco.test>\r\nTo: Ada <ada@acme.test>\r\n"
+        f"Bcc: {address}\r\nSubject: Our offer\r\nDate: Mon, 02 Nov 2026 09:00:00 +0000\r\n\r\nHi Ada\r\n"
+    ).encode()
+    spam = raw(99, to=address).replace(b"Ada <ada@acme.test>", b"Spammer <spam@elsewhere.test>")
+    dovecot.deliver(address, [bcc, spam])
+    Mailbox.objects.filter(pk=dropbox.pk).update(sync_state=SyncState.ACTIVE, unknown_policy="all")
+    result = mailbox_sync(mailbox_id=dropbox.pk)
+    assert not result.error and result.imported == 1 and result.folders[0].skipped == 1
+    assert list(
+        MailboxMessage.objects.filter(mailbox=dropbox).values_list("message__subject", flat=True)
+    ) == ["Our offer"]
