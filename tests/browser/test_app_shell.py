@@ -29,6 +29,8 @@ def test_a_delete_form_asks_once_and_deletes_when_accepted(page, live_server):
     page.goto(f"{live_server.url}/contacts/{contact.pk}/")
     dialogs = _answer_dialogs(page, accept=True)
     # when she deletes it and says yes
+    # the header's lazy actions (privacy) swap in beside the button and move it: let them land
+    page.wait_for_load_state("networkidle")
     page.click("[data-testid=delete-record]")
     page.wait_for_url(live_server.url + "/contacts/")
     # then she was asked exactly once, and the contact is gone
@@ -45,6 +47,8 @@ def test_a_delete_form_asks_once_and_keeps_the_record_when_dismissed(page, live_
     posts = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     # when she deletes it and says no
+    # the header's lazy actions (privacy) swap in beside the button and move it: let them land
+    page.wait_for_load_state("networkidle")
     page.click("[data-testid=delete-record]")
     # a round trip through the page: its submit handlers have all run by now
     page.evaluate("1")
