@@ -197,6 +197,9 @@ class EmailMessage(models.Model):
     snippet = models.CharField(max_length=300, blank=True)
     size_bytes = models.PositiveIntegerField(default=0)
     has_attachments = models.BooleanField(default=False)
+    # The receiving server's Authentication-Results failed the From ("dmarc=fail"): shown as
+    # "sender not verified"; such mail creates no contact and counts as no reply.
+    auth_failure = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -80,6 +80,8 @@ class ParsedMessage:
     # The message a forward carries (attached as message/rfc822, or inline after a forward mark).
     forwarded: "ParsedMessage | None" = None
     notes: list[str] = field(default_factory=list)  # what was cut or could not be read
+    # Why the receiving server says the From is not the sender's ("dmarc=fail"), or "".
+    auth_failure: str = ""
 
 
 def _normalise(address: str) -> str:
@@ -309,6 +311,28 @@ def _inline_forward(text: str, *, received_at: datetime) -> ParsedMessage | None
     return _from_message(original, size=len(body.encode()), received_at=received_at, depth=1)
 
 
+_AUTH_RESULT = re.compile(r"\b(dmarc|spf|dkim)\s*=\s*([a-z]+)", re.IGNORECASE)
+
+
+def sender_auth_failure(message: Message) -> str:
+    """What the receiving server's Authentication-Results (RFC 8601) say against the From: the
+    topmost header is the one our server added on receipt (anything below it came with the
+    message). Only a failure counts: a sender can write its own "pass" header, and a server that
+    adds none leaves "" (unknown), so this is evidence of forgery, never proof of authenticity.
+    Forged: DMARC failed, or without a DMARC result, SPF failed and no DKIM signature passed."""
+    header = message.get("Authentication-Results")
+    if header is None:
+        return ""
+    results: dict[str, str] = {}
+    for method, result in _AUTH_RESULT.findall(_unescaped(header)):
+        results.setdefault(method.lower(), result.lower())
+    if results.get("dmarc") == "fail":
+        return "dmarc=fail"
+    if "dmarc" not in results and results.get("spf") == "fail" and results.get("dkim") != "pass":
+        return "spf=fail" + (f", dkim={results['dkim']}" if "dkim" in results else "")
+    return ""
+
+
 def message_parse(*, raw: bytes, received_at: datetime | None = None) -> ParsedMessage:
     """Parse one message as a mailbox holds it. `received_at` (the server's INTERNALDATE) stands
     in for a missing or absurd Date header."""
@@ -320,4 +344,6 @@ def message_parse(*, raw: bytes, received_at: datetime | None = None) -> ParsedM
         raise MessageUnparseable(f"Not a readable MIME message ({type(exc).__name__}).") from exc
     if not isinstance(message, Message):
         raise MessageUnparseable("Not a readable MIME message.")
-    return _from_message(message, size=len(raw), received_at=received_at, depth=0)
+    parsed = _from_message(message, size=len(raw), received_at=received_at, depth=0)
+    parsed.auth_failure = sender_auth_failure(message)
+    return parsed

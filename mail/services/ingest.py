@@ -81,6 +81,13 @@ def _dropbox_original(item: IncomingItem, *, users: dict[str, int]) -> tuple[Par
     if parsed.sender is None or parsed.sender.address not in users:
         shown = parsed.sender.address if parsed.sender else "no sender"
         return None, f"Sent to the dropbox by {shown}, who is not a user of this workspace."
+    if parsed.auth_failure:
+        # A user's address in From, refused by the receiving server's checks: a forgery would
+        # otherwise log anyone's mail as a rep's.
+        return None, (
+            f"From {parsed.sender.address}, but the receiving server could not verify that sender "
+            f"({parsed.auth_failure}): not logged as a user's."
+        )
     return (parsed.forwarded or parsed), ""
 
 
@@ -197,6 +204,7 @@ def messages_store(
                 snippet=parsed.snippet,
                 size_bytes=parsed.size_bytes,
                 has_attachments=bool(parsed.attachments),
+                auth_failure=parsed.auth_failure[:200],
             )
         )
     # ON CONFLICT: another mailbox's sync may store the same message between our read and here.

@@ -225,7 +225,10 @@ def messages_link(
     known = contacts_by_address(addresses={p.address for p in external})
 
     if mailbox is not None and mailbox.kind == MailboxKind.PERSONAL:
-        _apply_unknown_policy(mailbox=mailbox, ids=ids, external=external, known=known)
+        # Mail whose From the receiving server refused creates nobody (spam and phishing forge it).
+        forged = {m.pk for m in messages if m.auth_failure}
+        trusted = [p for p in external if p.message_id not in forged]
+        _apply_unknown_policy(mailbox=mailbox, ids=ids, external=trusted, known=known)
 
     # The participants' contacts, kept on the row (the erasure and the timeline read them).
     changed = []
@@ -366,6 +369,8 @@ def _reply_links(
         sender = address_normalise(message.from_address)
         if sender in own:
             continue  # the rep's own follow-up in the thread is not a reply from the customer
+        if message.auth_failure:
+            continue  # a From the receiving server refused: linked and shown, not counted as a reply
         replier = next(
             (c for c, address in contacts_of.get(message.pk, {}).items() if address == sender),
             send.contact_id,

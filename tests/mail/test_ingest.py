@@ -208,3 +208,50 @@ def test_headers_decode_once_raw_utf8_encoded_words_and_names_holding_commas():
     ]  # fmt: skip
     assert parsed.subject == "Café crème ☕" and parsed.text_body.strip() == "Grüße"
     assert [a.filename for a in parsed.attachments] == ["Angebot März.pdf"]
+
+
+TOP = "Authentication-Results: mx.ourco.test; "
+
+
+@pytest.mark.parametrize(
+    ("headers", "verdict"),
+    [
+        (TOP + "spf=pass smtp.mailfrom=acme.test; dkim=pass header.d=acme.test; dmarc=pass\r\n", ""),
+        (TOP + "spf=fail; dkim=none; dmarc=fail (p=reject) header.from=acme.test\r\n", "dmarc=fail"),
+        (TOP + "spf=fail smtp.mailfrom=acme.test; dkim=none\r\n", "spf=fail, dkim=none"),
+        (TOP + "spf=fail; dkim=pass header.d=acme.test\r\n", ""),  # a signed forward keeps its DKIM
+        ("", ""),  # a server that adds none: unknown, not a failure
+        # only the topmost header is the receiving server's; one below came with the message
+        (TOP + "dmarc=pass\r\nAuthentication-Results: evil.test; dmarc=fail\r\n", ""),
+        (TOP + "dmarc=fail\r\nAuthentication-Results: evil.test; dmarc=pass\r\n", "dmarc=fail"),
+    ],
+)
+def test_the_receiving_servers_authentication_results_flag_a_forged_from(headers, verdict):
+    assert message_parse(raw=raw(extra=headers)).auth_failure == verdict
+
+
+def test_a_forged_from_is_refused_by_the_dropbox_and_creates_nobody_from_a_mailbox():
+    make_user(username="rita", email="rita@ourco.test")
+    dropbox = Mailbox.objects.create(
+        kind=MailboxKind.DROPBOX, email_address="log@ourco.test", imap_host="127.0.0.1", username="log"
+    )
+    forged = message_parse(
+        raw=raw(sender="rita@ourco.test", to="log@ourco.test", extra=TOP + "dmarc=fail\r\n")
+    )
+    result = messages_store(mailbox=dropbox, items=[IncomingItem(parsed=forged)])
+    assert result.stored == 0 and "could not verify that sender (dmarc=fail)" in result.skipped[0][1]
+
+    owner = make_user(username="sam", email="sam@ourco.test")
+    box = Mailbox.objects.create(
+        owner=owner, email_address="sam@ourco.test", imap_host="127.0.0.1", username="sam",
+        secret_encrypted=crypto.secret_encrypt("pw"), unknown_policy="all",
+    )  # fmt: skip
+    phish = message_parse(
+        raw=raw(mid="<p@x>", sender="ceo@bank.test", to="sam@ourco.test", extra=TOP + "dmarc=fail\r\n")
+    )
+    honest = message_parse(raw=raw(mid="<h@x>", sender="bob@acme.test", to="sam@ourco.test"))
+    messages_store(mailbox=box, items=[IncomingItem(parsed=phish), IncomingItem(parsed=honest)])
+    assert EmailMessage.objects.get(message_key="p@x").auth_failure == "dmarc=fail"
+    from contacts.models import Contact
+
+    assert list(Contact.objects.values_list("email", flat=True)) == ["bob@acme.test"]  # not the forger

@@ -433,3 +433,16 @@ def test_a_skipped_attachment_shows_why_and_no_link(client, rep, private):
     assert reverse("mail:attachment", args=[skipped.pk]) not in html
     assert html.count('data-testid="attachment-link"') == 1  # secret.pdf only
     assert client.get(reverse("mail:attachment", args=[skipped.pk])).status_code == 404
+
+
+def test_mail_whose_sender_failed_the_servers_checks_says_so_on_the_timeline_and_thread(client, rep, ada):
+    forged = make_message(sender="ada@acme.test", subject="Urgent wire", auth_failure="dmarc=fail")
+    make_link(forged, contact=ada, via="ada@acme.test")
+    honest = make_message(sender="ada@acme.test", subject="Lunch?")
+    make_link(honest, contact=ada, via="ada@acme.test")
+    timeline = client.get(reverse("identity:timeline", args=[ada.pk])).content.decode()
+    assert timeline.count('data-testid="email-unverified"') == 1
+    before_badge = timeline.split('data-testid="email-unverified"')[0]
+    assert before_badge.rfind("Urgent wire") > before_badge.rfind("Lunch?")  # the badge is Urgent wire's
+    thread = client.get(reverse("mail:thread", args=[forged.thread_id])).content.decode()
+    assert "Sender not verified: the From may be forged" in thread
