@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mail', '0003_emaillink_sent_at'),
+        ("mail", "0003_emaillink_sent_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='emailmessage',
-            name='auth_failure',
+            model_name="emailmessage",
+            name="auth_failure",
             field=models.CharField(blank=True, max_length=200),
         ),
     ]
