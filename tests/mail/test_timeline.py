@@ -446,3 +446,14 @@ def test_mail_whose_sender_failed_the_servers_checks_says_so_on_the_timeline_and
     assert before_badge.rfind("Urgent wire") > before_badge.rfind("Lunch?")  # the badge is Urgent wire's
     thread = client.get(reverse("mail:thread", args=[forged.thread_id])).content.decode()
     assert "Sender not verified: the From may be forged" in thread
+
+
+def test_a_merge_brings_the_losers_email_to_the_survivors_timeline(client, rep, ada):
+    from contacts.services import merging as contact_merging
+
+    twin = make_contact(first_name="Ada", email="ada.old@acme.test")
+    message = make_message(sender="ada.old@acme.test", subject="From the old address", contacts=[twin])
+    make_link(message, contact=twin, via="ada.old@acme.test")
+    contact_merging.contact_merge(winner=ada, loser=twin, field_choices={}, actor=None)
+    assert "From the old address" in client.get(reverse("identity:timeline", args=[ada.pk])).content.decode()
+    assert EmailLink.objects.get(message=message).contact_id == ada.pk
