@@ -38,6 +38,23 @@ def make_mailbox(owner, **fields) -> Mailbox:
     )
 
 
+def make_sending_mailbox(owner, smtp_server, **fields) -> Mailbox:
+    """A personal mailbox of `owner` that sends through the suite's real SMTP server
+    (tests/mail/smtp_server.py: any login with its password; Dovecot takes that password too)."""
+    fields.setdefault("email_address", owner.email or f"{owner.username}@ourco.test")
+    fields.setdefault("username", smtp_server.username)
+    fields.setdefault("imap_host", "127.0.0.1")
+    fields.setdefault("unknown_policy", "never")
+    return Mailbox.objects.create(
+        owner=owner,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_security="none",
+        secret_encrypted=crypto.secret_encrypt(smtp_server.password),
+        **fields,
+    )
+
+
 def make_thread(*, subject: str = "Hello") -> EmailThread:
     return EmailThread.objects.create(subject=subject)
 

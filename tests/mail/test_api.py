@@ -12,7 +12,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts import services as account_services
-from mail import crypto
 from mail.models import Direction, EmailTemplate, Mailbox, OutgoingEmail, SendStatus
 from mail.services.sending import send_deliver
 from tests.factories import (
@@ -27,6 +26,7 @@ from tests.factories import (
     make_message,
     make_user,
 )
+from tests.factories.mail import make_sending_mailbox
 
 pytestmark = pytest.mark.django_db
 
@@ -52,17 +52,7 @@ def api(rep):
 @pytest.fixture
 def smtp_mailbox(rep, smtp_server):
     """The rep's mailbox, sending through the real SMTP fixture."""
-    return Mailbox.objects.create(
-        owner=rep,
-        email_address="rita@ourco.test",
-        username=smtp_server.username,
-        imap_host="127.0.0.1",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_security="none",
-        secret_encrypted=crypto.secret_encrypt(smtp_server.password),
-        unknown_policy="never",
-    )
+    return make_sending_mailbox(rep, smtp_server, email_address="rita@ourco.test")
 
 
 def received(smtp_server, n: int = 0) -> email.message.EmailMessage:

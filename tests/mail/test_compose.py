@@ -8,12 +8,11 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from mail import crypto
 from mail import tasks as mail_tasks
-from mail.models import EmailLink, EmailTemplate, Mailbox, OutgoingEmail
+from mail.models import EmailLink, EmailTemplate, OutgoingEmail
 from mail.services import sending
 from tests.factories import make_contact, make_pipeline, make_user
-from tests.factories.mail import make_link, make_mailbox, make_message
+from tests.factories.mail import make_link, make_mailbox, make_message, make_sending_mailbox
 
 pytestmark = pytest.mark.django_db
 
@@ -31,11 +30,7 @@ def mailbox(rep, smtp_server, monkeypatch, django_capture_on_commit_callbacks):
     monkeypatch.setattr(
         mail_tasks.send_deliver_task, "delay", lambda send_id: sending.send_deliver(send_id=send_id)
     )
-    return Mailbox.objects.create(
-        owner=rep, email_address="rita@ourco.test", username=smtp_server.username, imap_host="127.0.0.1",
-        smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_security="none",
-        secret_encrypted=crypto.secret_encrypt(smtp_server.password), unknown_policy="never",
-    )  # fmt: skip
+    return make_sending_mailbox(rep, smtp_server, email_address="rita@ourco.test")
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from mail.models import (
 from mail.services import sending
 from mail.services.sending import SendCapReached, email_send, send_cancel, send_deliver, sends_due
 from tests.factories import make_contact, make_deal, make_message, make_user
+from tests.factories.mail import make_sending_mailbox
 from tests.identity.helpers import drain
 
 pytestmark = pytest.mark.django_db
@@ -44,17 +45,7 @@ def rep():
 
 @pytest.fixture
 def mailbox(rep, smtp_server):
-    return Mailbox.objects.create(
-        owner=rep,
-        email_address="rita@ourco.test",
-        username=smtp_server.username,
-        imap_host="127.0.0.1",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_security="none",
-        secret_encrypted=crypto.secret_encrypt(smtp_server.password),
-        unknown_policy="never",
-    )
+    return make_sending_mailbox(rep, smtp_server, email_address="rita@ourco.test")
 
 
 def received(smtp_server, n: int = 0) -> email.message.EmailMessage:

@@ -11,11 +11,10 @@ from django.test import override_settings
 
 from events.models import Event
 from identity.models import ContactEvent
-from mail import crypto
-from mail.models import Mailbox
 from mail.services.sending import email_send, send_deliver
 from mail.services.tracking import open_kind
 from tests.factories import make_contact, make_deal, make_user
+from tests.factories.mail import make_sending_mailbox
 from tests.identity.helpers import drain
 
 pytestmark = pytest.mark.django_db
@@ -29,11 +28,7 @@ GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggp
 def sent(smtp_server):
     """A tracked send to Ada on a deal, delivered; returns (send, ada, the received HTML)."""
     rep = make_user(username="rita", email="rita@ourco.test")
-    mailbox = Mailbox.objects.create(
-        owner=rep, email_address="rita@ourco.test", username=smtp_server.username, imap_host="127.0.0.1",
-        smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_security="none",
-        secret_encrypted=crypto.secret_encrypt(smtp_server.password), unknown_policy="never",
-    )  # fmt: skip
+    mailbox = make_sending_mailbox(rep, smtp_server, email_address="rita@ourco.test")
     ada = make_contact(email="ada@acme.test")
     deal = make_deal(title="Pilot", contact=ada)
     with override_settings(CDP_PUBLIC_HOST=PUBLIC):
