@@ -13,7 +13,17 @@ def dovecot():
     its own IMAP user, so tests never see each other's mail."""
     if why := dovecot_missing():
         pytest.skip(f"{NOT_RUN}: {why}")
-    server = Dovecot().start()
+    # A free port is free when asked, not always when Dovecot binds it (another process may take
+    # it in between): a start that fails is retried on a new port, with the last log if all fail.
+    for attempt in range(3):
+        server = Dovecot()
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            server.stop()
+            if attempt == 2:
+                raise
     yield server
     server.stop()
 
@@ -28,7 +38,13 @@ def imap_user(dovecot):
 def smtp_session_server():
     from tests.mail.smtp_server import SmtpServer
 
-    server = SmtpServer().start()
+    for attempt in range(3):  # the free port may be taken before it binds: a new one
+        try:
+            server = SmtpServer().start()
+            break
+        except (OSError, RuntimeError):
+            if attempt == 2:
+                raise
     yield server
     server.stop()
 
