@@ -30,7 +30,7 @@ def thread(request: HttpRequest, pk: int) -> HttpResponse:
         message.folded = body_fold(message.text_body) if message.text_body else None
         html = "" if message.text_body else html_sanitise(message.html_body, images=False)
         message.safe_html = mark_safe(html)
-    return render(request, "mail/thread.html", {"thread": messages[0].thread, "messages": messages})
+    return render(request, "mail/thread.html", {"thread": messages[0].thread, "thread_messages": messages})
 
 
 def _download_name(filename: str) -> str:

@@ -457,3 +457,12 @@ def test_a_merge_brings_the_losers_email_to_the_survivors_timeline(client, rep, 
     contact_merging.contact_merge(winner=ada, loser=twin, field_choices={}, actor=None)
     assert "From the old address" in client.get(reverse("identity:timeline", args=[ada.pk])).content.decode()
     assert EmailLink.objects.get(message=message).contact_id == ada.pk
+
+
+def test_the_thread_page_does_not_show_its_messages_as_notifications(client, rep, ada):
+    # the page's messages are its own context name: base.html lists Django's `messages` as alerts
+    message = make_message(sender="ada@acme.test", subject="Quarterly numbers")
+    make_link(message, contact=ada, via="ada@acme.test")
+    page = client.get(reverse("mail:thread", args=[message.thread_id])).content.decode()
+    assert page.count("Quarterly numbers") == 2  # the title and the heading, no alert
+    assert 'role="alert"' not in page and "alert-info" not in page
