@@ -86,10 +86,6 @@ def _lease_release(mailbox_id: int) -> None:
     Mailbox.objects.filter(pk=mailbox_id).update(sync_lease_until=None)
 
 
-def _limit(name: str, default: int) -> int:
-    return int(getattr(settings, name, default))  # settings.py sets each; tests may not
-
-
 def _search(client: IMAPClient, *, after_uid: int, since: date | None) -> list[int]:
     criteria: list = ["UID", f"{after_uid + 1}:*"]
     if since is not None:
@@ -156,7 +152,7 @@ def _folder_sync(
     uids = _search(client, after_uid=cursor.last_uid, since=mailbox.sync_since)
     result.more = len(uids) > budget
     uids = uids[:budget]
-    max_bytes = _limit("MAIL_SYNC_MESSAGE_MAX_BYTES", 50 * 1024 * 1024)
+    max_bytes = settings.MAIL_SYNC_MESSAGE_MAX_BYTES
     for start in range(0, len(uids), batch_size):
         batch = uids[start : start + batch_size]
         items, unreadable = _items(client, batch, folder=folder, max_bytes=max_bytes)
@@ -191,8 +187,8 @@ def mailbox_sync(*, mailbox_id: int, budget: int | None = None, batch_size: int 
     now = timezone.now()
     if not _lease_take(mailbox_id, now=now):
         return SyncResult(ran=False)
-    budget = budget if budget is not None else _limit("MAIL_SYNC_MAX_PER_RUN", 5000)
-    batch_size = batch_size or _limit("MAIL_SYNC_BATCH", 200)
+    budget = budget if budget is not None else settings.MAIL_SYNC_MAX_PER_RUN
+    batch_size = batch_size or settings.MAIL_SYNC_BATCH
     result = SyncResult(ran=True)
     try:
         mailbox = Mailbox.objects.select_related("owner").get(pk=mailbox_id)
