@@ -1,11 +1,14 @@
 """Shared REST API plumbing: the exception handler every API view answers through, pagination,
 and the owner fields every CRM resource has."""
 
+import json
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.http.response import HttpResponseRedirectBase
+from django.urls import reverse
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
@@ -78,3 +81,17 @@ class PermanentRedirect(HttpResponseRedirectBase):
     # instead of silently turning it into a GET. A Django redirect (not a DRF Response) so clients
     # and the test client follow it; the JSON body says why for those that do not.
     status_code = status.HTTP_308_PERMANENT_REDIRECT
+
+
+def merged_contact_redirect(request, *, merged_id: int, survivor_id: int, url_name: str) -> PermanentRedirect:
+    """The merged contact's URL `url_name` answered with the survivor's (its query kept), and a
+    JSON body saying why: the one rule of every API that takes a contact id."""
+    url = request.build_absolute_uri(reverse(url_name, args=[survivor_id]))
+    if query := request.META.get("QUERY_STRING"):
+        url += "?" + query
+    body = {
+        "detail": f"Contact {merged_id} was merged into contact {survivor_id}.",
+        "code": "merged",
+        "id": survivor_id,
+    }
+    return PermanentRedirect(url, content=json.dumps(body), content_type="application/json")

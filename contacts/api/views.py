@@ -1,8 +1,5 @@
 """REST API for contacts and companies: parse input, call one service or selector, render."""
 
-import json
-
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -10,7 +7,14 @@ from rest_framework.views import APIView
 
 from contacts import selectors, services
 from contacts.models import Company, Contact, LifecycleStage
-from core.api import OwnerFilterField, Pagination, PermanentRedirect, owner_field, paginated_response
+from core.api import (
+    OwnerFilterField,
+    Pagination,
+    PermanentRedirect,
+    merged_contact_redirect,
+    owner_field,
+    paginated_response,
+)
 
 # --- contacts
 
@@ -128,13 +132,9 @@ class ContactDetailApi(APIView):
 
 def _redirect_to_survivor(request, contact: Contact) -> PermanentRedirect:
     survivor = selectors.contact_surviving(contact=contact)
-    url = request.build_absolute_uri(reverse("api-contact-detail", args=[survivor.pk]))
-    body = {
-        "detail": f"Contact {contact.pk} was merged into contact {survivor.pk}.",
-        "code": "merged",
-        "id": survivor.pk,
-    }
-    return PermanentRedirect(url, content=json.dumps(body), content_type="application/json")
+    return merged_contact_redirect(
+        request, merged_id=contact.pk, survivor_id=survivor.pk, url_name="api-contact-detail"
+    )
 
 
 # --- companies

@@ -2,9 +2,6 @@
 who may read the contact); a merged contact's URLs redirect (308) to the survivor's, as the
 contact API does."""
 
-import json
-
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
@@ -12,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contacts import selectors as contact_selectors
-from core.api import PermanentRedirect
+from core.api import PermanentRedirect, merged_contact_redirect
 from identity import selectors
 
 _MERGED = OpenApiResponse(
@@ -24,15 +21,7 @@ def _merged_redirect(request, contact, url_name: str) -> PermanentRedirect | Non
     if contact.merged_into_id is None:
         return None
     survivor = contact_selectors.contact_surviving(contact=contact)
-    url = request.build_absolute_uri(reverse(url_name, args=[survivor.pk]))
-    if query := request.META.get("QUERY_STRING"):
-        url += "?" + query
-    body = {
-        "detail": f"Contact {contact.pk} was merged into contact {survivor.pk}.",
-        "code": "merged",
-        "id": survivor.pk,
-    }
-    return PermanentRedirect(url, content=json.dumps(body), content_type="application/json")
+    return merged_contact_redirect(request, merged_id=contact.pk, survivor_id=survivor.pk, url_name=url_name)
 
 
 class EventPagination(CursorPagination):

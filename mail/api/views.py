@@ -8,12 +8,10 @@ private mail does not reveal that it exists. Sending goes through the caller's o
 owner's; a shared one is edited by its owner or an Admin).
 """
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Prefetch, prefetch_related_objects
-from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -22,7 +20,7 @@ from rest_framework.views import APIView
 
 from contacts import selectors as contact_selectors
 from contacts.permissions import can_read
-from core.api import Pagination, PermanentRedirect, paginated_response
+from core.api import Pagination, PermanentRedirect, merged_contact_redirect, paginated_response
 from core.errors import DomainError, Forbidden, NotFound
 from core.pagination import decode_cursor, encode_cursor
 from mail.api.serializers import (
@@ -107,15 +105,9 @@ def _merged_redirect(request, contact) -> PermanentRedirect | None:
     if contact.merged_into_id is None:
         return None
     survivor = contact_selectors.contact_surviving(contact=contact)
-    url = request.build_absolute_uri(reverse("api-contact-emails", args=[survivor.pk]))
-    if query := request.META.get("QUERY_STRING"):
-        url += "?" + query
-    body = {
-        "detail": f"Contact {contact.pk} was merged into contact {survivor.pk}.",
-        "code": "merged",
-        "id": survivor.pk,
-    }
-    return PermanentRedirect(url, content=json.dumps(body), content_type="application/json")
+    return merged_contact_redirect(
+        request, merged_id=contact.pk, survivor_id=survivor.pk, url_name="api-contact-emails"
+    )
 
 
 class ContactEmailListApi(APIView):
