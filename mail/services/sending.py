@@ -570,28 +570,18 @@ def _message_store(send: OutgoingEmail, *, mime: MimeMessage, now: dt.datetime) 
     MailboxMessage.objects.get_or_create(
         mailbox=send.mailbox, message=message, defaults={"direction": Direction.OUTGOING, "folder": ""}
     )
-    via = send.header_message_id
-    links = []
-    if send.contact_id is not None:
-        links.append(
-            EmailLink(
-                message=message,
-                contact_id=send.contact_id,
-                sent_at=message.sent_at,
-                reason=LinkReason.SENT,
-                via=via,
-            )
+    records = {"contact_id": send.contact_id, "deal_id": send.deal_id}
+    links = [
+        EmailLink(
+            message=message,
+            sent_at=message.sent_at,
+            reason=LinkReason.SENT,
+            via=send.header_message_id,
+            **{field: pk},
         )
-    if send.deal_id is not None:
-        links.append(
-            EmailLink(
-                message=message,
-                deal_id=send.deal_id,
-                sent_at=message.sent_at,
-                reason=LinkReason.SENT,
-                via=via,
-            )
-        )
+        for field, pk in records.items()
+        if pk is not None
+    ]
     EmailLink.objects.bulk_create(links, ignore_conflicts=True)
     return message
 
