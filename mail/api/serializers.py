@@ -44,8 +44,9 @@ class DirectionField(serializers.ChoiceField):
 # --- a record's email list (mail.selectors.messages.RecordMessage)
 
 
-@extend_schema_serializer(component_name="RecordEmail")
-class RecordEmailSerializer(serializers.Serializer):
+class _EmailHeadSerializer(serializers.Serializer):
+    """What a list row and the detail both say of a message (their objects carry `.message`)."""
+
     id = serializers.IntegerField(source="message.pk")
     thread_id = serializers.IntegerField(source="message.thread_id")
     subject = serializers.CharField(source="message.subject")
@@ -56,6 +57,10 @@ class RecordEmailSerializer(serializers.Serializer):
     sent_at = serializers.DateTimeField(source="message.sent_at")
     direction = DirectionField()
     snippet = serializers.CharField(source="message.snippet")
+
+
+@extend_schema_serializer(component_name="RecordEmail")
+class RecordEmailSerializer(_EmailHeadSerializer):
     reason = serializers.CharField(help_text=REASON_HELP)
     reason_label = serializers.CharField()
     via = serializers.CharField(help_text="The address or Message-ID that made the link.")
@@ -102,19 +107,10 @@ class LinkSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="EmailDetail")
-class EmailDetailSerializer(serializers.Serializer):
+class EmailDetailSerializer(_EmailHeadSerializer):
     """A message with its bodies: the text as received, the HTML sanitised again with no image
     loaded (a remote image tells the sender it was read)."""
 
-    id = serializers.IntegerField(source="message.pk")
-    thread_id = serializers.IntegerField(source="message.thread_id")
-    subject = serializers.CharField(source="message.subject")
-    locals()["from"] = SenderSerializer(source="message")
-    to = RecipientSerializer(many=True)
-    cc = RecipientSerializer(many=True)
-    sent_at = serializers.DateTimeField(source="message.sent_at")
-    direction = DirectionField()
-    snippet = serializers.CharField(source="message.snippet")
     header_message_id = serializers.CharField(source="message.header_message_id")
     in_reply_to = serializers.CharField(source="message.in_reply_to")
     text_body = serializers.CharField(source="message.text_body")
