@@ -190,22 +190,24 @@ def start_celery(
     )
 
 
-def setup_django(database: str) -> None:
-    """Django in this process against `database` (created when missing) on DATABASE_URL's server,
-    production-like (DEBUG off): for the benchmarks that call services and selectors in-process."""
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    parts = urlsplit(base)
-    os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+def setup_django(database: str | None = None) -> None:
+    """Django in this process, production-like (DEBUG off): for the benchmarks that call services
+    and selectors in-process. Against `database` (created when missing) on DATABASE_URL's server,
+    or, with None, DATABASE_URL as given (`cdp_crm.dev exec --database NAME` made it)."""
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
     os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,localhost"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_crm.settings")
-    import psycopg
+    if database is not None:
+        import psycopg
 
-    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
-            conn.execute(f'CREATE DATABASE "{database}"')  # name from the command line, quoted
+        base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+        parts = urlsplit(base)
+        os.environ["DATABASE_URL"] = urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+        admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone():
+                conn.execute(f'CREATE DATABASE "{database}"')  # name from the command line, quoted
     import django
 
     django.setup()

@@ -27,14 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def setup_django() -> None:
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_crm.settings")
-    import django
-
-    django.setup()
+from _common import setup_django  # noqa: E402
 
 
 def message(n: int, *, run: str) -> bytes:

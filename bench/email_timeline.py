@@ -18,7 +18,6 @@ plan of the email query on the deep page.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -27,19 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _common import setup_django  # noqa: E402
+
 MARK = "bench-email-timeline"  # the seeded rows' marker (contact emails, message keys)
 NOTES = 200
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def setup_django() -> None:
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,localhost"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_crm.settings")
-    import django
-
-    django.setup()
 
 
 def ms(seconds: float) -> str:

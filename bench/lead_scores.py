@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._common import stop  # noqa: E402
+
+from bench._common import setup_django, stop  # noqa: E402
 
 CONTACTS = 100_000
 EVENTS = 2_000_000
@@ -76,16 +77,6 @@ ENGAGEMENT = [
         "max_points": 30,
     },
 ]
-
-
-def setup_django() -> None:
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,localhost"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_crm.settings")
-    import django
-
-    django.setup()
 
 
 def ms(seconds: float) -> str:

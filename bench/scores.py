@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _common import start_celery, stop  # noqa: E402
+from _common import setup_django, start_celery, stop  # noqa: E402
 
 ORDER = {"event_type": "track", "event_name": "Order Completed"}
 VIEWED = {"event_type": "track", "event_name": "Product Viewed", "property_key": "price"}
@@ -58,16 +58,6 @@ def _segments_bench():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def setup_django() -> None:
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,localhost"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_crm.settings")
-    import django
-
-    django.setup()
 
 
 def _scalar(sql: str, params=None):
