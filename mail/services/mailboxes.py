@@ -17,7 +17,7 @@ from imapclient.exceptions import IMAPClientError
 from accounts.roles import is_admin
 from core.errors import DomainError, Forbidden, NotFound
 from mail.crypto import secret_encrypt
-from mail.models import Mailbox, MailboxKind, SyncState
+from mail.models import EmailLink, EmailMessage, Mailbox, MailboxKind, SyncState
 from mail.services.auth import MailServerError, describe_network_error, imap_session, smtp_open
 
 # What a form may set; the secret, the state and the health fields are written here only.
@@ -121,8 +121,6 @@ def mailbox_delete(*, actor: AbstractBaseUser, mailbox: Mailbox) -> None:
     """Disconnect: the mailbox, its cursors and its copies go; messages linked to records stay on
     their timelines (they are the CRM's record of the conversation), private ones with no other
     copy go with it."""
-    from mail.models import EmailLink, EmailMessage
-
     if not mailbox_may_manage(actor, mailbox):
         raise NotFound("No such mailbox.")
     with transaction.atomic():
